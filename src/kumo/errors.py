@@ -1,0 +1,79 @@
+"""kumo's exceptions, all in one place.
+
+    KumoError                      base of everything kumo raises on purpose
+    ├── UserError                  the operator's input is wrong; message says what, the value, what is allowed
+    │   ├── InvalidProperty        one or more image properties are invalid (carries every problem found)
+    │   ├── InvalidInput           a CLI/API argument, file or flavor is malformed
+    │   ├── ConfigConflict         two sources disagree (image vs flavor, property vs property)
+    │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
+    │   └── NotFound               a named image, flavor, host or instance does not exist
+    ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
+    │   ├── HostUnreachable        the host's URI does not answer
+    │   └── DomainNotFound         the host has no such domain
+    └── StateError                 a lifecycle operation is not allowed in the current state
+
+Programming errors (bugs) are not KumoErrors: they stay ordinary Python exceptions and are not
+caught by the CLI's friendly error printer, so they are never disguised as user mistakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KumoError(Exception):
+    """Base class. ``str(err)`` is the full, operator-readable message."""
+
+
+class UserError(KumoError):
+    """The request is wrong; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class PropertyProblem:
+    """One invalid property: its name, the value given and what is allowed."""
+
+    name: str
+    value: object
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value!r} is invalid: allowed {self.allowed}"
+
+
+class InvalidProperty(UserError):
+    def __init__(self, problems: list[PropertyProblem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class InvalidInput(UserError):
+    pass
+
+
+class ConfigConflict(UserError):
+    pass
+
+
+class UnsupportedGuest(UserError):
+    pass
+
+
+class NotFound(UserError):
+    pass
+
+
+class HostError(KumoError):
+    pass
+
+
+class HostUnreachable(HostError):
+    pass
+
+
+class DomainNotFound(HostError):
+    pass
+
+
+class StateError(KumoError):
+    pass
