@@ -1,0 +1,108 @@
+"""build_guest: the one way a guest's configuration is made.
+
+Render, explain, lint, create, hard reboot, reconcile and evacuate all call ``plan_guest`` /
+``build_guest`` with a GuestRequest built from the stored instance record, so there is exactly
+one path from image metadata to a GuestSpec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kumo.catalog.flavor import effective_properties
+from kumo.errors import UnsupportedGuest
+from kumo.guest.decider import Decider, Finding
+from kumo.guest.policy import clock, credentials, devices, hyperv, identity, platform, storage
+from kumo.guest.policy.context import Context
+from kumo.guest.request import GuestRequest
+from kumo.guest.spec import BootSpec, GuestSpec
+from kumo.osinfo import resolve
+
+
+@dataclass(frozen=True)
+class GuestPlan:
+    """A policy run's result: the spec (None when an error made it impossible) and findings."""
+
+    spec: GuestSpec | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+
+def plan_guest(req: GuestRequest) -> GuestPlan:
+    """Run every rule; never raises for a bad request, reports it as findings instead."""
+    props = effective_properties(req.image, req.flavor)
+    os = resolve(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
+    c = Context(req=req, props=props, os=os, d=Decider())
+    ch = c.chosen
+    identity.check_hypervisor_type(c)
+    ch["os_type"] = identity.decide_os_type(c)
+    identity.decide_release_known(c)
+    ch["arch"] = identity.decide_arch(c)
+    _check_minimums(c)
+    if req.host.hypervisor not in ("kvm", "qemu"):
+        c.d.error("hypervisor-unsupported", f"no guest policy for hypervisor "
+                  f"{req.host.hypervisor!r}; allowed kvm, qemu", "use --hypervisor kvm or qemu")
+        return GuestPlan(None, tuple(c.d.findings))
+    ch["machine"] = platform.decide_machine(c)
+    ch["cpu"] = platform.decide_cpu(c)
+    ch["firmware"] = platform.decide_firmware(c)
+    ch["tpm"] = platform.decide_tpm(c)
+    ch["clock"] = clock.decide_clock(c)
+    ch["hyperv"] = hyperv.decide_hyperv(c)
+    ch["disks"], ch["controllers"] = storage.decide_disks(c)
+    ch["nic"] = devices.decide_nic(c)
+    ch["video"], ch["video_ram"] = devices.decide_video(c)
+    ch["pointer"], ch["input_bus"] = devices.decide_pointer(c)
+    extras = devices.decide_extras(c)
+    ch["credentials"] = credentials.decide_credentials(c)
+    if c.d.errors:
+        return GuestPlan(None, tuple(c.d.findings))
+    features = ["acpi", "apic"] + (["smm"] if ch["firmware"].secure_boot else [])
+    spec = GuestSpec(
+        name=req.name, uuid=req.instance_uuid, hypervisor=req.host.hypervisor,
+        arch=ch["arch"], os_type=ch["os_type"], os_id=os.short_id, virt_mode="hvm",
+        machine=ch["machine"], memory_mib=req.flavor.ram_mib, cpu=ch["cpu"],
+        firmware=ch["firmware"], clock=ch["clock"], boot=_boot(c), features=tuple(features),
+        hyperv=ch["hyperv"], disks=ch["disks"], controllers=ch["controllers"],
+        nics=(ch["nic"],), video=ch["video"], video_ram_mib=ch["video_ram"],
+        pointer=ch["pointer"], input_bus=ch["input_bus"], tpm=ch["tpm"],
+        credentials=ch["credentials"], console_log=req.console_log,
+        decisions=tuple(c.d.decisions), **extras)
+    return GuestPlan(spec, tuple(c.d.findings))
+
+
+def build_guest(req: GuestRequest) -> GuestSpec:
+    """The GuestSpec for ``req``; UnsupportedGuest naming every error when it is impossible."""
+    plan = plan_guest(req)
+    if plan.spec is None:
+        raise UnsupportedGuest("; ".join(f"{f.message} (fix: {f.fix})" for f in plan.errors))
+    return plan.spec
+
+
+def _check_minimums(c: Context) -> None:
+    """Glance min_ram/min_disk against the flavor (Nova refuses such a boot too)."""
+    f = c.req.flavor
+    for prop, have, unit in (("min_ram", f.ram_mib, "MiB RAM"), ("min_disk", f.disk_gib,
+                                                                   "GiB disk")):
+        need = c.props.get(prop)
+        if need and have and have < need:
+            c.d.error(f"flavor-below-{prop.replace('_', '-')}",
+                      f"flavor {f.name!r} has {have} {unit}; the image's {prop} is {need}",
+                      f"use a flavor with at least {need} {unit}")
+
+
+def _boot(c: Context) -> BootSpec:
+    req = c.req
+    if not req.kernel:
+        return BootSpec()
+    cmdline = c.props.get("os_command_line")
+    if cmdline:
+        name, given = c.prop("os_command_line")
+        c.d.decide("boot.cmdline", cmdline, "boot.cmdline-explicit", name, given,
+                   "os_command_line is set on the image")
+    c.d.decide("boot.kernel", req.kernel, "boot.direct-kernel", "kernel_id",
+               c.props.get("kernel_id"), "the image boots a kernel directly")
+    return BootSpec(kernel=req.kernel, initrd=req.initrd, cmdline=cmdline)

@@ -1,0 +1,205 @@
+"""Rules: machine type, firmware and Secure Boot, TPM, CPU topology and mode.
+
+Machine type: hw_machine_type wins; otherwise q35 (PCIe, AHCI, secure-boot capable) for OSes
+that support it — Windows 7 / 2008 R2 and later, modern Linux — and the i440fx ``pc`` machine for
+older ones (libosinfo and virt-manager make the same split).
+
+Firmware (Nova: hw_firmware_type, os_secure_boot): Secure Boot needs UEFI with SMM on q35
+(libvirt formatdomain "BIOS bootloader"; OVMF's secure-boot builds require SMM, which i440fx
+lacks). Windows 11 requires UEFI, Secure Boot and TPM 2.0 (Microsoft's Windows 11 system
+requirements), so it gets them by default.
+TPM (Nova hw_tpm_version/hw_tpm_model): the CRB interface exists only for TPM 2.0.
+"""
+
+from __future__ import annotations
+
+from kumo.guest.policy.context import Context
+from kumo.guest.spec import CpuSpec, FirmwareSpec, TpmSpec
+
+
+def decide_machine(c: Context) -> str:
+    d, host = c.d, c.req.host
+    if "hw_machine_type" in c.props:
+        name, given = c.prop("hw_machine_type")
+        value = c.props.get("hw_machine_type")
+        d.decide("machine", value, "machine.explicit", name, given,
+                 "hw_machine_type is set on the image")
+        family = "q35" if "q35" in value else "pc" if value.startswith("pc") else value
+        if family.startswith("hyperv-") or family.startswith("xen"):
+            d.error("machine-type-wrong-hypervisor",
+                    f"hw_machine_type={value} is for "
+                    f"{'Hyper-V' if family.startswith('hyperv') else 'Xen'}, but the host runs "
+                    f"{c.hypervisor}", "remove hw_machine_type or place the image on such a host")
+        elif family not in host.machines:
+            d.error("machine-type-unavailable",
+                    f"hw_machine_type={value}: the host offers {', '.join(host.machines)}",
+                    "choose a machine type the host offers")
+        return value
+    if c.props.get("hw_disk_bus") == "ide" or c.props.get("hw_cdrom_bus") == "ide":
+        prop = "hw_disk_bus" if c.props.get("hw_disk_bus") == "ide" else "hw_cdrom_bus"
+        name, given = c.prop(prop)
+        return d.decide("machine", "pc", "machine.ide-needs-pc", name, given,
+                        "q35 has no IDE controller; the image asks for an IDE bus, so the "
+                        "i440fx pc machine is used")
+    if c.os.q35 and "q35" in host.machines:
+        return d.decide("machine", "q35", "machine.os-default", "os", c.os.name,
+                        f"{c.os.name} supports q35 (PCIe, AHCI, Secure Boot capable)")
+    why = (f"{c.os.name} predates q35 support" if not c.os.q35
+           else "the host does not offer q35")
+    return d.decide("machine", "pc", "machine.os-default", "os", c.os.name,
+                    f"{why}; the i440fx pc machine is used")
+
+
+def is_q35(machine: str) -> bool:
+    return "q35" in machine
+
+
+def decide_firmware(c: Context) -> FirmwareSpec:
+    d, host, os = c.d, c.req.host, c.os
+    machine = c.chosen["machine"]
+    sb = c.props.get("os_secure_boot")
+    if "hw_firmware_type" in c.props:
+        name, given = c.prop("hw_firmware_type")
+        fw = d.decide("firmware.type", c.props.get("hw_firmware_type"), "firmware.explicit",
+                      name, given, "hw_firmware_type is set on the image")
+    elif os.requires_uefi:
+        fw = d.decide("firmware.type", "uefi", "firmware.os-requires-uefi", "os", os.name,
+                      f"{os.name} boots only from UEFI")
+    elif sb == "required":
+        name, given = c.prop("os_secure_boot")
+        fw = d.decide("firmware.type", "uefi", "firmware.secure-boot-needs-uefi", name, given,
+                      "Secure Boot is required and exists only with UEFI firmware")
+    else:
+        fw = d.decide("firmware.type", "bios", "firmware.default-bios", "default", None,
+                      "no firmware requested; BIOS boots every x86 image")
+    if fw == "uefi" and "efi" not in host.firmware:
+        d.error("uefi-unavailable", "the image needs UEFI firmware but the host offers none "
+                "(no OVMF firmware in its domain capabilities)",
+                "install ovmf on the host or place the image elsewhere")
+    if fw == "uefi" and not os.uefi and os.release_known and "hw_firmware_type" in c.props:
+        d.warn("uefi-unsupported-by-os", f"{os.name} cannot boot from UEFI firmware",
+               "remove hw_firmware_type=uefi")
+
+    secure = False
+    if sb == "required":
+        name, given = c.prop("os_secure_boot")
+        problems = []
+        if fw != "uefi":
+            problems.append(f"firmware is {fw}")
+        if not is_q35(machine):
+            problems.append(f"machine type is {machine}")
+        if problems:
+            d.error("secure-boot-needs-q35-uefi",
+                    f"os_secure_boot=required needs q35 and UEFI firmware, but "
+                    f"{' and '.join(problems)}",
+                    "set hw_machine_type=q35 and hw_firmware_type=uefi, or os_secure_boot="
+                    "optional")
+        elif not host.secure_boot:
+            d.error("secure-boot-unavailable", "os_secure_boot=required but the host's "
+                    "firmware offers no Secure Boot", "place the image on a host with a "
+                    "secure-boot OVMF")
+        secure = d.decide("firmware.secure_boot", True, "firmware.secure-boot-required", name,
+                          given, "os_secure_boot=required")
+    elif sb == "optional":
+        name, given = c.prop("os_secure_boot")
+        secure = fw == "uefi" and is_q35(machine) and host.secure_boot and os.secure_boot
+        d.decide("firmware.secure_boot", secure, "firmware.secure-boot-optional", name, given,
+                 "os_secure_boot=optional: enabled because UEFI on q35 with a secure-boot host "
+                 "and an OS that supports it" if secure else
+                 "os_secure_boot=optional: not enabled (needs UEFI on q35, a secure-boot host "
+                 "and an OS that supports it)")
+    elif sb is None and os.requires_secure_boot and fw == "uefi" and is_q35(machine):
+        secure = d.decide("firmware.secure_boot", True, "firmware.os-requires-secure-boot",
+                          "os", os.name, f"{os.name} requires Secure Boot")
+    else:
+        d.decide("firmware.secure_boot", False, "firmware.secure-boot-default", "os_secure_boot",
+                 sb, "Secure Boot is off unless os_secure_boot asks for it")
+    if os.requires_secure_boot and not secure:
+        d.error("os-requires-secure-boot", f"{os.name} requires Secure Boot, which this guest "
+                "would not have", "remove os_secure_boot=disabled / hw_firmware_type=bios")
+    stateless = bool(c.props.get("hw_firmware_stateless"))
+    if stateless:
+        name, given = c.prop("hw_firmware_stateless")
+        d.decide("firmware.stateless", True, "firmware.stateless", name, given,
+                 "UEFI variables are not kept between boots")
+        if fw != "uefi":
+            d.error("stateless-needs-uefi", "hw_firmware_stateless=true needs UEFI firmware",
+                    "set hw_firmware_type=uefi or remove hw_firmware_stateless")
+    return FirmwareSpec(type=fw, secure_boot=secure, stateless=stateless)
+
+
+def decide_tpm(c: Context) -> TpmSpec | None:
+    d, host, os = c.d, c.req.host, c.os
+    version = c.props.get("hw_tpm_version")
+    model = c.props.get("hw_tpm_model")
+    if version is None and os.requires_tpm2:
+        version = d.decide("tpm.version", "2.0", "tpm.os-requires-tpm2", "os", os.name,
+                           f"{os.name} requires TPM 2.0")
+        if model is None:
+            model = d.decide("tpm.model", "tpm-crb", "tpm.os-requires-tpm2", "os", os.name,
+                             "TPM 2.0 through the CRB interface, which Windows 11 prefers")
+    elif version is not None:
+        name, given = c.prop("hw_tpm_version")
+        d.decide("tpm.version", version, "tpm.explicit", name, given,
+                 "hw_tpm_version is set on the image")
+    if version is None:
+        if model is not None:
+            d.error("tpm-model-without-version", f"hw_tpm_model={model} is set without "
+                    "hw_tpm_version", "set hw_tpm_version=2.0 (or 1.2 with tpm-tis)")
+        return None
+    if model is None:
+        model = d.decide("tpm.model", "tpm-tis", "tpm.default-model", "default", None,
+                         "TIS is the TPM interface every TPM-aware OS supports")
+    elif "tpm.model" not in {x.field for x in d.decisions}:
+        name, given = c.prop("hw_tpm_model")
+        d.decide("tpm.model", model, "tpm.explicit", name, given, "hw_tpm_model is set")
+    if model == "tpm-crb" and version != "2.0":
+        d.error("tpm-crb-needs-2.0", f"hw_tpm_model=tpm-crb needs hw_tpm_version=2.0, not "
+                f"{version} (the CRB interface exists only for TPM 2.0)",
+                "set hw_tpm_version=2.0 or hw_tpm_model=tpm-tis")
+    if version not in host.tpm_versions or model not in host.tpm_models:
+        d.error("tpm-unavailable", f"TPM {version} ({model}) is not offered by the host "
+                f"(offers versions {', '.join(host.tpm_versions) or 'none'}, models "
+                f"{', '.join(host.tpm_models) or 'none'})", "install swtpm on the host")
+    return TpmSpec(model=model, version=version)
+
+
+def decide_cpu(c: Context) -> CpuSpec:
+    d, flavor, host = c.d, c.req.flavor, c.req.host
+    vcpus = flavor.vcpus
+    given = {k: c.props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
+    if any(v is not None for v in given.values()):
+        threads = given["threads"] or 1
+        cores = given["cores"] or max(1, vcpus // ((given["sockets"] or 1) * threads))
+        sockets = given["sockets"] or max(1, vcpus // (cores * threads))
+        rule, src, why = ("cpu.topology-explicit", "hw_cpu_*",
+                          "the image states a CPU topology")
+        if sockets * cores * threads != vcpus:
+            d.error("cpu-topology-mismatch",
+                    f"hw_cpu_sockets/cores/threads give {sockets}x{cores}x{threads}="
+                    f"{sockets * cores * threads} vCPUs but the flavor has {vcpus}",
+                    "make sockets*cores*threads equal the flavor's vCPUs")
+    elif c.windows:
+        sockets, cores, threads = 1, vcpus, 1
+        rule, src, why = ("cpu.windows-cores", "os_type", "Windows client editions use at "
+                          "most 2 sockets, so vCPUs are given as cores of one socket")
+    else:
+        sockets, cores, threads = vcpus, 1, 1
+        rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
+    d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, vcpus, why)
+    if c.req.host_config.cpu_mode:
+        mode = d.decide("cpu.mode", c.req.host_config.cpu_mode, "cpu.mode-host-config",
+                        "host cpu_mode", c.req.host_config.cpu_mode,
+                        "the operator configured this host's guest CPU mode")
+    elif c.hypervisor == "kvm":
+        mode = d.decide("cpu.mode", "host-model", "cpu.mode-default", "hypervisor", "kvm",
+                        "host-model exposes the host's CPU features and stays migratable "
+                        "(Nova's default for kvm)")
+    else:
+        mode = d.decide("cpu.mode", "none", "cpu.mode-default", "hypervisor", c.hypervisor,
+                        "under TCG QEMU's default CPU model is used (Nova's default for qemu)")
+    if host.max_vcpus and vcpus > host.max_vcpus:
+        d.error("too-many-vcpus", f"the flavor has {vcpus} vCPUs; the host allows at most "
+                f"{host.max_vcpus}", "use a smaller flavor")
+    return CpuSpec(vcpus=vcpus, sockets=sockets, cores=cores, threads=threads, mode=mode,
+                   vendor=host.cpu_vendor)
