@@ -8,6 +8,7 @@ reported at once, each naming the property, the value and what is allowed; unkno
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,8 +17,6 @@ from typing import Any, Iterable, Mapping
 from kumo.catalog.schema import (ALIASES, CHECKERS, FALSE_WORDS, PROPERTIES, TRUE_WORDS,
                                  PropertyDef, parse_version_spec)
 from kumo.errors import InvalidInput, InvalidProperty, PropertyProblem
-
-import re
 
 
 def canonical_name(name: str) -> str:
@@ -53,8 +52,7 @@ def _normalise(d: PropertyDef, raw: Any) -> Any:
             raise ValueError(raw)
         return value
     if d.kind == "version_spec":
-        parse_version_spec(text)
-        return ",".join(p.strip() for p in text.split(","))
+        return ",".join(op + ".".join(map(str, v)) for op, v in parse_version_spec(text))
     if d.kind == "pattern":
         low = text.lower()
         if not re.match(d.pattern or "", low):

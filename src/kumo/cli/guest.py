@@ -1,0 +1,187 @@
+"""``kumo render``, ``kumo explain``, ``kumo lint``: the config engine from the command line.
+
+All three build the same GuestRequest from --image / -p / --flavor / --hypervisor / --host-caps
+and run the same policy; they differ only in what they print.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kumo.backends import get_backend
+from kumo.cli.output import decisions_table, findings_table
+from kumo.catalog.flavor import DEFAULT_FLAVOR, Flavor
+from kumo.catalog.properties import ImageDocument
+from kumo.catalog.schema import is_timezone
+from kumo.errors import InvalidInput, UnsupportedGuest
+from kumo.guest.build import GuestPlan, plan_guest
+from kumo.guest.request import GuestRequest
+from kumo.hosts.capabilities import HostCapabilities, HostConfig, default_host_caps
+
+HYPERVISORS = ("kvm", "qemu", "xen", "hyperv")
+
+
+def _image_options(f):
+    opts = [
+        click.option("--image", "image_file", type=click.Path(dir_okay=False),
+                     help="Glance v2 image JSON (as `openstack image show -f json` prints)."),
+        click.option("-p", "--property", "props", multiple=True, metavar="KEY=VALUE",
+                     help="An image property; repeatable; overrides --image."),
+        click.option("--flavor", "flavor", default=None, metavar="VCPUS,RAM_MIB,DISK_GIB",
+                     help="Flavor size, e.g. 2,4096,40 or vcpus=2,ram=4096,disk=40 "
+                          "(default m1.medium 2,4096,40)."),
+        click.option("--hypervisor", type=click.Choice(HYPERVISORS), default=None,
+                     help="Hypervisor to render for (default: the host capabilities' own, "
+                          "else kvm)."),
+        click.option("--host-caps", "host_caps", type=click.Path(dir_okay=False), default=None,
+                     help="libvirt domcapabilities XML of the host (default: a modern x86_64 "
+                          "Intel KVM host)."),
+        click.option("--host-version", default=None, metavar="X.Y",
+                     help="The host's hypervisor version (Hyper-V 6.3 = Server 2012 R2)."),
+        click.option("--guest-timezone", default=None, metavar="TZ",
+                     help="The host's guest time zone for local-time (Windows) guests, "
+                          "e.g. Asia/Shanghai."),
+        click.option("--cpu-mode", default=None,
+                     type=click.Choice(("host-model", "host-passthrough", "custom", "none")),
+                     help="The host's guest CPU mode (Nova's [libvirt]cpu_mode)."),
+        click.option("--name", default=None, help="Guest name (default: the image's name)."),
+        click.option("--disk-path", default=None, help="Root disk path on the host."),
+        click.option("--ssh-key", "ssh_keys", multiple=True, help="SSH public key to inject."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _parse_kv(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise InvalidInput(f"-p {item!r} is invalid: allowed KEY=VALUE, e.g. -p os_type=windows")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.split("."))
+    except ValueError:
+        raise InvalidInput(f"--host-version {text!r} is invalid: allowed a dotted version such "
+                           "as 6.3 or 7.2") from None
+
+
+def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | None,
+                  hypervisor: str | None, host_caps: str | None, host_version: str | None,
+                  guest_timezone: str | None, cpu_mode: str | None, name: str | None,
+                  disk_path: str | None, ssh_keys: tuple[str, ...]) -> GuestRequest:
+    if not image_file and not props:
+        raise InvalidInput("nothing to work on: give --image FILE and/or -p KEY=VALUE")
+    doc: dict[str, Any] = {}
+    if image_file:
+        try:
+            doc = json.loads(Path(image_file).read_text())
+        except FileNotFoundError:
+            raise InvalidInput(f"--image {image_file!r}: no such file") from None
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"--image {image_file!r} is not valid JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise InvalidInput(f"--image {image_file!r} must hold a JSON object (a Glance image)")
+    overrides = _parse_kv(props)
+    if overrides:
+        nested = dict(doc.get("properties") or {}) if isinstance(doc.get("properties"), dict) \
+            else None
+        if nested is not None:
+            nested.update(overrides)
+            doc = {**doc, "properties": nested}
+        else:
+            doc = {**doc, **overrides}
+    image = ImageDocument.from_json(doc)
+    if host_caps:
+        caps = HostCapabilities.load(host_caps)
+        if hypervisor:
+            caps = caps.with_hypervisor(hypervisor)
+    else:
+        caps = default_host_caps(hypervisor or "kvm")
+    if host_version:
+        caps = replace(caps, hypervisor_version=_version(host_version))
+    if guest_timezone is not None:
+        if not is_timezone(guest_timezone):
+            raise InvalidInput(f"--guest-timezone {guest_timezone!r} is invalid: allowed an IANA "
+                               "time zone name such as Asia/Shanghai")
+    return GuestRequest(
+        image=image.properties,
+        flavor=Flavor.parse(flavor) if flavor else DEFAULT_FLAVOR,
+        host=caps,
+        host_config=HostConfig(guest_timezone=guest_timezone, cpu_mode=cpu_mode),
+        name=name or _domain_name(image.name),
+        root_disk=disk_path,
+        ssh_keys=ssh_keys,
+        disk_format=image.properties.get("disk_format"),
+    )
+
+
+def _domain_name(image_name: str) -> str:
+    """A libvirt-safe guest name from an image name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", image_name).strip("-")[:60] or "guest"
+
+
+def _fail_on_errors(plan: GuestPlan) -> None:
+    if plan.spec is None:
+        raise UnsupportedGuest("; ".join(f"[{f.id}] {f.message} (fix: {f.fix})"
+                                         for f in plan.errors))
+
+
+@click.command()
+@_image_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of standard output.")
+def render(output: str | None, **kw) -> None:
+    """Print the guest's whole native configuration (libvirt domain XML for kvm/qemu/xen)."""
+    plan = plan_guest(build_request(**kw))
+    _fail_on_errors(plan)
+    text = get_backend(plan.spec.hypervisor).render(plan.spec).text
+    if output:
+        Path(output).write_text(text)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.command()
+@_image_options
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table")
+def explain(fmt: str, **kw) -> None:
+    """Print every decision with its rule, source property and value, and reason."""
+    plan = plan_guest(build_request(**kw))
+    decisions = plan.spec.decisions if plan.spec else ()
+    if fmt == "json":
+        click.echo(json.dumps({
+            "decisions": [{"field": d.field, "value": d.value, "rule": d.rule,
+                           "source": d.source, "source_value": d.source_value,
+                           "reason": d.reason} for d in decisions],
+            "errors": [f.as_dict() for f in plan.errors]}, indent=2, default=str))
+    else:
+        decisions_table(decisions)
+    _fail_on_errors(plan)
+
+
+@click.command()
+@_image_options
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table")
+def lint(fmt: str, **kw) -> None:
+    """Print findings (id, severity, message, fix); exit 1 when any is an error."""
+    plan = plan_guest(build_request(**kw))
+    if fmt == "json":
+        click.echo(json.dumps([f.as_dict() for f in plan.findings], indent=2))
+    else:
+        findings_table(plan.findings)
+    if plan.errors:
+        raise click.exceptions.Exit(1)
