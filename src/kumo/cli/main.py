@@ -19,6 +19,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("guest", "render"),
     ("guest", "explain"),
     ("guest", "lint"),
+    ("demo", "demo"),
 ]
 
 
