@@ -8,11 +8,12 @@ one path from image metadata to a GuestSpec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from kumo.catalog.flavor import effective_properties
 from kumo.errors import UnsupportedGuest
 from kumo.guest.decider import Decider, Finding
-from kumo.guest.policy import clock, credentials, devices, hyperv, identity, platform, storage
+from kumo.guest.policy import credentials, identity, kvm
 from kumo.guest.policy.context import Context
 from kumo.guest.request import GuestRequest
 from kumo.guest.spec import BootSpec, GuestSpec
@@ -31,46 +32,39 @@ class GuestPlan:
         return tuple(f for f in self.findings if f.severity == "error")
 
 
+#: hypervisor -> the platform rules that decide its guests' hardware
+PLATFORMS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "kvm": kvm.decide,
+    "qemu": kvm.decide,
+}
+
+
 def plan_guest(req: GuestRequest) -> GuestPlan:
     """Run every rule; never raises for a bad request, reports it as findings instead."""
     props = effective_properties(req.image, req.flavor)
     os = resolve(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
     c = Context(req=req, props=props, os=os, d=Decider())
-    ch = c.chosen
     identity.check_hypervisor_type(c)
-    ch["os_type"] = identity.decide_os_type(c)
+    c.chosen["os_type"] = identity.decide_os_type(c)
     identity.decide_release_known(c)
-    ch["arch"] = identity.decide_arch(c)
+    arch = identity.decide_arch(c)
     _check_minimums(c)
-    if req.host.hypervisor not in ("kvm", "qemu"):
+    platform_rules = PLATFORMS.get(req.host.hypervisor)
+    if platform_rules is None:
         c.d.error("hypervisor-unsupported", f"no guest policy for hypervisor "
-                  f"{req.host.hypervisor!r}; allowed kvm, qemu", "use --hypervisor kvm or qemu")
+                  f"{req.host.hypervisor!r}; allowed {', '.join(PLATFORMS)}",
+                  f"use --hypervisor {' or '.join(PLATFORMS)}")
         return GuestPlan(None, tuple(c.d.findings))
-    ch["machine"] = platform.decide_machine(c)
-    ch["cpu"] = platform.decide_cpu(c)
-    ch["firmware"] = platform.decide_firmware(c)
-    ch["tpm"] = platform.decide_tpm(c)
-    ch["clock"] = clock.decide_clock(c)
-    ch["hyperv"] = hyperv.decide_hyperv(c)
-    ch["disks"], ch["controllers"] = storage.decide_disks(c)
-    ch["nic"] = devices.decide_nic(c)
-    ch["video"], ch["video_ram"] = devices.decide_video(c)
-    ch["pointer"], ch["input_bus"] = devices.decide_pointer(c)
-    extras = devices.decide_extras(c)
-    ch["credentials"] = credentials.decide_credentials(c)
+    fields = platform_rules(c)
+    fields.setdefault("credentials", credentials.decide_credentials(c))
+    boot = _boot(c)
     if c.d.errors:
         return GuestPlan(None, tuple(c.d.findings))
-    features = ["acpi", "apic"] + (["smm"] if ch["firmware"].secure_boot else [])
+    fields.setdefault("boot", boot)
     spec = GuestSpec(
-        name=req.name, uuid=req.instance_uuid, hypervisor=req.host.hypervisor,
-        arch=ch["arch"], os_type=ch["os_type"], os_id=os.short_id, virt_mode="hvm",
-        machine=ch["machine"], memory_mib=req.flavor.ram_mib, cpu=ch["cpu"],
-        firmware=ch["firmware"], clock=ch["clock"], boot=_boot(c), features=tuple(features),
-        hyperv=ch["hyperv"], disks=ch["disks"], controllers=ch["controllers"],
-        nics=(ch["nic"],), video=ch["video"], video_ram_mib=ch["video_ram"],
-        pointer=ch["pointer"], input_bus=ch["input_bus"], tpm=ch["tpm"],
-        credentials=ch["credentials"], console_log=req.console_log,
-        decisions=tuple(c.d.decisions), **extras)
+        name=req.name, uuid=req.instance_uuid, hypervisor=req.host.hypervisor, arch=arch,
+        os_type=c.chosen["os_type"], os_id=os.short_id, memory_mib=req.flavor.ram_mib,
+        console_log=req.console_log, decisions=tuple(c.d.decisions), **fields)
     return GuestPlan(spec, tuple(c.d.findings))
 
 

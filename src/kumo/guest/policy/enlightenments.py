@@ -1,4 +1,5 @@
-"""Rules: Hyper-V enlightenments for Windows guests on KVM/QEMU.
+"""Rules: Hyper-V enlightenments (paravirtual interfaces Windows knows from Hyper-V) for Windows
+guests on KVM/QEMU.
 
 Seed 000 (CERN): Windows 7 / 2008 R2 guests blue-screened with CLOCK_WATCHDOG_TIMEOUT (101)
 under host load; the cure is telling Windows it runs on a Hyper-V-compatible hypervisor so it
