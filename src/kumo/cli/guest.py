@@ -131,7 +131,7 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
 
 def _domain_name(image_name: str) -> str:
     """A libvirt-safe guest name from an image name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", image_name).strip("-")[:60] or "guest"
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", image_name).strip("-")[:60] or "guest"
 
 
 def _fail_on_errors(plan: GuestPlan) -> None:

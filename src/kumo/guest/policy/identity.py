@@ -58,8 +58,10 @@ def decide_os_type(c: Context) -> str:
 
 def decide_release_known(c: Context) -> None:
     if c.os.family == "windows" and not c.os.release_known:
+        version = c.props.get("os_version")
         c.d.warn("os-version-unknown",
-                 f"os_version={c.props.get('os_version')!r} does not identify a Windows "
+                 (f"os_version={version!r} does not identify" if version else
+                  "os_version is not set, so nothing identifies") + " a Windows "
                  "release; kumo assumes Windows 7 / Server 2008 R2 or later (q35, SATA, "
                  "e1000e) and cannot apply release-specific rules such as Windows 11's TPM",
                  "set os_version (e.g. 10, 2019, 2012R2) or os_distro to a libosinfo id "
