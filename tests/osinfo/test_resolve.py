@@ -43,7 +43,7 @@ def test_os_type_windows_gives_unknown_windows(os_distro, os_type, matched_by):
     ident = resolve(os_distro, None, os_type, db=NO_DB)
     assert (ident.family, ident.distro, ident.release_known, ident.q35, ident.bits64) == (
         "windows", None, False, True, True)
-    assert ident.inbox_drivers == frozenset({"ide", "ahci", "e1000", "usb-tablet"})
+    assert ident.inbox_drivers == frozenset({"ide", "ahci", "e1000", "e1000e", "usb-tablet"})
     assert ident.matched_by == matched_by
 
 

@@ -124,7 +124,7 @@ def test_unknown_release_gets_conservative_facts(os_distro, os_version, matched_
         family="windows", distro="windows", short_id=None, name="Windows (release unknown)",
         version=None, release_known=False, bits64=True, requires_64bit=False, q35=True, uefi=False,
         requires_uefi=False, secure_boot=False, requires_secure_boot=False, requires_tpm2=False,
-        inbox_drivers=frozenset({"ide", "ahci", "e1000", "usb-tablet"}), hyperv_gen2=False,
+        inbox_drivers=frozenset({"ide", "ahci", "e1000", "e1000e", "usb-tablet"}), hyperv_gen2=False,
         xen_pv=False, source="kumo table", matched_by=matched_by,
     )
 

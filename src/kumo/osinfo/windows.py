@@ -50,9 +50,10 @@ _WIN7 = _VISTA | {"e1000e", "hyperv-synthetic"}
 _WIN8 = _WIN7 - {"rtl8139"}
 
 #: What holds for any Windows release kumo could plausibly meet when the release is not known
-#: (CERN: os_distro=Windows, os_version=UNKNOWN). It is the Windows 7 / 2008 R2 and later floor,
-#: without the facts that rest on one source only (e1000e) or need a Hyper-V host to matter.
-UNKNOWN_WINDOWS_DRIVERS = frozenset({"ide", "ahci", "e1000", "usb-tablet"})
+#: (CERN: os_distro=Windows, os_version=UNKNOWN). It is the Windows 7 / 2008 R2 and later floor
+#: (e1000e included, per osinfo-db's win-7/win-2k8r2 device lists, so such a guest on q35 gets the
+#: PCIe e1000e the issue asks for), without the facts that need a Hyper-V host to matter.
+UNKNOWN_WINDOWS_DRIVERS = frozenset({"ide", "ahci", "e1000", "e1000e", "usb-tablet"})
 
 
 @dataclass(frozen=True)
