@@ -45,7 +45,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="kumo", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="kumo", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.ClickException as e:
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except KumoError as e:
         click.echo(f"kumo: error: {e}", err=True)
         return 2
-    return 0
+    # with standalone_mode=False click returns a command's Exit code instead of raising it
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

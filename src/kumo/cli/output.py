@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-_console = Console(soft_wrap=False)
+
+def _console() -> Console:
+    """A console on the current stdout; wide when piped, so tables stay greppable."""
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -16,7 +20,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
-    _console.print(t)
+    _console().print(t)
 
 
 def decisions_table(decisions) -> None:
@@ -28,7 +32,7 @@ def decisions_table(decisions) -> None:
 
 def findings_table(findings) -> None:
     if not findings:
-        _console.print("no findings")
+        _console().print("no findings")
         return
     table("findings", ("id", "severity", "message", "fix"),
           ((f.id, f.severity, f.message, f.fix) for f in findings))
