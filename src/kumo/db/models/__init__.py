@@ -1,0 +1,38 @@
+"""kumo's persistent models (SQLAlchemy 2.0 declarative, ``Mapped[...]``).
+
+    table                model              owned by (tenancy)
+    hosts                Host               operator
+    aggregates           Aggregate          operator
+    aggregate_hosts      (association)
+    aggregate_metadata   AggregateMetadata
+    images               Image              project_id (Glance owner), user_id
+    image_properties     ImageProperty      (image)
+    image_tags           ImageTag           (image)
+    image_members        ImageMember        (image; a project it is shared with)
+    flavors              Flavor             operator
+    flavor_extra_specs   FlavorExtraSpec    (flavor)
+    flavor_projects      FlavorProject      (flavor; projects allowed a private flavor)
+    key_pairs            KeyPair            project_id, user_id
+    server_groups        ServerGroup        project_id, user_id
+    instances            Instance           project_id, user_id
+    journal              JournalEntry       (instance)
+"""
+
+from kumo.db.base import Base
+from kumo.db.models.flavors import Flavor, FlavorExtraSpec, FlavorProject
+from kumo.db.models.hosts import (Aggregate, AggregateMetadata, Host, VirtType, aggregate_hosts,
+                                  hypervisor_version_key)
+from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, ImageProperty,
+                                   ImageStatus, ImageTag, MemberStatus, Visibility)
+from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup,
+                                      ServerGroupPolicy)
+from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
+
+__all__ = [
+    "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
+    "Host", "Image", "ImageMember", "ImageProperty", "ImageStatus", "ImageTag", "Instance",
+    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PowerState",
+    "ServerGroup",
+    "ServerGroupPolicy", "UNFINISHED_STATES", "VirtType", "Visibility", "aggregate_hosts",
+    "hypervisor_version_key",
+]

@@ -1,0 +1,182 @@
+"""Hypervisor hosts, their capacity and capabilities, and aggregates of hosts.
+
+Capacity is kept as plain integer columns so a claim is one portable conditional UPDATE
+(see kumo.db.claims): ``used + requested <= (total - reserved) * COALESCE(ratio, default)``.
+An allocation ratio of NULL means "the scheduler's configured default" (as Nova's
+``initial_*_allocation_ratio``); CHECK constraints keep the counters non-negative, so a buggy
+release fails loudly instead of silently creating capacity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Double, ForeignKey, Integer,
+                        String, Table, Text)
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relationship
+
+from kumo.db.base import JSONDict, Base, Timestamps, UTCDateTime, check_in, new_uuid
+
+if TYPE_CHECKING:
+    from kumo.db.models.instances import Instance
+    from kumo.hosts.capabilities import HostCapabilities
+
+
+class VirtType(StrEnum):
+    """Operator override of the libvirt domain type on a QEMU host (Nova's [libvirt]virt_type)."""
+
+    KVM = "kvm"
+    QEMU = "qemu"
+
+
+#: width of one component in the sortable hypervisor version (Windows builds reach 5 digits)
+_VERSION_COMPONENT = 1_000_000
+
+
+def hypervisor_version_key(version: str | tuple[int, ...] | None) -> int | None:
+    """A sortable integer for a hypervisor version: major, minor and micro, six digits each.
+
+    ``"7.2.0"`` -> 7_000002_000000; Hyper-V ``"6.3.9600"`` -> 6_000003_009600. Compare keys in
+    SQL (``hypervisor_version_key >= hypervisor_version_key("6.3")``) to select capable hosts
+    (seed 004).
+    """
+    if version is None:
+        return None
+    if isinstance(version, str):
+        parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
+    else:
+        parts = [int(p) for p in version[:3]]
+    if not parts:
+        return None
+    parts += [0] * (3 - len(parts))
+    major, minor, micro = parts
+    if minor >= _VERSION_COMPONENT or micro >= _VERSION_COMPONENT:
+        raise ValueError(f"hypervisor version {version!r} has a component over 6 digits")
+    return (major * _VERSION_COMPONENT + minor) * _VERSION_COMPONENT + micro
+
+
+aggregate_hosts = Table(
+    "aggregate_hosts",
+    Base.metadata,
+    Column("aggregate_id", ForeignKey("aggregates.id", ondelete="CASCADE"), primary_key=True),
+    Column("host_id", ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+
+
+class Host(Timestamps, Base):
+    __tablename__ = "hosts"
+    __table_args__ = (
+        CheckConstraint(check_in("virt_type", VirtType), name="virt_type"),
+        CheckConstraint("vcpus >= 0 AND ram_mib >= 0 AND disk_gib >= 0", name="capacity"),
+        CheckConstraint("reserved_vcpus >= 0 AND reserved_ram_mib >= 0 AND reserved_disk_gib >= 0",
+                        name="reserved"),
+        CheckConstraint("used_vcpus >= 0 AND used_ram_mib >= 0 AND used_disk_gib >= 0",
+                        name="used"),
+        CheckConstraint("(cpu_allocation_ratio IS NULL OR cpu_allocation_ratio > 0) AND "
+                        "(ram_allocation_ratio IS NULL OR ram_allocation_ratio > 0) AND "
+                        "(disk_allocation_ratio IS NULL OR disk_allocation_ratio > 0)",
+                        name="ratios"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    #: the exact name; never matched by pattern unless the operator asks (seed 002)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    uri: Mapped[str] = mapped_column(String(1024))
+    #: as libvirt reports it (kvm, qemu, xen, hyperv, test)
+    hypervisor_type: Mapped[str] = mapped_column(String(32))
+    hypervisor_version: Mapped[str | None] = mapped_column(String(64))
+    #: hypervisor_version_key(hypervisor_version): compare versions in SQL
+    hypervisor_version_key: Mapped[int | None] = mapped_column(BigInteger)
+    virt_type: Mapped[str | None] = mapped_column(String(8))
+
+    vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ram_mib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disk_gib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved_vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved_ram_mib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reserved_disk_gib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cpu_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    ram_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    disk_allocation_ratio: Mapped[float | None] = mapped_column(Double)
+    used_vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    used_ram_mib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    used_disk_gib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    #: HostCapabilities fields as JSON (tuples as lists); see capabilities()/set_capabilities()
+    capabilities_json: Mapped[dict[str, Any] | None] = mapped_column("capabilities", JSONDict)
+    #: the documents they were read from: virsh domcapabilities / virsh capabilities
+    domcaps_xml: Mapped[str | None] = mapped_column(Text)
+    caps_xml: Mapped[str | None] = mapped_column(Text)
+
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    aggregates: Mapped[list[Aggregate]] = relationship(
+        secondary=aggregate_hosts, back_populates="hosts")
+    instances: Mapped[list[Instance]] = relationship(back_populates="host", viewonly=True)
+
+    def capabilities(self) -> "HostCapabilities | None":
+        """The stored capabilities as the value rendering and scheduling take."""
+        from kumo.hosts.capabilities import HostCapabilities  # a value type; import late, no cycle
+
+        if self.capabilities_json is None:
+            return None
+        names = {f.name for f in dataclasses.fields(HostCapabilities)}
+        return HostCapabilities(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in self.capabilities_json.items() if k in names})
+
+    def set_capabilities(self, caps: "HostCapabilities") -> None:
+        """Store ``caps`` and the hypervisor type and version they report."""
+        self.capabilities_json = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(caps).items()}
+        self.hypervisor_type = caps.hypervisor
+        if caps.hypervisor_version is not None:
+            self.set_hypervisor_version(caps.hypervisor_version)
+
+    def set_hypervisor_version(self, version: str | tuple[int, ...]) -> None:
+        self.hypervisor_version = (version if isinstance(version, str)
+                                   else ".".join(str(p) for p in version))
+        self.hypervisor_version_key = hypervisor_version_key(version)
+
+    def __repr__(self) -> str:
+        return f"<Host {self.id} {self.name!r} {self.uri!r}>"
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "aggregate_metadata"
+
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("aggregates.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Aggregate(Timestamps, Base):
+    __tablename__ = "aggregates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+
+    hosts: Mapped[list[Host]] = relationship(secondary=aggregate_hosts,
+                                             back_populates="aggregates")
+    metadata_items: Mapped[dict[str, AggregateMetadata]] = relationship(
+        collection_class=attribute_keyed_dict("key"), cascade="all, delete-orphan",
+        passive_deletes=True)
+    #: ``aggregate.meta["ssd"] = "true"``: a dict view over aggregate_metadata
+    meta: AssociationProxy[dict[str, str]] = association_proxy(
+        "metadata_items", "value", creator=lambda k, v: AggregateMetadata(key=k, value=v))
+
+    def __repr__(self) -> str:
+        return f"<Aggregate {self.id} {self.name!r}>"

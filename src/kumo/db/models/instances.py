@@ -1,0 +1,147 @@
+"""Instances, the key pairs and server groups they use.
+
+An instance keeps everything its guest configuration is made from, so hard reboot, reconcile and
+evacuation regenerate it from this row alone (seed 001's cure, without hand-editing a database):
+
+* a snapshot of the flavor (vcpus, ram, disk, ephemeral, name, id, extra specs), and
+* the image properties frozen at boot (``image_properties``: name -> value, as Nova keeps its
+  ``image_*`` system metadata).
+
+``image_id`` and ``flavor_id`` are the API ids without foreign keys: the image or flavor may be
+deleted while the instance lives on; the snapshot is the record.
+
+Concurrent writers: ``version`` is SQLAlchemy's version counter, so two sessions that loaded the
+same instance and both flush a change get StaleDataError for the second instead of a lost update.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kumo.db.base import JSONDict, Base, Timestamps, UTCDateTime, check_in, new_uuid
+
+if TYPE_CHECKING:
+    from kumo.db.models.hosts import Host
+
+
+class PowerState(IntEnum):
+    """Nova's power_state codes (the Compute API's ``OS-EXT-STS:power_state``)."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+class ServerGroupPolicy(StrEnum):
+    AFFINITY = "affinity"
+    ANTI_AFFINITY = "anti-affinity"
+    SOFT_AFFINITY = "soft-affinity"
+    SOFT_ANTI_AFFINITY = "soft-anti-affinity"
+
+
+class KeyPair(Timestamps, Base):
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16), default="ssh")
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+
+    def __repr__(self) -> str:
+        return f"<KeyPair {self.name!r} user={self.user_id}>"
+
+
+class ServerGroup(Timestamps, Base):
+    __tablename__ = "server_groups"
+    __table_args__ = (CheckConstraint(check_in("policy", ServerGroupPolicy), name="policy"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    #: policy rules (Nova 2.64: {"max_server_per_host": 2})
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
+
+    #: membership is Instance.server_group_id: one place for the fact
+    members: Mapped[list[Instance]] = relationship(back_populates="server_group")
+
+    def __repr__(self) -> str:
+        return f"<ServerGroup {self.uuid} {self.name!r} {self.policy}>"
+
+
+class Instance(Timestamps, Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index(None, "project_id", "deleted"),
+        Index(None, "host_id", "deleted"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+
+    image_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    #: the image's properties as of boot (name -> verbatim value)
+    image_properties: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
+
+    flavor_id: Mapped[str | None] = mapped_column(String(255))
+    flavor_name: Mapped[str | None] = mapped_column(String(255))
+    vcpus: Mapped[int] = mapped_column(Integer)
+    ram_mib: Mapped[int] = mapped_column(Integer)
+    disk_gib: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral_gib: Mapped[int] = mapped_column(Integer, default=0)
+    flavor_extra_specs: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
+
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"))
+    #: the hypervisor node on that host (libvirt's hostname)
+    node: Mapped[str | None] = mapped_column(String(255))
+    server_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("server_groups.id", ondelete="SET NULL"), index=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+
+    key_name: Mapped[str | None] = mapped_column(String(255))
+    public_key: Mapped[str | None] = mapped_column(Text)
+    #: a hash only; the plaintext lives in memory during the build and is never stored
+    admin_password_hash: Mapped[str | None] = mapped_column(String(255))
+
+    #: sha256 hex of the native config last rendered and the backend that rendered it
+    config_digest: Mapped[str | None] = mapped_column(String(64))
+    backend: Mapped[str | None] = mapped_column(String(32))
+
+    vm_state: Mapped[str] = mapped_column(String(32), default="building")
+    task_state: Mapped[str | None] = mapped_column(String(32))
+    power_state: Mapped[int] = mapped_column(Integer, default=PowerState.NOSTATE.value)
+
+    fault_code: Mapped[int | None] = mapped_column(Integer)
+    fault_reason: Mapped[str | None] = mapped_column(Text)
+    fault_details: Mapped[str | None] = mapped_column(Text)
+
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__ = {"version_id_col": version}
+
+    host: Mapped[Host | None] = relationship(back_populates="instances")
+    server_group: Mapped[ServerGroup | None] = relationship(back_populates="members")
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.uuid} {self.name!r} {self.vm_state}/{self.task_state}>"
