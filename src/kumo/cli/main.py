@@ -20,6 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("guest", "explain"),
     ("guest", "lint"),
     ("demo", "demo"),
+    ("db", "db"),
 ]
 
 
