@@ -6,7 +6,8 @@
     │   ├── InvalidInput           a CLI/API argument, file or flavor is malformed
     │   ├── ConfigConflict         two sources disagree (image vs flavor, property vs property)
     │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
-    │   └── NotFound               a named image, flavor, host or instance does not exist
+    │   ├── NotFound               a named image, flavor, host or instance does not exist
+    │   └── Forbidden              the request context lacks the role the action needs
     ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
     │   ├── HostUnreachable        the host's URI does not answer
     │   └── DomainNotFound         the host has no such domain
@@ -60,6 +61,10 @@ class UnsupportedGuest(UserError):
 
 
 class NotFound(UserError):
+    pass
+
+
+class Forbidden(UserError):
     pass
 
 
