@@ -1,0 +1,220 @@
+"""Scheduler benchmark: fleets of 1,000 and 10,000 hosts, 2,000 requests each, every filter and
+weigher enabled, every host scored, claiming as it goes (in-memory claim store).
+
+    .venv/bin/python bench/scheduler.py [--hosts 1000 10000] [--requests 2000] [--seed 7]
+                                        [--scenarios mixed wide]
+
+Prints decisions per second, p50/p99 latency per decision (a decision = filter + weigh + claim
+for one single-instance request; NoValidHost answers included and counted), peak memory, and --
+at 1,000 hosts -- the per-host reference scheduler's rate on the same fleet for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+
+from kumo.catalog.flavor import Flavor
+from kumo.catalog.properties import ImageProperties
+from kumo.scheduler import (DEFAULT_FILTERS, Aggregate, HostView, InMemoryClaimStore, NoValidHost,
+                            ReferenceScheduler, RequestSpec, Scheduler, SchedulerConfig,
+                            ServerGroup)
+
+NOW = 1_700_000_000.0
+
+CONFIG = SchedulerConfig(
+    filters=DEFAULT_FILTERS,
+    weighers={"FreeRAM": 1.0, "FreeVCPU": 1.0, "FreeDisk": 0.5, "InstanceCount": 0.5,
+              "LikeImages": -1.0},
+    options={"AggregateImageIsolation": {"properties": ["os_type"],
+                                         "required": {"os_type": ["windows"]}},
+             "LikeImages": {"properties": {"os_type": 1.0}},
+             "ComputeUp": {"service_down_time": 60}},
+)
+
+AGGS = {
+    "win-licensed": Aggregate("win-licensed", {"os_type": "windows",
+                                               "like_images_weight_multiplier": "-3"}),
+    "linux-only": Aggregate("linux-only", {"os_type": "linux", "kumo_isolation": "strict"}),
+    "highmem": Aggregate("highmem", {"ram_allocation_ratio": "1.5"}),
+    "dense": Aggregate("dense", {"cpu_allocation_ratio": "8", "free_vcpu_weight_multiplier": "2"}),
+}
+
+
+def build_fleet(n: int, rng: random.Random) -> list[HostView]:
+    hosts = []
+    for i in range(n):
+        hv = rng.choices(["kvm", "qemu", "xen", "hyperv"], [50, 5, 15, 30])[0]
+        version = rng.choice({"kvm": [(6, 2), (7, 2), (8, 2)], "qemu": [(7, 2), (8, 2)],
+                              "xen": [(4, 14), (4, 17)],
+                              "hyperv": [(6, 2), (6, 3), (10, 0)]}[hv])
+        vcpus = rng.choice([32, 64, 128])
+        ram = rng.choice([131072, 262144, 524288])
+        disk = rng.choice([2000, 4000])
+        fill = rng.uniform(0.0, 0.85)
+        aggs = []
+        if (hv == "hyperv" and rng.random() < 0.6) or (hv == "kvm" and rng.random() < 0.2):
+            aggs.append(AGGS["win-licensed"])
+        elif hv == "kvm" and rng.random() < 0.1:
+            aggs.append(AGGS["linux-only"])
+        if rng.random() < 0.2:
+            aggs.append(AGGS["highmem"])
+        if rng.random() < 0.2:
+            aggs.append(AGGS["dense"])
+        libvirt = hv in ("kvm", "qemu")
+        efi = libvirt and rng.random() < 0.8
+        instances = int(fill * vcpus / 2)
+        win = rng.randint(0, instances)
+        r = rng.random()
+        hosts.append(HostView(
+            name=f"{hv}-{i:05d}", hypervisor_type=hv, hypervisor_version=version,
+            firmware=("bios", "efi") if efi else (),
+            secure_boot=efi and rng.random() < 0.7,
+            tpm_versions=("2.0",) if libvirt and rng.random() < 0.5 else
+            (("2.0",) if hv == "hyperv" and version >= (10, 0) else ()),
+            availability_zone=rng.choice(["az1", "az2", "az3"]), aggregates=tuple(aggs),
+            enabled=r >= 0.02, forced_down=0.02 <= r < 0.03,
+            last_heartbeat=NOW - (600 if 0.03 <= r < 0.05 else rng.uniform(0, 30)),
+            vcpus=vcpus, vcpus_used=int(vcpus * 4 * fill), ram_mib=ram,
+            ram_mib_used=int(ram * fill), disk_gib=disk, disk_gib_used=int(disk * fill),
+            instances=instances,
+            image_property_counts={"os_type": {"windows": win, "linux": instances - win}}))
+    return hosts
+
+
+IMAGES = [
+    ({"os_type": "linux", "hypervisor_type": "kvm", "architecture": "x86_64"}, 35),
+    ({"os_type": "linux", "vm_mode": "xen", "hypervisor_type": "xen"}, 10),
+    ({"os_type": "windows", "hypervisor_type": "hyperv", "hw_machine_type": "hyperv-gen2",
+      "hypervisor_version_requires": ">=6.3"}, 20),
+    ({"os_type": "windows", "hypervisor_type": "hyperv",
+      "hypervisor_version_requires": ">=6.3,<10.0"}, 5),
+    ({"os_type": "windows", "hw_machine_type": "q35", "hw_firmware_type": "uefi",
+      "os_secure_boot": "required", "hw_tpm_version": "2.0"}, 15),
+    ({"os_distro": "ubuntu", "hw_machine_type": "q35"}, 15),
+]
+FLAVORS = [Flavor(1, 2048, 20), Flavor(2, 4096, 40), Flavor(4, 8192, 80), Flavor(8, 32768, 160)]
+
+
+def build_requests(n: int, rng: random.Random, host_names: list[str],
+                   scenario: str = "mixed") -> list[RequestSpec]:
+    if scenario == "wide":
+        # no image constraints, no zone, no group: every host with room is a candidate
+        return [RequestSpec(rng.choice(FLAVORS[:3])) for _ in range(n)]
+    images = [(ImageProperties.parse(p), w) for p, w in IMAGES]
+    out = []
+    for k in range(n):
+        image = rng.choices([i for i, _ in images], [w for _, w in images])[0]
+        az = rng.choice(["az1", "az2", "az3"]) if rng.random() < 0.3 else None
+        group = None
+        if rng.random() < 0.2:
+            members = tuple(rng.sample(host_names, rng.randint(1, 5)))
+            group = ServerGroup(f"g{k % 50}", "anti-affinity", members)
+        out.append(RequestSpec(rng.choice(FLAVORS), image, availability_zone=az, group=group))
+    return out
+
+
+def run(n_hosts: int, n_requests: int, seed: int, scenario: str = "mixed") -> dict:
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    hosts = build_fleet(n_hosts, rng)
+    requests = build_requests(n_requests, rng, [h.name for h in hosts], scenario)
+    store = InMemoryClaimStore.from_hosts(hosts)
+    sched = Scheduler(CONFIG, hosts, store)
+    build_s = time.perf_counter() - t0
+    lat = []
+    failed = 0
+    t_all = time.perf_counter()
+    for req in requests:
+        t = time.perf_counter()
+        try:
+            sched.select(req, now=NOW)
+        except NoValidHost:
+            failed += 1
+        lat.append(time.perf_counter() - t)
+    total = time.perf_counter() - t_all
+    lat.sort()
+    cands = len(sched.passing(requests[-1], NOW))
+    return {"hosts": n_hosts, "requests": n_requests, "failed": failed, "build_s": build_s,
+            "candidates": cands,
+            "rate": n_requests / total, "p50_ms": statistics.median(lat) * 1e3,
+            "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1e3, "max_ms": lat[-1] * 1e3,
+            "sched": sched, "hosts_list": hosts, "requests_list": requests}
+
+
+def reference_rate(hosts, requests, n: int) -> float:
+    ref = ReferenceScheduler(CONFIG, hosts, InMemoryClaimStore.from_hosts(hosts))
+    t = time.perf_counter()
+    for req in requests[:n]:
+        try:
+            ref.select(req, now=NOW)
+        except NoValidHost:
+            pass
+    return n / (time.perf_counter() - t)
+
+
+def traced_peak(n_hosts: int, n_requests: int, seed: int, scenario: str) -> float:
+    """Peak Python heap (MiB) while building the fleet and placing the requests."""
+    tracemalloc.start()
+    run(n_hosts, n_requests, seed, scenario)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+SCENARIOS = {
+    "mixed": "Linux/Windows/Xen/Hyper-V images, 30% with a zone, 20% in anti-affinity groups",
+    "wide": "no image constraints: nearly every host is a candidate to weigh (worst case)",
+}
+
+
+def report(n: int, args, scenario: str) -> None:
+    r = run(n, args.requests, args.seed, scenario)
+    fleet = r["sched"].fleet
+    arrays = sum(a.nbytes for a in (fleet.capacity, fleet.ratio, fleet.limit, fleet.base,
+                                    fleet.pending, fleet.free, fleet.neg_instances,
+                                    fleet.heartbeat, fleet.forced_down))
+    arrays += sum(c.nbytes for c in fleet.like_counts.values())
+    print(f"{n:>6} hosts, {r['requests']} requests ({r['failed']} NoValidHost), "
+          f"fleet built in {r['build_s']:.2f} s; last request had {r['candidates']} candidates")
+    print(f"  decisions/s   {r['rate']:10.0f}")
+    print(f"  p50 latency   {r['p50_ms']:10.3f} ms")
+    print(f"  p99 latency   {r['p99_ms']:10.3f} ms   (max {r['max_ms']:.3f} ms)")
+    print(f"  fleet arrays  {arrays / 2**20:10.2f} MiB")
+    if not args.no_tracemalloc:
+        print(f"  traced peak   {traced_peak(n, args.requests, args.seed, scenario):10.1f} MiB "
+              "(Python heap incl. host views and requests, tracemalloc run)")
+    if not args.no_reference and n <= 1000:
+        k = 100
+        rate = reference_rate(r["hosts_list"], r["requests_list"], k)
+        print(f"  reference     {rate:10.1f} decisions/s (per-host plugins, first {k} requests)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS),
+                    default=["mixed", "wide"])
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--no-tracemalloc", action="store_true")
+    args = ap.parse_args(argv)
+    print(f"filters: {', '.join(CONFIG.filters)}")
+    print(f"weighers: {', '.join(f'{k}={v:g}' for k, v in CONFIG.weighers.items())}")
+    for scenario in args.scenarios:
+        print(f"\n== scenario {scenario}: {SCENARIOS[scenario]}")
+        for n in args.hosts:
+            report(n, args, scenario)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"\npeak RSS of the process: {peak_kib / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

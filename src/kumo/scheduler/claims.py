@@ -1,0 +1,142 @@
+"""Claims: the one atomic step that turns a scheduling decision into used capacity.
+
+The scheduler decides on a cached view of usage; the ``ClaimStore`` is the truth. A claim
+carries the limits the filters checked (``floor(capacity * ratio)`` per resource, ratios already
+resolved from aggregates), so the store's check is one comparison per resource:
+
+    used + requested <= limit        for vCPU, RAM and disk, all at once, or nothing changes
+
+A refused claim returns the host's current usage, the scheduler refreshes its cache from it and
+decides again. Every change bumps the host's ``generation`` (as OpenStack Placement does for
+resource providers), so a cache never goes back to an older usage.
+
+A database store implements the same protocol with one conditional UPDATE per claim, e.g.
+
+    UPDATE hosts SET vcpus_used = vcpus_used + :v, ram_mib_used = ram_mib_used + :r,
+                     disk_gib_used = disk_gib_used + :d, instances = instances + 1,
+                     generation = generation + 1
+     WHERE name = :host AND vcpus_used + :v <= :vcpus_limit
+       AND ram_mib_used + :r <= :ram_limit AND disk_gib_used + :d <= :disk_limit
+    RETURNING vcpus_used, ram_mib_used, disk_gib_used, instances, generation
+
+(one row: granted; no row: read the row and return it refused), which is atomic on SQLite and
+PostgreSQL alike without explicit locks.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Protocol, runtime_checkable
+
+from kumo.errors import NotFound
+from kumo.scheduler.model import HostView
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Resources one instance takes on one host, and the limits they must stay within."""
+
+    host: str
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    vcpus_limit: int
+    ram_mib_limit: int
+    disk_gib_limit: int
+    instances: int = 1
+    #: the instance the claim is for, when known (a DB store records it as an allocation row)
+    consumer: str | None = None
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    vcpus: int = 0
+    ram_mib: int = 0
+    disk_gib: int = 0
+    instances: int = 0
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    ok: bool
+    #: the host's usage right after the claim (granted) or as it stands (refused)
+    usage: HostUsage
+
+
+@runtime_checkable
+class ClaimStore(Protocol):
+    def claim(self, claim: Claim) -> ClaimResult:
+        """Atomically add ``claim`` to its host if every resource stays within its limit."""
+
+    def release(self, claim: Claim) -> HostUsage:
+        """Give a claim's resources back (an instance deleted, or a build rolled back)."""
+
+    def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
+        """Current usage of ``hosts`` (all hosts when None)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a request's instances went: one host, claim and weight per instance."""
+
+    hosts: tuple[str, ...]
+    claims: tuple[Claim, ...]
+    weights: tuple[float, ...]
+    #: decide-and-claim rounds taken in all (more than one per instance means races were lost)
+    attempts: int = 1
+    #: the (property, value) pairs counted for the LikeImages weigher, given back on release
+    like_values: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def host(self) -> str:
+        return self.hosts[0]
+
+
+class InMemoryClaimStore:
+    """A ClaimStore in process memory, one lock for all hosts: for tests, benchmarks and the
+    single-process embedded default before the database store is wired in."""
+
+    def __init__(self, usage: Mapping[str, HostUsage] | None = None):
+        self._lock = threading.Lock()
+        self._usage: dict[str, HostUsage] = dict(usage or {})
+
+    @classmethod
+    def from_hosts(cls, hosts: Iterable[HostView]) -> "InMemoryClaimStore":
+        return cls({h.name: HostUsage(h.vcpus_used, h.ram_mib_used, h.disk_gib_used,
+                                      h.instances, 0) for h in hosts})
+
+    def _get(self, host: str) -> HostUsage:
+        try:
+            return self._usage[host]
+        except KeyError:
+            raise NotFound(f"host {host!r} is not known to the claim store") from None
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        with self._lock:
+            u = self._get(claim.host)
+            if (u.vcpus + claim.vcpus > claim.vcpus_limit
+                    or u.ram_mib + claim.ram_mib > claim.ram_mib_limit
+                    or u.disk_gib + claim.disk_gib > claim.disk_gib_limit):
+                return ClaimResult(False, u)
+            new = HostUsage(u.vcpus + claim.vcpus, u.ram_mib + claim.ram_mib,
+                            u.disk_gib + claim.disk_gib, u.instances + claim.instances,
+                            u.generation + 1)
+            self._usage[claim.host] = new
+            return ClaimResult(True, new)
+
+    def release(self, claim: Claim) -> HostUsage:
+        with self._lock:
+            u = self._get(claim.host)
+            new = HostUsage(max(0, u.vcpus - claim.vcpus), max(0, u.ram_mib - claim.ram_mib),
+                            max(0, u.disk_gib - claim.disk_gib),
+                            max(0, u.instances - claim.instances), u.generation + 1)
+            self._usage[claim.host] = new
+            return new
+
+    def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
+        with self._lock:
+            if hosts is None:
+                return dict(self._usage)
+            return {h: self._usage[h] for h in hosts if h in self._usage}

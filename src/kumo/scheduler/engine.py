@@ -1,0 +1,269 @@
+"""The columnar scheduler: every filter and weigher over every host, as numpy array operations.
+
+Per decision: the static filters' combined mask (cached per distinct request), the dynamic
+filters' masks (compute up, free vCPU/RAM/disk, server group), then per weigher a min-max
+normalisation over the candidates, times its multiplier, summed in configured order -- the same
+floating-point operations, in the same order, as the per-host reference, so the weights and the
+choice are bit-for-bit the same. The highest total wins; equal totals go to the smallest name.
+
+Claiming: the decision is made under the scheduler's lock and reserved in its cache; the claim
+itself (``ClaimStore.claim``, a database round trip in production) runs outside the lock; the
+answer then replaces the cached usage. A refused claim means another scheduler got there first:
+the cache now holds the host's real usage and the instance is decided again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable
+
+import numpy as np
+
+from kumo.scheduler.claims import Claim, ClaimStore, Placement
+from kumo.scheduler.config import SchedulerConfig
+from kumo.scheduler.errors import NoValidHost
+from kumo.scheduler.explain import Explanation, explain
+from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet
+from kumo.scheduler.model import HostView, RequestSpec, weight_multiplier
+from kumo.scheduler.plugins import DecisionContext, StaticFilter
+from kumo.scheduler.reasons import Reason, format_summary
+from kumo.scheduler.reference import with_group_members
+
+#: how long a failing decision waits for this scheduler's own claims in flight to settle
+SETTLE_TIMEOUT_S = 5.0
+
+
+class Scheduler:
+    """``Scheduler(config, hosts, claims).select(request) -> Placement`` (or NoValidHost)."""
+
+    def __init__(self, config: SchedulerConfig, hosts: Iterable[HostView], claims: ClaimStore):
+        self.config = config
+        self.filters = config.build_filters()
+        self.weighers = config.build_weighers()
+        self.claims = claims
+        self._static = [f for f in self.filters if isinstance(f, StaticFilter)]
+        self._dynamic = [f for f in self.filters if not isinstance(f, StaticFilter)]
+        self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._in_flight = 0  # our claims sent to the store and not yet answered
+        self._settled_total = 0  # our claims answered, ever
+        self.update_hosts(hosts)
+
+    # --- inventory -------------------------------------------------------------------------------
+
+    def update_hosts(self, hosts: Iterable[HostView]) -> None:
+        """Replace the inventory (hosts added/removed, aggregates or capabilities changed)."""
+        track = tuple(p for w, _ in self.weighers for p in w.tracked_properties())
+        fleet = Fleet(hosts, track, [w.AGGREGATE_KEY for w, _ in self.weighers])
+        mults = []
+        for w, default in self.weighers:
+            per_host = np.array([weight_multiplier(h, w.AGGREGATE_KEY, default)
+                                 for h in fleet.hosts], dtype=np.float64)
+            if per_host.size == 0:
+                mults.append(float(default))
+            elif bool(np.all(per_host == per_host[0])):
+                mults.append(float(per_host[0]))  # no aggregate overrides it: a scalar is cheaper
+            else:
+                mults.append(per_host)
+        for f in self._static:
+            fleet.classes(f)  # encode now, not on the first request
+        with self._lock:
+            self.fleet = fleet
+            self._mults = mults
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.fleet.warnings)
+
+    def refresh_usage(self) -> None:
+        """Re-read every host's usage from the claim store (claims made by other schedulers,
+        instances deleted elsewhere)."""
+        with self._lock:
+            self._refresh_locked()
+
+    def _refresh_locked(self) -> None:
+        self.fleet.apply_usages(self.claims.usage(self.fleet.names))
+
+    # --- deciding --------------------------------------------------------------------------------
+
+    def _static_mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        fleet = self.fleet
+        key = ("static",) + tuple(f.request_key(request) for f in self._static)
+        mask = fleet.cache_get(key)
+        if mask is None:
+            mask = np.ones(fleet.n, dtype=bool)
+            for f in self._static:
+                mask = mask & f.mask(fleet, request, ctx)
+            mask.flags.writeable = False
+            fleet.cache_put(key, mask)
+        return mask
+
+    def _mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        mask = self._static_mask(request, ctx)
+        for f in self._dynamic:
+            m = f.mask(self.fleet, request, ctx)
+            if m is not None:
+                mask = mask & m
+        return mask
+
+    def _weights(self, request: RequestSpec, cand: np.ndarray) -> np.ndarray:
+        """Total weight per candidate (``cand``: host indices, ascending)."""
+        fleet = self.fleet
+        full = cand.size == fleet.n
+        total = np.zeros(cand.size)
+        buf = np.empty(cand.size)
+        for (w, _), mult in zip(self.weighers, self._mults):
+            raw = w.raw_vector(fleet, request)
+            if not full:
+                raw = raw[cand]
+            lo = raw.min()
+            hi = raw.max()
+            if lo == hi:
+                continue  # every candidate normalises to 0: adds nothing
+            # (raw - lo) * (multiplier / (hi - lo)): the reference's exact expression
+            np.subtract(raw, lo, out=buf)
+            if isinstance(mult, np.ndarray):
+                np.multiply(buf, (mult if full else mult[cand]) / (hi - lo), out=buf)
+            else:
+                np.multiply(buf, mult / (hi - lo), out=buf)
+            np.add(total, buf, out=total)
+        return total
+
+    def _decide(self, request: RequestSpec, ctx: DecisionContext) -> tuple[int, float] | None:
+        cand = np.flatnonzero(self._mask(request, ctx))
+        if cand.size == 0:
+            return None
+        total = self._weights(request, cand)
+        j = int(np.argmax(total))  # first of the best = smallest name (hosts sorted by name)
+        return int(cand[j]), float(total[j])
+
+    def _summary(self, request: RequestSpec, ctx: DecisionContext) -> str:
+        """The reference summary, computed from the columns: each rejected host counted once,
+        under its first failing filter in configured order."""
+        fleet = self.fleet
+        remaining = np.ones(fleet.n, dtype=bool)
+        pairs: list[tuple[Reason, int]] = []
+        for f in self.filters:
+            m = f.mask(fleet, request, ctx)
+            if m is None:
+                continue
+            rejected = remaining & ~m
+            if rejected.any():
+                pairs.extend(f.summarise(fleet, request, ctx, np.flatnonzero(rejected)))
+                remaining &= m
+        return format_summary(int(remaining.sum()), fleet.n, pairs)
+
+    # --- public ----------------------------------------------------------------------------------
+
+    def passing(self, request: RequestSpec, now: float) -> list[str]:
+        with self._lock:
+            cand = np.flatnonzero(self._mask(request, DecisionContext(now)))
+            return [self.fleet.names[int(i)] for i in cand]
+
+    def scores(self, request: RequestSpec, now: float) -> dict[str, float]:
+        """Total weight per candidate host (for tests and debugging)."""
+        with self._lock:
+            cand = np.flatnonzero(self._mask(request, DecisionContext(now)))
+            if cand.size == 0:
+                return {}
+            total = self._weights(request, cand)
+            return {self.fleet.names[int(i)]: float(t) for i, t in zip(cand, total)}
+
+    def explain(self, request: RequestSpec, now: float | None = None) -> Explanation:
+        ctx = DecisionContext(time.time() if now is None else now)
+        with self._lock:
+            views = self.fleet.views()
+        return explain(self.filters, self.weighers, views, request, ctx)
+
+    def select(self, request: RequestSpec, now: float | None = None) -> Placement:
+        """Choose and claim a host for each of the request's instances, all or none."""
+        ctx = DecisionContext(time.time() if now is None else now)
+        like = tuple(self.fleet.like_values(request.image))
+        chosen: list[str] = []
+        claims: list[Claim] = []
+        weights: list[float] = []
+        attempts = 0
+        try:
+            for _ in range(request.num_instances):
+                claim, weight, n = self._place_one(with_group_members(request, chosen), ctx, like)
+                attempts += n
+                chosen.append(claim.host)
+                claims.append(claim)
+                weights.append(weight)
+        except NoValidHost:
+            for c in claims:
+                self._release_one(c, like)
+            raise
+        return Placement(tuple(chosen), tuple(claims), tuple(weights), attempts, like)
+
+    def release(self, placement: Placement) -> None:
+        """Give back a placement's claims (a build that failed, or instances deleted)."""
+        for c in placement.claims:
+            self._release_one(c, placement.like_values)
+
+    def _release_one(self, claim: Claim, like) -> None:
+        usage = self.claims.release(claim)
+        with self._lock:
+            i = self.fleet.index.get(claim.host)
+            if i is not None:
+                self.fleet.count_like(i, like, -1)
+                self.fleet.apply_usage(i, usage)
+
+    def _place_one(self, request: RequestSpec, ctx: DecisionContext,
+                   like) -> tuple[Claim, float, int]:
+        refreshed = waited = False
+        attempts = 0
+        while True:
+            with self._lock:
+                fleet = self.fleet
+                pick = self._decide(request, ctx)
+                if pick is None:
+                    if self._in_flight and not waited:
+                        # our own claims in flight hold capacity they may not get: wait for
+                        # those (not for claims started later), then decide again
+                        target = self._settled_total + self._in_flight
+                        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+                        while self._settled_total < target and time.monotonic() < deadline:
+                            self._settled.wait(max(0.0, deadline - time.monotonic()))
+                        waited = True
+                        continue
+                    if self.config.refresh_on_failure and not refreshed:
+                        self._refresh_locked()
+                        refreshed = True
+                        continue
+                    raise NoValidHost(self._summary(request, ctx))
+                if attempts >= self.config.max_claim_attempts:
+                    raise NoValidHost(self._summary(request, ctx),
+                                      f"{attempts} claims lost races with other schedulers")
+                attempts += 1
+                i, weight = pick
+                limit = fleet.limit[i]
+                claim = Claim(fleet.names[i], request.vcpus, request.ram_mib, request.disk_gib,
+                              int(limit[VCPU]), int(limit[RAM]), int(limit[DISK]))
+                delta = (claim.vcpus, claim.ram_mib, claim.disk_gib, claim.instances)
+                fleet.reserve(i, delta, like)
+                self._in_flight += 1
+            try:
+                result = self.claims.claim(claim)
+            except BaseException:
+                with self._lock:
+                    fleet.unreserve(i, delta, like)
+                    self._in_flight -= 1
+                    self._settled_total += 1
+                    self._settled.notify_all()
+                raise
+            with self._lock:
+                if fleet is self.fleet:
+                    fleet.settle(i, delta, like, result.ok, result.usage)
+                else:  # the inventory was replaced meanwhile: tell the new fleet
+                    j = self.fleet.index.get(claim.host)
+                    if j is not None:
+                        if result.ok:
+                            self.fleet.count_like(j, like, +1)
+                        self.fleet.apply_usage(j, result.usage)
+                self._in_flight -= 1
+                self._settled_total += 1
+                self._settled.notify_all()
+            if result.ok:
+                return claim, weight, attempts

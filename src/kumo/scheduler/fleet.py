@@ -1,0 +1,232 @@
+"""The fleet as columns: one numpy array per attribute the columnar plugins read.
+
+Hosts are sorted by name, so a host's index order is its name order and "the first of the best"
+(numpy's argmax) is the deterministic tie-break: equal weights go to the smallest host name.
+
+Usage is cached here as ``base`` (the claim store's last word per host, with its generation)
+plus ``pending`` (this process's claims in flight), so ``used = base + pending`` and the free
+arrays the filters and weighers read are ``limit - used``. The static part of each host stays
+available as the ``HostView`` it was built from; ``view(i)`` gives it with current usage.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+from typing import TYPE_CHECKING, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from kumo.errors import InvalidInput
+from kumo.scheduler.claims import HostUsage
+from kumo.scheduler.model import HostView, effective_ratio, resource_limit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kumo.scheduler.plugins import StaticFilter
+
+#: resource columns: (name in HostView, aggregate ratio key, ratio attribute)
+RESOURCES = (("vcpus", "cpu_allocation_ratio"), ("ram_mib", "ram_allocation_ratio"),
+             ("disk_gib", "disk_allocation_ratio"))
+VCPU, RAM, DISK, INSTANCES = 0, 1, 2, 3
+MASK_CACHE_SIZE = 256
+
+
+def host_limits(host: HostView) -> tuple[tuple[int, float, int], ...]:
+    """(capacity, effective ratio, limit) for vCPU, RAM, disk."""
+    out = []
+    for attr, key in RESOURCES:
+        cap = getattr(host, attr)
+        ratio = effective_ratio(host, key, getattr(host, key))
+        out.append((cap, ratio, resource_limit(cap, ratio)))
+    return tuple(out)
+
+
+def _bad_metadata(hosts: Sequence[HostView], keys: Iterable[str]) -> list[str]:
+    warnings = []
+    keys = tuple(keys)
+    seen = set()
+    for h in hosts:
+        for agg in h.aggregates:
+            if agg.name in seen:
+                continue
+            seen.add(agg.name)
+            for k in keys:
+                raw = agg.metadata.get(k)
+                if raw is None:
+                    continue
+                try:
+                    float(raw)
+                except ValueError:
+                    warnings.append(f"aggregate {agg.name}: {k}={raw!r} is not a number; ignored")
+    return warnings
+
+
+class Fleet:
+    def __init__(self, hosts: Iterable[HostView], track_properties: Sequence[str] = (),
+                 multiplier_keys: Iterable[str] = ()):
+        hs = sorted(hosts, key=lambda h: h.name)
+        self.hosts: tuple[HostView, ...] = tuple(hs)
+        self.names = tuple(h.name for h in hs)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        if len(self.index) != len(self.names):
+            dupes = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise InvalidInput(f"host names must be unique; repeated: {', '.join(dupes)}")
+        n = self.n = len(hs)
+        self.track = tuple(track_properties)
+        self.capacity = np.zeros((n, 3), dtype=np.int64)
+        self.ratio = np.ones((n, 3), dtype=np.float64)
+        self.limit = np.zeros((n, 3), dtype=np.int64)
+        self.base = np.zeros((n, 4), dtype=np.int64)
+        self.pending = np.zeros((n, 4), dtype=np.int64)
+        self.generation = np.full(n, -1, dtype=np.int64)
+        self.heartbeat = np.full(n, np.nan, dtype=np.float64)
+        self.forced_down = np.zeros(n, dtype=bool)
+        for i, h in enumerate(hs):
+            for k, (cap, ratio, limit) in enumerate(host_limits(h)):
+                self.capacity[i, k] = cap
+                self.ratio[i, k] = ratio
+                self.limit[i, k] = limit
+            self.base[i] = (h.vcpus_used, h.ram_mib_used, h.disk_gib_used, h.instances)
+            if h.last_heartbeat is not None:
+                self.heartbeat[i] = h.last_heartbeat
+            self.forced_down[i] = h.forced_down
+        #: free units per resource row (float64: exact for integers below 2**53)
+        self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
+        #: minus the instance count (the InstanceCount weigher's score)
+        self.neg_instances = -(self.base[:, INSTANCES].astype(np.float64))
+        #: (property, value) -> instances per host whose image has that value
+        self.like_counts: dict[tuple[str, str], np.ndarray] = {}
+        tracked = set(self.track)
+        for i, h in enumerate(hs):
+            for prop, values in h.image_property_counts.items():
+                if prop not in tracked:
+                    continue
+                for value, count in values.items():
+                    col = self.like_counts.setdefault((prop, value), np.zeros(n))
+                    col[i] = count
+        self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
+        self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
+        self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+    # --- static classes and cached masks -------------------------------------------------------
+
+    def classes(self, f: "StaticFilter") -> tuple[np.ndarray, list[HostView]]:
+        """Hosts dictionary-encoded by ``f.host_key``: a code per host and one host per code."""
+        got = self._classes.get(f.NAME)
+        if got is None:
+            ids: dict[Hashable, int] = {}
+            reps: list[HostView] = []
+            codes = np.empty(self.n, dtype=np.int64)
+            for i, h in enumerate(self.hosts):
+                key = f.host_key(h)
+                c = ids.get(key)
+                if c is None:
+                    c = ids[key] = len(reps)
+                    reps.append(h)
+                codes[i] = c
+            got = self._classes[f.NAME] = (codes, reps)
+        return got
+
+    def cache_get(self, key: Hashable) -> np.ndarray | None:
+        m = self._cache.get(key)
+        if m is not None:
+            self._cache.move_to_end(key)
+        return m
+
+    def cache_put(self, key: Hashable, mask: np.ndarray) -> None:
+        self._cache[key] = mask
+        if len(self._cache) > MASK_CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    # --- usage ----------------------------------------------------------------------------------
+
+    def used(self, i: int) -> np.ndarray:
+        return self.base[i] + self.pending[i]
+
+    def _recompute(self, i: int) -> None:
+        used = self.base[i] + self.pending[i]
+        for k in range(3):
+            self.free[k, i] = float(self.limit[i, k] - used[k])
+        self.neg_instances[i] = -float(used[INSTANCES])
+
+    def apply_usage(self, i: int, usage: HostUsage) -> None:
+        """The store's usage for host ``i``, unless the cache already holds a newer one."""
+        if usage.generation >= self.generation[i]:
+            self.base[i] = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
+            self.generation[i] = usage.generation
+            self._recompute(i)
+
+    def apply_usages(self, usages: Mapping[str, HostUsage]) -> None:
+        """``apply_usage`` for many hosts at once (a full refresh from the store)."""
+        idx, rows, gens = [], [], []
+        for name, u in usages.items():
+            i = self.index.get(name)
+            if i is not None:
+                idx.append(i)
+                rows.append((u.vcpus, u.ram_mib, u.disk_gib, u.instances))
+                gens.append(u.generation)
+        if not idx:
+            return
+        ix = np.array(idx, dtype=np.int64)
+        g = np.array(gens, dtype=np.int64)
+        newer = g >= self.generation[ix]
+        ix = ix[newer]
+        self.base[ix] = np.array(rows, dtype=np.int64)[newer]
+        self.generation[ix] = g[newer]
+        used = self.base[ix] + self.pending[ix]
+        for k in range(3):
+            self.free[k, ix] = (self.limit[ix, k] - used[:, k]).astype(np.float64)
+        self.neg_instances[ix] = -(used[:, INSTANCES].astype(np.float64))
+
+    def like_values(self, request_image) -> list[tuple[str, str]]:
+        from kumo.scheduler.model import image_value
+        out = []
+        for p in self.track:
+            v = image_value(request_image, p)
+            if v is not None:
+                out.append((p, v))
+        return out
+
+    def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
+        for pv in values:
+            col = self.like_counts.get(pv)
+            if col is None:
+                col = self.like_counts[pv] = np.zeros(self.n)
+            col[i] = max(0.0, col[i] + delta)
+
+    def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
+        """A claim of ours is in flight on host ``i``: count it as used now."""
+        self.pending[i] += delta
+        self._recompute(i)
+        self.count_like(i, like, +1)
+
+    def unreserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
+        """A claim of ours never reached the store (it raised): forget it."""
+        self.pending[i] -= delta
+        self.count_like(i, like, -1)
+        self._recompute(i)
+
+    def settle(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]],
+               ok: bool, usage: HostUsage) -> None:
+        """The store answered the claim: drop it from pending, take the store's usage."""
+        self.pending[i] -= delta
+        if not ok:
+            self.count_like(i, like, -1)
+        self._recompute(i)
+        self.apply_usage(i, usage)
+
+    def view(self, i: int) -> HostView:
+        """Host ``i``'s view with the cached usage and like-image counts."""
+        h = self.hosts[i]
+        used = self.used(i)
+        counts: dict[str, dict[str, int]] = {p: dict(v) for p, v in h.image_property_counts.items()}
+        for (p, v), col in self.like_counts.items():
+            c = int(col[i])
+            if c or v in counts.get(p, {}):
+                counts.setdefault(p, {})[v] = c
+        return replace(h, vcpus_used=int(used[VCPU]), ram_mib_used=int(used[RAM]),
+                       disk_gib_used=int(used[DISK]), instances=int(used[INSTANCES]),
+                       image_property_counts=counts)
+
+    def views(self) -> list[HostView]:
+        return [self.view(i) for i in range(self.n)]

@@ -1,0 +1,59 @@
+"""The one-line summary a failed placement carries, Kubernetes FitError style."""
+
+from __future__ import annotations
+
+import pytest
+
+from kumo.errors import UserError
+from kumo.scheduler import (InMemoryClaimStore, InsufficientResource, NoValidHost,
+                            ReferenceScheduler, Scheduler, SchedulerConfig, VersionMismatch,
+                            ZoneMismatch, format_summary)
+
+from tests.scheduler.helpers import NOW, host, request
+
+# 7 KVM hosts short of RAM (the largest has 4096 MiB free), 5 Hyper-V 6.2 hosts with room
+TWELVE = ([host(f"kvm-{i}", ram_mib=16384, ram_mib_used=16384 - 1024 * (i % 5)) for i in range(6)]
+          + [host("kvm-6", ram_mib=16384, ram_mib_used=12288)]
+          + [host(f"hv-{i}", hv="hyperv", version=(6, 2), ram_mib=65536) for i in range(5)])
+SEED_004 = request(ram=8192, props={"hypervisor_version_requires": ">=6.3"})
+EXPECTED = ("0/12 hosts: 7 insufficient RAM (requested 8192 MiB, largest free 4096 MiB), "
+            "5 Hyper-V version 6.2 < 6.3")
+
+
+@pytest.mark.parametrize("engine", [Scheduler, ReferenceScheduler], ids=["columnar", "reference"])
+def test_no_valid_host_carries_the_summary(engine):
+    s = engine(SchedulerConfig(), TWELVE, InMemoryClaimStore.from_hosts(TWELVE))
+    with pytest.raises(NoValidHost) as err:
+        s.select(SEED_004, now=NOW)
+    assert err.value.summary == EXPECTED
+    assert str(err.value) == "no valid host: " + EXPECTED
+    assert isinstance(err.value, UserError)
+
+
+def test_explain_has_the_same_summary_and_a_row_per_host():
+    s = Scheduler(SchedulerConfig(), TWELVE, InMemoryClaimStore.from_hosts(TWELVE))
+    e = s.explain(SEED_004, now=NOW)
+    assert e.summary == EXPECTED
+    assert e.chosen is None and len(e.rows) == 12
+    hv = next(r for r in e.rows if r.host == "hv-0")
+    assert [(f.plugin, str(x)) for f in hv.failed for x in f.reasons] == [
+        ("ImageProperties", "Hyper-V version 6.2 < 6.3")]
+
+
+def test_summary_counts_passing_hosts_and_orders_by_count_then_text():
+    pairs = [(ZoneMismatch("az2", "az1"), 1), (ZoneMismatch("az2", "az3"), 1),
+             (VersionMismatch("hypervisor_version_requires", ">=6.3", "6.2", "Hyper-V"), 2),
+             (InsufficientResource("RAM", 8192, 0, 4096, "MiB", 1.0, 4096), 1)]
+    assert format_summary(3, 8, pairs) == (
+        "3/8 hosts: 2 Hyper-V version 6.2 < 6.3, 2 not in availability zone az2, "
+        "1 insufficient RAM (requested 8192 MiB, largest free 4096 MiB)")
+    assert format_summary(0, 0, []) == "0/0 hosts"
+
+
+def test_a_host_counts_once_under_its_first_failing_filter():
+    hosts = [host("a", ram_mib=1024, enabled=False), host("b", ram_mib=1024)]
+    s = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts))
+    with pytest.raises(NoValidHost) as err:
+        s.select(request(ram=8192), now=NOW)
+    assert err.value.summary == ("0/2 hosts: 1 host disabled, "
+                                 "1 insufficient RAM (requested 8192 MiB, largest free 1024 MiB)")
