@@ -16,6 +16,8 @@ from kumo.errors import UnsupportedGuest
 _REGISTRY: dict[str, str] = {
     "kvm": "kumo.backends.kvm:KvmBackend",
     "qemu": "kumo.backends.kvm:KvmBackend",
+    "xen": "kumo.backends.xen:XenBackend",
+    "hyperv": "kumo.backends.hyperv:HypervBackend",
 }
 
 

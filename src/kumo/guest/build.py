@@ -13,7 +13,7 @@ from typing import Any, Callable
 from kumo.catalog.flavor import effective_properties
 from kumo.errors import UnsupportedGuest
 from kumo.guest.decider import Decider, Finding
-from kumo.guest.policy import credentials, identity, kvm
+from kumo.guest.policy import credentials, hyperv, identity, kvm, xen
 from kumo.guest.policy.context import Context
 from kumo.guest.request import GuestRequest
 from kumo.guest.spec import BootSpec, GuestSpec
@@ -36,6 +36,8 @@ class GuestPlan:
 PLATFORMS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "kvm": kvm.decide,
     "qemu": kvm.decide,
+    "xen": xen.decide,
+    "hyperv": hyperv.decide,
 }
 
 

@@ -55,7 +55,7 @@ class HypervFeature:
 
 @dataclass(frozen=True)
 class FirmwareSpec:
-    type: str  # bios | uefi
+    type: str  # bios | uefi | none (a Xen PV guest: Xen starts its kernel, no firmware)
     secure_boot: bool = False
     stateless: bool = False
     #: Hyper-V: which Secure Boot template a gen2 guest uses ("MicrosoftWindows", "MicrosoftUEFICertificateAuthority")
@@ -162,6 +162,9 @@ class GuestSpec:
     credentials: CredentialSpec = field(default_factory=CredentialSpec)
     #: serial console logged to this file on the host (None: a pty console)
     console_log: str | None = None
+    #: device model binary (Xen HVM: the host's qemu-dm / qemu-system-i386, from its
+    #: capabilities); None: the hypervisor's own default
+    emulator: str | None = None
     decisions: tuple[Decision, ...] = ()
 
     def decision(self, field_name: str) -> Decision:

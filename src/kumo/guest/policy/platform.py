@@ -164,7 +164,17 @@ def decide_tpm(c: Context) -> TpmSpec | None:
     return TpmSpec(model=model, version=version)
 
 
+#: hypervisors whose guest configuration takes a vCPU count and nothing more, and why
+COUNT_ONLY_CPU = {
+    "xen": "libvirt's libxl driver builds a Xen guest's CPUs from <vcpu> alone (it applies no "
+           "<cpu><topology>)",
+    "hyperv": "Hyper-V takes a vCPU count only (Set-VMProcessor -Count)",
+}
+
+
 def decide_cpu(c: Context) -> CpuSpec:
+    if c.hypervisor in COUNT_ONLY_CPU:
+        return _decide_cpu_count(c)
     d, flavor, host = c.d, c.req.flavor, c.req.host
     vcpus = flavor.vcpus
     given = {k: c.props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
@@ -202,4 +212,27 @@ def decide_cpu(c: Context) -> CpuSpec:
         d.error("too-many-vcpus", f"the flavor has {vcpus} vCPUs; the host allows at most "
                 f"{host.max_vcpus}", "use a smaller flavor")
     return CpuSpec(vcpus=vcpus, sockets=sockets, cores=cores, threads=threads, mode=mode,
+                   vendor=host.cpu_vendor)
+
+
+def _decide_cpu_count(c: Context) -> CpuSpec:
+    """Xen and Hyper-V: the flavor's vCPU count; the hypervisor picks topology and CPU model.
+
+    The spec records the count as one socket of ``vcpus`` cores (it needs a shape); backends for
+    these hypervisors render the count only."""
+    d, host, vcpus = c.d, c.req.host, c.req.flavor.vcpus
+    how = COUNT_ONLY_CPU[c.hypervisor]
+    d.decide("cpu.topology", f"{vcpus} vCPUs", "cpu.count-only", "flavor", vcpus,
+             f"{how}; the hypervisor presents them in its own topology")
+    given = [f"hw_cpu_{k}" for k in ("sockets", "cores", "threads")
+             if c.props.get(f"hw_cpu_{k}") is not None]
+    if given:
+        d.warn("cpu-topology-ignored", f"{', '.join(given)} cannot be applied on "
+               f"{c.hypervisor}: {how}", f"remove {', '.join(given)} for {c.hypervisor} hosts")
+    d.decide("cpu.mode", "none", "cpu.count-only", "hypervisor", c.hypervisor,
+             f"{how}; the guest sees the hypervisor's own CPU model")
+    if host.max_vcpus and vcpus > host.max_vcpus:
+        d.error("too-many-vcpus", f"the flavor has {vcpus} vCPUs; the host allows at most "
+                f"{host.max_vcpus}", "use a smaller flavor")
+    return CpuSpec(vcpus=vcpus, sockets=1, cores=vcpus, threads=1, mode="none",
                    vendor=host.cpu_vendor)
