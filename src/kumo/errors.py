@@ -7,7 +7,9 @@
     │   ├── ConfigConflict         two sources disagree (image vs flavor, property vs property)
     │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
     │   ├── NotFound               a named image, flavor, host or instance does not exist
-    │   └── Forbidden              the request context lacks the role the action needs
+    │   ├── Forbidden              the request context lacks the role the action needs
+    │   └── NoValidHost            no host passes the filters (defined in kumo.scheduler.errors;
+    │                              carries the "0/12 hosts: 7 insufficient RAM (...), ..." summary)
     ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
     │   ├── HostUnreachable        the host's URI does not answer
     │   └── DomainNotFound         the host has no such domain
