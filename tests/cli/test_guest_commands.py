@@ -104,3 +104,30 @@ def test_host_caps_file(capsys, tmp_path):
     assert err.strip() == ("kumo: error: host capabilities must be a libvirt "
                            "<domainCapabilities> document (virsh domcapabilities), got "
                            "<capabilities>")
+
+
+def test_render_hyperv_powershell_and_json(capsys):
+    gen2 = str(SEEDS.joinpath("hyperv-image-gen2.json"))
+    code, ps1, _ = run(capsys, "render", "--image", gen2, "--hypervisor", "hyperv")
+    assert code == 0
+    assert "New-VM" in ps1 and "-Generation 2" in ps1
+    code, out, _ = run(capsys, "render", "--image", gen2, "--hypervisor", "hyperv",
+                       "--format", "json")
+    assert code == 0
+    assert json.loads(out)["generation"] == 2
+
+
+def test_render_json_only_for_hyperv(capsys):
+    code, _, err = run(capsys, "render", "-p", "os_type=linux", "--format", "json")
+    assert (code, err.strip()) == (2, "kumo: error: --format json is invalid for hypervisor kvm: "
+                                      "allowed only with --hypervisor hyperv")
+
+
+def test_render_xen_pv_with_kernel(capsys):
+    code, out, _ = run(capsys, "render", "-p", "os_distro=centos", "-p", "os_version=7.1",
+                       "-p", "vm_mode=xen", "--hypervisor", "xen", "--kernel", "/boot/vmlinuz",
+                       "--initrd", "/boot/initrd.img", "--bridge", "xenbr1")
+    assert code == 0
+    assert out.startswith('<domain type="xen">')
+    assert "<kernel>/boot/vmlinuz</kernel>" in out
+    assert "xenbr1" in out

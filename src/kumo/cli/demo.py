@@ -16,7 +16,8 @@ from kumo.catalog.properties import ImageDocument
 from kumo.cli.output import decisions_table, findings_table
 from kumo.guest.build import plan_guest
 from kumo.guest.request import GuestRequest
-from kumo.hosts.capabilities import HostConfig, default_host_caps
+from kumo.hosts.capabilities import HostConfig
+from kumo.hosts.defaults import host_caps_for
 
 
 def seed_images() -> list[tuple[str, ImageDocument]]:
@@ -31,12 +32,15 @@ def seed_images() -> list[tuple[str, ImageDocument]]:
 @click.option("--xml/--no-xml", default=True, help="Print each rendered domain XML.")
 def demo(guest_timezone: str | None, xml: bool) -> None:
     """Lint, explain and render every seed image for the embedded default host."""
-    host = default_host_caps()
     for filename, image in seed_images():
-        click.secho(f"\n=== {image.name}  ({filename})", bold=True)
-        plan = plan_guest(GuestRequest(image=image.properties, host=host,
+        hypervisor = image.properties.get("hypervisor_type") or "kvm"
+        if hypervisor == "qemu":  # Nova's name for libvirt KVM hosts (CERN's images say qemu)
+            hypervisor = "kvm"
+        click.secho(f"\n=== {image.name}  ({filename}, for a {hypervisor} host)", bold=True)
+        plan = plan_guest(GuestRequest(image=image.properties, host=host_caps_for(hypervisor),
                                        host_config=HostConfig(guest_timezone=guest_timezone),
-                                       name=filename.removesuffix(".json")))
+                                       name=filename.removesuffix(".json"),
+                                       disk_format=image.properties.get("disk_format")))
         findings_table(plan.findings)
         if plan.spec is None:
             continue

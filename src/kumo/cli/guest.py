@@ -22,7 +22,8 @@ from kumo.catalog.schema import is_timezone
 from kumo.errors import InvalidInput, UnsupportedGuest
 from kumo.guest.build import GuestPlan, plan_guest
 from kumo.guest.request import GuestRequest
-from kumo.hosts.capabilities import HostCapabilities, HostConfig, default_host_caps
+from kumo.hosts.capabilities import HostCapabilities, HostConfig
+from kumo.hosts.defaults import host_caps_for
 
 HYPERVISORS = ("kvm", "qemu", "xen", "hyperv")
 
@@ -53,6 +54,12 @@ def _image_options(f):
         click.option("--name", default=None, help="Guest name (default: the image's name)."),
         click.option("--disk-path", default=None, help="Root disk path on the host."),
         click.option("--ssh-key", "ssh_keys", multiple=True, help="SSH public key to inject."),
+        click.option("--kernel", default=None, help="Host path of the kernel (the image's "
+                                                     "kernel_id) for direct kernel boot / Xen PV."),
+        click.option("--initrd", default=None, help="Host path of the ramdisk (ramdisk_id)."),
+        click.option("--network", default=None, help="libvirt network (Hyper-V: virtual switch) "
+                                                      "NICs attach to."),
+        click.option("--bridge", default=None, help="Host bridge NICs attach to."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -82,7 +89,9 @@ def _version(text: str | None) -> tuple[int, ...] | None:
 def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | None,
                   hypervisor: str | None, host_caps: str | None, host_version: str | None,
                   guest_timezone: str | None, cpu_mode: str | None, name: str | None,
-                  disk_path: str | None, ssh_keys: tuple[str, ...]) -> GuestRequest:
+                  disk_path: str | None, ssh_keys: tuple[str, ...], kernel: str | None = None,
+                  initrd: str | None = None, network: str | None = None,
+                  bridge: str | None = None) -> GuestRequest:
     if not image_file and not props:
         raise InvalidInput("nothing to work on: give --image FILE and/or -p KEY=VALUE")
     doc: dict[str, Any] = {}
@@ -110,7 +119,7 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         if hypervisor:
             caps = caps.with_hypervisor(hypervisor)
     else:
-        caps = default_host_caps(hypervisor or "kvm")
+        caps = host_caps_for(hypervisor or "kvm")
     if host_version:
         caps = replace(caps, hypervisor_version=_version(host_version))
     if guest_timezone is not None:
@@ -121,10 +130,13 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         image=image.properties,
         flavor=Flavor.parse(flavor) if flavor else DEFAULT_FLAVOR,
         host=caps,
-        host_config=HostConfig(guest_timezone=guest_timezone, cpu_mode=cpu_mode),
+        host_config=HostConfig(guest_timezone=guest_timezone, cpu_mode=cpu_mode,
+                               network=network, bridge=bridge),
         name=name or _domain_name(image.name),
         root_disk=disk_path,
         ssh_keys=ssh_keys,
+        kernel=kernel,
+        initrd=initrd,
         disk_format=image.properties.get("disk_format"),
     )
 
@@ -144,11 +156,22 @@ def _fail_on_errors(plan: GuestPlan) -> None:
 @_image_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
-def render(output: str | None, **kw) -> None:
-    """Print the guest's whole native configuration (libvirt domain XML for kvm/qemu/xen)."""
+@click.option("--format", "fmt", type=click.Choice(("native", "json")), default="native",
+              help="native: domain XML (kvm/qemu/xen) or PowerShell (hyperv); json: the Hyper-V "
+                   "VM description.")
+def render(output: str | None, fmt: str, **kw) -> None:
+    """Print the guest's whole native configuration (libvirt domain XML for kvm/qemu/xen, the
+    PowerShell that creates the VM for hyperv)."""
     plan = plan_guest(build_request(**kw))
     _fail_on_errors(plan)
-    text = get_backend(plan.spec.hypervisor).render(plan.spec).text
+    backend = get_backend(plan.spec.hypervisor)
+    if fmt == "json":
+        if not hasattr(backend, "render_json"):
+            raise InvalidInput(f"--format json is invalid for hypervisor "
+                               f"{plan.spec.hypervisor}: allowed only with --hypervisor hyperv")
+        text = backend.render_json(plan.spec).text
+    else:
+        text = backend.render(plan.spec).text
     if output:
         Path(output).write_text(text)
     else:
