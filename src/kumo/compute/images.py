@@ -1,0 +1,241 @@
+"""Images: create (with data checked by qemu-img and stored), list, show, set/unset, delete.
+
+Properties are validated by the catalog (``ImageProperties.parse``: every bad one named with its
+value and what is allowed) and stored verbatim, custom ones included (CERN's release_date,
+recommended). Glance's core attributes that also arrive as properties (disk_format,
+container_format, min_ram, min_disk) are lifted into their columns. Everything is checked before
+anything is written: a bad property or a file that is not what its disk_format says leaves no
+row and no stored file.
+
+Functions return Glance-v2-shaped dicts (core attributes and properties side by side), which the
+CLI prints and the Image API will serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, selectinload
+
+from kumo.catalog.properties import CORE_ATTRIBUTES, ImageProperties
+from kumo.catalog.schema import CONTAINER_FORMATS, DISK_FORMATS
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.image_store import ImageStore, inspect
+from kumo.compute.lookup import find_image, image_visible
+from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
+from kumo.db.base import new_uuid
+from kumo.db.queries import image_query
+from kumo.errors import Forbidden, InvalidInput
+
+#: schema properties that are Glance core attributes: stored in columns, not property rows
+COLUMN_PROPERTIES = ("disk_format", "container_format", "min_ram", "min_disk")
+#: attributes never settable as properties (they have their own options or are kumo's)
+RESERVED = (CORE_ATTRIBUTES | {"store_path", "user_id", "deleted_at"}) - set(COLUMN_PROPERTIES)
+
+
+def store(env: ComputeEnv) -> ImageStore:
+    return ImageStore(env.settings.image_dir)
+
+
+def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,
+                 file: str | Path | None = None, disk_format: str | None = None,
+                 container_format: str | None = None,
+                 properties: Mapping[str, Any] | None = None,
+                 visibility: str = Visibility.SHARED.value, min_ram: int | None = None,
+                 min_disk: int | None = None, protected: bool = False) -> dict[str, Any]:
+    """A new image owned by ctx's project; with ``file``, its data is checked and stored."""
+    if not name or len(name) > 255:
+        raise InvalidInput(f"image name {name!r} is invalid: allowed 1 to 255 characters")
+    props = dict(properties or {})
+    cols = _lift_columns(props, disk_format=disk_format, container_format=container_format,
+                         min_ram=min_ram, min_disk=min_disk)
+    _check_properties(props)
+    _check_visibility(ctx, visibility)
+    if file is not None and not cols["disk_format"]:
+        raise InvalidInput("an image with data needs a disk_format: allowed "
+                           f"{', '.join(DISK_FORMATS)}")
+    info = inspect(file, cols["disk_format"]) if file is not None else None
+    image_id = new_uuid()
+    stored = store(env).put(image_id, file) if file is not None else None
+    try:
+        with env.db.session_scope() as s:
+            image = Image(id=image_id, name=name, project_id=ctx.project_id, user_id=ctx.user_id,
+                          visibility=visibility, protected=protected,
+                          status=(ImageStatus.ACTIVE if stored else ImageStatus.QUEUED).value,
+                          disk_format=cols["disk_format"],
+                          container_format=cols["container_format"] or "bare",
+                          min_ram=cols["min_ram"] or 0, min_disk=cols["min_disk"] or 0)
+            if stored is not None and info is not None:
+                image.store_path, image.size = stored.store_path, stored.size
+                image.checksum, image.virtual_size = stored.checksum, info.virtual_size
+                image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
+            image.properties.update({k: str(v) for k, v in props.items()})
+            s.add(image)
+            s.flush()
+            return image_view(image)
+    except BaseException:
+        if stored is not None:
+            store(env).delete(stored.store_path)
+        raise
+
+
+def list_images(env: ComputeEnv, ctx: RequestContext,
+                filters: Mapping[str, str | Sequence[str]] | None = None,
+                sort_key: str | Sequence[str] = "created_at", sort_dir: str = "desc",
+                limit: int | None = None) -> list[dict[str, Any]]:
+    """Images ctx may see, filtered on any core attribute or property, custom ones included."""
+    stmt = (image_query(filters, sort_key, sort_dir).where(image_visible(ctx))
+            .options(selectinload(Image.property_rows)))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with env.db.session_scope(readonly=True) as s:
+        return [image_view(i) for i in s.scalars(stmt)]
+
+
+def show_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    with env.db.session_scope(readonly=True) as s:
+        return image_view(find_image(s, ctx, ref))
+
+
+def update_image(env: ComputeEnv, ctx: RequestContext, ref: str, *,
+                 set_properties: Mapping[str, Any] | None = None,
+                 unset: Iterable[str] = (), name: str | None = None,
+                 visibility: str | None = None, protected: bool | None = None,
+                 min_ram: int | None = None, min_disk: int | None = None) -> dict[str, Any]:
+    """Set and unset properties (re-validated as a whole) and attributes; owner or admin."""
+    changes = dict(set_properties or {})
+    unset = list(unset)
+    for key in list(changes) + unset:
+        if key in ("disk_format", "container_format"):
+            raise InvalidInput(f"{key} cannot change once the image exists: create a new image")
+    cols = _lift_columns(changes, min_ram=min_ram, min_disk=min_disk)
+    if visibility is not None:
+        _check_visibility(ctx, visibility)
+    with env.db.session_scope() as s:
+        image = _owned_image(s, ctx, ref, "change")
+        merged = dict(image.properties)
+        missing = [k for k in unset if k not in merged and k not in ("min_ram", "min_disk")]
+        if missing:
+            raise InvalidInput(f"image {ref!r} has no propert{'y' if len(missing) == 1 else 'ies'}"
+                               f" {', '.join(missing)} to unset")
+        for key in unset:
+            merged.pop(key, None)
+            if key in ("min_ram", "min_disk"):
+                setattr(image, key, 0)
+        merged.update({k: str(v) for k, v in changes.items()})
+        _check_properties(merged)
+        for key in unset:
+            image.properties.pop(key, None)
+        image.properties.update({k: str(v) for k, v in changes.items()})
+        for key in ("min_ram", "min_disk"):
+            if cols[key] is not None:
+                setattr(image, key, cols[key])
+        if name is not None:
+            if not name or len(name) > 255:
+                raise InvalidInput(f"image name {name!r} is invalid: allowed 1 to 255 characters")
+            image.name = name
+        if visibility is not None:
+            image.visibility = visibility
+        if protected is not None:
+            image.protected = protected
+        s.flush()
+        return image_view(image)
+
+
+def delete_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
+    """Delete the image and its stored data; instances booted from it keep their snapshot."""
+    with env.db.session_scope() as s:
+        image = _owned_image(s, ctx, ref, "delete")
+        if image.protected:
+            raise Forbidden(f"image {ref!r} is protected: unprotect it first "
+                            "(kumo image set --unprotected)")
+        image_id, store_path = image.id, image.store_path
+        s.delete(image)
+    store(env).delete(store_path)
+    return image_id
+
+
+def boot_properties(image: Image) -> dict[str, str]:
+    """The properties an instance freezes at boot: the image's, plus the core attributes the
+    guest policy reads (disk_format, container_format, min_ram, min_disk)."""
+    props = dict(image.properties)
+    for key in COLUMN_PROPERTIES:
+        value = getattr(image, key)
+        if value not in (None, 0):
+            props[key] = str(value)
+    return props
+
+
+def image_view(image: Image) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": image.id, "name": image.name, "status": image.status,
+        "visibility": image.visibility, "owner": image.project_id,
+        "disk_format": image.disk_format, "container_format": image.container_format,
+        "size": image.size, "virtual_size": image.virtual_size, "checksum": image.checksum,
+        "os_hash_algo": image.os_hash_algo, "os_hash_value": image.os_hash_value,
+        "min_ram": image.min_ram, "min_disk": image.min_disk, "protected": image.protected,
+        "created_at": image.created_at.isoformat() if image.created_at else None,
+        "updated_at": image.updated_at.isoformat() if image.updated_at else None,
+    }
+    view["properties"] = dict(sorted(image.properties.items()))
+    return view
+
+
+def _owned_image(s: Session, ctx: RequestContext, ref: str, action: str) -> Image:
+    image = find_image(s, ctx, ref)
+    if not ctx.owns(image.project_id):
+        raise Forbidden(f"image {ref!r} belongs to project {image.project_id!r}: only its owner "
+                        f"or an admin may {action} it")
+    return image
+
+
+def _lift_columns(props: dict[str, Any], **given: Any) -> dict[str, Any]:
+    """Move core attributes out of ``props``; an attribute given both ways must agree."""
+    out: dict[str, Any] = {}
+    for key in COLUMN_PROPERTIES:
+        value = given.get(key)
+        if key in props:
+            as_prop = props.pop(key)
+            if value is not None and str(value) != str(as_prop):
+                raise InvalidInput(f"{key} given twice with different values: {value!r} and "
+                                   f"property {key}={as_prop!r}")
+            value = as_prop
+        out[key] = value
+    for key, allowed in (("disk_format", DISK_FORMATS), ("container_format", CONTAINER_FORMATS)):
+        if out[key] is not None and out[key] not in allowed:
+            raise InvalidInput(f"{key}={out[key]!r} is invalid: allowed {', '.join(allowed)}")
+    for key in ("min_ram", "min_disk"):
+        if out[key] is not None:
+            try:
+                out[key] = int(out[key])
+                if out[key] < 0:
+                    raise ValueError
+            except ValueError:
+                raise InvalidInput(f"{key}={out[key]!r} is invalid: allowed an integer >= 0"
+                                   ) from None
+    return out
+
+
+def _check_properties(props: Mapping[str, Any]) -> None:
+    reserved = sorted(k for k in props if k in RESERVED)
+    if reserved:
+        raise InvalidInput(f"{', '.join(reserved)} cannot be set as a property: "
+                           f"{'it is' if len(reserved) == 1 else 'they are'} image attributes")
+    for key, value in props.items():
+        if not key or len(key) > 255:
+            raise InvalidInput(f"property name {key!r} is invalid: allowed 1 to 255 characters")
+        if len(str(value)) > PROPERTY_VALUE_MAX:
+            raise InvalidInput(f"property {key} is {len(str(value))} characters long: allowed at "
+                               f"most {PROPERTY_VALUE_MAX}")
+    ImageProperties.parse(props)  # InvalidProperty naming every bad one
+
+
+def _check_visibility(ctx: RequestContext, visibility: str) -> None:
+    allowed = [v.value for v in Visibility]
+    if visibility not in allowed:
+        raise InvalidInput(f"visibility={visibility!r} is invalid: allowed {', '.join(allowed)}")
+    if visibility == Visibility.PUBLIC.value:
+        ctx.require_admin("publishing an image (visibility=public)")

@@ -1,0 +1,65 @@
+"""The one way a stored instance becomes a GuestRequest.
+
+Create, hard reboot, rebuild and recovery all call ``guest_request(env, instance, host)``, so a
+guest's configuration is always made from the instance record alone (seed 001's cure: change the
+record through ``kumo server set-property``, hard-reboot, and the domain XML is regenerated):
+
+* the image properties frozen at boot (plus audited overrides) -- not the image as it is now,
+* the flavor snapshot (size and extra specs),
+* the host's capabilities as stored when it was added, with its virt_type override applied
+  (a QEMU host whose KVM is unusable runs guests as ``qemu``, i.e. TCG),
+* the host-side paths of the instance's volumes in kumo's pool (kumo.compute.naming), and of the
+  kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id).
+"""
+
+from __future__ import annotations
+
+from kumo.catalog.flavor import Flavor as FlavorValue
+from kumo.catalog.properties import ImageProperties
+from kumo.compute import naming
+from kumo.compute.env import ComputeEnv
+from kumo.db.models import Host, Instance
+from kumo.errors import InvalidInput
+from kumo.guest.request import GuestRequest
+from kumo.hosts.capabilities import HostCapabilities, HostConfig
+
+
+def host_caps(host: Host) -> HostCapabilities:
+    """The host's stored capabilities with its virt_type override applied."""
+    caps = host.capabilities()
+    if caps is None:
+        raise InvalidInput(f"host {host.name!r} has no stored capabilities: refresh it "
+                           "(kumo host add again)")
+    if host.virt_type and caps.is_libvirt_qemu and caps.hypervisor != host.virt_type:
+        caps = caps.with_hypervisor(host.virt_type)
+    return caps
+
+
+def flavor_snapshot(instance: Instance) -> FlavorValue:
+    return FlavorValue(instance.vcpus, instance.ram_mib, instance.disk_gib,
+                       name=instance.flavor_name or "custom",
+                       ephemeral_gib=instance.ephemeral_gib,
+                       extra_specs=dict(instance.flavor_extra_specs or {}))
+
+
+def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestRequest:
+    props = ImageProperties.parse(dict(instance.image_properties or {}))
+    uuid = instance.uuid
+    kernel_id, ramdisk_id = props.get("kernel_id"), props.get("ramdisk_id")
+    return GuestRequest(
+        image=props,
+        flavor=flavor_snapshot(instance),
+        host=host_caps(host),
+        host_config=HostConfig(guest_timezone=env.settings.guest_timezone),
+        name=naming.domain_name(uuid),
+        uuid=uuid,
+        root_disk=env.pool_volume_path(naming.volume_name(uuid, naming.ROOT)),
+        root_format="qcow2",
+        config_drive=env.pool_volume_path(naming.volume_name(uuid, naming.CONFIG)),
+        ssh_keys=(instance.public_key,) if instance.public_key else (),
+        kernel=env.pool_volume_path(naming.image_volume_name(kernel_id)) if kernel_id else None,
+        initrd=(env.pool_volume_path(naming.image_volume_name(ramdisk_id))
+                if ramdisk_id else None),
+        console_log=env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)),
+        disk_format=props.get("disk_format"),
+    )

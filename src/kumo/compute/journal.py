@@ -1,0 +1,143 @@
+"""The operation journal: journal before acting, and recover what a dead controller left.
+
+Every lifecycle operation writes a journal row (kumo.db.models.JournalEntry) in the same unit of
+work that marks the instance busy, then, before each step that touches a host, records the step
+it is about to take (``advance``) and what recovery needs to finish or undo it (volume names,
+whether it was mid-upload). Only then does it act. The row ends DONE, FAILED or ROLLED_BACK.
+
+``recover(env)`` runs when a controller starts (every ``kumo server ...`` command and
+``kumo demo`` call it first). It takes over each unfinished row whose owner process is gone (a
+live owner -- another command still working -- is left alone) and hands it to the operation's
+recovery function, which finishes or rolls back the work from the recorded step so that the
+instance ends ACTIVE/STOPPED, deleted, or ERROR with a reason -- never a domain or volume without
+its instance, nor an instance silently without its domain. A host that does not answer leaves the
+row unfinished, to be retried on the next start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv, owner_alive
+from kumo.db.models import JournalEntry, JournalState
+from kumo.db.queries import unfinished_operations
+from kumo.errors import HostError
+
+#: operation -> "module:function(env, entry) -> str" that finishes or rolls it back
+RECOVERERS: dict[str, str] = {
+    "create": "kumo.compute.spawn:recover_create",
+    "rebuild": "kumo.compute.spawn:recover_rebuild",
+    "start": "kumo.compute.power:recover_power",
+    "stop": "kumo.compute.power:recover_power",
+    "reboot": "kumo.compute.power:recover_power",
+    "reboot-hard": "kumo.compute.power:recover_power",
+    "delete": "kumo.compute.teardown:recover_delete",
+}
+
+
+@dataclass(frozen=True)
+class Recovered:
+    entry_id: int
+    operation: str
+    instance_uuid: str | None
+    step: str | None
+    outcome: str  # what recovery did, one sentence
+    state: str  # the entry's state afterwards
+
+
+def begin(session: Session, env: ComputeEnv, ctx: RequestContext, operation: str,
+          instance_uuid: str | None, step: str, **payload: Any) -> JournalEntry:
+    """A new in-progress entry, added to ``session`` (commit it with the state change it
+    journals)."""
+    entry = JournalEntry(instance_uuid=instance_uuid, operation=operation, step=step,
+                         state=JournalState.IN_PROGRESS.value, payload=dict(payload),
+                         owner=env.owner, request_id=ctx.request_id)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def advance(env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
+    """Record that ``step`` is about to be taken (and payload updates); commits at once."""
+    with env.db.session_scope() as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        entry.step = step
+        entry.payload.update(payload)
+
+
+def record(session: Session, entry_id: int, step: str | None = None, **payload: Any) -> None:
+    """Update an entry inside the caller's unit of work (with the instance change it goes with)."""
+    entry = session.get_one(JournalEntry, entry_id)
+    if step is not None:
+        entry.step = step
+    entry.payload.update(payload)
+
+
+def finish(session: Session, entry_id: int, state: JournalState = JournalState.DONE,
+           error: str | None = None) -> None:
+    entry = session.get_one(JournalEntry, entry_id)
+    entry.state = state.value
+    entry.error = error
+
+
+def payload(env: ComputeEnv, entry_id: int) -> dict[str, Any]:
+    with env.db.session_scope(readonly=True) as s:
+        return dict(s.get_one(JournalEntry, entry_id).payload)
+
+
+def recover(env: ComputeEnv) -> list[Recovered]:
+    """Finish or roll back every operation a dead controller left unfinished (oldest first)."""
+    done = []
+    with env.db.session_scope(readonly=True) as s:
+        orphaned = [(e.id, e.owner) for e in unfinished_operations(s)
+                    if e.owner != env.owner and not owner_alive(e.owner)]
+    for entry_id, old_owner in orphaned:
+        if not _take_over(env, entry_id, old_owner):
+            continue  # another controller got there first
+        with env.db.session_scope(readonly=True) as s:
+            entry = s.get_one(JournalEntry, entry_id)
+            s.expunge(entry)
+        handler = _handler(entry.operation)
+        try:
+            outcome = handler(env, entry) if handler else (
+                f"no recovery for operation {entry.operation!r}; marked failed")
+            state = None if handler else JournalState.FAILED
+        except HostError as e:  # the host does not answer: try again on the next start
+            with env.db.session_scope() as s:
+                s.get_one(JournalEntry, entry_id).owner = None
+                s.get_one(JournalEntry, entry_id).error = f"recovery deferred: {e}"
+            done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
+                                  f"deferred: {e}", entry.state))
+            continue
+        with env.db.session_scope() as s:
+            row = s.get_one(JournalEntry, entry_id)
+            if state is not None:
+                row.state = state.value
+            row.error = (row.error + "; " if row.error else "") + f"recovered: {outcome}"
+            final = row.state
+        done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
+                              outcome, final))
+    return done
+
+
+def _take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:
+    with env.db.session_scope() as s:
+        owner_now = (JournalEntry.owner.is_(None) if old_owner is None
+                     else JournalEntry.owner == old_owner)
+        stmt = (update(JournalEntry).where(JournalEntry.id == entry_id, owner_now)
+                .values(owner=env.owner).execution_options(synchronize_session=False))
+        return s.execute(stmt).rowcount == 1
+
+
+def _handler(operation: str) -> Callable[[ComputeEnv, JournalEntry], str] | None:
+    target = RECOVERERS.get(operation)
+    if target is None:
+        return None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)

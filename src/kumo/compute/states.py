@@ -1,0 +1,73 @@
+"""Instance states, as Nova names them, and the server view the CLI and API show.
+
+vm_state is where the instance stands (building, active, stopped, error, deleted); task_state
+what is being done to it right now (None when idle); power_state what the hypervisor last
+reported (kumo.db.models.PowerState). ``status`` is the Compute API's one-word summary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from kumo.db.models import Instance, PowerState
+
+BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
+
+SCHEDULING, SPAWNING = "scheduling", "spawning"
+POWERING_ON, POWERING_OFF = "powering-on", "powering-off"
+REBOOTING, REBOOTING_HARD = "rebooting", "rebooting_hard"
+REBUILDING, DELETING = "rebuilding", "deleting"
+
+#: (vm_state, task_state) -> Compute API status; task None matches any task not listed
+_STATUS = {
+    (ACTIVE, REBOOTING): "REBOOT", (ACTIVE, REBOOTING_HARD): "HARD_REBOOT",
+    (STOPPED, REBOOTING_HARD): "HARD_REBOOT", (ERROR, REBOOTING_HARD): "HARD_REBOOT",
+    (ACTIVE, REBUILDING): "REBUILD", (STOPPED, REBUILDING): "REBUILD",
+    (ERROR, REBUILDING): "REBUILD",
+}
+_VM_STATUS = {BUILDING: "BUILD", ACTIVE: "ACTIVE", STOPPED: "SHUTOFF", ERROR: "ERROR",
+              DELETED: "DELETED"}
+
+#: libvirt virDomainState -> power state (VIR_DOMAIN_NOSTATE .. VIR_DOMAIN_PMSUSPENDED)
+LIBVIRT_POWER = {0: PowerState.NOSTATE, 1: PowerState.RUNNING, 2: PowerState.RUNNING,
+                 3: PowerState.PAUSED, 4: PowerState.SHUTDOWN, 5: PowerState.SHUTDOWN,
+                 6: PowerState.CRASHED, 7: PowerState.SUSPENDED}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def status(instance: Instance) -> str:
+    return _STATUS.get((instance.vm_state, instance.task_state),
+                       _VM_STATUS.get(instance.vm_state, instance.vm_state.upper()))
+
+
+def set_fault(instance: Instance, reason: str, details: str | None = None,
+              code: int = 500) -> None:
+    instance.vm_state, instance.task_state = ERROR, None
+    instance.fault_code, instance.fault_reason, instance.fault_details = code, reason, details
+
+
+def clear_fault(instance: Instance) -> None:
+    instance.fault_code = instance.fault_reason = instance.fault_details = None
+
+
+def server_view(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.uuid, "name": instance.name, "status": status(instance),
+        "vm_state": instance.vm_state, "task_state": instance.task_state,
+        "power_state": PowerState(instance.power_state).name.lower(),
+        "host": instance.host.name if instance.host_id and instance.host else None,
+        "image": instance.image_id, "flavor": instance.flavor_name,
+        "vcpus": instance.vcpus, "ram": instance.ram_mib, "disk": instance.disk_gib,
+        "project_id": instance.project_id, "user_id": instance.user_id,
+        "key_name": instance.key_name,
+        "fault": ({"code": instance.fault_code, "message": instance.fault_reason,
+                   "details": instance.fault_details} if instance.fault_reason else None),
+        "config_digest": instance.config_digest,
+        "image_properties": dict(sorted((instance.image_properties or {}).items())),
+        "created": instance.created_at.isoformat() if instance.created_at else None,
+        "launched_at": instance.launched_at.isoformat() if instance.launched_at else None,
+    }
