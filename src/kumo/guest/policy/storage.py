@@ -21,7 +21,7 @@ BUS_DRIVER = {"virtio": "virtio-blk", "sata": "ahci", "ide": "ide"}
 SCSI_MODEL_DRIVER = {"virtio-scsi": "virtio-scsi"}
 
 
-def _driver_check(c: Context, what: str, driver: str, prop: str) -> None:
+def driver_check(c: Context, what: str, driver: str, prop: str) -> None:
     """Seed 002's rule: the guest must carry the driver for the bus its boot disk is on."""
     if driver in c.drivers():
         return
@@ -40,6 +40,20 @@ def _driver_check(c: Context, what: str, driver: str, prop: str) -> None:
                   "does not declare its drivers (kumo_guest_drivers), so kumo cannot tell "
                   "whether it boots (seed 002)",
                   f"add kumo_guest_drivers={driver} if the image carries it, or change {prop}")
+
+
+def root_and_ephemeral(c: Context, bus: str) -> list[DiskSpec]:
+    """The root disk and, when the flavor has one, the ephemeral disk beside it on one bus."""
+    req = c.req
+    disks = [DiskSpec("root", "disk", bus, req.root_path, format=req.root_format,
+                      size_gib=req.flavor.disk_gib or None)]
+    if req.flavor.ephemeral_gib:
+        disks.append(DiskSpec("ephemeral", "disk", bus,
+                              req.root_path.rsplit("/", 1)[0] + "/disk.eph0", "qcow2",
+                              size_gib=req.flavor.ephemeral_gib))
+        c.d.decide("disks.ephemeral.bus", bus, "disk.ephemeral-same-bus", "flavor",
+                   req.flavor.ephemeral_gib, "the ephemeral disk uses the root disk's bus")
+    return disks
 
 
 def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec, ...]]:
@@ -103,7 +117,7 @@ def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec
         controllers.append(ControllerSpec("scsi", model))
         driver = SCSI_MODEL_DRIVER.get(model)
         if driver:
-            _driver_check(c, f"hw_disk_bus=scsi with hw_scsi_model={model}", driver,
+            driver_check(c, f"hw_disk_bus=scsi with hw_scsi_model={model}", driver,
                           "hw_disk_bus/hw_scsi_model")
     else:
         if "hw_scsi_model" in c.props:
@@ -112,16 +126,9 @@ def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec
                    "hw_disk_bus=scsi")
         driver = BUS_DRIVER.get(bus)
         if driver:
-            _driver_check(c, f"hw_disk_bus={bus}", driver, "hw_disk_bus")
+            driver_check(c, f"hw_disk_bus={bus}", driver, "hw_disk_bus")
 
-    disks = [DiskSpec("root", "disk", bus, req.root_path, format=req.root_format,
-                      size_gib=req.flavor.disk_gib or None)]
-    if req.flavor.ephemeral_gib:
-        disks.append(DiskSpec("ephemeral", "disk", bus,
-                              req.root_path.rsplit("/", 1)[0] + "/disk.eph0", "qcow2",
-                              size_gib=req.flavor.ephemeral_gib))
-        d.decide("disks.ephemeral.bus", bus, "disk.ephemeral-same-bus", "flavor",
-                 req.flavor.ephemeral_gib, "the ephemeral disk uses the root disk's bus")
+    disks = root_and_ephemeral(c, bus)
 
     wants_drive = req.config_drive or c.props.get("img_config_drive") == "mandatory"
     if wants_drive:

@@ -225,7 +225,7 @@ def decide_disks(c: Context, mode: str) -> tuple[DiskSpec, ...]:
             d.error("disk-bus-unavailable", f"hw_disk_bus={bus} is not offered by the host "
                     f"(offers {', '.join(req.host.disk_buses)})", "choose another hw_disk_bus")
         elif bus == "xen":
-            storage._driver_check(c, "hw_disk_bus=xen", "xen-pv", "hw_disk_bus")
+            storage.driver_check(c, "hw_disk_bus=xen", "xen-pv", "hw_disk_bus")
     elif "xen-pv" in c.drivers():
         bus = "xen"
         src = c.driver_source("xen-pv")
@@ -237,14 +237,7 @@ def decide_disks(c: Context, mode: str) -> tuple[DiskSpec, ...]:
         d.decide("disks.root.bus", bus, "xen.hvm-ide", "os", c.os.name,
                  f"{c.os.name} has no Xen PV drivers and the image declares none: an emulated "
                  "IDE disk (hda), as seed 003's Windows template")
-    disks = [DiskSpec("root", "disk", bus, req.root_path, format=req.root_format,
-                      size_gib=req.flavor.disk_gib or None)]
-    if req.flavor.ephemeral_gib:
-        disks.append(DiskSpec("ephemeral", "disk", bus,
-                              req.root_path.rsplit("/", 1)[0] + "/disk.eph0", "qcow2",
-                              size_gib=req.flavor.ephemeral_gib))
-        d.decide("disks.ephemeral.bus", bus, "disk.ephemeral-same-bus", "flavor",
-                 req.flavor.ephemeral_gib, "the ephemeral disk uses the root disk's bus")
+    disks = storage.root_and_ephemeral(c, bus)
     if req.config_drive or c.props.get("img_config_drive") == "mandatory":
         cbus = "xen" if mode == "xen" else "ide"
         if "hw_cdrom_bus" in c.props and c.props.get("hw_cdrom_bus") != cbus:
