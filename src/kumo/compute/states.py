@@ -26,7 +26,7 @@ _STATUS = {
     (ACTIVE, REBUILDING): "REBUILD", (STOPPED, REBUILDING): "REBUILD",
     (ERROR, REBUILDING): "REBUILD",
 }
-_VM_STATUS = {BUILDING: "BUILD", ACTIVE: "ACTIVE", STOPPED: "SHUTOFF", ERROR: "ERROR",
+VM_STATUS = {BUILDING: "BUILD", ACTIVE: "ACTIVE", STOPPED: "SHUTOFF", ERROR: "ERROR",
               DELETED: "DELETED"}
 
 #: libvirt virDomainState -> power state (VIR_DOMAIN_NOSTATE .. VIR_DOMAIN_PMSUSPENDED)
@@ -41,7 +41,7 @@ def now() -> datetime:
 
 def status(instance: Instance) -> str:
     return _STATUS.get((instance.vm_state, instance.task_state),
-                       _VM_STATUS.get(instance.vm_state, instance.vm_state.upper()))
+                       VM_STATUS.get(instance.vm_state, instance.vm_state.upper()))
 
 
 def set_fault(instance: Instance, reason: str, details: str | None = None,

@@ -1,0 +1,155 @@
+"""Hosts: add (capacity and capabilities read from libvirt), list, show, enable, disable, and
+the orphans kumo's naming scheme finds on a host.
+
+A host is named exactly and found by that name only (seed 002). ``add_host`` asks the host
+before recording it: a URI that does not answer is HostUnreachable and nothing is stored.
+Capabilities are read for the host's virt_type override (``qemu`` on a machine whose KVM is
+unusable, e.g. nested) and stored as values; capacity is the node's CPUs and memory and the size
+of kumo's storage pool there.
+
+Orphans are domains and volumes whose names kumo makes (kumo.compute.naming) with no live
+instance on that host behind them, and cached image volumes of images no longer in the catalog
+that no instance there boots from. They are reported, never deleted unasked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from kumo.compute import naming
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.lookup import find_host
+from kumo.compute.spawn import boot_images
+from kumo.compute.states import now
+from kumo.compute.teardown import pool_volumes
+from kumo.db.models import Host, Image, Instance, VirtType
+from kumo.errors import HostError, InvalidInput
+
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Orphan:
+    kind: str  # domain | volume | image-cache
+    name: str
+    reason: str
+
+
+def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
+             virt_type: str | None = None,
+             availability_zone: str | None = None) -> dict[str, Any]:
+    ctx.require_admin("adding a host")
+    if not name or len(name) > 255 or name != name.strip():
+        raise InvalidInput(f"host name {name!r} is invalid: allowed 1 to 255 characters, no "
+                           "surrounding spaces")
+    allowed = [v.value for v in VirtType]
+    if virt_type is not None and virt_type not in allowed:
+        raise InvalidInput(f"virt_type={virt_type!r} is invalid: allowed {', '.join(allowed)}")
+    with env.db.session_scope(readonly=True) as s:
+        taken = s.scalar(select(Host.uri).where(Host.name == name))
+    if taken is not None:
+        raise InvalidInput(f"host name {name!r} is already taken (by {taken})")
+    conn = env.host(uri)
+    try:
+        caps = conn.capabilities(virt_type=virt_type)
+        node = conn.node_info()
+        conn.ensure_pool(env.pool_name, env.pool_path)
+        disk_gib = conn.pool_info(env.pool_name).capacity_bytes // GiB
+    except HostError:
+        env.forget_host(uri)
+        raise
+    with env.db.session_scope() as s:
+        host = Host(name=name, uri=uri, virt_type=virt_type, availability_zone=availability_zone,
+                    vcpus=node.cpus, ram_mib=node.memory_mib, disk_gib=disk_gib,
+                    last_heartbeat=now())
+        host.set_capabilities(caps)
+        s.add(host)
+        s.flush()
+        return host_view(host, instances=0)
+
+
+def list_hosts(env: ComputeEnv, ctx: RequestContext) -> list[dict[str, Any]]:
+    ctx.require_admin("listing hosts")
+    with env.db.session_scope(readonly=True) as s:
+        counts = dict(s.execute(select(Instance.host_id, func.count()).where(
+            Instance.deleted.is_(False), Instance.host_id.is_not(None))
+            .group_by(Instance.host_id)).all())
+        return [host_view(h, counts.get(h.id, 0))
+                for h in s.scalars(select(Host).order_by(Host.name))]
+
+
+def show_host(env: ComputeEnv, ctx: RequestContext, ref: str,
+              check_orphans: bool = True) -> dict[str, Any]:
+    """The host, its usage, and (asking the host) the orphans found there."""
+    ctx.require_admin("showing a host")
+    with env.db.session_scope(readonly=True) as s:
+        host = find_host(s, ref)
+        count = s.scalar(select(func.count()).select_from(Instance).where(
+            Instance.host_id == host.id, Instance.deleted.is_(False)))
+        view = host_view(host, count or 0)
+    if check_orphans:
+        try:
+            view["orphans"] = [asdict(o) for o in find_orphans(env, ctx, ref)]
+        except HostError as e:
+            view["orphans"] = f"not checked: {e}"
+    return view
+
+
+def set_enabled(env: ComputeEnv, ctx: RequestContext, ref: str, enabled: bool,
+                reason: str | None = None) -> dict[str, Any]:
+    """Enable or disable a host for new instances (running ones are not touched)."""
+    ctx.require_admin("enabling or disabling a host")
+    with env.db.session_scope() as s:
+        host = find_host(s, ref)
+        host.enabled = enabled
+        host.disabled_reason = None if enabled else reason
+        s.flush()
+        return host_view(host, None)
+
+
+def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]:
+    """What kumo's names mark as its own on the host with nothing in the database behind it."""
+    ctx.require_admin("looking for orphans on a host")
+    with env.db.session_scope(readonly=True) as s:
+        host = find_host(s, ref)
+        uri, host_id = host.uri, host.id
+        live = list(s.scalars(select(Instance).where(Instance.host_id == host_id,
+                                                     Instance.deleted.is_(False))))
+        live_uuids = {i.uuid for i in live}
+        in_use = {image_id for i in live for image_id in boot_images(i)}
+        known_images = set(s.scalars(select(Image.id)))
+    conn = env.host(uri)
+    orphans = []
+    for name in conn.list_domains():
+        uuid = naming.instance_of_domain(name)
+        if uuid and uuid not in live_uuids:
+            orphans.append(Orphan("domain", name, f"no live instance {uuid} on this host"))
+    for name in sorted(pool_volumes(env, conn)):
+        uuid, image_id = naming.instance_of_volume(name), naming.image_of_volume(name)
+        if uuid and uuid not in live_uuids:
+            orphans.append(Orphan("volume", name, f"no live instance {uuid} on this host"))
+        elif image_id and image_id not in in_use and image_id not in known_images:
+            orphans.append(Orphan("image-cache", name, f"image {image_id} was deleted and no "
+                                  "instance on this host boots from it"))
+    return orphans
+
+
+def host_view(host: Host, instances: int | None) -> dict[str, Any]:
+    caps = host.capabilities_json or {}
+    return {
+        "id": host.uuid, "name": host.name, "uri": host.uri,
+        "hypervisor_type": host.hypervisor_type, "hypervisor_version": host.hypervisor_version,
+        "virt_type": host.virt_type, "enabled": host.enabled,
+        "disabled_reason": host.disabled_reason, "forced_down": host.forced_down,
+        "availability_zone": host.availability_zone,
+        "vcpus": host.vcpus, "vcpus_used": host.used_vcpus,
+        "ram": host.ram_mib, "ram_used": host.used_ram_mib,
+        "disk": host.disk_gib, "disk_used": host.used_disk_gib,
+        "instances": instances, "arch": caps.get("arch"), "cpu_vendor": caps.get("cpu_vendor"),
+        "machines": caps.get("machines"), "firmware": caps.get("firmware"),
+        "last_heartbeat": host.last_heartbeat.isoformat() if host.last_heartbeat else None,
+    }

@@ -1,0 +1,284 @@
+"""Servers (instances): create, list, show, start, stop, reboot, rebuild, delete, set_property.
+
+``create_server`` checks everything before it records anything -- image, flavor and host names,
+the image's data and disk format, kernel/ramdisk images, the flavor/image conflict, the whole
+guest plan on the chosen host (with the exact GuestRequest the build will use), and that the host
+answers -- so a bad request leaves no row, no claim and no volume. Then one unit of work records
+the instance (BUILDING), claims its resources on the host and opens its journal entry; the
+host-side steps follow in kumo.compute.spawn, each journaled before it acts.
+
+``set_property`` is the audited way to change an instance's frozen image properties (seed 001's
+operators UPDATEd nova's database by hand): validated by the catalog and by a guest plan on the
+instance's host, journaled with the old and new values; ``reboot(hard=True)`` then regenerates
+the domain from the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo.catalog.properties import ImageProperties
+from kumo.compute import journal, placement, power, spawn, teardown
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.images import boot_properties
+from kumo.compute.instance_request import guest_request
+from kumo.compute.lookup import find_flavor, find_host, find_image, find_server, instance_visible
+from kumo.compute.states import (VM_STATUS, ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF,
+                                 POWERING_ON, REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
+                                 STOPPED, server_view, status)
+from kumo.db.base import new_uuid
+from kumo.db.claims import Resources
+from kumo.backends import get_backend
+from kumo.db.models import Host, Image, ImageStatus, Instance, JournalState, PowerState
+from kumo.errors import Forbidden, InvalidInput, NotFound, StateError, UnsupportedGuest
+from kumo.guest.build import build_guest
+
+#: disk formats a root disk can be made from (an overlay over the image); kernels, ramdisks and
+#: ISOs are not root disks
+ROOT_FORMATS = ("qcow2", "raw", "vmdk", "vdi", "vhd", "vhdx")
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    server: dict[str, Any]
+    #: the Windows admin password, shown once (only its hash is stored); None for Linux
+    admin_password: str | None = None
+
+
+def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
+                  host: str | None = None, public_key: str | None = None,
+                  key_name: str | None = None) -> CreateResult:
+    """Create and boot a server; CreateResult with its view (and a Windows admin password)."""
+    if not name or len(name) > 255:
+        raise InvalidInput(f"server name {name!r} is invalid: allowed 1 to 255 characters")
+    with env.db.session_scope(readonly=True) as s:
+        instance, host_row = _prepare(env, s, ctx, name, image, flavor, host, public_key,
+                                      key_name)
+        host_id, uri, request = host_row.id, host_row.uri, _resources(instance)
+    env.host(uri).node_info()  # HostUnreachable before anything is recorded
+    with env.db.session_scope() as s:
+        host_row = s.get_one(Host, host_id)
+        placement.place(s, request, host_row)
+        instance.host_id, instance.node, instance.task_state = host_id, host_row.name, SPAWNING
+        s.add(instance)
+        s.flush()
+        entry_id = journal.begin(s, env, ctx, "create", instance.uuid, "claimed",
+                                 host_id=host_id).id
+    password = spawn.run_create(env, entry_id, instance.uuid)
+    return CreateResult(show_server(env, ctx, instance.uuid), password)
+
+
+def _prepare(env: ComputeEnv, s: Session, ctx: RequestContext, name: str, image_ref: str,
+             flavor_ref: str, host_ref: str | None, public_key: str | None,
+             key_name: str | None) -> tuple[Instance, Host]:
+    """The instance to record and its host, after every check a create needs."""
+    image = _bootable(s, ctx, image_ref)
+    flavor = find_flavor(s, ctx, flavor_ref)
+    host_row = find_host(s, host_ref) if host_ref else None
+    props = boot_properties(image)
+    for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
+        if props.get(prop):
+            _boot_file(s, ctx, image_ref, prop, props[prop], fmt)
+    if flavor.ephemeral_gib:
+        raise UnsupportedGuest(f"flavor {flavor.name!r} has an ephemeral disk: kumo does not "
+                               "make ephemeral disks yet; use a flavor with ephemeral 0")
+    if flavor.disk_gib and image.virtual_size and image.virtual_size > flavor.disk_gib * GIB:
+        raise InvalidInput(f"flavor {flavor.name!r} has a {flavor.disk_gib} GiB disk, smaller "
+                           f"than image {image_ref!r} ({image.virtual_size / GIB:.1f} GiB "
+                           "virtual)")
+    disk_gib = flavor.disk_gib or -(-(image.virtual_size or GIB) // GIB)
+    instance = Instance(
+        uuid=new_uuid(), name=name, project_id=ctx.project_id, user_id=ctx.user_id,
+        image_id=image.id, image_properties=props, flavor_id=flavor.flavorid,
+        flavor_name=flavor.name, vcpus=flavor.vcpus, ram_mib=flavor.ram_mib, disk_gib=disk_gib,
+        ephemeral_gib=flavor.ephemeral_gib, flavor_extra_specs=dict(flavor.extra_specs),
+        key_name=key_name, public_key=public_key.strip() if public_key else None,
+        vm_state=BUILDING, task_state=SCHEDULING, power_state=PowerState.NOSTATE.value)
+    chosen = placement.pick(s, _resources(instance), host_row)
+    check_plan(env, instance, chosen)
+    return instance, chosen
+
+
+def check_plan(env: ComputeEnv, instance: Instance, host: Host) -> None:
+    """Raise what building this instance's guest on ``host`` would raise (invalid properties,
+    flavor/image conflicts, policy errors, what the backend cannot express)."""
+    spec = build_guest(guest_request(env, instance, host))
+    get_backend(spec.hypervisor).render(spec)
+
+
+def _bootable(s: Session, ctx: RequestContext, ref: str) -> Image:
+    image = find_image(s, ctx, ref)
+    if image.status != ImageStatus.ACTIVE.value or not image.store_path:
+        raise InvalidInput(f"image {ref!r} has no data (status {image.status}): create it "
+                           "with a file to boot from it")
+    if image.disk_format not in ROOT_FORMATS:
+        raise InvalidInput(f"image {ref!r} has disk_format {image.disk_format}, which is not a "
+                           f"root disk: allowed {', '.join(ROOT_FORMATS)}")
+    return image
+
+
+def _boot_file(s: Session, ctx: RequestContext, image_ref: str, prop: str, ref: str,
+               fmt: str) -> Image:
+    try:
+        target = find_image(s, ctx, ref)
+    except NotFound as e:
+        raise NotFound(f"image {image_ref!r} has {prop}={ref!r}, but {e}") from None
+    if target.disk_format != fmt or not target.store_path:
+        raise InvalidInput(f"image {image_ref!r} has {prop}={ref!r}, which is not an {fmt} "
+                           f"image with data (disk_format {target.disk_format}, status "
+                           f"{target.status})")
+    return target
+
+
+def _resources(instance: Instance) -> Resources:
+    return Resources(vcpus=instance.vcpus, ram_mib=instance.ram_mib, disk_gib=instance.disk_gib)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def list_servers(env: ComputeEnv, ctx: RequestContext,
+                 all_projects: bool = False) -> list[dict[str, Any]]:
+    """The project's servers (an admin's ``all_projects`` lists every project's)."""
+    visible = instance_visible(ctx if all_projects else _own(ctx))
+    with env.db.session_scope(readonly=True) as s:
+        rows = s.scalars(select(Instance).where(visible).order_by(Instance.created_at,
+                                                                  Instance.id))
+        return [server_view(i) for i in rows]
+
+
+def show_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    with env.db.session_scope(readonly=True) as s:
+        return server_view(find_server(s, ctx, ref))
+
+
+def _own(ctx: RequestContext) -> RequestContext:
+    """ctx without admin: what the project itself owns."""
+    return RequestContext(ctx.user_id, ctx.project_id, (), ctx.request_id)
+
+
+# --- lifecycle -------------------------------------------------------------------------------------
+
+#: operation -> (vm_states it may start from, task_state while it runs)
+_ALLOWED = {
+    "start": ((STOPPED, ACTIVE), POWERING_ON),
+    "stop": ((ACTIVE,), POWERING_OFF),
+    "reboot": ((ACTIVE,), REBOOTING),
+    "reboot-hard": ((ACTIVE, STOPPED, ERROR), REBOOTING_HARD),
+    "rebuild": ((ACTIVE, STOPPED, ERROR), REBUILDING),
+    "delete": ((BUILDING, ACTIVE, STOPPED, ERROR), DELETING),
+}
+
+
+def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
+           **payload: Any) -> tuple[int, str]:
+    """Mark the server busy with ``operation`` and journal it, in one unit of work."""
+    states, task = _ALLOWED[operation]
+    with env.db.session_scope() as s:
+        instance = find_server(s, ctx, ref)
+        if instance.task_state is not None and operation != "delete":
+            raise StateError(f"server {ref!r} is busy ({instance.task_state}): try again when "
+                             "it is done")
+        if instance.vm_state not in states:
+            raise StateError(f"cannot {operation} server {ref!r} while it is {status(instance)}: "
+                             f"allowed from {', '.join(VM_STATUS[v] for v in states)}")
+        if instance.host_id is None and operation not in ("delete",):
+            raise StateError(f"cannot {operation} server {ref!r}: it is on no host (its build "
+                             f"failed: {instance.fault_reason}); delete it")
+        instance.task_state = task
+        entry = journal.begin(s, env, ctx, operation, instance.uuid, "begin", **payload)
+        return entry.id, instance.uuid
+
+
+def start_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    entry_id, uuid = _begin(env, ctx, ref, "start")
+    power.run(env, entry_id, uuid, "start")
+    return show_server(env, ctx, uuid)
+
+
+def stop_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    entry_id, uuid = _begin(env, ctx, ref, "stop")
+    power.run(env, entry_id, uuid, "stop")
+    return show_server(env, ctx, uuid)
+
+
+def reboot_server(env: ComputeEnv, ctx: RequestContext, ref: str,
+                  hard: bool = False) -> dict[str, Any]:
+    """Soft reboot (graceful; hard if the guest does not shut down in time), or hard reboot:
+    the domain regenerated from the instance record."""
+    operation = "reboot-hard" if hard else "reboot"
+    entry_id, uuid = _begin(env, ctx, ref, operation)
+    power.run(env, entry_id, uuid, operation)
+    return show_server(env, ctx, uuid)
+
+
+def rebuild_server(env: ComputeEnv, ctx: RequestContext, ref: str,
+                   image: str | None = None) -> CreateResult:
+    """Re-make the root disk and config drive from ``image`` (default: the server's own) and boot.
+    A new image's properties replace the frozen ones (and earlier overrides), as in Nova."""
+    with env.db.session_scope(readonly=True) as s:
+        instance = find_server(s, ctx, ref)
+        host_row = s.get(Host, instance.host_id) if instance.host_id else None
+        new_image = _bootable(s, ctx, image or instance.image_id or "")
+        props = boot_properties(new_image)
+        for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
+            if props.get(prop):
+                _boot_file(s, ctx, new_image.id, prop, props[prop], fmt)
+        s.expunge(instance)
+    if host_row is not None:
+        instance.image_id, instance.image_properties = new_image.id, props
+        check_plan(env, instance, host_row)
+    entry_id, uuid = _begin(env, ctx, ref, "rebuild", image_id=new_image.id)
+    with env.db.session_scope() as s:
+        row = s.query(Instance).filter_by(uuid=uuid).one()
+        row.image_id, row.image_properties = new_image.id, props
+    password = spawn.run_rebuild(env, entry_id, uuid)
+    return CreateResult(show_server(env, ctx, uuid), password)
+
+
+def delete_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
+    entry_id, uuid = _begin(env, ctx, ref, "delete")
+    teardown.run_delete(env, entry_id, uuid)
+    return uuid
+
+
+# --- audited property overrides --------------------------------------------------------------------
+
+def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
+                 changes: Mapping[str, str] | None = None,
+                 unset: Iterable[str] = ()) -> dict[str, Any]:
+    """Change the server's frozen image properties; takes effect at the next hard reboot.
+
+    Admin only (an operator's repair, seed 001). Validated by the catalog and by a guest plan on
+    the server's host, so a value the guest cannot be built with is refused now, not at the
+    reboot; journaled (operation set-property) with the values before and after."""
+    ctx.require_admin("changing a server's image properties")
+    changes, unset = dict(changes or {}), list(unset)
+    if not changes and not unset:
+        raise InvalidInput("nothing to change: give KEY=VALUE or --unset KEY")
+    with env.db.session_scope() as s:
+        instance = find_server(s, ctx, ref)
+        before = dict(instance.image_properties or {})
+        missing = [k for k in unset if k not in before]
+        if missing:
+            raise InvalidInput(f"server {ref!r} has no image propert"
+                               f"{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}")
+        after = {k: v for k, v in before.items() if k not in unset}
+        after.update({k: str(v) for k, v in changes.items()})
+        ImageProperties.parse(after)  # InvalidProperty naming each bad value
+        instance.image_properties = after
+        host_row = s.get(Host, instance.host_id) if instance.host_id else None
+        if host_row is not None:
+            check_plan(env, instance, host_row)
+        entry = journal.begin(s, env, ctx, "set-property", instance.uuid, "done",
+                              set=changes, unset=unset,
+                              before={k: before.get(k) for k in [*changes, *unset]})
+        journal.finish(s, entry.id, JournalState.DONE)
+        s.flush()
+        return server_view(instance)

@@ -1,0 +1,81 @@
+"""Fixtures for the service-layer tests, on SQLite and PostgreSQL (tests/db/fixtures.py).
+
+    env        a ComputeEnv on the ``db`` fixture, with its own image store directory and a
+               storage pool name/path of its own (so nothing here touches kumo's real pool)
+    admin, alice, bob   request contexts: the operator, and users of two projects
+    image_file a tiny qcow2 file (qemu-img create), and raw_file a raw one
+    kvm_host   a Host row with the embedded KVM capabilities and room for a few guests (its URI
+               points at libvirt's test driver, which answers without a daemon)
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kumo.compute.context import RequestContext, admin_context
+from kumo.compute.env import ComputeEnv
+from kumo.config import Settings
+from kumo.db.models import Host
+from kumo.hosts.capabilities import default_host_caps
+from tests.db.fixtures import *  # noqa: F401,F403
+
+
+@pytest.fixture
+def env(db, tmp_path: Path) -> ComputeEnv:
+    settings = Settings(data_dir=tmp_path, database_url=db.url.render_as_string(False),
+                        image_dir=tmp_path / "images")
+    e = ComputeEnv(db=db, settings=settings, pool_name=f"kumo-test-{secrets.token_hex(4)}",
+                   pool_path=str(tmp_path / "pool"), stop_timeout_s=2.0)
+    yield e
+    for uri in list(e._hosts):
+        e.forget_host(uri)
+
+
+@pytest.fixture
+def admin() -> RequestContext:
+    return admin_context()
+
+
+@pytest.fixture
+def alice() -> RequestContext:
+    return RequestContext(user_id="alice", project_id="p-alice", roles=("member",))
+
+
+@pytest.fixture
+def bob() -> RequestContext:
+    return RequestContext(user_id="bob", project_id="p-bob", roles=("member",))
+
+
+def make_disk(path: Path, fmt: str = "qcow2", size: str = "1M") -> Path:
+    subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(path), size], check=True)
+    return path
+
+
+@pytest.fixture
+def image_file(tmp_path: Path) -> Path:
+    return make_disk(tmp_path / "disk.qcow2")
+
+
+@pytest.fixture
+def raw_file(tmp_path: Path) -> Path:
+    return make_disk(tmp_path / "disk.raw", "raw")
+
+
+@pytest.fixture
+def kvm_host(db) -> str:
+    with db.session_scope() as s:
+        host = Host(name="kvm-1", uri="test:///default", vcpus=8, ram_mib=16384, disk_gib=100)
+        host.set_capabilities(default_host_caps())
+        s.add(host)
+    return "kvm-1"
+
+
+def count(db, model) -> int:
+    from sqlalchemy import func, select
+
+    with db.session_scope(readonly=True) as s:
+        return s.scalar(select(func.count()).select_from(model))

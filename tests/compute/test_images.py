@@ -1,0 +1,175 @@
+"""Images: data checked by qemu-img and stored with its hashes; properties validated, custom ones
+kept; filtering and sorting on any property; tenancy. Nothing half-created on bad input."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from kumo.compute import images
+from kumo.db.models import Image, ImageProperty
+from kumo.errors import Forbidden, InvalidInput, InvalidProperty, NotFound
+from tests.compute.conftest import count, make_disk
+
+
+def test_create_stores_data_with_hashes(env, admin, image_file):
+    view = images.create_image(env, admin, "cirros", file=image_file, disk_format="qcow2",
+                               properties={"os_type": "linux", "release_date": "2024-01-02"})
+    data = image_file.read_bytes()
+    assert view["status"] == "active"
+    assert view["size"] == len(data)
+    assert view["checksum"] == hashlib.md5(data).hexdigest()
+    assert (view["os_hash_algo"], view["os_hash_value"]) == ("sha512",
+                                                             hashlib.sha512(data).hexdigest())
+    assert view["virtual_size"] == 1 << 20
+    assert view["properties"] == {"os_type": "linux", "release_date": "2024-01-02"}
+    assert (env.settings.image_dir / view["id"]).read_bytes() == data
+
+
+def test_metadata_only_image_is_queued(env, admin):
+    view = images.create_image(env, admin, "meta", properties={"os_type": "windows"})
+    assert (view["status"], view["size"], view["disk_format"]) == ("queued", None, None)
+
+
+def test_core_attributes_given_as_properties_go_to_columns(env, admin):
+    view = images.create_image(env, admin, "c7", properties={
+        "disk_format": "qcow2", "min_ram": "512", "min_disk": "8", "os_distro": "centos"})
+    assert (view["disk_format"], view["min_ram"], view["min_disk"]) == ("qcow2", 512, 8)
+    assert view["properties"] == {"os_distro": "centos"}
+
+
+BAD = [
+    pytest.param({"file": "raw", "disk_format": "qcow2"}, InvalidInput,
+                 "image file '{raw}' is not qcow2: qemu-img info reads it as raw; give "
+                 "disk_format=raw or the right file (nothing was stored)", id="raw-as-qcow2"),
+    pytest.param({"file": "qcow2", "disk_format": "raw"}, InvalidInput,
+                 "image file '{qcow2}' is not raw: qemu-img info reads it as qcow2; give "
+                 "disk_format=qcow2 or the right file (nothing was stored)", id="qcow2-as-raw"),
+    pytest.param({"file": "raw", "disk_format": "iso"}, InvalidInput,
+                 "image file '{raw}' is not iso: it has no ISO 9660 volume descriptor; give "
+                 "disk_format=raw or the right file (nothing was stored)", id="raw-as-iso"),
+    pytest.param({"file": "qcow2"}, InvalidInput,
+                 "an image with data needs a disk_format: allowed ami, ari, aki, vhd, vhdx, vmdk, "
+                 "raw, qcow2, vdi, iso, ploop", id="no-disk-format"),
+    pytest.param({"file": "missing", "disk_format": "raw"}, InvalidInput,
+                 "image file '{missing}' does not exist", id="missing-file"),
+    pytest.param({"disk_format": "floppy"}, InvalidInput,
+                 "disk_format='floppy' is invalid: allowed ami, ari, aki, vhd, vhdx, vmdk, raw, "
+                 "qcow2, vdi, iso, ploop", id="unknown-disk-format"),
+    pytest.param({"properties": {"os_type": "dos", "hw_disk_bus": "nvme0"}}, InvalidProperty,
+                 "os_type='dos' is invalid: allowed one of linux, windows; hw_disk_bus='nvme0' "
+                 "is invalid: allowed one of fdc, ide, sata, scsi, usb, virtio, xen, lxc, uml",
+                 id="invalid-properties"),
+    pytest.param({"properties": {"size": "12"}}, InvalidInput,
+                 "size cannot be set as a property: it is an image attribute",
+                 id="reserved-property"),
+    pytest.param({"properties": {"note": "x" * 256}}, InvalidInput,
+                 "property note is 256 characters long: allowed at most 255", id="too-long"),
+    pytest.param({"visibility": "galactic"}, InvalidInput,
+                 "visibility='galactic' is invalid: allowed public, private, shared, community",
+                 id="visibility"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", BAD)
+def test_bad_input_stores_nothing(env, admin, tmp_path, raw_file, image_file, kwargs, error,
+                                  message):
+    files = {"raw": raw_file, "qcow2": image_file, "missing": tmp_path / "missing.img"}
+    if "file" in kwargs:
+        kwargs = {**kwargs, "file": files[kwargs["file"]]}
+    with pytest.raises(error) as e:
+        images.create_image(env, admin, "bad", **kwargs)
+    assert str(e.value) == message.format(**{k: str(v) for k, v in files.items()})
+    assert count(env.db, Image) == 0 and count(env.db, ImageProperty) == 0
+    assert not env.settings.image_dir.exists() or not any(env.settings.image_dir.iterdir())
+
+
+def test_backing_file_is_refused(env, admin, tmp_path, image_file):
+    child = tmp_path / "child.qcow2"
+    import subprocess
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                    str(image_file), str(child)], check=True)
+    with pytest.raises(InvalidInput, match="refers to another file"):
+        images.create_image(env, admin, "child", file=child, disk_format="qcow2")
+    assert count(env.db, Image) == 0
+
+
+# CERN's catalogue (seed 000): custom properties filtered and sorted like Glance's own
+CATALOGUE = [
+    ("win7", {"os_type": "windows", "release_date": "2019-03-01", "recommended": "false"}),
+    ("win2019", {"os_type": "windows", "release_date": "2021-06-15", "recommended": "true"}),
+    ("win10", {"os_type": "windows", "release_date": "2020-11-30", "recommended": "true"}),
+    ("cc7", {"os_type": "linux", "release_date": "2020-01-10", "recommended": "true"}),
+]
+
+
+@pytest.mark.parametrize("filters, sort_key, sort_dir, expected", [
+    ({"recommended": "true"}, "release_date", "desc", ["win2019", "win10", "cc7"]),
+    ({"recommended": "true", "os_type": "windows"}, "release_date", "asc",
+     ["win10", "win2019"]),
+    ({}, "name", "asc", ["cc7", "win10", "win2019", "win7"]),
+    ({"os_type": "linux"}, "created_at", "desc", ["cc7"]),
+], ids=["recommended-newest", "windows-oldest", "by-name", "linux"])
+def test_list_filters_and_sorts_on_custom_properties(env, admin, filters, sort_key, sort_dir,
+                                                     expected):
+    for name, props in CATALOGUE:
+        images.create_image(env, admin, name, properties=props, visibility="public")
+    got = images.list_images(env, admin, filters, sort_key, sort_dir)
+    assert [i["name"] for i in got] == expected
+
+
+def test_tenancy(env, admin, alice, bob):
+    images.create_image(env, admin, "public", visibility="public")
+    images.create_image(env, alice, "alices", visibility="private")
+    assert [i["name"] for i in images.list_images(env, bob, sort_key="name", sort_dir="asc")
+            ] == ["public"]
+    assert [i["name"] for i in images.list_images(env, alice, sort_key="name", sort_dir="asc")
+            ] == ["alices", "public"]
+    with pytest.raises(NotFound, match="^image 'alices' not found$"):
+        images.show_image(env, bob, "alices")
+    with pytest.raises(Forbidden, match="^image 'public' belongs to project 'admin': only its "
+                                        "owner or an admin may change it$"):
+        images.update_image(env, alice, "public", set_properties={"os_type": "linux"})
+    with pytest.raises(Forbidden, match="publishing an image"):
+        images.create_image(env, alice, "mine", visibility="public")
+
+
+def test_set_and_unset_revalidate(env, admin):
+    images.create_image(env, admin, "img", properties={"os_type": "linux", "owner_team": "x"})
+    view = images.update_image(env, admin, "img", set_properties={"os_type": "windows",
+                                                                   "recommended": "true"},
+                               unset=["owner_team"])
+    assert view["properties"] == {"os_type": "windows", "recommended": "true"}
+    with pytest.raises(InvalidProperty, match="^hw_firmware_type='efi' is invalid"):
+        images.update_image(env, admin, "img", set_properties={"hw_firmware_type": "efi"})
+    with pytest.raises(InvalidInput, match="^image 'img' has no property nope to unset$"):
+        images.update_image(env, admin, "img", unset=["nope"])
+    assert images.show_image(env, admin, "img")["properties"] == view["properties"]
+
+
+def test_delete_removes_data_and_respects_protected(env, admin, image_file):
+    view = images.create_image(env, admin, "img", file=image_file, disk_format="qcow2",
+                               protected=True)
+    with pytest.raises(Forbidden, match="is protected"):
+        images.delete_image(env, admin, "img")
+    images.update_image(env, admin, "img", protected=False)
+    assert images.delete_image(env, admin, "img") == view["id"]
+    assert count(env.db, Image) == 0
+    assert not (env.settings.image_dir / view["id"]).exists()
+
+
+def test_ambiguous_name_is_refused(env, admin):
+    a = images.create_image(env, admin, "twin")["id"]
+    b = images.create_image(env, admin, "twin")["id"]
+    with pytest.raises(InvalidInput) as e:
+        images.show_image(env, admin, "twin")
+    assert str(e.value) == (f"image name 'twin' is ambiguous: 2 images have it "
+                            f"({', '.join(sorted([a, b]))}); give the id")
+    assert images.show_image(env, admin, a)["id"] == a
+
+
+def test_vhd_is_checked_as_vpc(env, admin, tmp_path):
+    vhd = make_disk(tmp_path / "d.vhd", "vpc")
+    assert images.create_image(env, admin, "vhd", file=vhd, disk_format="vhd")["status"] == \
+        "active"

@@ -1,0 +1,97 @@
+"""Server create checks everything before recording anything: each bad request is one clear error
+(exact message) and leaves no instance, no claim, no journal entry, no volume."""
+
+from __future__ import annotations
+
+import pytest
+
+from kumo.compute import flavors, images, servers
+from kumo.db.models import Host, Instance, JournalEntry
+from kumo.errors import (ConfigConflict, HostUnreachable, InvalidInput, NotFound, StateError,
+                         UnsupportedGuest)
+from kumo.scheduler.errors import NoValidHost
+from tests.compute.conftest import count
+
+UNREACHABLE = "qemu:///system?socket=/nonexistent/kumo.sock"
+
+
+@pytest.fixture
+def catalog(env, admin, image_file, kvm_host):
+    images.create_image(env, admin, "linux", file=image_file, disk_format="qcow2",
+                        properties={"os_type": "linux", "hw_disk_bus": "virtio"},
+                        visibility="public")
+    images.create_image(env, admin, "meta-only", properties={"os_type": "linux"},
+                        visibility="public")
+    images.create_image(env, admin, "kernel-missing", file=image_file, disk_format="qcow2",
+                        properties={"kernel_id": "0b6f3c56-0000-4000-8000-000000000000"},
+                        visibility="public")
+    images.create_image(env, admin, "ide-on-q35", file=image_file, disk_format="qcow2",
+                        properties={"hw_disk_bus": "ide", "hw_machine_type": "q35"},
+                        visibility="public")
+    flavors.create_flavor(env, admin, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
+    flavors.create_flavor(env, admin, "huge", vcpus=1, ram_mib=65536, disk_gib=1)
+    flavors.create_flavor(env, admin, "scsi", vcpus=1, ram_mib=256, disk_gib=1,
+                          extra_specs={"hw:disk_bus": "scsi"})
+    flavors.create_flavor(env, admin, "eph", vcpus=1, ram_mib=256, disk_gib=1, ephemeral_gib=1)
+    with env.db.session_scope() as s:
+        gone = Host(name="gone", uri=UNREACHABLE, vcpus=8, ram_mib=16384, disk_gib=100)
+        gone.set_capabilities(s.query(Host).filter_by(name="kvm-1").one().capabilities())
+        s.add(gone)
+        off = Host(name="off", uri="test:///default", vcpus=8, ram_mib=16384, disk_gib=100,
+                   enabled=False, disabled_reason="maintenance")
+        off.set_capabilities(gone.capabilities())
+        s.add(off)
+    return env
+
+
+CASES = [
+    pytest.param(dict(image="nope", flavor="tiny"), NotFound, "image 'nope' not found",
+                 id="unknown-image"),
+    pytest.param(dict(image="linux", flavor="nope"), NotFound, "flavor 'nope' not found",
+                 id="unknown-flavor"),
+    pytest.param(dict(image="linux", flavor="tiny", host="kvm"), NotFound,
+                 "host 'kvm' not found", id="host-name-is-exact"),
+    pytest.param(dict(image="meta-only", flavor="tiny"), InvalidInput,
+                 "image 'meta-only' has no data (status queued): create it with a file to boot "
+                 "from it", id="image-without-data"),
+    pytest.param(dict(image="kernel-missing", flavor="tiny"), NotFound,
+                 "image 'kernel-missing' has kernel_id='0b6f3c56-0000-4000-8000-000000000000', "
+                 "but image '0b6f3c56-0000-4000-8000-000000000000' not found",
+                 id="kernel-image-missing"),
+    pytest.param(dict(image="linux", flavor="scsi"), ConfigConflict,
+                 "image property hw_disk_bus='virtio' conflicts with flavor 'scsi' extra spec "
+                 "hw:disk_bus='scsi': make them agree or remove one", id="flavor-conflict"),
+    pytest.param(dict(image="ide-on-q35", flavor="tiny"), UnsupportedGuest,
+                 "hw_disk_bus=ide is not available on machine type q35: q35 has no IDE "
+                 "controller (fix: use hw_disk_bus=sata, or hw_machine_type=pc)",
+                 id="impossible-guest"),
+    pytest.param(dict(image="linux", flavor="eph"), UnsupportedGuest,
+                 "flavor 'eph' has an ephemeral disk: kumo does not make ephemeral disks yet; "
+                 "use a flavor with ephemeral 0", id="ephemeral"),
+    pytest.param(dict(image="linux", flavor="huge", host="kvm-1"), NoValidHost,
+                 "no valid host: 0/1 hosts can take 1 vCPU, 65536 MiB RAM, 1 GiB disk: kvm-1: "
+                 "insufficient RAM (65536 MiB requested, 16384 MiB free)", id="no-room"),
+    pytest.param(dict(image="linux", flavor="tiny", host="off"), StateError,
+                 "host 'off' takes no new instances: disabled (maintenance)", id="host-disabled"),
+    pytest.param(dict(image="linux", flavor="tiny", host="gone"), HostUnreachable,
+                 f"host {UNREACHABLE} does not answer: Failed to connect socket to "
+                 "'/nonexistent/kumo.sock': No such file or directory", id="host-unreachable"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", CASES)
+def test_bad_create_records_nothing(catalog, admin, kwargs, error, message):
+    env = catalog
+    with pytest.raises(error) as e:
+        servers.create_server(env, admin, "web", **kwargs)
+    assert str(e.value) == message
+    assert count(env.db, Instance) == 0 and count(env.db, JournalEntry) == 0
+    with env.db.session_scope(readonly=True) as s:
+        assert [(h.used_vcpus, h.used_ram_mib, h.used_disk_gib) for h in s.query(Host)] == \
+            [(0, 0, 0)] * 3
+
+
+def test_other_projects_images_are_not_found(catalog, admin, alice):
+    images.create_image(catalog, admin, "private-one", visibility="private")
+    with pytest.raises(NotFound, match="^image 'private-one' not found$"):
+        servers.create_server(catalog, alice, "web", image="private-one", flavor="tiny")
