@@ -21,6 +21,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("guest", "lint"),
     ("demo", "demo"),
     ("db", "db"),
+    ("hosts", "host"),
+    ("images", "image"),
+    ("flavors", "flavor"),
+    ("servers", "server"),
 ]
 
 

@@ -1,0 +1,121 @@
+"""``kumo image ...``: create, list (filter on any property, sort), show, set, unset, delete."""
+
+from __future__ import annotations
+
+import click
+
+from kumo.cli.servers import emit_many, emit_one, format_option, parse_pairs, run
+from kumo.compute import images as service
+from kumo.errors import InvalidInput
+
+LIST_COLUMNS = ("id", "name", "status", "visibility", "disk_format", "size")
+
+
+def _visibility_option(f):
+    return click.option("--visibility", type=click.Choice(("public", "private", "shared",
+                                                           "community")),
+                        default=None, help="Who may see the image (public: admin only).")(f)
+
+
+@click.group("image")
+def image() -> None:
+    """Images: validated properties, data checked by qemu-img and kept in kumo's image store."""
+
+
+@image.command("create")
+@click.argument("name")
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Image data (checked with qemu-img info against --disk-format).")
+@click.option("--disk-format", default=None,
+              help="raw, qcow2, vhd, vhdx, vmdk, vdi, iso, aki (kernel), ari (ramdisk), ...")
+@click.option("--container-format", default=None, help="bare (default), ovf, aki, ari, ...")
+@click.option("--property", "props", multiple=True, metavar="KEY=VALUE",
+              help="An image property; repeatable. Custom ones are kept verbatim.")
+@click.option("--min-ram", type=int, default=None, help="Minimum RAM in MiB.")
+@click.option("--min-disk", type=int, default=None, help="Minimum disk in GiB.")
+@click.option("--protected", is_flag=True, help="Refuse deletion until unprotected.")
+@_visibility_option
+@format_option
+def create(name: str, file: str | None, disk_format: str | None, container_format: str | None,
+           props: tuple[str, ...], min_ram: int | None, min_disk: int | None, protected: bool,
+           visibility: str | None, fmt: str) -> None:
+    """Create an image (with --file, its data is checked and stored)."""
+    properties = parse_pairs(props)
+    emit_one(run(lambda env, ctx: service.create_image(
+        env, ctx, name, file=file, disk_format=disk_format, container_format=container_format,
+        properties=properties, visibility=visibility or "shared", min_ram=min_ram,
+        min_disk=min_disk, protected=protected)), fmt, f"image {name}")
+
+
+@image.command("list")
+@click.option("--property", "props", multiple=True, metavar="KEY=VALUE",
+              help="Only images with this property value (any property, custom ones too); "
+                   "repeatable.")
+@click.option("--sort", "sort", default="created_at:desc", show_default=True,
+              metavar="KEY[,KEY...][:asc|desc]",
+              help="Sort on attributes or properties, e.g. release_date:desc.")
+@click.option("--limit", type=int, default=None)
+@click.option("--long", "long_", is_flag=True, help="Show every property as a column.")
+@format_option
+def list_(props: tuple[str, ...], sort: str, limit: int | None, long_: bool, fmt: str) -> None:
+    """List images; e.g. --property recommended=true --sort release_date:desc (CERN, seed 000)."""
+    filters = parse_pairs(props)
+    keys, _, direction = sort.partition(":")
+    sort_keys = [k.strip() for k in keys.split(",") if k.strip()]
+    if not sort_keys:
+        raise InvalidInput(f"--sort {sort!r} is invalid: allowed KEY[:asc|desc]")
+    views = run(lambda env, ctx: service.list_images(env, ctx, filters, sort_keys,
+                                                     direction or "desc", limit))
+    columns = list(LIST_COLUMNS)
+    if long_:
+        columns += sorted({k for v in views for k in v["properties"]})
+        views = [{**v, **v["properties"]} for v in views]
+    emit_many(views, fmt, columns, "images")
+
+
+@image.command("show")
+@click.argument("ref", metavar="IMAGE")
+@format_option
+def show(ref: str, fmt: str) -> None:
+    """Show an image and its properties."""
+    emit_one(run(lambda env, ctx: service.show_image(env, ctx, ref)), fmt)
+
+
+@image.command("set")
+@click.argument("ref", metavar="IMAGE")
+@click.option("--property", "props", multiple=True, metavar="KEY=VALUE",
+              help="Set a property (the whole set is validated again); repeatable.")
+@click.option("--name", default=None)
+@click.option("--min-ram", type=int, default=None)
+@click.option("--min-disk", type=int, default=None)
+@click.option("--protected/--unprotected", default=None)
+@_visibility_option
+@format_option
+def set_(ref: str, props: tuple[str, ...], name: str | None, min_ram: int | None,
+         min_disk: int | None, protected: bool | None, visibility: str | None,
+         fmt: str) -> None:
+    """Change an image's properties or attributes (its owner or an admin)."""
+    changes = parse_pairs(props)
+    emit_one(run(lambda env, ctx: service.update_image(
+        env, ctx, ref, set_properties=changes, name=name, min_ram=min_ram, min_disk=min_disk,
+        protected=protected, visibility=visibility)), fmt)
+
+
+@image.command("unset")
+@click.argument("ref", metavar="IMAGE")
+@click.option("--property", "keys", multiple=True, metavar="KEY", required=True,
+              help="A property to remove; repeatable.")
+@format_option
+def unset(ref: str, keys: tuple[str, ...], fmt: str) -> None:
+    """Remove properties from an image."""
+    emit_one(run(lambda env, ctx: service.update_image(env, ctx, ref, unset=keys)), fmt)
+
+
+@image.command("delete")
+@click.argument("refs", metavar="IMAGE...", nargs=-1, required=True)
+def delete(refs: tuple[str, ...]) -> None:
+    """Delete images and their data (servers keep their frozen properties)."""
+    def action(env, ctx) -> None:
+        for ref in refs:
+            click.echo(f"deleted image {service.delete_image(env, ctx, ref)}")
+    run(action)
