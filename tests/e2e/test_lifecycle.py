@@ -1,0 +1,231 @@
+"""Servers on the machine's real libvirtd (qemu:///system, TCG): a Windows-typed and a Linux-typed
+server booted from tiny images (the demo guest: a cloud kernel and busybox initramfs as aki/ari
+images, plus a 1 MiB qcow2 root), hard reboot regenerating the clock after the stored os_type
+changed (seed 001), delete leaving nothing behind, and a controller SIGKILLed mid-operation
+recovered by the next ``kumo server`` command.
+
+Everything lives in a database, image store and storage pool of this module's own, removed at
+the end. Lean on purpose: each TCG boot costs ~5 s of a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kumo.cli.demo import GUEST_CMDLINE, GUEST_MARK, build_guest_files
+from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute.context import RequestContext, admin_context
+from kumo.compute.env import ComputeEnv
+from kumo.db import upgrade
+from kumo.db.models import Host, Instance, JournalEntry
+from kumo.errors import InvalidInput
+from kumo.hosts.libvirt_host import LibvirtHost
+
+pytestmark = pytest.mark.e2e
+
+URI = "qemu:///system"
+
+
+@dataclass
+class Cloud:
+    env: ComputeEnv
+    ctx: RequestContext
+    environ: dict[str, str]
+    conn: LibvirtHost
+
+    def kumo(self, *argv: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
+        """The ``kumo`` command in a process of its own (so it can be killed)."""
+        env = {**os.environ, **self.environ}
+        env.pop("KUMO_FAILPOINT", None)
+        if failpoint:
+            env["KUMO_FAILPOINT"] = failpoint
+        return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def instance_volumes(self, uuid: str) -> list[str]:
+        self.conn.refresh_pool(self.env.pool_name)
+        return [v for v in self.conn.list_volumes(self.env.pool_name)
+                if naming.instance_of_volume(v) == uuid]
+
+    def clock(self, uuid: str) -> str:
+        return re.search(r"<clock[^>]*>", self.conn.domain_xml(naming.domain_name(uuid))
+                         ).group(0)
+
+    def usage(self) -> tuple[int, int, int]:
+        with self.env.db.session_scope(readonly=True) as s:
+            h = s.query(Host).filter_by(name="local").one()
+            return h.used_vcpus, h.used_ram_mib, h.used_disk_gib
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory, system_libvirt):
+    base = tmp_path_factory.mktemp("lifecycle")
+    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
+               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
+               "KUMO_POOL_PATH": str(base / "pool")}
+    env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
+    upgrade(env.settings.database_url)
+    ctx = admin_context()
+    hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
+    flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
+    kernel, initramfs = build_guest_files(base / "guest")
+    aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
+    ari = images.create_image(env, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
+    root = base / "root.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
+    for name, os_type in (("windows", "windows"), ("linux", "linux")):
+        images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
+            "os_type": os_type, "kernel_id": aki, "ramdisk_id": ari,
+            "os_command_line": GUEST_CMDLINE})
+    yield Cloud(env, ctx, environ, system_libvirt)
+    _clean_up(env, ctx, system_libvirt)
+
+
+def _clean_up(env: ComputeEnv, ctx: RequestContext, conn: LibvirtHost) -> None:
+    journal.recover(env)
+    for server in servers.list_servers(env, ctx):
+        servers.delete_server(env, ctx, server["id"])
+    conn.refresh_pool(env.pool_name)
+    for volume in conn.list_volumes(env.pool_name):
+        conn.delete_volume(env.pool_name, volume)
+    conn.delete_pool(env.pool_name, delete_dir=True)
+    env.close()
+
+
+def _guest_line(cloud: Cloud, uuid: str, timeout_s: float = 90) -> str:
+    log = Path(cloud.env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        match = re.search(rf"{GUEST_MARK} [^\r\n]*\r?\n", text)
+        if match:
+            return match.group(0).strip()
+        time.sleep(0.3)
+    pytest.fail(f"guest {uuid} printed no {GUEST_MARK} line in {timeout_s} s: {text[-500:]}")
+
+
+def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
+    env, ctx, conn = cloud.env, cloud.ctx, cloud.conn
+    win = servers.create_server(env, ctx, "win", image="windows", flavor="tiny")
+    lin = servers.create_server(env, ctx, "lin", image="linux", flavor="tiny")
+    win_id, lin_id = win.server["id"], lin.server["id"]
+    for result in (win, lin):
+        view = result.server
+        assert (view["status"], view["power_state"], view["host"]) == ("ACTIVE", "running",
+                                                                       "local")
+        assert conn.domain_state(naming.domain_name(view["id"])) == "running"
+    # seed 003: Windows gets an admin password (its hash stored), Linux none
+    assert win.admin_password and lin.admin_password is None
+    assert cloud.clock(win_id) == "<clock offset='localtime'>"
+    assert cloud.clock(lin_id) == "<clock offset='utc'>"
+    assert sorted(cloud.instance_volumes(win_id)) == [
+        f"kumo-{win_id}-config", f"kumo-{win_id}-console.log", f"kumo-{win_id}-disk"]
+    assert cloud.usage() == (2, 512, 2)
+    for uuid in (win_id, lin_id):  # both guests really boot
+        assert _guest_line(cloud, uuid).startswith(f"{GUEST_MARK} rtc=")
+    assert hosts.find_orphans(env, ctx, "local") == []
+
+    # seed 001: the stored record is changed (audited), the hard reboot regenerates the domain
+    servers.set_property(env, ctx, "win", {"os_type": "linux"})
+    assert cloud.clock(win_id) == "<clock offset='localtime'>"  # not before the reboot
+    rebooted = servers.reboot_server(env, ctx, "win", hard=True)
+    assert (rebooted["status"], rebooted["power_state"]) == ("ACTIVE", "running")
+    assert cloud.clock(win_id) == "<clock offset='utc'>"
+    assert rebooted["config_digest"] != win.server["config_digest"]
+
+    stopped = servers.stop_server(env, ctx, "lin")  # the guest ignores ACPI: destroyed at 2 s
+    assert (stopped["status"], stopped["power_state"]) == ("SHUTOFF", "shutdown")
+    assert conn.domain_state(naming.domain_name(lin_id)) == "shutoff"
+    assert servers.start_server(env, ctx, "lin")["status"] == "ACTIVE"
+
+    for name in ("win", "lin"):
+        servers.delete_server(env, ctx, name)
+    for uuid in (win_id, lin_id):
+        assert not conn.domain_exists(naming.domain_name(uuid))
+        assert cloud.instance_volumes(uuid) == []
+    assert cloud.usage() == (0, 0, 0)
+    assert servers.list_servers(env, ctx) == []
+
+
+@pytest.mark.parametrize("failpoint, status, recovered", [
+    ("create:after-define", "ACTIVE",
+     "create interrupted at step define: finished, server ACTIVE"),
+    ("create:after-volumes", "ERROR",
+     "create was interrupted at step volumes (the controller stopped); rolled back: delete the "
+     "server and create it again"),
+], ids=["after-define-finished", "after-volumes-rolled-back"])
+def test_controller_killed_mid_create_is_recovered(cloud, failpoint, status, recovered):
+    killed = cloud.kumo("server", "create", "crash", "--image", "linux", "--flavor", "tiny",
+                        failpoint=failpoint)
+    assert killed.returncode == -9, killed.stderr
+    with cloud.env.db.session_scope(readonly=True) as s:
+        instance = s.query(Instance).filter_by(name="crash", deleted=False).one()
+        uuid = instance.uuid
+        assert (instance.vm_state, instance.task_state) == ("building", "spawning")
+        assert s.query(JournalEntry).filter_by(instance_uuid=uuid).one().state == "in-progress"
+
+    listed = cloud.kumo("server", "list", "-f", "json")  # any server command recovers first
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == f"kumo: recovered create of server {uuid}: {recovered}\n"
+    [server] = json.loads(listed.stdout)
+    assert (server["id"], server["status"]) == (uuid, status)
+    domain = naming.domain_name(uuid)
+    if status == "ACTIVE":
+        assert cloud.conn.domain_state(domain) == "running"
+        assert server["fault"] is None
+    else:
+        assert server["fault"]["message"] == recovered
+        assert server["host"] is None
+        assert not cloud.conn.domain_exists(domain) and cloud.instance_volumes(uuid) == []
+        assert cloud.usage() == (0, 0, 0)
+    orphans = cloud.kumo("host", "orphans", "local")
+    assert (orphans.returncode, orphans.stdout) == (0, "no orphans on host local\n")
+    assert cloud.kumo("server", "delete", "crash").returncode == 0
+    assert not cloud.conn.domain_exists(domain) and cloud.instance_volumes(uuid) == []
+    assert cloud.usage() == (0, 0, 0)
+
+
+def test_controller_killed_mid_delete_is_finished(cloud):
+    uuid = servers.create_server(cloud.env, cloud.ctx, "doomed", image="linux",
+                                 flavor="tiny").server["id"]
+    killed = cloud.kumo("server", "delete", "doomed", failpoint="delete:after-undefine")
+    assert killed.returncode == -9
+    assert cloud.instance_volumes(uuid)  # undefined, volumes not yet deleted
+    listed = cloud.kumo("server", "list", "-f", "json")
+    assert listed.stderr == (f"kumo: recovered delete of server {uuid}: delete interrupted at "
+                             "step undefine: finished, server deleted\n")
+    assert json.loads(listed.stdout) == []
+    assert not cloud.conn.domain_exists(naming.domain_name(uuid))
+    assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0)
+
+
+def test_failure_on_the_host_rolls_back_with_a_reason(cloud):
+    env, ctx = cloud.env, cloud.ctx
+    root = env.settings.data_dir / "lost.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
+    image = images.create_image(env, ctx, "lost", file=root, disk_format="qcow2",
+                                properties={"os_type": "linux"})
+    stored = env.settings.image_dir / image["id"]
+    stored.unlink()  # the store lost the data: the upload to the host fails
+    with pytest.raises(InvalidInput) as e:
+        servers.create_server(env, ctx, "unlucky", image="lost", flavor="tiny")
+    reason = f"cannot upload {str(stored)!r} on {URI}: no such file"
+    assert str(e.value) == reason
+    [server] = [s for s in servers.list_servers(env, ctx) if s["name"] == "unlucky"]
+    assert (server["status"], server["host"]) == ("ERROR", None)
+    assert server["fault"]["message"] == f"create failed: {reason}"
+    assert not cloud.conn.domain_exists(naming.domain_name(server["id"]))
+    assert cloud.instance_volumes(server["id"]) == []
+    assert naming.image_volume_name(image["id"]) not in cloud.conn.list_volumes(env.pool_name)
+    assert cloud.usage() == (0, 0, 0)
+    servers.delete_server(env, ctx, "unlucky")
