@@ -1,23 +1,71 @@
 """``kumo demo``: kumo's main job on its embedded default.
 
-Lints, explains and renders each seed image (src/kumo/data/seed-images, one per field report)
-for the embedded default host, so a fresh machine shows what kumo decides and why.
+1. The config engine: lints, explains and renders each seed image (src/kumo/data/seed-images,
+   one per field report) for a host of its own hypervisor.
+2. The controller (unless ``--no-boot``), idempotent on re-run: the SQLite database under the
+   data directory migrated (``kumo db upgrade``), unfinished work recovered, the local libvirtd
+   (qemu:///system; virt_type qemu, i.e. TCG, since nested KVM hangs) added as host ``local``,
+   the seed images registered (their metadata, each with a small blank disk of its disk_format:
+   their real data is not ours to ship), and two tiny guests booted from demo images -- a
+   Debian cloud kernel and a busybox initramfs registered as aki/ari images, plus a 1 MiB qcow2
+   root: ``demo-windows`` (os_type=windows, its RTC kept in Asia/Shanghai as seed 001's fleet
+   wanted) and ``demo-linux``. Their state is shown, with the clock each domain got and the line
+   each guest printed (its RTC: local time for Windows, UTC for Linux).
+
+The demo guest prints one ``KUMO-GUEST rtc=... sys=...`` line on its serial console and then
+idles (it stays running, unlike the e2e probe that powers off).
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
+import re
+import subprocess
+import time
 from importlib import resources
+from pathlib import Path
 
 import click
 
 from kumo.backends import get_backend
 from kumo.catalog.properties import ImageDocument
-from kumo.cli.output import decisions_table, findings_table
+from kumo.cli.output import decisions_table, findings_table, table
+from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute.context import RequestContext, admin_context
+from kumo.compute.env import ComputeEnv
+from kumo.db import migrate
+from kumo.errors import HostError, NotFound
 from kumo.guest.build import plan_guest
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostConfig
 from kumo.hosts.defaults import host_caps_for
+
+LOCAL_URI = "qemu:///system"
+GUEST_MARK = "KUMO-GUEST"
+GUEST_CMDLINE = "console=ttyS0 panic=-1 quiet"
+GUEST_INIT = f"""#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sysfs /sys
+rtc=none
+if [ -r /sys/class/rtc/rtc0/date ]; then
+  rtc="$($B cat /sys/class/rtc/rtc0/date)T$($B cat /sys/class/rtc/rtc0/time)"
+fi
+echo "{GUEST_MARK} rtc=$rtc sys=$($B date -u +%Y-%m-%dT%H:%M:%S)"
+while :; do $B sleep 3600; done
+"""
+DEMO_FLAVOR = ("demo.tiny", 1, 256, 1)  # name, vCPUs, RAM MiB, disk GiB
+#: server name -> image name, the image's own properties
+DEMO_GUESTS = {
+    "demo-windows": ("kumo-demo-windows", {
+        "os_type": "windows", "os_distro": "windows", "os_version": "2019",
+        "kumo_guest_timezone": "Asia/Shanghai"}),
+    "demo-linux": ("kumo-demo-linux", {"os_type": "linux", "os_distro": "debian",
+                                       "os_version": "12"}),
+}
 
 
 def seed_images() -> list[tuple[str, ImageDocument]]:
@@ -30,8 +78,16 @@ def seed_images() -> list[tuple[str, ImageDocument]]:
 @click.option("--guest-timezone", default=None,
               help="Guest time zone of the demo host (e.g. Asia/Shanghai).")
 @click.option("--xml/--no-xml", default=True, help="Print each rendered domain XML.")
-def demo(guest_timezone: str | None, xml: bool) -> None:
-    """Lint, explain and render every seed image for the embedded default host."""
+@click.option("--boot/--no-boot", default=True,
+              help="Also run the controller on the local libvirtd and boot two demo guests.")
+def demo(guest_timezone: str | None, xml: bool, boot: bool) -> None:
+    """Lint, explain and render every seed image, then boot a Windows and a Linux guest."""
+    show_seeds(guest_timezone, xml)
+    if boot:
+        run_controller()
+
+
+def show_seeds(guest_timezone: str | None, xml: bool) -> None:
     for filename, image in seed_images():
         hypervisor = image.properties.get("hypervisor_type") or "kvm"
         if hypervisor == "qemu":  # Nova's name for libvirt KVM hosts (CERN's images say qemu)
@@ -47,3 +103,195 @@ def demo(guest_timezone: str | None, xml: bool) -> None:
         decisions_table(plan.spec.decisions)
         if xml:
             click.echo(get_backend(plan.spec.hypervisor).render(plan.spec).text)
+
+
+# --- the controller on its embedded default ------------------------------------------------------
+
+def run_controller() -> None:
+    started = time.monotonic()
+    env = ComputeEnv.from_env()
+    ctx = admin_context()
+    try:
+        click.secho(f"\n=== kumo on its embedded default ({_shown(env)})", bold=True)
+        migrate.upgrade(env.settings.database_url)
+        for r in journal.recover(env):
+            click.echo(f"recovered {r.operation} of {r.instance_uuid}: {r.outcome}")
+        try:
+            _ensure_host(env, ctx)
+        except HostError as e:
+            click.echo(f"the local libvirtd does not answer ({e}): run scripts/setup.sh; "
+                       "no guests booted")
+            return
+        _ensure_flavor(env, ctx)
+        _register_seeds(env, ctx)
+        boot_ids = _register_guest_images(env, ctx)
+        for server, (image, _props) in DEMO_GUESTS.items():
+            _ensure_server(env, ctx, server, image)
+        _show_state(env, ctx, boot_ids)
+        click.echo(f"\ndemo controller part took {time.monotonic() - started:.1f} s; re-run "
+                   "`kumo demo` any time (it is idempotent); `kumo server list` shows the "
+                   "servers, `kumo server delete demo-windows demo-linux` removes them")
+    finally:
+        env.close()
+
+
+def _shown(env: ComputeEnv) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(env.settings.database_url).render_as_string(hide_password=True)
+
+
+def _ensure_host(env: ComputeEnv, ctx: RequestContext) -> None:
+    try:
+        hosts.show_host(env, ctx, "local", check_orphans=False)
+        env.host(LOCAL_URI).node_info()
+    except NotFound:
+        hosts.add_host(env, ctx, "local", LOCAL_URI, virt_type="qemu")
+        click.echo(f"added host local ({LOCAL_URI}, virt_type qemu)")
+
+
+def _ensure_flavor(env: ComputeEnv, ctx: RequestContext) -> None:
+    name, vcpus, ram, disk = DEMO_FLAVOR
+    try:
+        flavors.show_flavor(env, ctx, name)
+    except NotFound:
+        flavors.create_flavor(env, ctx, name, vcpus=vcpus, ram_mib=ram, disk_gib=disk)
+
+
+def _exists(env: ComputeEnv, ctx: RequestContext, name: str) -> dict | None:
+    found = images.list_images(env, ctx, {"name": name}, limit=1)
+    return found[0] if found else None
+
+
+#: seed disk_format -> the qemu-img format of the blank disk registered with it
+_BLANK_FORMAT = {"qcow2": "qcow2", "raw": "raw", "vhd": "vpc", "vhdx": "vhdx", "vmdk": "vmdk"}
+
+
+def _register_seeds(env: ComputeEnv, ctx: RequestContext) -> None:
+    made = []
+    for _filename, doc in seed_images():
+        if _exists(env, ctx, doc.name):
+            continue
+        props = doc.properties.to_glance()
+        fmt = props.get("disk_format", "qcow2")
+        blank = _blank_disk(env, _BLANK_FORMAT.get(fmt, "raw"))
+        images.create_image(env, ctx, doc.name, file=blank, properties=props,
+                            visibility="public")
+        made.append(doc.name)
+    if made:
+        click.echo(f"registered {len(made)} seed images (metadata + a blank disk each)")
+
+
+def _blank_disk(env: ComputeEnv, fmt: str) -> Path:
+    path = env.settings.data_dir / "demo" / f"blank.{fmt}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(path), "1M"], check=True)
+    return path
+
+
+def _register_guest_images(env: ComputeEnv, ctx: RequestContext) -> dict[str, str]:
+    """The demo kernel (aki), ramdisk (ari) and the two bootable images; their ids."""
+    kernel, initramfs = build_guest_files(env.settings.data_dir / "demo")
+    ids = {}
+    for name, path, fmt in (("kumo-demo-kernel", kernel, "aki"),
+                            ("kumo-demo-ramdisk", initramfs, "ari")):
+        existing = _exists(env, ctx, name)
+        ids[fmt] = existing["id"] if existing else images.create_image(
+            env, ctx, name, file=path, disk_format=fmt, container_format=fmt,
+            visibility="public")["id"]
+    for image_name, props in DEMO_GUESTS.values():
+        if not _exists(env, ctx, image_name):
+            images.create_image(env, ctx, image_name, file=_blank_disk(env, "qcow2"),
+                                disk_format="qcow2", visibility="public", properties={
+                                    **props, "kernel_id": ids["aki"], "ramdisk_id": ids["ari"],
+                                    "os_command_line": GUEST_CMDLINE})
+    return ids
+
+
+def _ensure_server(env: ComputeEnv, ctx: RequestContext, name: str, image: str) -> None:
+    try:
+        view = servers.show_server(env, ctx, name)
+    except NotFound:
+        click.echo(f"creating server {name} from {image} ...")
+        result = servers.create_server(env, ctx, name, image=image, flavor=DEMO_FLAVOR[0],
+                                       host="local")
+        if result.admin_password:
+            click.echo(f"  {name}: admin password (shown once) {result.admin_password}")
+        return
+    if view["status"] == "SHUTOFF":
+        servers.start_server(env, ctx, name)
+    elif view["status"] == "ERROR":
+        click.echo(f"server {name} is in ERROR ({view['fault']['message']}): hard reboot")
+        servers.reboot_server(env, ctx, name, hard=True)
+
+
+def _show_state(env: ComputeEnv, ctx: RequestContext, _ids: dict[str, str]) -> None:
+    views = [servers.show_server(env, ctx, name) for name in DEMO_GUESTS]
+    conn = env.host(LOCAL_URI)
+    rows = []
+    for v in views:
+        domain = naming.domain_name(v["id"])
+        state = conn.domain_state(domain) if conn.domain_exists(domain) else "missing"
+        clock = re.search(r"<clock[^>]*>", conn.domain_xml(domain)) if state != "missing" \
+            else None
+        line = _guest_line(env.pool_volume_path(naming.volume_name(v["id"], naming.CONSOLE)))
+        rows.append((v["name"], v["status"], v["power_state"], str(state),
+                     clock.group(0) if clock else "", line))
+    table("demo servers", ("server", "status", "power", "domain", "clock", "guest says"), rows)
+    orphans = hosts.find_orphans(env, ctx, "local")
+    click.echo(f"orphans on host local: {len(orphans)}"
+               + "".join(f"\n  {o.kind} {o.name}: {o.reason}" for o in orphans))
+
+
+def _guest_line(log: str, timeout_s: float = 60.0) -> str:
+    """The KUMO-GUEST line from a guest's console log, waiting for it to boot (TCG, ~5 s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            text = Path(log).read_text(errors="replace")
+        except OSError:
+            text = ""
+        m = re.search(rf"{GUEST_MARK} ([^\r\n]*)\r?\n", text)
+        if m or time.monotonic() > deadline:
+            return m.group(1) if m else "(no line yet)"
+        time.sleep(0.5)
+
+
+# --- the demo guest: a cloud kernel and a busybox initramfs -------------------------------------
+
+def build_guest_files(directory: Path) -> tuple[Path, Path]:
+    """(kernel, initramfs) of the demo guest: the newest /boot/vmlinuz-*-cloud-amd64 (the
+    Debian cloud kernel, setup.sh installs it) and an initramfs of static busybox and
+    GUEST_INIT, written once into ``directory``."""
+    kernels = sorted(Path("/boot").glob("vmlinuz-*-cloud-amd64"))
+    busybox = Path("/bin/busybox")
+    if not kernels or not busybox.is_file():
+        raise NotFound("the demo guest needs /boot/vmlinuz-*-cloud-amd64 and a static "
+                       "/bin/busybox: install linux-image-cloud-amd64 and busybox-static "
+                       "(scripts/setup.sh)")
+    directory.mkdir(parents=True, exist_ok=True)
+    initramfs = directory / "guest-initramfs.cpio.gz"
+    if not initramfs.exists():
+        tmp = initramfs.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(gzip.compress(_cpio(busybox.read_bytes()), mtime=0))
+        os.replace(tmp, initramfs)
+    return kernels[-1], initramfs
+
+
+def _cpio(busybox: bytes) -> bytes:
+    """A cpio archive in the kernel's "newc" format (a 110-byte hex header, then the name and
+    the data, each padded to 4 bytes; Documentation/driver-api/early-userspace/buffer-format)."""
+    files = [("bin", 0o040755, b"", 0), ("dev", 0o040755, b"", 0), ("proc", 0o040755, b"", 0),
+             ("sys", 0o040755, b"", 0), ("dev/console", 0o020600, b"", (5 << 8) | 1),
+             ("bin/busybox", 0o100755, busybox, 0), ("init", 0o100755, GUEST_INIT.encode(), 0),
+             ("TRAILER!!!", 0, b"", 0)]
+    out = io.BytesIO()
+    for ino, (name, mode, data, rdev) in enumerate(files, start=1):
+        encoded = name.encode() + b"\0"
+        header = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF,
+                  len(encoded), 0]
+        out.write(b"070701" + b"".join(b"%08X" % v for v in header) + encoded)
+        out.write(b"\0" * (-out.tell() % 4) + data)
+        out.write(b"\0" * (-out.tell() % 4))
+    return out.getvalue()
