@@ -148,6 +148,16 @@ def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     assert conn.domain_state(naming.domain_name(lin_id)) == "shutoff"
     assert servers.start_server(env, ctx, "lin")["status"] == "ACTIVE"
 
+    # rebuild from another image: new root disk and config drive, the domain made anew
+    old_root = conn.volume_info(env.pool_name, f"kumo-{lin_id}-disk")
+    rebuilt = servers.rebuild_server(env, ctx, "lin", image="windows")
+    assert (rebuilt.server["status"], rebuilt.server["power_state"]) == ("ACTIVE", "running")
+    assert rebuilt.admin_password  # now a Windows guest: an admin password, no SSH keys
+    assert rebuilt.server["image_properties"]["os_type"] == "windows"
+    assert cloud.clock(lin_id) == "<clock offset='localtime'>"
+    assert conn.volume_info(env.pool_name, f"kumo-{lin_id}-disk").allocation_bytes <= \
+        old_root.allocation_bytes  # a fresh overlay, not the written-to one
+
     for name in ("win", "lin"):
         servers.delete_server(env, ctx, name)
     for uuid in (win_id, lin_id):

@@ -258,7 +258,7 @@ def _guest_line(log: str, timeout_s: float = 60.0) -> str:
         time.sleep(0.5)
 
 
-# --- the demo guest: a cloud kernel and a busybox initramfs -------------------------------------
+# --- the demo guest: a cloud kernel and a busybox initramfs --------------------------------------
 
 def build_guest_files(directory: Path) -> tuple[Path, Path]:
     """(kernel, initramfs) of the demo guest: the newest /boot/vmlinuz-*-cloud-amd64 (the

@@ -23,7 +23,7 @@ from kumo.compute.context import RequestContext, cli_context
 from kumo.compute.env import ComputeEnv
 from kumo.errors import InvalidInput
 
-# --- shared by the kumo host/image/flavor/server commands ------------------------------------------
+# --- shared by the kumo host/image/flavor/server commands ----------------------------------------
 
 format_option = click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")),
                              default="table", show_default=True, help="Output format.")
@@ -61,6 +61,8 @@ def parse_pairs(items: Iterable[str], what: str = "--property") -> dict[str, str
 def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return "\n".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], dict):
+        return "\n".join(" ".join(str(v) for v in item.values()) for item in value)
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return "" if value is None else str(value)
@@ -81,7 +83,7 @@ def emit_many(views: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str],
         table(title, columns, ([_cell(v.get(c)) for c in columns] for v in views))
 
 
-# --- kumo server -----------------------------------------------------------------------------------
+# --- kumo server ---------------------------------------------------------------------------------
 
 LIST_COLUMNS = ("id", "name", "status", "task_state", "power_state", "host", "flavor", "image")
 

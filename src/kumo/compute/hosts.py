@@ -9,7 +9,9 @@ of kumo's storage pool there.
 
 Orphans are domains and volumes whose names kumo makes (kumo.compute.naming) with no live
 instance on that host behind them, and cached image volumes of images no longer in the catalog
-that no instance there boots from. They are reported, never deleted unasked.
+that no instance there boots from. They are reported, never deleted unasked. A domain counts as
+this kumo's only when its disks are in this kumo's pool (another kumo, with another database,
+may share the host).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lxml import etree
 from sqlalchemy import func, select
 
 from kumo.compute import naming
@@ -126,7 +129,8 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
     orphans = []
     for name in conn.list_domains():
         uuid = naming.instance_of_domain(name)
-        if uuid and uuid not in live_uuids:
+        if uuid and uuid not in live_uuids and _in_pool(env, conn.domain_xml(name,
+                                                                            inactive=True)):
             orphans.append(Orphan("domain", name, f"no live instance {uuid} on this host"))
     for name in sorted(pool_volumes(env, conn)):
         uuid, image_id = naming.instance_of_volume(name), naming.image_of_volume(name)
@@ -136,6 +140,14 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
             orphans.append(Orphan("image-cache", name, f"image {image_id} was deleted and no "
                                   "instance on this host boots from it"))
     return orphans
+
+
+def _in_pool(env: ComputeEnv, domain_xml: str) -> bool:
+    """True if the domain's disks are in this kumo's pool: another kumo (another database)
+    sharing the host keeps its domains in a pool of its own, and they are not ours to report."""
+    prefix = env.pool_path.rstrip("/") + "/"
+    sources = etree.fromstring(domain_xml.encode()).xpath("devices/disk/source/@file")
+    return any(str(src).startswith(prefix) for src in sources)
 
 
 def host_view(host: Host, instances: int | None) -> dict[str, Any]:

@@ -222,8 +222,8 @@ def _lift_columns(props: dict[str, Any], **given: Any) -> dict[str, Any]:
 def _check_properties(props: Mapping[str, Any]) -> None:
     reserved = sorted(k for k in props if k in RESERVED)
     if reserved:
-        raise InvalidInput(f"{', '.join(reserved)} cannot be set as a property: "
-                           f"{'it is an image attribute' if len(reserved) == 1 else 'they are image attributes'}")
+        what = "it is an image attribute" if len(reserved) == 1 else "they are image attributes"
+        raise InvalidInput(f"{', '.join(reserved)} cannot be set as a property: {what}")
     for key, value in props.items():
         if not key or len(key) > 255:
             raise InvalidInput(f"property name {key!r} is invalid: allowed 1 to 255 characters")

@@ -29,14 +29,15 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.images import boot_properties
 from kumo.compute.instance_request import guest_request
 from kumo.compute.lookup import find_flavor, find_host, find_image, find_server, instance_visible
-from kumo.compute.states import (VM_STATUS, ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF,
-                                 POWERING_ON, REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
-                                 STOPPED, server_view, status)
+from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
+                                 REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
+                                 STOPPED, VM_STATUS, server_view, status)
 from kumo.db.base import new_uuid
 from kumo.db.claims import Resources
 from kumo.backends import get_backend
-from kumo.db.models import Host, Image, ImageStatus, Instance, JournalState, PowerState
-from kumo.errors import Forbidden, InvalidInput, NotFound, StateError, UnsupportedGuest
+from kumo.db.models import (UNFINISHED_STATES, Host, Image, ImageStatus, Instance, JournalEntry,
+                            JournalState, PowerState)
+from kumo.errors import InvalidInput, NotFound, StateError, UnsupportedGuest
 from kumo.guest.build import build_guest
 
 #: disk formats a root disk can be made from (an overlay over the image); kernels, ramdisks and
@@ -141,7 +142,7 @@ def _resources(instance: Instance) -> Resources:
     return Resources(vcpus=instance.vcpus, ram_mib=instance.ram_mib, disk_gib=instance.disk_gib)
 
 
-# --- reading ---------------------------------------------------------------------------------------
+# --- reading -------------------------------------------------------------------------------------
 
 def list_servers(env: ComputeEnv, ctx: RequestContext,
                  all_projects: bool = False) -> list[dict[str, Any]]:
@@ -163,7 +164,7 @@ def _own(ctx: RequestContext) -> RequestContext:
     return RequestContext(ctx.user_id, ctx.project_id, (), ctx.request_id)
 
 
-# --- lifecycle -------------------------------------------------------------------------------------
+# --- lifecycle -----------------------------------------------------------------------------------
 
 #: operation -> (vm_states it may start from, task_state while it runs)
 _ALLOWED = {
@@ -178,17 +179,23 @@ _ALLOWED = {
 
 def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
            **payload: Any) -> tuple[int, str]:
-    """Mark the server busy with ``operation`` and journal it, in one unit of work."""
+    """Mark the server busy with ``operation`` and journal it, in one unit of work. Refused
+    while another operation on it is unfinished (a dead controller's work is recovered first,
+    by every ``kumo server`` command; a live one's is its own business)."""
     states, task = _ALLOWED[operation]
     with env.db.session_scope() as s:
         instance = find_server(s, ctx, ref)
-        if instance.task_state is not None and operation != "delete":
-            raise StateError(f"server {ref!r} is busy ({instance.task_state}): try again when "
-                             "it is done")
+        busy = s.scalar(select(JournalEntry.operation).where(
+            JournalEntry.instance_uuid == instance.uuid,
+            JournalEntry.state.in_(UNFINISHED_STATES)).limit(1))
+        if busy is not None or (instance.task_state is not None and operation != "delete"):
+            raise StateError(f"server {ref!r} is busy ({busy or instance.task_state}): try "
+                             "again when it is done")
         if instance.vm_state not in states:
-            raise StateError(f"cannot {operation} server {ref!r} while it is {status(instance)}: "
-                             f"allowed from {', '.join(VM_STATUS[v] for v in states)}")
-        if instance.host_id is None and operation not in ("delete",):
+            raise StateError(f"cannot {operation} server {ref!r} while it is "
+                             f"{status(instance)}: allowed from "
+                             f"{', '.join(VM_STATUS[v] for v in states)}")
+        if instance.host_id is None and operation != "delete":
             raise StateError(f"cannot {operation} server {ref!r}: it is on no host (its build "
                              f"failed: {instance.fault_reason}); delete it")
         instance.task_state = task
@@ -248,7 +255,7 @@ def delete_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
     return uuid
 
 
-# --- audited property overrides --------------------------------------------------------------------
+# --- audited property overrides ------------------------------------------------------------------
 
 def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
                  changes: Mapping[str, str] | None = None,

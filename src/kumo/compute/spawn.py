@@ -50,7 +50,7 @@ VOLUME_FORMAT = {"qcow2": "qcow2", "raw": "raw", "vhd": "vpc", "vhdx": "vhdx", "
 PBKDF2_ROUNDS = 260_000
 
 
-# --- create ----------------------------------------------------------------------------------------
+# --- create --------------------------------------------------------------------------------------
 
 def run_create(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
     """Build the recorded instance on its host; the Windows admin password (or None). On any
@@ -95,6 +95,8 @@ def _roll_back_create(env: ComputeEnv, entry_id: int, uuid: str, reason: str,
     instance, host = records.load(env, uuid)
     if uploading is None:
         uploading = journal.payload(env, entry_id).get("uploading", [])
+    if host is not None and uploading:
+        uploading = _unused_image_volumes(env, host.id, uuid, uploading)
     if host is not None:
         try:
             remove_from_host(env, env.host(host.uri), uuid, extra_volumes=uploading)
@@ -108,7 +110,18 @@ def _roll_back_create(env: ComputeEnv, entry_id: int, uuid: str, reason: str,
                  power_state=PowerState.NOSTATE.value)
 
 
-# --- rebuild ---------------------------------------------------------------------------------------
+def _unused_image_volumes(env: ComputeEnv, host_id: int, uuid: str,
+                          volumes: list[str]) -> list[str]:
+    """The image volumes among ``volumes`` no other live instance on the host boots from: an
+    upload the dead process may have finished could already back another instance's disk."""
+    with env.db.session_scope(readonly=True) as s:
+        others = s.query(Instance).filter(Instance.host_id == host_id, Instance.uuid != uuid,
+                                          Instance.deleted.is_(False)).all()
+        used = {naming.image_volume_name(i) for other in others for i in boot_images(other)}
+    return [v for v in volumes if v not in used]
+
+
+# --- rebuild -------------------------------------------------------------------------------------
 
 def run_rebuild(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
     """Re-make the root disk and config drive from the (possibly new) recorded image and boot."""
@@ -147,7 +160,7 @@ def recover_rebuild(env: ComputeEnv, entry: JournalEntry) -> str:
     return reason
 
 
-# --- shared steps ----------------------------------------------------------------------------------
+# --- shared steps --------------------------------------------------------------------------------
 
 def boot_images(instance: Instance) -> list[str]:
     """Image ids whose data the guest boots from: the image, its kernel and ramdisk."""
