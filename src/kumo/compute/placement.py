@@ -12,19 +12,22 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.db.claims import Resources, claim
+from kumo.db.claims import AllocationRatios, Resources, claim
 from kumo.db.models import Host
 from kumo.errors import StateError
 from kumo.scheduler.errors import NoValidHost
 
-#: resource label, unit, Resources field, Host columns (used, total, reserved, ratio)
+#: resource label, unit, Resources field, Host columns (used, total, reserved, ratio), and the
+#: AllocationRatios field claim() uses when the host's ratio is NULL
 _RESOURCES = (
-    ("vCPU", "", "vcpus", ("used_vcpus", "vcpus", "reserved_vcpus", "cpu_allocation_ratio")),
+    ("vCPU", "", "vcpus", ("used_vcpus", "vcpus", "reserved_vcpus", "cpu_allocation_ratio",
+                           "cpu")),
     ("RAM", " MiB", "ram_mib", ("used_ram_mib", "ram_mib", "reserved_ram_mib",
-                                "ram_allocation_ratio")),
+                                "ram_allocation_ratio", "ram")),
     ("disk", " GiB", "disk_gib", ("used_disk_gib", "disk_gib", "reserved_disk_gib",
-                                  "disk_allocation_ratio")),
+                                  "disk_allocation_ratio", "disk")),
 )
+_DEFAULT_RATIOS = AllocationRatios()
 
 
 def usable(host: Host) -> str | None:
@@ -67,9 +70,11 @@ def place(session: Session, request: Resources, host: Host) -> None:
                           f"({_short(host, request) or 'usage changed'}); try again")
 
 
-def _free(host: Host, cols: tuple[str, str, str, str]) -> float:
-    used, total, reserved, ratio = (getattr(host, c) for c in cols)
-    return (total - reserved) * (ratio or 1.0) - used
+def _free(host: Host, cols: tuple[str, str, str, str, str]) -> float:
+    used, total, reserved, ratio = (getattr(host, c) for c in cols[:4])
+    if ratio is None:
+        ratio = getattr(_DEFAULT_RATIOS, cols[4])
+    return (total - reserved) * ratio - used
 
 
 def _short(host: Host, request: Resources) -> str:
