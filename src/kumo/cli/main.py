@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("guest", "lint"),
     ("demo", "demo"),
     ("db", "db"),
+    ("placement", "placement"),
     ("hosts", "host"),
     ("images", "image"),
     ("flavors", "flavor"),

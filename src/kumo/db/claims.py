@@ -1,28 +1,40 @@
 """Atomic claims of host capacity: one conditional UPDATE, the same SQL on SQLite and PostgreSQL.
 
+The scheduler's claim (``claim_within``) checks against the limits the scheduler computed --
+``floor((total - reserved) * ratio)`` per resource, the ratio already resolved from the host's
+aggregates -- and returns the host's counters from the same statement:
+
     UPDATE hosts
-       SET used_ram_mib = used_ram_mib + :ram, ...           (each requested resource)
-     WHERE id = :host_id
-       AND used_ram_mib + :ram
-           <= (ram_mib - reserved_ram_mib) * COALESCE(ram_allocation_ratio, :default_ram_ratio)
-       AND ...                                                (each requested resource)
+       SET used_vcpus = used_vcpus + :v, used_ram_mib = used_ram_mib + :r,
+           used_disk_gib = used_disk_gib + :d, instance_count = instance_count + :n,
+           generation = generation + 1
+     WHERE name = :host
+       AND used_vcpus + :v <= :vcpus_limit AND used_ram_mib + :r <= :ram_limit
+       AND used_disk_gib + :d <= :disk_limit
+    RETURNING id, used_vcpus, used_ram_mib, used_disk_gib, instance_count, generation
 
-The claim succeeded iff one row was updated. The database serialises writers of one row
-(PostgreSQL re-checks the WHERE against the committed row after waiting for its lock; SQLite has
-one writer at a time), so N concurrent claims against capacity for k place exactly k, with no
-SELECT ... FOR UPDATE and no retry loop. Resources not requested (0) are not checked, so a host
-over-committed on disk (after its ratio was lowered) still takes a diskless request.
+One row back: granted. No row: refused (or no such host), nothing changed. The database
+serialises writers of one row (PostgreSQL re-checks the WHERE against the committed row after
+waiting for its lock; SQLite has one writer at a time), so N concurrent claims against capacity
+for k place exactly k, with no SELECT ... FOR UPDATE and no retry loop. RETURNING needs SQLite
+3.35 or later; every PostgreSQL kumo supports has it.
 
-Which host to try, and what the default ratios are, is the scheduler's business, not this module's.
-Call inside a unit of work and commit it; the claim is released by release() (e.g. on rollback
-of a failed build, or when the instance is deleted).
+``claim`` is the older form that computes the limit in SQL from the host's own ratio
+(``(total - reserved) * COALESCE(ratio, default)``) and ignores aggregate overrides; it is kept
+for callers that place without the scheduler. Both bump ``instance_count`` and ``generation``.
+
+Which host to try is the scheduler's business, not this module's. ``DEFAULT_RATIOS`` is the one
+definition of the allocation ratio a host with a NULL ratio gets; the scheduler's inventory uses
+it too (kumo.scheduler.inventory).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from kumo.db.models.hosts import Host
@@ -43,11 +55,27 @@ class Resources:
 
 @dataclass(frozen=True)
 class AllocationRatios:
-    """The ratios used where a host's own ratio is NULL."""
+    """The ratios used where a host's own ratio is NULL. The defaults are Nova's
+    ``initial_cpu_allocation_ratio`` (4.0), ``initial_ram_allocation_ratio`` (1.0) and
+    ``initial_disk_allocation_ratio`` (1.0)."""
 
-    cpu: float = 1.0
+    cpu: float = 4.0
     ram: float = 1.0
     disk: float = 1.0
+
+
+#: the allocation ratios of a host whose own ratio is NULL (the one definition)
+DEFAULT_RATIOS = AllocationRatios()
+
+
+class HostCounters(NamedTuple):
+    """A host's usage counters as one claim or release left them."""
+
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    instances: int
+    generation: int
 
 
 # resource field -> (used column, total column, reserved column, ratio column, default attr)
@@ -58,6 +86,8 @@ _COLUMNS = {
     "disk_gib": (Host.used_disk_gib, Host.disk_gib, Host.reserved_disk_gib,
                  Host.disk_allocation_ratio, "disk"),
 }
+_RETURNING = (Host.id, Host.used_vcpus, Host.used_ram_mib, Host.used_disk_gib,
+              Host.instance_count, Host.generation)
 
 
 def capacity_expr(resource: str, defaults: AllocationRatios) -> ColumnElement[float]:
@@ -66,36 +96,87 @@ def capacity_expr(resource: str, defaults: AllocationRatios) -> ColumnElement[fl
     return (total - reserved) * func.coalesce(ratio, getattr(defaults, default))
 
 
-def claim(session: Session, host_id: int, request: Resources,
-          defaults: AllocationRatios = AllocationRatios()) -> bool:
-    """Add ``request`` to the host's usage if it fits; True if it did. One UPDATE."""
-    values, fits = {}, []
-    for name, (used, *_rest) in _COLUMNS.items():
-        amount = getattr(request, name)
-        if amount:
-            values[used.key] = used + amount
-            fits.append(used + amount <= capacity_expr(name, defaults))
-    return _update(session, host_id, values, fits)
+def _check_instances(instances: int) -> None:
+    if not isinstance(instances, int) or instances < 0:
+        raise ValueError(f"instances={instances!r}: must be an integer >= 0")
 
 
-def release(session: Session, host_id: int, request: Resources) -> bool:
-    """Take ``request`` off the host's usage; False (nothing changed) if it was not all claimed."""
-    values, held = {}, []
-    for name, (used, *_rest) in _COLUMNS.items():
-        amount = getattr(request, name)
-        if amount:
-            values[used.key] = used - amount
-            held.append(used >= amount)
-    return _update(session, host_id, values, held)
+def _added(request: Resources, instances: int, sign: int) -> dict:
+    values = {used.key: used + sign * getattr(request, name)
+              for name, (used, *_rest) in _COLUMNS.items()}
+    values[Host.instance_count.key] = Host.instance_count + sign * instances
+    values[Host.generation.key] = Host.generation + 1
+    return values
 
 
-def _update(session: Session, host_id: int, values: dict, conditions: list) -> bool:
-    if not values:  # an empty request always fits; still say whether the host exists
-        return session.get(Host, host_id) is not None
-    stmt = (update(Host).where(and_(Host.id == host_id, *conditions)).values(values)
+def _held(request: Resources, instances: int) -> list:
+    """Conditions that the host holds at least ``request`` and ``instances``."""
+    held = [used >= getattr(request, name) for name, (used, *_rest) in _COLUMNS.items()]
+    return held + [Host.instance_count >= instances]
+
+
+def _update(session: Session, where: ColumnElement[bool], values: dict) -> HostCounters | None:
+    stmt = (update(Host).where(where).values(values).returning(*_RETURNING)
             .execution_options(synchronize_session=False))
-    done = session.execute(stmt).rowcount == 1
-    cached = session.identity_map.get(session.identity_key(Host, host_id)) if done else None
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        return None
+    cached = session.identity_map.get(session.identity_key(Host, row[0]))
     if cached is not None:
         session.expire(cached)  # its counters changed under it
-    return done
+    return HostCounters(*row[1:])
+
+
+def claim_within(session: Session, host: str, request: Resources, limits: Resources, *,
+                 instances: int = 1) -> HostCounters | None:
+    """Add ``request`` (and ``instances``) to the host named exactly ``host`` if every resource
+    stays within its limit: ``used + requested <= limit`` for vCPU, RAM and disk alike. The
+    host's counters after the claim, or None when refused (or no host has that name)."""
+    _check_instances(instances)
+    fits = [used + getattr(request, name) <= getattr(limits, name)
+            for name, (used, *_rest) in _COLUMNS.items()]
+    return _update(session, and_(Host.name == host, *fits), _added(request, instances, +1))
+
+
+def release_from(session: Session, host: str, request: Resources, *,
+                 instances: int = 1) -> HostCounters | None:
+    """Take ``request`` (and ``instances``) off the host named ``host``; its counters after, or
+    None (nothing changed) when the host does not hold that much or does not exist."""
+    _check_instances(instances)
+    return _update(session, and_(Host.name == host, *_held(request, instances)),
+                   _added(request, instances, -1))
+
+
+def counters(session: Session, hosts: Iterable[str] | None = None) -> dict[str, HostCounters]:
+    """The counters of the hosts named in ``hosts`` (every host when None), by name; unknown
+    names are left out. One SELECT."""
+    stmt = select(Host.name, *_RETURNING[1:])
+    if hosts is not None:
+        names = list(hosts)
+        if not names:
+            return {}
+        stmt = stmt.where(Host.name.in_(names))
+    return {row[0]: HostCounters(*row[1:]) for row in session.execute(stmt)}
+
+
+def claim(session: Session, host_id: int, request: Resources,
+          defaults: AllocationRatios = DEFAULT_RATIOS, *, instances: int = 1) -> bool:
+    """Add ``request`` to the host's usage if it fits its own ratios; True if it did. One UPDATE.
+
+    Resources not requested (0) are not checked, so a host over-committed on disk (after its
+    ratio was lowered) still takes a diskless request."""
+    _check_instances(instances)
+    fits = []
+    for name, (used, *_rest) in _COLUMNS.items():
+        amount = getattr(request, name)
+        if amount:
+            fits.append(used + amount <= capacity_expr(name, defaults))
+    return _update(session, and_(Host.id == host_id, *fits),
+                   _added(request, instances, +1)) is not None
+
+
+def release(session: Session, host_id: int, request: Resources, *, instances: int = 1) -> bool:
+    """Take ``request`` off the host's usage; False (nothing changed) if it was not all claimed."""
+    _check_instances(instances)
+    return _update(session, and_(Host.id == host_id, *_held(request, instances)),
+                   _added(request, instances, -1)) is not None

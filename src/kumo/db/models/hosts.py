@@ -1,10 +1,15 @@
 """Hypervisor hosts, their capacity and capabilities, and aggregates of hosts.
 
 Capacity is kept as plain integer columns so a claim is one portable conditional UPDATE
-(see kumo.db.claims): ``used + requested <= (total - reserved) * COALESCE(ratio, default)``.
-An allocation ratio of NULL means "the scheduler's configured default" (as Nova's
-``initial_*_allocation_ratio``); CHECK constraints keep the counters non-negative, so a buggy
-release fails loudly instead of silently creating capacity.
+(see kumo.db.claims): ``used + requested <= limit``, where the scheduler computes the limit as
+``floor((total - reserved) * ratio)`` with the ratio resolved from the host's aggregates.
+An allocation ratio of NULL means the default, ``kumo.db.claims.DEFAULT_RATIOS`` (Nova's
+``initial_*_allocation_ratio``: 4.0 vCPU, 1.0 RAM, 1.0 disk). CHECK constraints keep the counters
+non-negative, so a buggy release fails loudly instead of silently creating capacity.
+
+``instance_count`` counts the instances holding a claim on the host and ``generation`` is bumped
+by every claim and release in the same UPDATE (as OpenStack Placement's resource provider
+generation), so a scheduler's cached usage never goes back to an older one.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class Host(Timestamps, Base):
                         name="reserved"),
         CheckConstraint("used_vcpus >= 0 AND used_ram_mib >= 0 AND used_disk_gib >= 0",
                         name="used"),
+        CheckConstraint("instance_count >= 0 AND generation >= 0", name="counters"),
         CheckConstraint("(cpu_allocation_ratio IS NULL OR cpu_allocation_ratio > 0) AND "
                         "(ram_allocation_ratio IS NULL OR ram_allocation_ratio > 0) AND "
                         "(disk_allocation_ratio IS NULL OR disk_allocation_ratio > 0)",
@@ -108,6 +114,10 @@ class Host(Timestamps, Base):
     used_vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_ram_mib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_disk_gib: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: instances holding a claim here (the InstanceCount weigher's input)
+    instance_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: bumped by every claim and release (kumo.db.claims)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     #: HostCapabilities fields as JSON (tuples as lists); see capabilities()/set_capabilities()
     capabilities_json: Mapped[dict[str, Any] | None] = mapped_column("capabilities", JSONDict)

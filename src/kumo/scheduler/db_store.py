@@ -1,0 +1,76 @@
+"""``DbClaimStore``: the scheduler's ClaimStore over kumo's database.
+
+Each call is its own unit of work, committed before it returns, in a session of its own -- so
+one store serves any number of threads and schedulers, and several controller processes sharing
+the database arbitrate through it:
+
+    claim    one conditional UPDATE ... RETURNING (kumo.db.claims.claim_within): granted with the
+             counters it left, or refused -- then the row as it stands is read and returned, so
+             the scheduler decides again on the host's real usage
+    release  one guarded UPDATE ... RETURNING (kumo.db.claims.release_from)
+    usage    one SELECT of the named hosts' counters
+
+The check is against the limits the claim carries (``used + requested <= limit``), which the
+scheduler computed with aggregate ratio overrides applied; the host's own ratio column is not
+consulted here. Hosts are addressed by their exact, unique name. No session is held between
+calls, and none across a libvirt call.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from kumo.db import Database
+from kumo.db import claims as db_claims
+from kumo.db.claims import HostCounters, Resources
+from kumo.errors import NotFound, StateError
+from kumo.scheduler.claims import Claim, ClaimResult, HostUsage
+
+
+def _usage(c: HostCounters) -> HostUsage:
+    return HostUsage(c.vcpus, c.ram_mib, c.disk_gib, c.instances, c.generation)
+
+
+def _resources(claim: Claim) -> Resources:
+    return Resources(claim.vcpus, claim.ram_mib, claim.disk_gib)
+
+
+class DbClaimStore:
+    """A ClaimStore whose truth is the ``hosts`` table (see the module docstring)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        limits = Resources(claim.vcpus_limit, claim.ram_mib_limit, claim.disk_gib_limit)
+        with self.db.session_scope() as s:
+            after = db_claims.claim_within(s, claim.host, _resources(claim), limits,
+                                           instances=claim.instances)
+            if after is not None:
+                return ClaimResult(True, _usage(after))
+            now = db_claims.counters(s, [claim.host]).get(claim.host)
+        if now is None:
+            raise NotFound(f"host {claim.host!r} is not known to the claim store")
+        return ClaimResult(False, _usage(now))
+
+    def release(self, claim: Claim) -> HostUsage:
+        """Give a claim back. StateError (nothing changed) if the host holds less than the claim:
+        releasing twice is a bug, and going on would create capacity that is not there."""
+        with self.db.session_scope() as s:
+            after = db_claims.release_from(s, claim.host, _resources(claim),
+                                           instances=claim.instances)
+            if after is not None:
+                return _usage(after)
+            now = db_claims.counters(s, [claim.host]).get(claim.host)
+        if now is None:
+            raise NotFound(f"host {claim.host!r} is not known to the claim store")
+        raise StateError(
+            f"host {claim.host!r} holds {now.vcpus} vCPU, {now.ram_mib} MiB RAM, "
+            f"{now.disk_gib} GiB disk in {now.instances} instance(s): cannot release "
+            f"{claim.vcpus} vCPU, {claim.ram_mib} MiB, {claim.disk_gib} GiB in "
+            f"{claim.instances} (released twice?); nothing changed")
+
+    def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
+        with self.db.session_scope(readonly=True) as s:
+            rows = db_claims.counters(s, hosts)
+        return {name: _usage(c) for name, c in rows.items()}

@@ -1,0 +1,197 @@
+"""The scheduler's inventory from the database: a ``HostView`` per host row.
+
+What goes into a view, and from where:
+
+    identity, hypervisor    hosts.name; the stored capabilities (HostCapabilities, read from
+                            libvirt when the host was added), else hypervisor_type/_version;
+                            a virt_type override (kvm|qemu) replaces the hypervisor type, so a
+                            KVM host whose guests run as TCG takes only qemu images
+    capacity                total - reserved, per resource (what guests may have)
+    allocation ratios       the host's own, else kumo.db.claims.DEFAULT_RATIOS -- the one
+                            definition; aggregate overrides are applied by the scheduler
+    usage                   used_vcpus/_ram_mib/_disk_gib and instance_count (kept by the claims)
+    state                   enabled, disabled_reason, forced_down, last_heartbeat
+    zone, aggregates        hosts.availability_zone, else the first of its aggregates (by name)
+                            that sets one, else "nova" (Nova's default_availability_zone);
+                            every aggregate with its metadata
+    image property counts   per tracked property, the live instances on the host by the value
+                            of that property in their frozen image properties (LikeImages)
+
+Reading is one unit of work the caller gives (read-only is enough); nothing here writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Hashable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer, selectinload
+
+from kumo.catalog.properties import ImageProperties, canonical_name
+from kumo.db.claims import DEFAULT_RATIOS, AllocationRatios
+from kumo.db.models import Aggregate as AggregateRow
+from kumo.db.models import Host, Instance
+from kumo.db.models import ServerGroup as ServerGroupRow
+from kumo.errors import InvalidProperty
+from kumo.scheduler.model import Aggregate, HostView, ServerGroup, image_value
+
+#: Nova's default_availability_zone: the zone of a host neither it nor an aggregate names
+DEFAULT_ZONE = "nova"
+
+#: image property name -> value -> instances on one host
+Counts = dict[str, dict[str, int]]
+
+
+def read_hosts(session: Session, names: Iterable[str] | None = None) -> list[Host]:
+    """Host rows (all, or those named exactly in ``names``) with their aggregates and metadata
+    loaded, the libvirt XML documents left unloaded. Sorted by name."""
+    stmt = (select(Host).options(defer(Host.domcaps_xml), defer(Host.caps_xml),
+                                 selectinload(Host.aggregates)
+                                 .selectinload(AggregateRow.metadata_items))
+            .order_by(Host.name))
+    if names is not None:
+        stmt = stmt.where(Host.name.in_(list(names)))
+    return list(session.scalars(stmt))
+
+
+def _aggregates(host: Host) -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:
+    return tuple(sorted((a.name, a.availability_zone,
+                         tuple(sorted((k, m.value) for k, m in a.metadata_items.items())))
+                        for a in host.aggregates))
+
+
+def static_key(host: Host) -> Hashable:
+    """Everything ``host_view`` reads from the row except usage: equal keys, equal views.
+    (The capabilities JSON is compared as its sorted text, so the key hashes.)"""
+    caps = host.capabilities_json
+    return (host.name, host.hypervisor_type, host.hypervisor_version, host.virt_type,
+            host.vcpus, host.ram_mib, host.disk_gib, host.reserved_vcpus, host.reserved_ram_mib,
+            host.reserved_disk_gib, host.cpu_allocation_ratio, host.ram_allocation_ratio,
+            host.disk_allocation_ratio,
+            None if caps is None else repr(sorted((k, repr(v)) for k, v in caps.items())),
+            host.availability_zone, host.enabled, host.disabled_reason, host.forced_down,
+            host.last_heartbeat, _aggregates(host))
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """'6.3.9600' -> (6, 3, 9600); None when there are no digits."""
+    parts = tuple(int(p) for p in re.findall(r"\d+", text or ""))
+    return parts or None
+
+
+def zone_of(host: Host) -> str:
+    if host.availability_zone:
+        return host.availability_zone
+    for agg in sorted(host.aggregates, key=lambda a: a.name):
+        if agg.availability_zone:
+            return agg.availability_zone
+    return DEFAULT_ZONE
+
+
+def host_view(host: Host, counts: Counts | None = None,
+              ratios: AllocationRatios = DEFAULT_RATIOS) -> HostView:
+    """The scheduler's view of one host row (see the module docstring for each field)."""
+    def ratio(own: float | None, default: float) -> float:
+        return float(default) if own is None else float(own)
+
+    kw: dict[str, Any] = dict(
+        availability_zone=zone_of(host),
+        aggregates=tuple(Aggregate(a.name, dict(a.meta))
+                         for a in sorted(host.aggregates, key=lambda a: a.name)),
+        enabled=bool(host.enabled), disabled_reason=host.disabled_reason,
+        forced_down=bool(host.forced_down),
+        last_heartbeat=host.last_heartbeat.timestamp() if host.last_heartbeat else None,
+        vcpus=max(0, host.vcpus - host.reserved_vcpus),
+        ram_mib=max(0, host.ram_mib - host.reserved_ram_mib),
+        disk_gib=max(0, host.disk_gib - host.reserved_disk_gib),
+        vcpus_used=host.used_vcpus, ram_mib_used=host.used_ram_mib,
+        disk_gib_used=host.used_disk_gib, instances=host.instance_count,
+        cpu_allocation_ratio=ratio(host.cpu_allocation_ratio, ratios.cpu),
+        ram_allocation_ratio=ratio(host.ram_allocation_ratio, ratios.ram),
+        disk_allocation_ratio=ratio(host.disk_allocation_ratio, ratios.disk),
+        image_property_counts=counts or {},
+    )
+    caps = host.capabilities()
+    if caps is not None:
+        if host.virt_type and caps.is_libvirt_qemu and caps.hypervisor != host.virt_type:
+            caps = caps.with_hypervisor(host.virt_type)
+        if caps.hypervisor_version is None and host.hypervisor_version:
+            caps = replace(caps, hypervisor_version=parse_version(host.hypervisor_version))
+        return HostView.from_capabilities(host.name, caps, **kw)
+    hv = host.hypervisor_type
+    if host.virt_type and hv in ("kvm", "qemu"):
+        hv = host.virt_type
+    return HostView(host.name, hv, parse_version(host.hypervisor_version), **kw)
+
+
+def image_property_counts(session: Session, properties: Sequence[str],
+                          hosts: Iterable[str] | None = None) -> dict[str, Counts]:
+    """host name -> property -> value -> live instances there whose frozen image properties give
+    that value (as ``image_value`` reads it from a request, so both sides compare alike)."""
+    props = tuple(dict.fromkeys(properties))
+    if not props:
+        return {}
+    wanted = set(props) | {canonical_name(p) for p in props}
+    stmt = (select(Host.name, Instance.image_properties).join(Instance.host)
+            .where(Instance.deleted.is_(False)))
+    if hosts is not None:
+        stmt = stmt.where(Host.name.in_(list(hosts)))
+    out: dict[str, Counts] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for name, raw in session.execute(stmt):
+        subset = {k: v for k, v in (raw or {}).items()
+                  if k in wanted or canonical_name(k) in wanted}
+        if not subset:
+            continue
+        for prop, value in _values(subset, props):
+            out[name][prop][value] += 1
+    return {h: {p: dict(v) for p, v in c.items()} for h, c in out.items()}
+
+
+def _values(raw: dict[str, Any], props: Sequence[str]) -> list[tuple[str, str]]:
+    try:
+        parsed = ImageProperties.parse(raw)
+    except InvalidProperty:
+        # a frozen value the schema no longer accepts: count it as written
+        return [(p, str(raw[p]).lower()) for p in props if raw.get(p) is not None]
+    out = []
+    for p in props:
+        v = image_value(parsed, p)
+        if v is not None:
+            out.append((p, v))
+    return out
+
+
+def host_views(session: Session, names: Iterable[str] | None = None,
+               track: Sequence[str] = (), ratios: AllocationRatios = DEFAULT_RATIOS
+               ) -> list[HostView]:
+    """Every host (or those named) as a HostView, with counts of the ``track``ed properties."""
+    rows = read_hosts(session, names)
+    return views_of(session, rows, track, ratios)
+
+
+def views_of(session: Session, rows: Sequence[Host], track: Sequence[str] = (),
+             ratios: AllocationRatios = DEFAULT_RATIOS) -> list[HostView]:
+    counts = image_property_counts(session, track, [h.name for h in rows]) if track else {}
+    return [host_view(h, counts.get(h.name), ratios) for h in rows]
+
+
+def server_group_view(session: Session, group: ServerGroupRow,
+                      exclude: Iterable[str] = ()) -> ServerGroup | None:
+    """The scheduler's value for a server group: where its live members run (one entry per
+    member on a host; instance uuids in ``exclude`` left out, e.g. the one being moved).
+    None for the soft policies, which constrain nothing (no soft weigher yet)."""
+    if group.policy not in ("affinity", "anti-affinity"):
+        return None
+    stmt = (select(Host.name).join(Instance.host)
+            .where(Instance.server_group_id == group.id, Instance.deleted.is_(False))
+            .order_by(Host.name))
+    skip = list(exclude)
+    if skip:
+        stmt = stmt.where(Instance.uuid.not_in(skip))
+    members = tuple(session.scalars(stmt))
+    max_per_host = int((group.rules or {}).get("max_server_per_host", 1))
+    return ServerGroup(group.name, group.policy, members, max_per_host)

@@ -1,0 +1,367 @@
+"""The scheduler as the controller calls it: place, release and explain against the database.
+
+    spec = request_spec_for_instance(instance)          # or request_spec(props, flavor, ...)
+    placement = place(db, spec)                         # claims made and committed, or NoValidHost
+    ...                                                 # record the instance on placement.host
+    release(db, placement)                              # the build failed: give the claims back
+    release(db, instance_claim(instance, host_name))    # later, when the instance is deleted
+    explain(db, spec).table()                           # why each host was (not) chosen
+
+``place`` claims in units of work of its own (kumo.scheduler.db_store): call it outside any
+session_scope (on SQLite a nested unit of work waits for the outer one's lock) and record the
+instance afterwards; if recording fails, ``release`` the placement.
+
+Within a process, one ``Scheduler`` per (database, configuration) is kept and shared by every
+thread, so concurrent placements see each other's claims in flight and spread instead of racing
+for the same host. Each call re-reads the hosts and their aggregates (one read-only unit of work):
+if anything but usage changed -- a host added, disabled, forced down, its heartbeat, ratios,
+capabilities, aggregates or their metadata -- the inventory is rebuilt; otherwise only usage is
+refreshed, from the same rows (newer generations only). When like-image counts are in use
+(LikeImages weighs), it is also rebuilt after ``release`` and at least every
+``INVENTORY_MAX_AGE_S`` seconds, so instances booted or deleted elsewhere are counted. Other
+controller processes are reconciled by the database: a claim the database refuses updates the
+host's usage and the instance is decided again. Releasing in the caller's own transaction with
+kumo.db.claims.release (as the compute layer does when it clears an instance's host) keeps the
+counters right too: the next placement reads them.
+
+Configuration: ``load_config()`` reads the file named by ``KUMO_SCHEDULER_CONFIG``, else
+``<data dir>/scheduler.toml`` or ``scheduler.json``, else uses the defaults. The file holds
+``SchedulerConfig`` fields, top level or under ``[scheduler]`` (a ``weighers`` table replaces the
+whole set: weighers it does not name are off):
+
+    filters = ["HostEnabled", "ComputeUp", "AvailabilityZone", "VCPU", "RAM", "Disk",
+               "ImageProperties", "MachineFirmware", "AggregateImageIsolation", "ServerGroup"]
+    [weighers]
+    FreeRAM = 1.0
+    LikeImages = -1.0
+    [options.ComputeUp]
+    service_down_time = 120
+    [options.AggregateImageIsolation]
+    required = { os_type = ["windows"] }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import tomllib
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kumo.catalog.flavor import Flavor as FlavorValue
+from kumo.catalog.properties import ImageProperties
+from kumo.config import Settings
+from kumo.db import Database
+from kumo.db.models import Host, Instance
+from kumo.errors import InvalidInput, KumoError, NotFound
+from kumo.scheduler import inventory
+from kumo.scheduler.claims import Claim, HostUsage, Placement
+from kumo.scheduler.config import SchedulerConfig
+from kumo.scheduler.db_store import DbClaimStore
+from kumo.scheduler.engine import Scheduler
+from kumo.scheduler.explain import Explanation
+from kumo.scheduler.explain import explain as explain_hosts
+from kumo.scheduler.model import HostView, RequestSpec, ServerGroup
+from kumo.scheduler.plugins import DecisionContext
+
+#: environment variable naming the scheduler configuration file
+CONFIG_ENV = "KUMO_SCHEDULER_CONFIG"
+#: looked for in the data directory, in this order
+CONFIG_FILES = ("scheduler.toml", "scheduler.json")
+#: the shared inventory is rebuilt at least this often (like-image counts, other controllers)
+INVENTORY_MAX_AGE_S = 60.0
+
+__all__ = ["CONFIG_ENV", "CONFIG_FILES", "INVENTORY_MAX_AGE_S", "config_path", "explain",
+           "forget", "instance_claim", "load_config", "place", "release", "request_spec",
+           "request_spec_for_instance"]
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+def config_path(settings: Settings | None = None) -> Path | None:
+    """The scheduler configuration file in effect, or None (defaults)."""
+    named = os.environ.get(CONFIG_ENV, "").strip()
+    if named:
+        return Path(named).expanduser()
+    data_dir = (settings or Settings.from_env()).data_dir
+    for name in CONFIG_FILES:
+        if (data_dir / name).is_file():
+            return data_dir / name
+    return None
+
+
+_config_cache: dict[Path, tuple[tuple[int, int], SchedulerConfig]] = {}
+_config_lock = threading.Lock()
+
+
+def load_config(path: str | Path | None = None, *,
+                settings: Settings | None = None) -> SchedulerConfig:
+    """The scheduler configuration from ``path`` (TOML or JSON by suffix), else from
+    ``config_path()``, else the defaults. InvalidInput names the file and what is wrong."""
+    p = Path(path).expanduser() if path is not None else config_path(settings)
+    if p is None:
+        return SchedulerConfig()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InvalidInput(f"scheduler configuration file {str(p)!r} does not exist") from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    with _config_lock:
+        cached = _config_cache.get(p)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    config = _parse_config(p)
+    with _config_lock:
+        _config_cache[p] = (stamp, config)
+    return config
+
+
+def _parse_config(p: Path) -> SchedulerConfig:
+    try:
+        if p.suffix == ".json":
+            data = json.loads(p.read_text())
+        else:
+            data = tomllib.loads(p.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InvalidInput(f"scheduler configuration file {str(p)!r} is not valid "
+                           f"{'JSON' if p.suffix == '.json' else 'TOML'}: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"scheduler configuration file {str(p)!r} must hold an object")
+    if set(data) == {"scheduler"} and isinstance(data["scheduler"], dict):
+        data = data["scheduler"]
+    try:
+        return SchedulerConfig.from_mapping(data)
+    except InvalidInput as e:
+        raise InvalidInput(f"{p}: {e}") from None
+    except TypeError as e:  # a value of the wrong shape (e.g. options not a table)
+        raise InvalidInput(f"{p}: scheduler configuration: {e}") from None
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+def request_spec(image_properties: Mapping[str, Any] | ImageProperties, flavor: FlavorValue, *,
+                 availability_zone: str | None = None, group: ServerGroup | None = None,
+                 num_instances: int = 1) -> RequestSpec:
+    """What to place for a boot: the image's properties (raw Glance strings, validated here, or
+    already parsed) with the flavor's extra specs applied (a conflict is a ConfigConflict)."""
+    props = (image_properties if isinstance(image_properties, ImageProperties)
+             else ImageProperties.parse(dict(image_properties)))
+    return RequestSpec.for_boot(flavor, props, availability_zone=availability_zone, group=group,
+                                num_instances=num_instances)
+
+
+def request_spec_for_instance(instance: Instance, *, availability_zone: str | None = None,
+                              group: ServerGroup | None = None) -> RequestSpec:
+    """What to place for a recorded instance (create after recording it, evacuate, rebuild):
+    its frozen image properties and its flavor snapshot, disk as recorded (root + ephemeral)."""
+    flavor = FlavorValue(instance.vcpus, instance.ram_mib, instance.disk_gib,
+                         name=instance.flavor_name or "custom",
+                         ephemeral_gib=instance.ephemeral_gib or 0,
+                         extra_specs=dict(instance.flavor_extra_specs or {}))
+    return request_spec(dict(instance.image_properties or {}), flavor,
+                        availability_zone=availability_zone, group=group)
+
+
+def instance_claim(instance: Instance, host: str) -> Claim:
+    """The claim an instance holds on ``host`` (exact name), for ``release`` when it is deleted
+    or moved. Limits do not matter to a release and are 0."""
+    return Claim(host, instance.vcpus, instance.ram_mib,
+                 instance.disk_gib + (instance.ephemeral_gib or 0), 0, 0, 0,
+                 consumer=instance.uuid)
+
+
+# --- the shared scheduler per database and configuration ---------------------------------------
+
+def _tracked(config: SchedulerConfig, rows: Iterable[Host]) -> tuple[str, ...]:
+    """Image properties whose per-host counts a weigher needs: only when its multiplier is not
+    0 in the configuration or some aggregate sets it (else the counts cannot change a score)."""
+    rows = list(rows)
+    out: list[str] = []
+    for weigher, mult in config.build_weighers():
+        props = weigher.tracked_properties()
+        if not props:
+            continue
+        if mult != 0 or any(weigher.AGGREGATE_KEY in a.meta for h in rows
+                            for a in h.aggregates):
+            out.extend(props)
+    return tuple(dict.fromkeys(out))
+
+
+def _views(session: Session, config: SchedulerConfig, rows: list[Host]) -> list[HostView]:
+    return inventory.views_of(session, rows, _tracked(config, rows))
+
+
+class _PrefetchedStore(DbClaimStore):
+    """A DbClaimStore whose next ``usage()`` in a thread may be answered from rows that thread
+    just read: the Scheduler then refreshes its usage without another query under its lock."""
+
+    def __init__(self, db: Database):
+        super().__init__(db)
+        self._local = threading.local()
+
+    def prefetch(self, usage: Mapping[str, HostUsage]) -> None:
+        self._local.usage = usage
+
+    def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
+        pre = getattr(self._local, "usage", None)
+        if pre is None:
+            return super().usage(hosts)
+        self._local.usage = None
+        return pre if hosts is None else {h: pre[h] for h in hosts if h in pre}
+
+
+def _usage_of(rows: Iterable[Host]) -> dict[str, HostUsage]:
+    return {h.name: HostUsage(h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count,
+                              h.generation) for h in rows}
+
+
+class _Placer:
+    """One database's shared Scheduler for one configuration, kept in step with the hosts."""
+
+    def __init__(self, db: Database, config: SchedulerConfig):
+        self.db = db
+        self.config = config
+        self.store = _PrefetchedStore(db)
+        self._lock = threading.Lock()
+        self._scheduler: Scheduler | None = None
+        self._key: Any = None
+        self._built = 0.0
+        #: whether the inventory counts image properties (LikeImages in use)
+        self.tracking = False
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._key = None
+
+    def _fresh(self, key: Any) -> Scheduler | None:
+        with self._lock:
+            if self._scheduler is None or key != self._key:
+                return None
+            if self.tracking and time.monotonic() - self._built >= INVENTORY_MAX_AGE_S:
+                return None  # re-count like images booted or deleted elsewhere
+            return self._scheduler
+
+    def scheduler(self) -> Scheduler:
+        """The shared Scheduler, its inventory and usage as of one read of the hosts.
+
+        Lock order: no database connection is held while waiting for a lock here. (The engine
+        holds its lock while it reads usage from the store; a thread holding a pooled connection
+        while waiting for that lock could exhaust the pool and stall every thread.)"""
+        with self.db.session_scope(readonly=True) as s:
+            rows = inventory.read_hosts(s)
+        key = tuple(inventory.static_key(h) for h in rows)
+        current = self._fresh(key)
+        if current is not None:
+            self.store.prefetch(_usage_of(rows))
+            current.refresh_usage()  # from the rows just read; newer generations only
+            return current
+        track = _tracked(self.config, rows)
+        with self.db.session_scope(readonly=True) as s:
+            # (counts only when tracking; the rows stay loaded: sessions do not expire them)
+            views = inventory.views_of(s, rows, track)
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = Scheduler(self.config, views, self.store)
+            elif key != self._key or (
+                    track and time.monotonic() - self._built >= INVENTORY_MAX_AGE_S):
+                self._scheduler.update_hosts(views)  # (else another thread just did)
+            self._key, self._built = key, time.monotonic()
+            self.tracking = bool(track)
+            return self._scheduler
+
+
+_placers: "weakref.WeakKeyDictionary[Database, list[_Placer]]" = weakref.WeakKeyDictionary()
+_placers_lock = threading.Lock()
+
+
+def _placer(db: Database, config: SchedulerConfig) -> _Placer:
+    with _placers_lock:
+        placers = _placers.setdefault(db, [])
+        for p in placers:
+            if p.config == config:
+                return p
+        p = _Placer(db, config)
+        placers.append(p)
+        return p
+
+
+def forget(db: Database | None = None) -> None:
+    """Drop the shared schedulers (of ``db``, or all): the next call reads everything afresh."""
+    with _placers_lock:
+        if db is None:
+            _placers.clear()
+        else:
+            _placers.pop(db, None)
+
+
+def _restricted(db: Database, config: SchedulerConfig, hosts: Iterable[str]) -> list[HostView]:
+    names = list(dict.fromkeys(hosts))
+    with db.session_scope(readonly=True) as s:
+        rows = inventory.read_hosts(s, names)
+        missing = sorted(set(names) - {h.name for h in rows})
+        if missing:
+            raise NotFound(f"host(s) {', '.join(repr(n) for n in missing)} not found "
+                           "(hosts are named exactly)")
+        return _views(s, config, rows)
+
+
+# --- the service functions ---------------------------------------------------------------------
+
+def place(db: Database, request_spec: RequestSpec, config: SchedulerConfig | None = None, *,
+          hosts: Iterable[str] | None = None, now: float | None = None) -> Placement:
+    """Choose a host for each of the request's instances and claim on it -- all or none, each
+    claim committed. NoValidHost (``.summary`` as ``explain`` gives it) when no host can.
+
+    ``hosts``: consider only these hosts (exact names; NotFound for an unknown one), e.g. when
+    the operator named the host. ``now``: the clock for heartbeat checks (default: time.time()).
+    """
+    config = config if config is not None else load_config()
+    if hosts is not None:
+        scheduler = Scheduler(config, _restricted(db, config, hosts), DbClaimStore(db))
+    else:
+        scheduler = _placer(db, config).scheduler()
+    return scheduler.select(request_spec, now=now)
+
+
+def release(db: Database, placement_or_claim: Placement | Claim) -> None:
+    """Give back a placement's claims (a build that failed) or one claim (an instance deleted).
+    Every claim is released even if one fails; then the first failure is raised (StateError:
+    the host holds less than the claim, e.g. released twice; nothing changed for that one)."""
+    claims = (placement_or_claim.claims if isinstance(placement_or_claim, Placement)
+              else (placement_or_claim,))
+    store = DbClaimStore(db)
+    errors: list[KumoError] = []
+    for claim in claims:
+        try:
+            store.release(claim)
+        except KumoError as e:  # NotFound, StateError: release the others, then raise
+            errors.append(e)
+    with _placers_lock:
+        placers = list(_placers.get(db, ()))
+    for p in placers:
+        if p.tracking:  # usage is re-read by every call anyway; like-image counts are not
+            p.invalidate()
+    if errors:
+        raise errors[0]
+
+
+def explain(db: Database, request_spec: RequestSpec, config: SchedulerConfig | None = None, *,
+            hosts: Iterable[str] | None = None, now: float | None = None) -> Explanation:
+    """Why each host would or would not take the request, as the hosts stand in the database:
+    every filter's reasons per host, the weights of those that pass, the host ``place`` would
+    choose and the summary line a failed placement carries."""
+    config = config if config is not None else load_config()
+    if hosts is not None:
+        views = _restricted(db, config, hosts)
+    else:
+        with db.session_scope(readonly=True) as s:
+            views = _views(s, config, inventory.read_hosts(s))
+    ctx = DecisionContext(time.time() if now is None else now)
+    return explain_hosts(config.build_filters(), config.build_weighers(), views, request_spec,
+                         ctx)
