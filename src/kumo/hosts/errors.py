@@ -1,0 +1,83 @@
+"""libvirt errors -> kumo exceptions, by error code (conventions.md #10).
+
+One table, ``ERROR_CLASSES``, says which kumo exception each libvirt error code becomes; a code
+not in it becomes a plain ``HostError``. The only context that changes the answer is opening the
+connection: there ``UNREACHABLE_ON_OPEN`` codes (the socket is missing or refuses, no driver
+answers the URI) mean ``HostUnreachable``. Every translated exception keeps libvirt's own message
+and names the host URI and the operation; it also carries them as attributes (``uri``,
+``action``, ``libvirt_code``, ``libvirt_message``) for code that needs more than the text.
+Errors the hosts layer detects itself (``host_error``) carry the same attributes, with
+``libvirt_code`` and ``libvirt_message`` None.
+
+Error codes: https://libvirt.org/html/libvirt-virterror.html#virErrorNumber
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+import libvirt
+
+from kumo.errors import (
+    DomainNotFound,
+    HostError,
+    HostUnreachable,
+    InvalidInput,
+    KumoError,
+    NotFound,
+    StateError,
+    UnsupportedGuest,
+)
+
+#: libvirt error code -> the kumo exception it becomes (anything else: HostError)
+ERROR_CLASSES: Mapping[int, type[KumoError]] = MappingProxyType({
+    libvirt.VIR_ERR_NO_DOMAIN: DomainNotFound,
+    libvirt.VIR_ERR_NO_STORAGE_POOL: NotFound,
+    libvirt.VIR_ERR_NO_STORAGE_VOL: NotFound,
+    # "XML error: ..." (a value libvirt's parser rejects) and "(domain_definition):1: ..." (not
+    # well-formed): the document handed to libvirt is wrong.
+    libvirt.VIR_ERR_XML_ERROR: InvalidInput,
+    libvirt.VIR_ERR_XML_DETAIL: InvalidInput,
+    libvirt.VIR_ERR_XML_INVALID_SCHEMA: InvalidInput,
+    # "unsupported configuration: ..." - valid XML this host/hypervisor cannot realise, e.g.
+    # host-passthrough CPU on a TCG (type='qemu') domain.
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED: UnsupportedGuest,
+    # "Requested operation is not valid: domain is not running" and the like: the domain's
+    # state forbids the operation; the host itself is fine.
+    libvirt.VIR_ERR_OPERATION_INVALID: StateError,
+})
+
+#: while opening a connection, these codes mean the host does not answer
+UNREACHABLE_ON_OPEN: frozenset[int] = frozenset({
+    libvirt.VIR_ERR_SYSTEM_ERROR,  # socket missing / connection refused / ssh failed
+    libvirt.VIR_ERR_NO_CONNECT,  # no driver answers this URI
+})
+
+
+def translate(err: libvirt.libvirtError, uri: str, action: str, *,
+              opening: bool = False) -> KumoError:
+    """The kumo exception for ``err``, raised while doing ``action`` (e.g. "start domain 'web1'")
+    on the host ``uri``."""
+    code = err.get_error_code()
+    message = err.get_error_message() or str(err)
+    if opening and code in UNREACHABLE_ON_OPEN:
+        exc = HostUnreachable(f"host {uri} does not answer: {message}")
+        return _with_context(exc, uri, action, code, message)
+    return host_error(ERROR_CLASSES.get(code, HostError), uri, action, message, code=code)
+
+
+def host_error(cls: type[KumoError], uri: str, action: str, message: str, *,
+               code: int | None = None) -> KumoError:
+    """``cls("cannot <action> on <uri>: <message>")`` with the context attributes; also for the
+    errors the hosts layer detects itself (``code`` None)."""
+    return _with_context(cls(f"cannot {action} on {uri}: {message}"), uri, action, code, message)
+
+
+def _with_context(exc: KumoError, uri: str, action: str, code: int | None,
+                  message: str) -> KumoError:
+    exc.uri = uri  # type: ignore[attr-defined]
+    exc.action = action  # type: ignore[attr-defined]
+    exc.libvirt_code = code  # type: ignore[attr-defined]
+    exc.libvirt_message = message if code is not None else None  # type: ignore[attr-defined]
+    return exc

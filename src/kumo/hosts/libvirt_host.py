@@ -1,0 +1,536 @@
+"""One libvirt host, through libvirt-python: a thin, typed wrapper with no policy.
+
+It only opens the connection, calls libvirt and turns what comes back into plain values
+(``HostCapabilities``, ``NodeInfo``, ``DomainState``, ``VolumeInfo``); deciding what to define,
+where and when is the callers' business (design.md, "hosts" layer; conventions.md #4).
+Every ``libvirt.libvirtError`` is translated here, by error code, into a kumo exception that
+names the host URI and keeps libvirt's message (``kumo.hosts.errors``).
+
+Storage goes through libvirt's storage API only (pools, volumes, streams), never the local
+filesystem, so a remote host (``qemu+ssh://...``) works exactly like the local one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Iterator
+
+import libvirt
+from lxml import etree
+
+from kumo.errors import (
+    ConfigConflict,
+    DomainNotFound,
+    HostError,
+    InvalidInput,
+    NotFound,
+    StateError,
+)
+from kumo.hosts.capabilities import HostCapabilities
+from kumo.hosts.errors import host_error, translate
+
+GiB = 1024 ** 3
+#: how long an upload waits for its pool to be refreshable (another volume being built)
+_REFRESH_WAIT_S = 30.0
+
+
+def _ignore_error_report(_ctx: object, _err: object) -> None:
+    """libvirt's default handler prints every error to stderr, including the ones translated
+    and handled here; errors reach callers as exceptions instead."""
+
+
+libvirt.registerErrorHandler(_ignore_error_report, None)
+
+
+class DomainState(StrEnum):
+    """libvirt's virDomainState codes, by name."""
+
+    NOSTATE = "nostate"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"  # being shut down
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    PMSUSPENDED = "pmsuspended"
+    UNKNOWN = "unknown"  # a code newer than this table
+
+    @classmethod
+    def from_code(cls, code: int) -> "DomainState":
+        return _STATE_BY_CODE.get(code, cls.UNKNOWN)
+
+
+_STATE_BY_CODE = {
+    libvirt.VIR_DOMAIN_NOSTATE: DomainState.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: DomainState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: DomainState.BLOCKED,
+    libvirt.VIR_DOMAIN_PAUSED: DomainState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: DomainState.SHUTDOWN,
+    libvirt.VIR_DOMAIN_SHUTOFF: DomainState.SHUTOFF,
+    libvirt.VIR_DOMAIN_CRASHED: DomainState.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: DomainState.PMSUSPENDED,
+}
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """virNodeGetInfo: the host's CPUs and memory."""
+
+    arch: str
+    cpus: int
+    memory_mib: int
+    mhz: int
+    numa_nodes: int
+    sockets_per_node: int
+    cores_per_socket: int
+    threads_per_core: int
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    name: str
+    path: str | None
+    active: bool
+    capacity_bytes: int
+    allocation_bytes: int
+    available_bytes: int
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    path: str
+    #: the on-disk format as libvirt sees it (raw, qcow2, iso, vmdk, ...)
+    format: str | None
+    capacity_bytes: int
+    allocation_bytes: int
+    backing_path: str | None = None
+
+
+def version_tuple(encoded: int) -> tuple[int, ...] | None:
+    """libvirt's major * 1,000,000 + minor * 1,000 + micro as (major, minor, micro); None for 0
+    (drivers that do not know)."""
+    if not encoded:
+        return None
+    return (encoded // 1_000_000, encoded // 1_000 % 1_000, encoded % 1_000)
+
+
+class LibvirtHost:
+    """A connection to the libvirt daemon at ``uri``, opened on first use (or by ``open()``)
+    and closed by ``close()`` or on leaving a ``with`` block."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self._conn: libvirt.virConnect | None = None
+
+    def __repr__(self) -> str:
+        return f"LibvirtHost({self.uri!r})"
+
+    def __enter__(self) -> "LibvirtHost":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- connection --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect now (otherwise the first call does); reconnects a connection that died.
+        Raises HostUnreachable when the URI does not answer."""
+        if self._conn is not None and self._conn.isAlive():
+            return
+        self.close()
+        try:
+            self._conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as e:
+            raise translate(e, self.uri, "open a connection", opening=True) from e
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
+
+    def _connection(self) -> libvirt.virConnect:
+        self.open()
+        assert self._conn is not None
+        return self._conn
+
+    @contextlib.contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except libvirt.libvirtError as e:
+            raise translate(e, self.uri, action) from e
+
+    # --- the host ----------------------------------------------------------------------------
+
+    def capabilities(self, virt_type: str | None = None, machine: str | None = None,
+                     arch: str | None = None, emulator: str | None = None) -> HostCapabilities:
+        """Domain capabilities for ``virt_type`` (kvm, qemu, xen...) and ``machine`` (pc, q35...);
+        None lets libvirt pick its default. Adds the hypervisor version and, when domcaps do
+        not name it, the host CPU vendor from the host capabilities."""
+        conn = self._connection()
+        with self._translating("read domain capabilities"):
+            domcaps = conn.getDomainCapabilities(emulator, arch, machine, virt_type, 0)
+            version = conn.getVersion()
+        caps = HostCapabilities.from_domcaps_xml(domcaps)
+        return replace(caps, hypervisor_version=version_tuple(version),
+                       cpu_vendor=caps.cpu_vendor or self.host_cpu_vendor())
+
+    def host_cpu_vendor(self) -> str | None:
+        conn = self._connection()
+        with self._translating("read host capabilities"):
+            xml = conn.getCapabilities()
+        vendor = etree.fromstring(xml.encode()).findtext("host/cpu/vendor")
+        return vendor.strip() if vendor else None
+
+    def node_info(self) -> NodeInfo:
+        conn = self._connection()
+        with self._translating("read node info"):
+            arch, memory_mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
+        return NodeInfo(arch=arch, cpus=cpus, memory_mib=memory_mib, mhz=mhz, numa_nodes=nodes,
+                        sockets_per_node=sockets, cores_per_socket=cores,
+                        threads_per_core=threads)
+
+    # --- domains -----------------------------------------------------------------------------
+
+    def _domain(self, name: str, action: str) -> libvirt.virDomain:
+        conn = self._connection()
+        with self._translating(action):
+            return conn.lookupByName(name)
+
+    def define(self, xml: str) -> str:
+        """Define (or redefine) a persistent domain; returns its name."""
+        conn = self._connection()
+        with self._translating("define domain"):
+            return conn.defineXML(xml).name()
+
+    def start(self, name: str) -> None:
+        action = f"start domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            dom.create()
+
+    def destroy(self, name: str) -> None:
+        """Power off at once (the domain stays defined)."""
+        action = f"destroy domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            dom.destroy()
+
+    def shutdown(self, name: str, timeout_s: float, *, poll_s: float = 0.5) -> bool:
+        """Ask the guest to power off (ACPI), wait up to ``timeout_s``, then destroy it.
+        True when it stopped by itself, False when it had to be destroyed (also when the
+        hypervisor refused the graceful request). StateError when it is not running."""
+        action = f"shut down domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            if not dom.isActive():
+                raise host_error(StateError, self.uri, action, "it is not running")
+        try:
+            with self._translating(action):
+                dom.shutdown()
+        except StateError:
+            return self._destroy_unless_off(dom, action)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._translating(action):
+                if not dom.isActive():
+                    return True
+            if time.monotonic() >= deadline:
+                return self._destroy_unless_off(dom, action)
+            time.sleep(poll_s)
+
+    def _destroy_unless_off(self, dom: libvirt.virDomain, action: str) -> bool:
+        try:
+            with self._translating(action):
+                dom.destroy()
+        except StateError:  # it went off between our look and the destroy
+            return True
+        return False
+
+    def reboot(self, name: str) -> None:
+        action = f"reboot domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            dom.reboot(0)
+
+    def undefine(self, name: str, *, keep_nvram: bool = False) -> None:
+        """Remove the domain's definition and, unless ``keep_nvram``, its UEFI variable store.
+        (The NVRAM flag is passed only to domains that have an <nvram>, as some drivers reject
+        it outright.)"""
+        action = f"undefine domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            has_nvram = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode()
+                                         ).find("os/nvram") is not None
+            flags = 0
+            if has_nvram:
+                flags = (libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM if keep_nvram
+                         else libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+            dom.undefineFlags(flags)
+
+    def domain_xml(self, name: str, *, inactive: bool = False, secure: bool = False) -> str:
+        """The live XML (or, with ``inactive``, the definition used at next start)."""
+        action = f"read the XML of domain {name!r}"
+        dom = self._domain(name, action)
+        flags = ((libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)
+                 | (libvirt.VIR_DOMAIN_XML_SECURE if secure else 0))
+        with self._translating(action):
+            return dom.XMLDesc(flags)
+
+    def domain_state(self, name: str) -> DomainState:
+        action = f"read the state of domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            code, _reason = dom.state()
+        return DomainState.from_code(code)
+
+    def list_domains(self) -> list[str]:
+        """Names of all domains, running or not, sorted."""
+        conn = self._connection()
+        with self._translating("list domains"):
+            return sorted(d.name() for d in conn.listAllDomains(0))
+
+    def domain_exists(self, name: str) -> bool:
+        try:
+            self._domain(name, f"look up domain {name!r}")
+        except DomainNotFound:
+            return False
+        return True
+
+    # --- storage pools -----------------------------------------------------------------------
+
+    def _pool(self, name: str) -> libvirt.virStoragePool:
+        conn = self._connection()
+        with self._translating(f"look up storage pool {name!r}"):
+            return conn.storagePoolLookupByName(name)
+
+    def ensure_pool(self, name: str, path: str | Path, *, autostart: bool = True) -> str:
+        """A directory pool ``name`` at ``path`` on the host, defined, built and started if it is
+        not; returns its path. ConfigConflict when a pool of that name uses another path."""
+        path = os.path.normpath(str(path))
+        conn = self._connection()
+        try:
+            pool = self._pool(name)
+        except NotFound:
+            pool = self._define_dir_pool(conn, name, path)
+        with self._translating(f"read storage pool {name!r}"):
+            existing = _pool_path(pool)
+        if existing is not None and os.path.normpath(existing) != path:
+            raise host_error(ConfigConflict, self.uri, f"use {path} for storage pool {name!r}",
+                             f"the pool already exists at {existing}")
+        with self._translating(f"start storage pool {name!r}"):
+            if not pool.isActive():
+                pool.create(0)
+            if autostart and not pool.autostart():
+                pool.setAutostart(1)
+        return path
+
+    def _define_dir_pool(self, conn: libvirt.virConnect, name: str,
+                         path: str) -> libvirt.virStoragePool:
+        root = etree.Element("pool", type="dir")
+        etree.SubElement(root, "name").text = name
+        etree.SubElement(etree.SubElement(root, "target"), "path").text = path
+        with self._translating(f"define storage pool {name!r}"):
+            pool = conn.storagePoolDefineXML(etree.tostring(root, encoding="unicode"), 0)
+        try:
+            with self._translating(f"build storage pool {name!r}"):
+                pool.build(0)
+        except BaseException:
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.undefine()
+            raise
+        return pool
+
+    def delete_pool(self, name: str, *, delete_dir: bool = False) -> None:
+        """Stop and undefine the pool; with ``delete_dir`` also remove its (empty) directory."""
+        pool = self._pool(name)
+        with self._translating(f"delete storage pool {name!r}"):
+            if pool.isActive():
+                pool.destroy()
+            if delete_dir:
+                pool.delete(0)
+            pool.undefine()
+
+    def pool_info(self, name: str) -> PoolInfo:
+        """The pool's path, state and sizes (those of the filesystem under a dir pool)."""
+        pool = self._pool(name)
+        with self._translating(f"read storage pool {name!r}"):
+            _state, capacity, allocation, available = pool.info()
+            return PoolInfo(name=name, path=_pool_path(pool), active=bool(pool.isActive()),
+                            capacity_bytes=capacity, allocation_bytes=allocation,
+                            available_bytes=available)
+
+    def refresh_pool(self, name: str) -> None:
+        """Rescan the pool (volumes added or removed behind libvirt's back)."""
+        pool = self._pool(name)
+        with self._translating(f"refresh storage pool {name!r}"):
+            pool.refresh(0)
+
+    # --- volumes -----------------------------------------------------------------------------
+
+    def _volume(self, pool: str, name: str) -> libvirt.virStorageVol:
+        p = self._pool(pool)
+        with self._translating(f"look up volume {name!r} in pool {pool!r}"):
+            return p.storageVolLookupByName(name)
+
+    def list_volumes(self, pool: str) -> list[str]:
+        p = self._pool(pool)
+        with self._translating(f"list volumes of pool {pool!r}"):
+            return sorted(p.listVolumes())
+
+    def volume_exists(self, pool: str, name: str) -> bool:
+        try:
+            self._volume(pool, name)
+        except NotFound as e:  # the pool itself missing is an error, not "no such volume"
+            if getattr(e, "libvirt_code", None) == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                return False
+            raise
+        return True
+
+    def volume_path(self, pool: str, name: str) -> str:
+        vol = self._volume(pool, name)
+        with self._translating(f"read the path of volume {name!r}"):
+            return vol.path()
+
+    def volume_info(self, pool: str, name: str) -> VolumeInfo:
+        return self._volume_info(self._volume(pool, name))
+
+    def _volume_info(self, vol: libvirt.virStorageVol) -> VolumeInfo:
+        with self._translating("read volume"):
+            root = etree.fromstring(vol.XMLDesc(0).encode())
+            _type, capacity, allocation = vol.info()
+        return VolumeInfo(name=root.findtext("name") or vol.name(),
+                          path=root.findtext("target/path") or vol.path(),
+                          format=root.find("target/format").get("type")
+                          if root.find("target/format") is not None else None,
+                          capacity_bytes=capacity, allocation_bytes=allocation,
+                          backing_path=root.findtext("backingStore/path"))
+
+    def upload_volume(self, pool: str, name: str, local_path: str | Path,
+                      format: str) -> VolumeInfo:
+        """Copy the local file into a new volume through a libvirt stream (works on remote
+        hosts). ``format`` is what the caller says the file is; libvirt's own reading of the
+        uploaded bytes must agree, or the volume is deleted and InvalidInput raised (a "raw"
+        image with a qcow2 header must not become a qcow2 disk)."""
+        local_path = Path(local_path)
+        try:
+            size = local_path.stat().st_size
+        except FileNotFoundError:
+            raise host_error(InvalidInput, self.uri, f"upload {str(local_path)!r}",
+                             "no such file") from None
+        p = self._pool(pool)
+        # A raw placeholder of exactly the file's size: the upload then overwrites every byte,
+        # whereas a qcow2 placeholder made by qemu-img can be longer than a small upload and
+        # leave a stale tail. The format is libvirt's reading after the refresh below.
+        xml = _volume_xml(name, capacity_bytes=size, format="raw", allocation_bytes=0)
+        with self._translating(f"create volume {name!r} in pool {pool!r}"):
+            vol = p.createXML(xml, 0)
+        try:
+            self._send_file(vol, local_path, size, f"upload {name!r} to pool {pool!r}")
+            self._refresh_after_upload(p, pool)
+            info = self.volume_info(pool, name)
+            if info.format != format:
+                raise host_error(InvalidInput, self.uri, f"upload {str(local_path)!r}",
+                                 f"it was declared {format} but libvirt reads it as "
+                                 f"{info.format}")
+        except BaseException:
+            with contextlib.suppress(libvirt.libvirtError):
+                vol.delete(0)
+            raise
+        return info
+
+    def _send_file(self, vol: libvirt.virStorageVol, local_path: Path, size: int,
+                   action: str) -> None:
+        conn = self._connection()
+        with self._translating(action):
+            stream = conn.newStream(0)
+            vol.upload(stream, 0, size, 0)
+            try:
+                with local_path.open("rb") as fh:
+                    stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
+                stream.finish()
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    stream.abort()
+                raise
+
+    def _refresh_after_upload(self, p: libvirt.virStoragePool, pool: str) -> None:
+        """Re-read the pool so the uploaded volume's format is libvirt's reading of the new
+        bytes. libvirt refreshes the pool itself after an upload, but in a thread of its own
+        (storage_driver.c, virStorageVolPoolRefreshThread) that may run after we look, and not
+        at all while another volume is being built; so refresh here, synchronously. The refresh
+        is refused ("pool has asynchronous jobs running", VIR_ERR_INTERNAL_ERROR) while a volume
+        of the pool is being built: retry that for a while."""
+        deadline = time.monotonic() + _REFRESH_WAIT_S
+        while True:
+            try:
+                with self._translating(f"refresh storage pool {pool!r}"):
+                    p.refresh(0)
+                return
+            except HostError as e:
+                if (getattr(e, "libvirt_code", None) != libvirt.VIR_ERR_INTERNAL_ERROR
+                        or time.monotonic() >= deadline):
+                    raise
+            time.sleep(0.1)
+
+    def create_overlay_volume(self, pool: str, name: str, backing_vol: str,
+                              size_gib: int | None = None) -> VolumeInfo:
+        """A qcow2 volume whose backing store is ``backing_vol`` (same pool), as large as
+        ``size_gib`` or, when None, as the backing volume."""
+        backing = self.volume_info(pool, backing_vol)
+        capacity = size_gib * GiB if size_gib is not None else backing.capacity_bytes
+        xml = _volume_xml(name, capacity_bytes=capacity, format="qcow2",
+                          backing=(backing.path, backing.format))
+        p = self._pool(pool)
+        with self._translating(f"create overlay volume {name!r} on {backing_vol!r} "
+                               f"in pool {pool!r}"):
+            return self._volume_info(p.createXML(xml, 0))
+
+    def create_volume_from_file(self, pool: str, name: str, source_path: str,
+                                format: str | None = None) -> VolumeInfo:
+        """A full copy, made by the host itself, of a file on the host that libvirt knows as a
+        volume of some pool (``source_path``), converted to ``format`` (None: the source's).
+        For a file on this machine use ``upload_volume``."""
+        conn = self._connection()
+        with self._translating(f"look up volume {source_path!r}"):
+            source = conn.storageVolLookupByPath(source_path)
+        src = self._volume_info(source)
+        xml = _volume_xml(name, capacity_bytes=src.capacity_bytes, format=format or src.format)
+        p = self._pool(pool)
+        with self._translating(f"copy {source_path!r} to volume {name!r} in pool {pool!r}"):
+            return self._volume_info(p.createXMLFrom(xml, source, 0))
+
+    def delete_volume(self, pool: str, name: str) -> None:
+        vol = self._volume(pool, name)
+        with self._translating(f"delete volume {name!r} from pool {pool!r}"):
+            vol.delete(0)
+
+
+def _pool_path(pool: libvirt.virStoragePool) -> str | None:
+    return etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path")
+
+
+def _volume_xml(name: str, *, capacity_bytes: int, format: str | None,
+                allocation_bytes: int | None = None,
+                backing: tuple[str, str | None] | None = None) -> str:
+    root = etree.Element("volume")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "capacity", unit="bytes").text = str(capacity_bytes)
+    if allocation_bytes is not None:
+        etree.SubElement(root, "allocation", unit="bytes").text = str(allocation_bytes)
+    if format:
+        etree.SubElement(etree.SubElement(root, "target"), "format", type=format)
+    if backing is not None:
+        store = etree.SubElement(root, "backingStore")
+        etree.SubElement(store, "path").text = backing[0]
+        if backing[1]:
+            etree.SubElement(store, "format", type=backing[1])
+    return etree.tostring(root, encoding="unicode")

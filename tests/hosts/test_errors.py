@@ -1,0 +1,89 @@
+"""The libvirt error-code table (kumo.hosts.errors), case by case."""
+
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from kumo.errors import (
+    DomainNotFound,
+    HostError,
+    HostUnreachable,
+    InvalidInput,
+    KumoError,
+    NotFound,
+    StateError,
+    UnsupportedGuest,
+)
+from kumo.hosts.errors import ERROR_CLASSES, translate
+
+URI = "qemu+ssh://node7/system"
+
+
+def libvirt_error(code: int, message: str) -> libvirt.libvirtError:
+    err = libvirt.libvirtError(message)
+    # what virGetLastError() would have filled in: (code, domain, message, level, ...)
+    err.err = (code, libvirt.VIR_FROM_QEMU, message, libvirt.VIR_ERR_ERROR, None, None, None,
+               0, 0)
+    return err
+
+
+CASES = [
+    (libvirt.VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name 'web1'",
+     DomainNotFound),
+    (libvirt.VIR_ERR_NO_STORAGE_POOL,
+     "Storage pool not found: no storage pool with matching name 'images'", NotFound),
+    (libvirt.VIR_ERR_NO_STORAGE_VOL,
+     "Storage volume not found: no storage vol with matching name 'web1.qcow2'", NotFound),
+    (libvirt.VIR_ERR_XML_ERROR, "XML error: an os <type> must be specified", InvalidInput),
+    (libvirt.VIR_ERR_XML_DETAIL,
+     "(domain_definition):1: Couldn't find end of Start Tag domain line 1", InvalidInput),
+    (libvirt.VIR_ERR_XML_INVALID_SCHEMA,
+     "XML document failed to validate against schema", InvalidInput),
+    (libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+     "unsupported configuration: CPU mode 'host-passthrough' for x86_64 qemu domain on x86_64 "
+     "host is not supported by hypervisor", UnsupportedGuest),
+    (libvirt.VIR_ERR_OPERATION_INVALID,
+     "Requested operation is not valid: domain is not running", StateError),
+    (libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: Domain 'test' is already running",
+     HostError),
+    (libvirt.VIR_ERR_SYSTEM_ERROR, "Cannot write data: Broken pipe", HostError),
+    (libvirt.VIR_ERR_NO_CONNECT, "no connection driver available for foo:///x", HostError),
+    (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed", HostError),
+]
+
+
+@pytest.mark.parametrize("code, message, cls", CASES,
+                         ids=[f"{c[0]}-{c[2].__name__}" for c in CASES])
+def test_translate_by_code(code: int, message: str, cls: type[KumoError]) -> None:
+    exc = translate(libvirt_error(code, message), URI, "start domain 'web1'")
+    assert type(exc) is cls
+    assert str(exc) == f"cannot start domain 'web1' on {URI}: {message}"
+    assert (exc.uri, exc.action, exc.libvirt_code, exc.libvirt_message) == (
+        URI, "start domain 'web1'", code, message)
+
+
+OPEN_CASES = [
+    (libvirt.VIR_ERR_SYSTEM_ERROR,
+     "Cannot recv data: ssh: connect to host node7 port 22: Connection refused",
+     HostUnreachable, f"host {URI} does not answer: Cannot recv data: ssh: connect to host node7 "
+                      "port 22: Connection refused"),
+    (libvirt.VIR_ERR_NO_CONNECT, "no connection driver available for qemu+ssh://node7/system",
+     HostUnreachable, f"host {URI} does not answer: no connection driver available for "
+                      "qemu+ssh://node7/system"),
+    (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed: access denied", HostError,
+     f"cannot open a connection on {URI}: authentication failed: access denied"),
+    (libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: unexpected qemu URI path '/x'", HostError,
+     f"cannot open a connection on {URI}: internal error: unexpected qemu URI path '/x'"),
+]
+
+
+@pytest.mark.parametrize("code, message, cls, text", OPEN_CASES,
+                         ids=["socket-refused", "no-driver", "auth-failed", "bad-path"])
+def test_translate_on_open(code: int, message: str, cls: type[KumoError], text: str) -> None:
+    exc = translate(libvirt_error(code, message), URI, "open a connection", opening=True)
+    assert (type(exc), str(exc)) == (cls, text)
+
+
+def test_the_table_maps_only_to_kumo_errors() -> None:
+    assert all(issubclass(cls, KumoError) for cls in ERROR_CLASSES.values())
