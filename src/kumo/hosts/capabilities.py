@@ -96,8 +96,7 @@ class HostCapabilities:
             tpm_versions=values("devices/tpm/enum[@name='backendVersion']/value")
             if supported("devices/tpm") else (),
             hyperv_features=hyperv,
-            disk_buses=values("devices/disk/enum[@name='bus']/value") + ("ide",)
-            if "pc" in machines else values("devices/disk/enum[@name='bus']/value"),
+            disk_buses=_disk_buses(values("devices/disk/enum[@name='bus']/value"), machines),
             video_models=values("devices/video/enum[@name='modelType']/value"),
             cpu_modes=modes,
         )
@@ -108,6 +107,14 @@ class HostCapabilities:
             return cls.from_domcaps_xml(Path(path).read_bytes())
         except FileNotFoundError:
             raise InvalidInput(f"host capabilities file {str(path)!r} does not exist") from None
+
+
+def _disk_buses(reported: tuple[str, ...], machines: set[str]) -> tuple[str, ...]:
+    """Buses from domcaps, which are per machine type: a q35 document omits IDE, which the
+    host's pc machine has, so IDE is added (once) when the host offers pc."""
+    if "pc" in machines and "ide" not in reported:
+        return reported + ("ide",)
+    return reported
 
 
 def default_host_caps(hypervisor: str = "kvm") -> HostCapabilities:
