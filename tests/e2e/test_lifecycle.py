@@ -147,6 +147,9 @@ def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     assert (stopped["status"], stopped["power_state"]) == ("SHUTOFF", "shutdown")
     assert conn.domain_state(naming.domain_name(lin_id)) == "shutoff"
     assert servers.start_server(env, ctx, "lin")["status"] == "ACTIVE"
+    soft = servers.reboot_server(env, ctx, "lin")  # no ACPI in the guest: falls back to hard
+    assert (soft["status"], soft["power_state"]) == ("ACTIVE", "running")
+    assert conn.domain_state(naming.domain_name(lin_id)) == "running"
 
     # rebuild from another image: new root disk and config drive, the domain made anew
     old_root = conn.volume_info(env.pool_name, f"kumo-{lin_id}-disk")
@@ -217,6 +220,21 @@ def test_controller_killed_mid_delete_is_finished(cloud):
     assert json.loads(listed.stdout) == []
     assert not cloud.conn.domain_exists(naming.domain_name(uuid))
     assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0)
+
+
+def test_controller_killed_mid_hard_reboot_is_finished(cloud):
+    uuid = servers.create_server(cloud.env, cloud.ctx, "rebooted", image="windows",
+                                 flavor="tiny").server["id"]
+    servers.set_property(cloud.env, cloud.ctx, uuid, {"os_type": "linux"})
+    killed = cloud.kumo("server", "reboot", "--hard", uuid, failpoint="reboot-hard:after-define")
+    assert killed.returncode == -9
+    shown = cloud.kumo("server", "show", uuid, "-f", "json")
+    assert shown.stderr == (f"kumo: recovered reboot-hard of server {uuid}: reboot-hard "
+                            "interrupted at step define: finished (domain regenerated), server "
+                            "ACTIVE\n")
+    assert (json.loads(shown.stdout)["status"], cloud.clock(uuid)) == ("ACTIVE",
+                                                                       "<clock offset='utc'>")
+    servers.delete_server(cloud.env, cloud.ctx, uuid)
 
 
 def test_failure_on_the_host_rolls_back_with_a_reason(cloud):

@@ -137,8 +137,8 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
         if uuid and uuid not in live_uuids:
             orphans.append(Orphan("volume", name, f"no live instance {uuid} on this host"))
         elif image_id and image_id not in in_use and image_id not in known_images:
-            orphans.append(Orphan("image-cache", name, f"image {image_id} was deleted and no "
-                                  "instance on this host boots from it"))
+            orphans.append(Orphan("image-cache", name, f"image {image_id} is not in the "
+                                  "catalog (deleted) and no instance on this host boots from it"))
     return orphans
 
 
