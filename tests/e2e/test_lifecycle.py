@@ -92,14 +92,22 @@ def cloud(tmp_path_factory, system_libvirt):
 
 
 def _clean_up(env: ComputeEnv, ctx: RequestContext, conn: LibvirtHost) -> None:
-    journal.recover(env)
-    for server in servers.list_servers(env, ctx):
-        servers.delete_server(env, ctx, server["id"])
-    conn.refresh_pool(env.pool_name)
-    for volume in conn.list_volumes(env.pool_name):
-        conn.delete_volume(env.pool_name, volume)
-    conn.delete_pool(env.pool_name, delete_dir=True)
-    env.close()
+    """Remove everything this module made on the host, even after a failed test."""
+    try:
+        journal.recover(env)
+        for server in servers.list_servers(env, ctx):
+            servers.delete_server(env, ctx, server["id"])
+    finally:
+        for domain in conn.list_domains():  # a failed test may leave one of ours behind
+            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
+                if conn.domain_state(domain) == "running":
+                    conn.destroy(domain)
+                conn.undefine(domain)
+        conn.refresh_pool(env.pool_name)
+        for volume in conn.list_volumes(env.pool_name):
+            conn.delete_volume(env.pool_name, volume)
+        conn.delete_pool(env.pool_name, delete_dir=True)
+        env.close()
 
 
 def _guest_line(cloud: Cloud, uuid: str, timeout_s: float = 90) -> str:
