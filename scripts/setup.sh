@@ -55,12 +55,16 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 PGDATA="$ROOT/var/pgdata"
 PGPORT=${KUMO_TEST_PGPORT:-55432}
 mkdir -p "$ROOT/var"
+if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
+  echo "setup: PostgreSQL already answers on 127.0.0.1:$PGPORT; using it"
+else
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -rf "$PGDATA"; mkdir -p "$PGDATA"; chown postgres: "$PGDATA"
   su postgres -c "$PGBIN/initdb -D '$PGDATA' -A trust -U kumo >/dev/null"
 fi
 if ! su postgres -c "$PGBIN/pg_ctl -D '$PGDATA' status" >/dev/null 2>&1; then
   su postgres -c "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGDATA/log' -w -o '-h 127.0.0.1 -p $PGPORT -k /tmp' start" >/dev/null
+fi
 fi
 
 # --- Python environment --------------------------------------------------------------------------
