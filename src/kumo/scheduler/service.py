@@ -22,7 +22,8 @@ refreshed, from the same rows (newer generations only). When like-image counts a
 controller processes are reconciled by the database: a claim the database refuses updates the
 host's usage and the instance is decided again. Releasing in the caller's own transaction with
 kumo.db.claims.release (as the compute layer does when it clears an instance's host) keeps the
-counters right too: the next placement reads them.
+counters right too: the next placement reads them (call ``released_elsewhere`` afterwards so
+like-image counts are re-read as well).
 
 Configuration: ``load_config()`` reads the file named by ``KUMO_SCHEDULER_CONFIG``, else
 ``<data dir>/scheduler.toml`` or ``scheduler.json``, else uses the defaults. The file holds
@@ -78,8 +79,8 @@ CONFIG_FILES = ("scheduler.toml", "scheduler.json")
 INVENTORY_MAX_AGE_S = 60.0
 
 __all__ = ["CONFIG_ENV", "CONFIG_FILES", "INVENTORY_MAX_AGE_S", "config_path", "explain",
-           "forget", "instance_claim", "load_config", "place", "release", "request_spec",
-           "request_spec_for_instance"]
+           "forget", "instance_claim", "load_config", "place", "release", "released_elsewhere",
+           "request_spec", "request_spec_for_instance"]
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -342,13 +343,21 @@ def release(db: Database, placement_or_claim: Placement | Claim) -> None:
             store.release(claim)
         except KumoError as e:  # NotFound, StateError: release the others, then raise
             errors.append(e)
+    released_elsewhere(db)
+    if errors:
+        raise errors[0]
+
+
+def released_elsewhere(db: Database) -> None:
+    """Claims were given back without ``release`` -- with kumo.db.claims.release in the
+    caller's own transaction, as the compute layer does when it clears an instance's host.
+    Usage is re-read by every placement anyway; like-image counts are not, so the shared
+    schedulers that keep them read them afresh at their next placement."""
     with _placers_lock:
         placers = list(_placers.get(db, ()))
     for p in placers:
-        if p.tracking:  # usage is re-read by every call anyway; like-image counts are not
+        if p.tracking:
             p.invalidate()
-    if errors:
-        raise errors[0]
 
 
 def explain(db: Database, request_spec: RequestSpec, config: SchedulerConfig | None = None, *,
