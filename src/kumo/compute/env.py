@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -76,6 +77,8 @@ class ComputeEnv:
     #: the journal owner name of this controller process
     owner: str = field(default_factory=this_process)
     _hosts: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: guards ``_hosts``: an API server's threads share one env
+    _hosts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> "ComputeEnv":
@@ -87,14 +90,16 @@ class ComputeEnv:
 
     def host(self, uri: str) -> Any:
         """The (cached) connection to the host at ``uri``."""
-        conn = self._hosts.get(uri)
-        if conn is None:
-            conn = self._hosts[uri] = self.connect(uri)
-        return conn
+        with self._hosts_lock:
+            conn = self._hosts.get(uri)
+            if conn is None:
+                conn = self._hosts[uri] = self.connect(uri)
+            return conn
 
     def forget_host(self, uri: str) -> None:
         """Drop a cached connection (after the host stopped answering)."""
-        conn = self._hosts.pop(uri, None)
+        with self._hosts_lock:
+            conn = self._hosts.pop(uri, None)
         close = getattr(conn, "close", None)
         if close:
             close()
@@ -104,6 +109,8 @@ class ComputeEnv:
         return f"{self.pool_path.rstrip('/')}/{volume}"
 
     def close(self) -> None:
-        for uri in list(self._hosts):
+        with self._hosts_lock:
+            uris = list(self._hosts)
+        for uri in uris:
             self.forget_host(uri)
         self.db.dispose()

@@ -5,7 +5,8 @@ A host is named exactly and found by that name only (seed 002). ``add_host`` ask
 before recording it: a URI that does not answer is HostUnreachable and nothing is stored.
 Capabilities are read for the host's virt_type override (``qemu`` on a machine whose KVM is
 unusable, e.g. nested) and stored as values; capacity is the node's CPUs and memory and the size
-of kumo's storage pool there.
+of kumo's storage pool there. Adding a host records its first heartbeat; the controller keeps it
+fresh from then on (kumo.compute.heartbeat).
 
 Orphans are domains and volumes whose names kumo makes (kumo.compute.naming) with no live
 instance on that host behind them, and cached image volumes of images no longer in the catalog
@@ -22,7 +23,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import func, select
 
-from kumo.compute import naming
+from kumo.compute import heartbeat, naming
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import find_host
@@ -139,6 +140,7 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
         elif image_id and image_id not in in_use and image_id not in known_images:
             orphans.append(Orphan("image-cache", name, f"image {image_id} is not in the "
                                   "catalog (deleted) and no instance on this host boots from it"))
+    heartbeat.beat(env, host_id)  # it answered
     return orphans
 
 

@@ -35,29 +35,30 @@ def run(env: ComputeEnv, entry_id: int, uuid: str, operation: str) -> None:
         raise
 
 
-def _conn(env: ComputeEnv, uuid: str) -> tuple[Any, str]:
+def _conn(env: ComputeEnv, uuid: str) -> tuple[Any, str, int]:
+    """The connection to the instance's host, its domain name, and the host's id."""
     _instance, host = records.load(env, uuid)
-    return env.host(host.uri), naming.domain_name(uuid)
+    return env.host(host.uri), naming.domain_name(uuid), host.id
 
 
 def _start(env: ComputeEnv, entry_id: int, uuid: str) -> None:
-    conn, name = _conn(env, uuid)
+    conn, name, host_id = _conn(env, uuid)
     journal.advance(env, entry_id, "start")
     if not is_running(conn, name):
         conn.start(name)
-    _done(env, entry_id, uuid, running=True)
+    _done(env, entry_id, uuid, host_id, running=True)
 
 
 def _stop(env: ComputeEnv, entry_id: int, uuid: str) -> None:
-    conn, name = _conn(env, uuid)
+    conn, name, host_id = _conn(env, uuid)
     journal.advance(env, entry_id, "shutdown", timeout_s=env.stop_timeout_s)
     if is_running(conn, name):
         conn.shutdown(name, env.stop_timeout_s)  # destroys the guest if it does not power off
-    _done(env, entry_id, uuid, running=False)
+    _done(env, entry_id, uuid, host_id, running=False)
 
 
 def _reboot_soft(env: ComputeEnv, entry_id: int, uuid: str) -> None:
-    conn, name = _conn(env, uuid)
+    conn, name, host_id = _conn(env, uuid)
     journal.advance(env, entry_id, "shutdown", timeout_s=env.stop_timeout_s)
     if is_running(conn, name) and not conn.shutdown(name, env.stop_timeout_s):
         # it did not power off in time and was destroyed: finish as a hard reboot (Nova does)
@@ -68,11 +69,11 @@ def _reboot_soft(env: ComputeEnv, entry_id: int, uuid: str) -> None:
         return
     journal.advance(env, entry_id, "start")
     conn.start(name)
-    _done(env, entry_id, uuid, running=True)
+    _done(env, entry_id, uuid, host_id, running=True)
 
 
 def _reboot_hard(env: ComputeEnv, entry_id: int, uuid: str) -> None:
-    conn, name = _conn(env, uuid)
+    conn, name, _host_id = _conn(env, uuid)
     journal.advance(env, entry_id, "destroy")
     if is_running(conn, name):
         conn.destroy(name)
@@ -81,8 +82,9 @@ def _reboot_hard(env: ComputeEnv, entry_id: int, uuid: str) -> None:
     spawn.define_and_start(env, conn, entry_id, uuid, "reboot-hard")
 
 
-def _done(env: ComputeEnv, entry_id: int, uuid: str, running: bool) -> None:
-    records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE,
+def _done(env: ComputeEnv, entry_id: int, uuid: str, host_id: int, running: bool) -> None:
+    """The outcome of a power operation the host carried out (its heartbeat with it)."""
+    records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host_id,
                  vm_state=ACTIVE if running else STOPPED, task_state=None,
                  power_state=(PowerState.RUNNING if running else PowerState.SHUTDOWN).value)
 
@@ -92,7 +94,7 @@ _RUNNERS = {"start": _start, "stop": _stop, "reboot": _reboot_soft, "reboot-hard
 
 def recover_power(env: ComputeEnv, entry: JournalEntry) -> str:
     uuid, op, step = entry.instance_uuid, entry.operation, entry.step
-    conn, name = _conn(env, uuid)
+    conn, name, host_id = _conn(env, uuid)
     if op == "reboot-hard" or (op == "reboot" and step in ("destroy", "define")):
         spawn.define_and_start(env, conn, entry.id, uuid, "reboot-hard")
         return f"{op} interrupted at step {step}: finished (domain regenerated), server ACTIVE"
@@ -100,14 +102,14 @@ def recover_power(env: ComputeEnv, entry: JournalEntry) -> str:
         reason = (f"{op} was interrupted at step {step} and domain {name} is no longer on the "
                   "host: hard-reboot the server to define it again")
         records.save(env, uuid, entry_id=entry.id, entry_state=JournalState.FAILED,
-                     error=reason, fault=reason)
+                     error=reason, fault=reason, contacted=host_id)
         return reason
     if op == "stop":
         if is_running(conn, name):
             conn.destroy(name)
-        _done(env, entry.id, uuid, running=False)
+        _done(env, entry.id, uuid, host_id, running=False)
         return f"stop interrupted at step {step}: finished, server STOPPED"
     if not is_running(conn, name):
         conn.start(name)
-    _done(env, entry.id, uuid, running=True)
+    _done(env, entry.id, uuid, host_id, running=True)
     return f"{op} interrupted at step {step}: finished, server ACTIVE"

@@ -2,7 +2,14 @@
 
 The steps never hold a session across a libvirt call: they ``load`` detached copies of the
 instance and its host, act on the host, then ``save`` the outcome (with the journal entry's end,
-in the same transaction, so the record and its journal never disagree).
+in the same transaction, so the record and its journal never disagree). A save after the host
+answered records its heartbeat in that transaction too (kumo.compute.heartbeat).
+
+An instance holds a claim on its host exactly while it has a host_id and is not deleted: the
+claim the scheduler made (kumo.scheduler.service.place) is given back by ``release_claim_of``
+with kumo.db.claims.release in the transaction that clears host_id, with the same resources
+(``resources``: root plus ephemeral disk, as the scheduler's RequestSpec counts it), so used_*,
+instance_count and generation move exactly as the scheduler's own release would move them.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kumo.compute import journal
+from kumo.compute import heartbeat, journal
 from kumo.compute.env import ComputeEnv
 from kumo.compute.states import set_fault
 from kumo.db.claims import Resources, release
 from kumo.db.models import Host, Instance, JournalState
+from kumo.scheduler.service import released_elsewhere
 
 
 def load(env: ComputeEnv, uuid: str) -> tuple[Instance, Host | None]:
@@ -29,9 +37,12 @@ def load(env: ComputeEnv, uuid: str) -> tuple[Instance, Host | None]:
 
 def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
          entry_state: JournalState | None = None, error: str | None = None,
-         fault: str | None = None, release_claim: bool = False, **fields: Any) -> None:
-    """Write ``fields`` to the instance; optionally set a fault (ERROR), release its claim, and
-    end the journal entry -- all in one transaction."""
+         fault: str | None = None, release_claim: bool = False, contacted: int | None = None,
+         **fields: Any) -> None:
+    """Write ``fields`` to the instance; optionally set a fault (ERROR), release its claim,
+    record a heartbeat for the host (id) ``contacted`` that just answered, and end the journal
+    entry -- all in one transaction."""
+    released = False
     with env.db.session_scope() as s:
         instance = s.query(Instance).filter_by(uuid=uuid).one()
         for key, value in fields.items():
@@ -39,18 +50,28 @@ def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
         if fault is not None:
             set_fault(instance, fault)
         if release_claim:
-            release_claim_of(s, instance)
+            released = release_claim_of(s, instance)
+        if contacted is not None:
+            heartbeat.touch(s, [contacted])
         if entry_id is not None and entry_state is not None:
             journal.finish(s, entry_id, entry_state, error)
+    if released:
+        released_elsewhere(env.db)
 
 
 def resources(instance: Instance) -> Resources:
-    return Resources(vcpus=instance.vcpus, ram_mib=instance.ram_mib, disk_gib=instance.disk_gib)
+    """What the instance's claim holds: what the scheduler claimed for it
+    (kumo.scheduler.service.instance_claim), root and ephemeral disk together."""
+    return Resources(vcpus=instance.vcpus, ram_mib=instance.ram_mib,
+                     disk_gib=instance.disk_gib + (instance.ephemeral_gib or 0))
 
 
-def release_claim_of(s: Session, instance: Instance) -> None:
-    """Give the instance's claim back to its host and forget the host: an instance holds a claim
-    exactly while it has a host_id and is not deleted."""
-    if instance.host_id is not None:
-        release(s, instance.host_id, resources(instance))
-        instance.host_id = None
+def release_claim_of(s: Session, instance: Instance) -> bool:
+    """Give the instance's claim back to its host and forget the host; True if it had one.
+    (A host holding less than the claim -- counters changed behind kumo's back -- is left as it
+    is: kumo.db.claims.release changes nothing rather than create capacity.)"""
+    if instance.host_id is None:
+        return False
+    release(s, instance.host_id, resources(instance))
+    instance.host_id = None
+    return True

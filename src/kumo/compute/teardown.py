@@ -9,8 +9,10 @@ delete (journal operation ``delete``; step = the step about to be taken):
 
 Every step is idempotent (a domain or volume already gone is fine), so recovery simply runs them
 again from the start and finishes the delete. An instance that never reached a host (a create
-rolled back) is just marked deleted. A failure leaves the instance ERROR with the reason, its
-host and claim kept, so deleting it again finishes the job.
+rolled back, or one no host could take) is just marked deleted. The claim is released in the
+transaction that marks the instance deleted (kumo.compute.records), with the heartbeat of the
+host that answered. A failure leaves the instance ERROR with the reason, its host and claim
+kept, so deleting it again finishes the job.
 
 Failpoints (test-only): delete:after-destroy, delete:after-undefine.
 """
@@ -85,7 +87,8 @@ def _delete_steps(env: ComputeEnv, entry_id: int, uuid: str) -> None:
         journal.advance(env, entry_id, "volumes")
         _delete_volumes(env, conn, naming.instance_volumes(uuid))
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE,
-                 release_claim=True, vm_state=DELETED, task_state=None,
+                 release_claim=True, contacted=host.id if host is not None else None,
+                 vm_state=DELETED, task_state=None,
                  power_state=PowerState.NOSTATE.value, deleted=True, deleted_at=now(),
                  terminated_at=now())
 
