@@ -22,7 +22,8 @@ def kumo(db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KUMO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KUMO_POOL_NAME", f"kumo-cli-{secrets.token_hex(4)}")
     monkeypatch.setenv("KUMO_POOL_PATH", str(tmp_path / "pool"))
-    for name in ("KUMO_USER_ID", "KUMO_PROJECT_ID", "KUMO_ROLES", "KUMO_IMAGE_DIR"):
+    for name in ("KUMO_USER_ID", "KUMO_PROJECT_ID", "KUMO_ROLES", "KUMO_IMAGE_DIR",
+                 "KUMO_SCHEDULER_CONFIG"):
         monkeypatch.delenv(name, raising=False)
 
     def run(*argv: str) -> tuple[int, str, str]:

@@ -5,7 +5,8 @@
     admin, alice, bob   request contexts: the operator, and users of two projects
     image_file a tiny qcow2 file (qemu-img create), and raw_file a raw one
     kvm_host   a Host row with the embedded KVM capabilities and room for a few guests (its URI
-               points at libvirt's test driver, which answers without a daemon)
+               points at libvirt's test driver, which answers without a daemon); no heartbeat
+               yet: the first placement asks it and records one (kumo.compute.heartbeat)
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ from kumo.compute.env import ComputeEnv
 from kumo.config import Settings
 from kumo.db.models import Host
 from kumo.hosts.capabilities import default_host_caps
+from kumo.scheduler import service
 from tests.db.fixtures import *  # noqa: F401,F403
 
 
 @pytest.fixture
-def env(db, tmp_path: Path) -> ComputeEnv:
+def env(db, tmp_path: Path, monkeypatch) -> ComputeEnv:
+    monkeypatch.delenv("KUMO_SCHEDULER_CONFIG", raising=False)  # the scheduler's defaults
     settings = Settings(data_dir=tmp_path, database_url=db.url.render_as_string(False),
                         image_dir=tmp_path / "images")
     e = ComputeEnv(db=db, settings=settings, pool_name=f"kumo-test-{secrets.token_hex(4)}",
                    pool_path=str(tmp_path / "pool"), stop_timeout_s=2.0)
+    # the shared schedulers are per Database object, which outlives a test's rows
+    service.forget(db)
     yield e
+    service.forget(db)
     for uri in list(e._hosts):
         e.forget_host(uri)
 

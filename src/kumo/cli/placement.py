@@ -3,7 +3,9 @@ flavor -- every filter's reasons, the weights of the hosts that pass, the host t
 chosen, and the summary line a failed create carries as its fault.
 
 Thin over kumo.scheduler.service.explain; the image and flavor are found as the caller may see
-them (kumo.compute.lookup: an id, or an exact name).
+them (kumo.compute.lookup: an id, or an exact name). Like a create, it first asks the hosts whose
+heartbeat is stale whether they answer (kumo.compute.heartbeat), so it explains what a create
+would meet: a host that answers is up, one that does not is "compute down".
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from sqlalchemy.exc import OperationalError
 
 from kumo.cli.db import _shown, _unreachable, _url, url_option
 from kumo.cli.output import table
+from kumo.compute import heartbeat
 from kumo.compute.context import cli_context
+from kumo.compute.env import ComputeEnv
 from kumo.compute.flavors import flavor_value
 from kumo.compute.images import boot_properties
 from kumo.compute.lookup import find_flavor, find_image
+from kumo.config import Settings
 from kumo.db import Database, migrate
 from kumo.scheduler import service
 from kumo.scheduler.explain import Explanation
@@ -57,7 +62,8 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
     if not initialised:  # (and a SQLite file that is not there is not created by asking)
         raise click.ClickException(f"database {_shown(url)} is not initialised: run "
                                    "`kumo db upgrade`, then add hosts, images and flavors")
-    db = Database(url)
+    env = ComputeEnv(db=Database(url), settings=Settings.from_env())
+    db = env.db
     try:
         with db.session_scope(readonly=True) as s:
             ctx = cli_context()
@@ -69,11 +75,12 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
                        "flavor": {"id": flavor.flavorid, "name": flavor.name,
                                   "vcpus": flavor.vcpus, "ram": flavor.ram_mib,
                                   "disk": flavor.disk_gib + flavor.ephemeral_gib}}
+        heartbeat.refresh_stale(env, config, hosts or None)
         result = service.explain(db, spec, config, hosts=hosts or None)
     except OperationalError as e:
         raise _unreachable(url, e) from None
     finally:
-        db.dispose()
+        env.close()
     if fmt == "json":
         click.echo(json.dumps({**subject, **result.to_dict()}, indent=2, default=str))
         return

@@ -1,11 +1,23 @@
 """Servers (instances): create, list, show, start, stop, reboot, rebuild, delete, set_property.
 
-``create_server`` checks everything before it records anything -- image, flavor and host names,
-the image's data and disk format, kernel/ramdisk images, the flavor/image conflict, the whole
-guest plan on the chosen host (with the exact GuestRequest the build will use), and that the host
-answers -- so a bad request leaves no row, no claim and no volume. Then one unit of work records
-the instance (BUILDING), claims its resources on the host and opens its journal entry; the
-host-side steps follow in kumo.compute.spawn, each journaled before it acts.
+create, in three phases:
+
+    new_instance          validation: image, flavor and host names, the image's data and disk
+                          format, kernel/ramdisk images, disk sizes -- a bad request records
+                          nothing; returns the instance to record (not yet in the database)
+    schedule_and_record   heartbeats of stale hosts refreshed (kumo.compute.heartbeat), the
+                          request spec built (invalid properties and flavor/image conflicts
+                          refused here, still recording nothing), the scheduler places it and
+                          commits the claim (kumo.scheduler.service.place), the guest plan is
+                          checked on the chosen host and the host asked whether it answers, then
+                          one unit of work records the instance (BUILDING/spawning, on its host)
+                          with its journal entry. Any failure before that commits gives the
+                          claim back (service.release): nothing is half-created.
+                          No host can take it (NoValidHost): the instance is recorded ERROR
+                          with the scheduler's summary -- the line ``kumo placement explain``
+                          prints -- as its fault, as Nova records "No valid host was found",
+                          and NoValidHost is raised.
+    spawn.run_create      the host-side steps, each journaled before it acts
 
 ``set_property`` is the audited way to change an instance's frozen image properties (seed 001's
 operators UPDATEd nova's database by hand): validated by the catalog and by a guest plan on the
@@ -23,7 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.catalog.properties import ImageProperties
-from kumo.compute import journal, placement, power, spawn, teardown
+from kumo.compute import heartbeat, journal, power, spawn, teardown
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.images import boot_properties
@@ -31,14 +43,15 @@ from kumo.compute.instance_request import guest_request
 from kumo.compute.lookup import find_flavor, find_host, find_image, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
-                                 STOPPED, VM_STATUS, server_view, status)
+                                 STOPPED, VM_STATUS, server_view, set_fault, status)
 from kumo.db.base import new_uuid
-from kumo.db.claims import Resources
 from kumo.backends import get_backend
 from kumo.db.models import (UNFINISHED_STATES, Host, Image, ImageStatus, Instance, JournalEntry,
                             JournalState, PowerState)
 from kumo.errors import InvalidInput, NotFound, StateError, UnsupportedGuest
 from kumo.guest.build import build_guest
+from kumo.scheduler import service as scheduler
+from kumo.scheduler.errors import NoValidHost
 
 #: disk formats a root disk can be made from (an overlay over the image); kernels, ramdisks and
 #: ISOs are not root disks
@@ -56,33 +69,92 @@ class CreateResult:
 def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                   host: str | None = None, public_key: str | None = None,
                   key_name: str | None = None) -> CreateResult:
-    """Create and boot a server; CreateResult with its view (and a Windows admin password)."""
-    if not name or len(name) > 255:
-        raise InvalidInput(f"server name {name!r} is invalid: allowed 1 to 255 characters")
-    with env.db.session_scope(readonly=True) as s:
-        instance, host_row = _prepare(env, s, ctx, name, image, flavor, host, public_key,
-                                      key_name)
-        host_id, uri, request = host_row.id, host_row.uri, _resources(instance)
-    env.host(uri).node_info()  # HostUnreachable before anything is recorded
-    with env.db.session_scope() as s:
-        host_row = s.get_one(Host, host_id)
-        placement.place(s, request, host_row)
-        instance.host_id, instance.node, instance.task_state = host_id, host_row.name, SPAWNING
-        s.add(instance)
-        s.flush()
-        entry_id = journal.begin(s, env, ctx, "create", instance.uuid, "claimed",
-                                 host_id=host_id).id
+    """Create and boot a server; CreateResult with its view (and a Windows admin password).
+    NoValidHost after recording the server ERROR when no host can take it."""
+    instance, host_name = new_instance(env, ctx, name, image=image, flavor=flavor, host=host,
+                                       public_key=public_key, key_name=key_name)
+    entry_id = schedule_and_record(env, ctx, instance, host=host_name)
     password = spawn.run_create(env, entry_id, instance.uuid)
     return CreateResult(show_server(env, ctx, instance.uuid), password)
 
 
-def _prepare(env: ComputeEnv, s: Session, ctx: RequestContext, name: str, image_ref: str,
-             flavor_ref: str, host_ref: str | None, public_key: str | None,
-             key_name: str | None) -> tuple[Instance, Host]:
-    """The instance to record and its host, after every check a create needs."""
+def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
+                 host: str | None = None, public_key: str | None = None,
+                 key_name: str | None = None) -> tuple[Instance, str | None]:
+    """The instance a create would record (BUILDING/scheduling, on no host, not yet in the
+    database) and the exact name of the host asked for (None: the scheduler chooses), after
+    every check that needs no host. Records nothing."""
+    if not name or len(name) > 255:
+        raise InvalidInput(f"server name {name!r} is invalid: allowed 1 to 255 characters")
+    with env.db.session_scope(readonly=True) as s:
+        return _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
+
+
+def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance, *,
+                        host: str | None = None) -> int:
+    """Place ``instance`` (from ``new_instance``) and record it on its host with its create
+    journal entry (step claimed); the entry's id, for spawn.run_create. See the module
+    docstring. ``host``: the exact name of the only host to consider.
+
+    Safe to call from many threads at once: the claims are atomic in the database and the
+    shared scheduler spreads concurrent requests (kumo.scheduler.service)."""
+    spec = scheduler.request_spec_for_instance(instance)  # InvalidProperty, ConfigConflict
+    config = scheduler.load_config(settings=env.settings)
+    names = [host] if host is not None else None
+    heartbeat.refresh_stale(env, config, names)
+    try:
+        placement = scheduler.place(env.db, spec, config, hosts=names)
+    except NoValidHost as e:
+        _record_unplaced(env, ctx, instance, e)
+        raise
+    try:
+        return _record_placed(env, ctx, instance, placement.host)
+    except BaseException as e:
+        try:
+            scheduler.release(env.db, placement)
+        except Exception as release_error:  # keep the first error; say the claim is held
+            e.add_note(f"releasing the claim on {placement.host} failed too: {release_error}")
+        raise
+
+
+def _record_placed(env: ComputeEnv, ctx: RequestContext, instance: Instance,
+                   host_name: str) -> int:
+    """Check the guest plan on the chosen host and that it answers, then record the instance
+    on it (BUILDING/spawning) with its journal entry and the host's heartbeat."""
+    with env.db.session_scope(readonly=True) as s:
+        chosen = s.scalars(select(Host).where(Host.name == host_name)).one()
+        s.expunge(chosen)
+    check_plan(env, instance, chosen)
+    env.host(chosen.uri).node_info()  # HostUnreachable before anything is recorded
+    with env.db.session_scope() as s:
+        instance.host_id, instance.node, instance.task_state = chosen.id, chosen.name, SPAWNING
+        s.add(instance)
+        s.flush()
+        heartbeat.touch(s, [chosen.id])
+        return journal.begin(s, env, ctx, "create", instance.uuid, "claimed",
+                             host_id=chosen.id).id
+
+
+def _record_unplaced(env: ComputeEnv, ctx: RequestContext, instance: Instance,
+                     error: NoValidHost) -> None:
+    """Record the instance ERROR on no host, its fault the scheduler's summary, with a create
+    journal entry that failed at step scheduling."""
+    with env.db.session_scope() as s:
+        set_fault(instance, error.summary, details=error.note or None)
+        s.add(instance)
+        s.flush()
+        entry = journal.begin(s, env, ctx, "create", instance.uuid, "scheduling")
+        journal.finish(s, entry.id, JournalState.FAILED, str(error))
+
+
+def _prepare(s: Session, ctx: RequestContext, name: str, image_ref: str, flavor_ref: str,
+             host_ref: str | None, public_key: str | None,
+             key_name: str | None) -> tuple[Instance, str | None]:
+    """The instance to record and the exact name of the host asked for, after every check a
+    create needs before it is scheduled."""
     image = _bootable(s, ctx, image_ref)
     flavor = find_flavor(s, ctx, flavor_ref)
-    host_row = find_host(s, host_ref) if host_ref else None
+    host_name = find_host(s, host_ref).name if host_ref else None
     props = boot_properties(image)
     for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
         if props.get(prop):
@@ -102,9 +174,7 @@ def _prepare(env: ComputeEnv, s: Session, ctx: RequestContext, name: str, image_
         ephemeral_gib=flavor.ephemeral_gib, flavor_extra_specs=dict(flavor.extra_specs),
         key_name=key_name, public_key=public_key.strip() if public_key else None,
         vm_state=BUILDING, task_state=SCHEDULING, power_state=PowerState.NOSTATE.value)
-    chosen = placement.pick(s, _resources(instance), host_row)
-    check_plan(env, instance, chosen)
-    return instance, chosen
+    return instance, host_name
 
 
 def check_plan(env: ComputeEnv, instance: Instance, host: Host) -> None:
@@ -136,10 +206,6 @@ def _boot_file(s: Session, ctx: RequestContext, image_ref: str, prop: str, ref: 
                            f"image with data (disk_format {target.disk_format}, status "
                            f"{target.status})")
     return target
-
-
-def _resources(instance: Instance) -> Resources:
-    return Resources(vcpus=instance.vcpus, ram_mib=instance.ram_mib, disk_gib=instance.disk_gib)
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 create (journal operation ``create``; step = the step about to be taken):
 
-    claimed   instance recorded BUILDING, resources claimed (servers.create_server)
+    claimed   placed and claimed by the scheduler, instance recorded BUILDING on its host
+              (servers.schedule_and_record)
     upload    the image (and kernel/ramdisk images) into the host's pool through libvirt streams,
               unless already there; payload ``uploading`` names the volumes being written
     volumes   the qcow2 overlay root volume over the image, the config drive ISO volume
@@ -107,6 +108,7 @@ def _roll_back_create(env: ComputeEnv, entry_id: int, uuid: str, reason: str,
             return
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.ROLLED_BACK,
                  error=reason, fault=reason, release_claim=True,
+                 contacted=host.id if host is not None else None,
                  power_state=PowerState.NOSTATE.value)
 
 
@@ -229,7 +231,7 @@ def define_and_start(env: ComputeEnv, conn: Any, entry_id: int, uuid: str, op: s
     if not is_running(conn, name):
         conn.start(name)
     failpoint(f"{op}:after-start")
-    records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE,
+    records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host.id,
                  vm_state=ACTIVE, task_state=None, power_state=PowerState.RUNNING.value,
                  config_digest=digest, backend=backend,
                  launched_at=instance.launched_at or now(), fault_code=None, fault_reason=None,
