@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -61,10 +62,22 @@ class Cloud:
         return re.search(r"<clock[^>]*>", self.conn.domain_xml(naming.domain_name(uuid))
                          ).group(0)
 
-    def usage(self) -> tuple[int, int, int]:
+    def usage(self) -> tuple[int, int, int, int]:
+        """The host's counters: used vCPU, RAM, disk and instance_count."""
         with self.env.db.session_scope(readonly=True) as s:
             h = s.query(Host).filter_by(name="local").one()
-            return h.used_vcpus, h.used_ram_mib, h.used_disk_gib
+            return h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count
+
+    def age_heartbeat(self, seconds: float = 600) -> None:
+        """Pretend the controller has not talked to the host for ``seconds``."""
+        with self.env.db.session_scope() as s:
+            s.query(Host).filter_by(name="local").one().last_heartbeat = (
+                datetime.now(timezone.utc) - timedelta(seconds=seconds))
+
+    def heartbeat_age(self) -> float:
+        with self.env.db.session_scope(readonly=True) as s:
+            beat = s.query(Host).filter_by(name="local").one().last_heartbeat
+        return (datetime.now(timezone.utc) - beat).total_seconds()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +137,9 @@ def _guest_line(cloud: Cloud, uuid: str, timeout_s: float = 90) -> str:
 
 def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     env, ctx, conn = cloud.env, cloud.ctx, cloud.conn
+    cloud.age_heartbeat()  # past ComputeUp's 60 s: the create asks the host, which answers
     win = servers.create_server(env, ctx, "win", image="windows", flavor="tiny")
+    assert cloud.heartbeat_age() < 30
     lin = servers.create_server(env, ctx, "lin", image="linux", flavor="tiny")
     win_id, lin_id = win.server["id"], lin.server["id"]
     for result in (win, lin):
@@ -138,7 +153,7 @@ def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     assert cloud.clock(lin_id) == "<clock offset='utc'>"
     assert sorted(cloud.instance_volumes(win_id)) == [
         f"kumo-{win_id}-config", f"kumo-{win_id}-console.log", f"kumo-{win_id}-disk"]
-    assert cloud.usage() == (2, 512, 2)
+    assert cloud.usage() == (2, 512, 2, 2)
     for uuid in (win_id, lin_id):  # both guests really boot
         assert _guest_line(cloud, uuid).startswith(f"{GUEST_MARK} rtc=")
     assert hosts.find_orphans(env, ctx, "local") == []
@@ -151,7 +166,9 @@ def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     assert cloud.clock(win_id) == "<clock offset='utc'>"
     assert rebooted["config_digest"] != win.server["config_digest"]
 
+    cloud.age_heartbeat()
     stopped = servers.stop_server(env, ctx, "lin")  # the guest ignores ACPI: destroyed at 2 s
+    assert cloud.heartbeat_age() < 30  # the host answered: its heartbeat is fresh again
     assert (stopped["status"], stopped["power_state"]) == ("SHUTOFF", "shutdown")
     assert conn.domain_state(naming.domain_name(lin_id)) == "shutoff"
     assert servers.start_server(env, ctx, "lin")["status"] == "ACTIVE"
@@ -174,7 +191,7 @@ def test_windows_and_linux_servers_live_hard_reboot_and_delete(cloud):
     for uuid in (win_id, lin_id):
         assert not conn.domain_exists(naming.domain_name(uuid))
         assert cloud.instance_volumes(uuid) == []
-    assert cloud.usage() == (0, 0, 0)
+    assert cloud.usage() == (0, 0, 0, 0)
     assert servers.list_servers(env, ctx) == []
 
 
@@ -208,12 +225,12 @@ def test_controller_killed_mid_create_is_recovered(cloud, failpoint, status, rec
         assert server["fault"]["message"] == recovered
         assert server["host"] is None
         assert not cloud.conn.domain_exists(domain) and cloud.instance_volumes(uuid) == []
-        assert cloud.usage() == (0, 0, 0)
+        assert cloud.usage() == (0, 0, 0, 0)
     orphans = cloud.kumo("host", "orphans", "local")
     assert (orphans.returncode, orphans.stdout) == (0, "no orphans on host local\n")
     assert cloud.kumo("server", "delete", "crash").returncode == 0
     assert not cloud.conn.domain_exists(domain) and cloud.instance_volumes(uuid) == []
-    assert cloud.usage() == (0, 0, 0)
+    assert cloud.usage() == (0, 0, 0, 0)
 
 
 def test_controller_killed_mid_delete_is_finished(cloud):
@@ -227,7 +244,7 @@ def test_controller_killed_mid_delete_is_finished(cloud):
                              "step undefine: finished, server deleted\n")
     assert json.loads(listed.stdout) == []
     assert not cloud.conn.domain_exists(naming.domain_name(uuid))
-    assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0)
+    assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0, 0)
 
 
 def test_controller_killed_mid_hard_reboot_is_finished(cloud):
@@ -263,5 +280,5 @@ def test_failure_on_the_host_rolls_back_with_a_reason(cloud):
     assert not cloud.conn.domain_exists(naming.domain_name(server["id"]))
     assert cloud.instance_volumes(server["id"]) == []
     assert naming.image_volume_name(image["id"]) not in cloud.conn.list_volumes(env.pool_name)
-    assert cloud.usage() == (0, 0, 0)
+    assert cloud.usage() == (0, 0, 0, 0)
     servers.delete_server(env, ctx, "unlucky")
