@@ -235,3 +235,29 @@ def test_volumes_in_the_test_driver(test_host: LibvirtHost) -> None:
     test_host.delete_pool("default-pool")
     with pytest.raises(NotFound):
         test_host.list_volumes("default-pool")
+
+
+def test_threads_opening_together_share_one_connection() -> None:
+    """Opening is serialised: 16 threads reaching a fresh host at once all get the same, live
+    connection (none closes another's)."""
+    import threading
+    host = LibvirtHost("test:///default")
+    barrier = threading.Barrier(16)
+    seen, errors = [], []
+
+    def use() -> None:
+        barrier.wait()
+        try:
+            seen.append(host._connection())
+            host.list_domains()
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=use) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({id(c) for c in seen}) == 1 and seen[0].isAlive()
+    host.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -127,6 +128,9 @@ class LibvirtHost:
     def __init__(self, uri: str):
         self.uri = uri
         self._conn: libvirt.virConnect | None = None
+        # libvirt connections are thread-safe once open; opening and closing are not, so two
+        # threads reaching open() together must not close each other's fresh connection
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"LibvirtHost({self.uri!r})"
@@ -142,24 +146,27 @@ class LibvirtHost:
     def open(self) -> None:
         """Connect now (otherwise the first call does); reconnects a connection that died.
         Raises HostUnreachable when the URI does not answer."""
-        if self._conn is not None and self._conn.isAlive():
-            return
-        self.close()
-        try:
-            self._conn = libvirt.open(self.uri)
-        except libvirt.libvirtError as e:
-            raise translate(e, self.uri, "open a connection", opening=True) from e
+        with self._lock:
+            if self._conn is not None and self._conn.isAlive():
+                return
+            self.close()
+            try:
+                self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as e:
+                raise translate(e, self.uri, "open a connection", opening=True) from e
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
+        with self._lock:
+            conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(libvirt.libvirtError):
                 conn.close()
 
     def _connection(self) -> libvirt.virConnect:
-        self.open()
-        assert self._conn is not None
-        return self._conn
+        with self._lock:
+            self.open()
+            assert self._conn is not None
+            return self._conn
 
     @contextlib.contextmanager
     def _translating(self, action: str) -> Iterator[None]:
