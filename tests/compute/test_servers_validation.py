@@ -35,7 +35,6 @@ def catalog(env, admin, image_file, kvm_host):
     flavors.create_flavor(env, admin, "huge", vcpus=1, ram_mib=65536, disk_gib=1)
     flavors.create_flavor(env, admin, "scsi", vcpus=1, ram_mib=256, disk_gib=1,
                           extra_specs={"hw:disk_bus": "scsi"})
-    flavors.create_flavor(env, admin, "eph", vcpus=1, ram_mib=256, disk_gib=1, ephemeral_gib=1)
     with env.db.session_scope() as s:
         # it answered a moment ago (fresh heartbeat), so the scheduler takes it; then it does not
         gone = Host(name="gone", uri=UNREACHABLE, vcpus=8, ram_mib=16384, disk_gib=100,
@@ -70,9 +69,6 @@ CASES = [
                  "hw_disk_bus=ide is not available on machine type q35: q35 has no IDE "
                  "controller (fix: use hw_disk_bus=sata, or hw_machine_type=pc)",
                  id="impossible-guest"),
-    pytest.param(dict(image="linux", flavor="eph"), UnsupportedGuest,
-                 "flavor 'eph' has an ephemeral disk: kumo does not make ephemeral disks yet; "
-                 "use a flavor with ephemeral 0", id="ephemeral"),
     # placed (the claim committed), then refused on the chosen host: the claim is given back
     pytest.param(dict(image="linux", flavor="tiny", host="gone"), HostUnreachable,
                  f"host {UNREACHABLE} does not answer: Failed to connect socket to "

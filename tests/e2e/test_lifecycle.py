@@ -282,3 +282,19 @@ def test_failure_on_the_host_rolls_back_with_a_reason(cloud):
     assert naming.image_volume_name(image["id"]) not in cloud.conn.list_volumes(env.pool_name)
     assert cloud.usage() == (0, 0, 0, 0)
     servers.delete_server(env, ctx, "unlucky")
+
+
+def test_ephemeral_disk_made_attached_and_removed(cloud):
+    flavors.create_flavor(cloud.env, cloud.ctx, "tiny.eph", vcpus=1, ram_mib=256, disk_gib=1,
+                          ephemeral_gib=2)
+    uuid = servers.create_server(cloud.env, cloud.ctx, "scratch", image="linux",
+                                 flavor="tiny.eph").server["id"]
+    eph = naming.volume_name(uuid, naming.EPHEMERAL)
+    assert eph in cloud.instance_volumes(uuid)
+    info = cloud.conn.volume_info(cloud.env.pool_name, eph)
+    assert (info.format, info.capacity_bytes) == ("qcow2", 2 << 30)
+    xml = cloud.conn.domain_xml(naming.domain_name(uuid))
+    assert f"<source file='{info.path}'" in xml
+    assert cloud.usage() == (1, 256, 3, 1)  # root 1 GiB + ephemeral 2 GiB claimed
+    servers.delete_server(cloud.env, cloud.ctx, "scratch")
+    assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0, 0)

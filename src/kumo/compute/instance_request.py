@@ -55,6 +55,7 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
         uuid=uuid,
         root_disk=env.pool_volume_path(naming.volume_name(uuid, naming.ROOT)),
         root_format="qcow2",
+        ephemeral_disk=env.pool_volume_path(naming.volume_name(uuid, naming.EPHEMERAL)),
         config_drive=env.pool_volume_path(naming.volume_name(uuid, naming.CONFIG)),
         ssh_keys=(instance.public_key,) if instance.public_key else (),
         kernel=env.pool_volume_path(naming.image_volume_name(kernel_id)) if kernel_id else None,

@@ -1,7 +1,7 @@
 """kumo's names for what it creates on a host, and how to recognise them again.
 
     domain               kumo-<instance uuid>
-    per-instance volume  kumo-<instance uuid>-disk | -config | -console.log
+    per-instance volume  kumo-<instance uuid>-disk | -eph0 | -config | -console.log
     image cache volume   kumo-image-<image id>              (shared by the instances on a host)
 
 Everything kumo puts on a host carries one of these names, so what is on a host can be matched
@@ -17,14 +17,15 @@ import re
 PREFIX = "kumo-"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _DOMAIN = re.compile(rf"^kumo-({_UUID})$")
-_INSTANCE_VOLUME = re.compile(rf"^kumo-({_UUID})-(disk|config|console\.log)$")
+_INSTANCE_VOLUME = re.compile(rf"^kumo-({_UUID})-(disk|eph0|config|console\.log)$")
 _IMAGE_VOLUME = re.compile(rf"^kumo-image-({_UUID})$")
 
 ROOT = "disk"
+EPHEMERAL = "eph0"
 CONFIG = "config"
 CONSOLE = "console.log"
 #: per-instance volumes, in the order they are made
-INSTANCE_VOLUME_KINDS = (ROOT, CONFIG, CONSOLE)
+INSTANCE_VOLUME_KINDS = (ROOT, EPHEMERAL, CONFIG, CONSOLE)
 
 
 def domain_name(instance_uuid: str) -> str:

@@ -48,7 +48,7 @@ from kumo.db.base import new_uuid
 from kumo.backends import get_backend
 from kumo.db.models import (UNFINISHED_STATES, Host, Image, ImageStatus, Instance, JournalEntry,
                             JournalState, PowerState)
-from kumo.errors import InvalidInput, NotFound, StateError, UnsupportedGuest
+from kumo.errors import InvalidInput, NotFound, StateError
 from kumo.guest.build import build_guest
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
@@ -159,9 +159,6 @@ def _prepare(s: Session, ctx: RequestContext, name: str, image_ref: str, flavor_
     for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
         if props.get(prop):
             _boot_file(s, ctx, image_ref, prop, props[prop], fmt)
-    if flavor.ephemeral_gib:
-        raise UnsupportedGuest(f"flavor {flavor.name!r} has an ephemeral disk: kumo does not "
-                               "make ephemeral disks yet; use a flavor with ephemeral 0")
     if flavor.disk_gib and image.virtual_size and image.virtual_size > flavor.disk_gib * GIB:
         raise InvalidInput(f"flavor {flavor.name!r} has a {flavor.disk_gib} GiB disk, smaller "
                            f"than image {image_ref!r} ({image.virtual_size / GIB:.1f} GiB "

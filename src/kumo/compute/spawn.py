@@ -136,7 +136,7 @@ def run_rebuild(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
         ensure_boot_images(env, conn, instance, entry_id)
         journal.advance(env, entry_id, "volumes")
         present = set(conn.list_volumes(env.pool_name))
-        for kind in (naming.ROOT, naming.CONFIG):
+        for kind in (naming.ROOT, naming.EPHEMERAL, naming.CONFIG):
             if naming.volume_name(uuid, kind) in present:
                 conn.delete_volume(env.pool_name, naming.volume_name(uuid, kind))
         password = make_volumes(env, conn, instance, host, entry_id)
@@ -191,7 +191,8 @@ def ensure_boot_images(env: ComputeEnv, conn: Any, instance: Instance, entry_id:
 
 def make_volumes(env: ComputeEnv, conn: Any, instance: Instance, host: Host,
                  entry_id: int) -> str | None:
-    """The root overlay and the config drive (journal step volumes); the admin password."""
+    """The root overlay, the flavor's ephemeral disk and the config drive (journal step
+    volumes); the admin password."""
     uuid = instance.uuid
     spec = build_guest(guest_request(env, instance, host))
     password = secrets.token_urlsafe(12) if spec.credentials.admin_password else None
@@ -200,6 +201,9 @@ def make_volumes(env: ComputeEnv, conn: Any, instance: Instance, host: Host,
     records.save(env, uuid, admin_password_hash=hash_password(password) if password else None)
     conn.create_overlay_volume(env.pool_name, naming.volume_name(uuid, naming.ROOT),
                                naming.image_volume_name(instance.image_id), instance.disk_gib)
+    if instance.ephemeral_gib:
+        conn.create_volume(env.pool_name, naming.volume_name(uuid, naming.EPHEMERAL),
+                           instance.ephemeral_gib)
     md = config_drive.InstanceMetadata(
         uuid=uuid, name=instance.name, os_type=spec.os_type, project_id=instance.project_id,
         availability_zone=instance.availability_zone,

@@ -24,6 +24,8 @@ class GuestRequest:
     uuid: str | None = None
     root_disk: str | None = None
     root_format: str = "qcow2"
+    #: path of the flavor's ephemeral disk (None: beside the root disk, named disk.eph0)
+    ephemeral_disk: str | None = None
     #: path of the config drive ISO, when one is attached
     config_drive: str | None = None
     ssh_keys: tuple[str, ...] = ()

@@ -501,6 +501,15 @@ class LibvirtHost:
                                f"in pool {pool!r}"):
             return self._volume_info(p.createXML(xml, 0))
 
+    def create_volume(self, pool: str, name: str, size_gib: int,
+                      format: str = "qcow2") -> VolumeInfo:
+        """An empty volume of ``size_gib`` (an ephemeral disk), sparse where the format allows."""
+        xml = _volume_xml(name, capacity_bytes=size_gib * GiB, format=format,
+                          allocation_bytes=0)
+        p = self._pool(pool)
+        with self._translating(f"create volume {name!r} in pool {pool!r}"):
+            return self._volume_info(p.createXML(xml, 0))
+
     def create_volume_from_file(self, pool: str, name: str, source_path: str,
                                 format: str | None = None) -> VolumeInfo:
         """A full copy, made by the host itself, of a file on the host that libvirt knows as a

@@ -48,8 +48,8 @@ def root_and_ephemeral(c: Context, bus: str) -> list[DiskSpec]:
     disks = [DiskSpec("root", "disk", bus, req.root_path, format=req.root_format,
                       size_gib=req.flavor.disk_gib or None)]
     if req.flavor.ephemeral_gib:
-        disks.append(DiskSpec("ephemeral", "disk", bus,
-                              req.root_path.rsplit("/", 1)[0] + "/disk.eph0", "qcow2",
+        path = req.ephemeral_disk or req.root_path.rsplit("/", 1)[0] + "/disk.eph0"
+        disks.append(DiskSpec("ephemeral", "disk", bus, path, "qcow2",
                               size_gib=req.flavor.ephemeral_gib))
         c.d.decide("disks.ephemeral.bus", bus, "disk.ephemeral-same-bus", "flavor",
                    req.flavor.ephemeral_gib, "the ephemeral disk uses the root disk's bus")
