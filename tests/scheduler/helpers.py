@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Callable, Sequence
 
 from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
-from kumo.scheduler import Aggregate, HostView, RequestSpec, ServerGroup
+from kumo.scheduler import Aggregate, HostView, NoValidHost, RequestSpec, ServerGroup
 from kumo.scheduler.fleet import Fleet
 from kumo.scheduler.plugins import DecisionContext, Filter, FilterResult
 
@@ -43,3 +44,32 @@ def check(f: Filter, h: HostView, req: RequestSpec) -> FilterResult:
     assert vector_pass == result.passed, "columnar and per-host verdicts differ"
     assert result.plugin == f.NAME
     return result
+
+
+def race(schedulers: Sequence[Any], n: int = 200, *, vcpus: int = 1, ram: int = 1024,
+         disk: int = 10, now: float | None = None) -> tuple[list[str], list[NoValidHost]]:
+    """``n`` threads released together, thread k placing one request through
+    ``schedulers[k % len(schedulers)]`` (as several controllers would): hosts placed on, and the
+    NoValidHost errors of the rest."""
+    barrier = threading.Barrier(n)
+    placed: list[str] = []
+    failed: list[NoValidHost] = []
+    lock = threading.Lock()
+
+    def create(k: int) -> None:
+        barrier.wait()
+        try:
+            p = schedulers[k % len(schedulers)].select(request(vcpus=vcpus, ram=ram, disk=disk),
+                                                       now=now)
+            with lock:
+                placed.append(p.host)
+        except NoValidHost as e:
+            with lock:
+                failed.append(e)
+
+    threads = [threading.Thread(target=create, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return placed, failed

@@ -11,7 +11,7 @@ from kumo.errors import NotFound
 from kumo.scheduler import (Claim, ClaimStore, HostUsage, InMemoryClaimStore, NoValidHost,
                             Scheduler, SchedulerConfig)
 
-from tests.scheduler.helpers import NOW, host, request
+from tests.scheduler.helpers import NOW, host, race, request
 
 LIMITS = dict(vcpus_limit=4, ram_mib_limit=4096, disk_gib_limit=40)
 STORE_CASES = [
@@ -58,26 +58,7 @@ def test_200_concurrent_creates_against_capacity_for_100():
     store = InMemoryClaimStore.from_hosts(hosts)
     # four schedulers (as four controller processes would have), one store
     schedulers = [Scheduler(SchedulerConfig(), hosts, store) for _ in range(4)]
-    barrier = threading.Barrier(200)
-    placed: list[str] = []
-    failed: list[NoValidHost] = []
-    lock = threading.Lock()
-
-    def create(k: int) -> None:
-        barrier.wait()
-        try:
-            p = schedulers[k % 4].select(request(vcpus=1, ram=1024, disk=10), now=NOW)
-            with lock:
-                placed.append(p.host)
-        except NoValidHost as e:
-            with lock:
-                failed.append(e)
-
-    threads = [threading.Thread(target=create, args=(k,)) for k in range(200)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    placed, failed = race(schedulers, 200, now=NOW)
     assert len(placed) == 100 and len(failed) == 100
     assert Counter(placed) == {h.name: 10 for h in hosts}
     for name, u in store.usage().items():

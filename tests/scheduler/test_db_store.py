@@ -6,7 +6,6 @@ counters from the same UPDATE, and stay atomic when many threads and schedulers 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +24,7 @@ from kumo.scheduler.db_store import DbClaimStore
 from kumo.scheduler.inventory import host_views
 from kumo.scheduler.model import resource_limit
 from tests.db.fixtures import *  # noqa: F401,F403  (db, on SQLite and PostgreSQL)
-from tests.scheduler.helpers import request
+from tests.scheduler.helpers import race, request
 
 #: the hosts' last heartbeat, and the clock the tests decide at (5 s later: compute up)
 HEARTBEAT = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
@@ -147,26 +146,7 @@ def test_200_creates_four_schedulers_one_database(db):
         views = host_views(s)
     store = DbClaimStore(db)
     schedulers = [Scheduler(SchedulerConfig(), views, store) for _ in range(4)]
-    barrier = threading.Barrier(200)
-    placed: list[str] = []
-    failed: list[NoValidHost] = []
-    lock = threading.Lock()
-
-    def create(k: int) -> None:
-        barrier.wait()
-        try:
-            p = schedulers[k % 4].select(request(vcpus=1, ram=1024, disk=10), now=NOW)
-            with lock:
-                placed.append(p.host)
-        except NoValidHost as e:
-            with lock:
-                failed.append(e)
-
-    threads = [threading.Thread(target=create, args=(k,)) for k in range(200)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    placed, failed = race(schedulers, 200, now=NOW)
     assert (len(placed), len(failed)) == (100, 100)
     assert Counter(placed) == {f"h{i}": 10 for i in range(10)}
     for name, h in rows(db).items():
