@@ -29,13 +29,8 @@ kernel release, busybox's version and the init script, and written atomically.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import os
 import re
-import struct
-import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -44,8 +39,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from kumo.errors import DomainNotFound, HostUnreachable, StateError
+from kumo.errors import DomainNotFound, HostUnreachable, NotFound, StateError
 from kumo.hosts.libvirt_host import DomainState, LibvirtHost
+from kumo.tiny_guest import build_initramfs
 
 SYSTEM_URI = "qemu:///system"
 PROBE_MARK = "KUMO-PROBE"
@@ -101,93 +97,13 @@ def probe_dir() -> Path:
     return Path(os.environ.get("KUMO_PROBE_DIR") or REPO_ROOT / "var" / "probe")
 
 
-def find_kernel() -> Path:
-    """``$KUMO_PROBE_KERNEL``, else the newest /boot/vmlinuz-*-cloud-amd64."""
-    if os.environ.get("KUMO_PROBE_KERNEL"):
-        return Path(os.environ["KUMO_PROBE_KERNEL"])
-    kernels = sorted(Path("/boot").glob("vmlinuz-*-cloud-amd64"), key=_natural_key)
-    if not kernels:
-        raise ProbeError("no /boot/vmlinuz-*-cloud-amd64: install linux-image-cloud-amd64 "
-                         "(scripts/setup.sh)")
-    return kernels[-1]
-
-
-def find_busybox() -> Path:
-    """``$KUMO_PROBE_BUSYBOX``, else /bin/busybox; it must be statically linked."""
-    path = Path(os.environ.get("KUMO_PROBE_BUSYBOX") or "/bin/busybox")
-    if not path.is_file():
-        raise ProbeError(f"no {path}: install busybox-static (scripts/setup.sh)")
-    if not _is_static_elf(path.read_bytes()):
-        raise ProbeError(f"{path} is dynamically linked: install busybox-static "
-                         "(scripts/setup.sh)")
-    return path
-
-
 def build_probe(cache_dir: Path | None = None) -> ProbeImage:
-    """The kernel and the (cached) probe initramfs."""
-    kernel, busybox = find_kernel(), find_busybox()
-    release = kernel.name.removeprefix("vmlinuz-")
-    version = _busybox_version(busybox)
-    key = hashlib.sha256("\0".join([release, version, INIT_SCRIPT]).encode()).hexdigest()[:12]
-    cache = cache_dir or probe_dir()
-    initramfs = cache / f"probe-{release}-{key}.cpio.gz"
-    if not initramfs.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = initramfs.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(gzip.compress(_initramfs_cpio(busybox.read_bytes()), mtime=0))
-        os.replace(tmp, initramfs)
+    """The kernel and the (cached) probe initramfs (kumo.tiny_guest with the probe's /init)."""
+    try:
+        kernel, initramfs = build_initramfs(INIT_SCRIPT, cache_dir or probe_dir(), "probe")
+    except NotFound as e:
+        raise ProbeError(str(e)) from None
     return ProbeImage(kernel=kernel, initramfs=initramfs)
-
-
-def _initramfs_cpio(busybox: bytes) -> bytes:
-    entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
-        (name, 0o040755, b"", (0, 0)) for name in ("bin", "dev", "proc", "sys")]
-    # the kernel opens /dev/console for init's stdio; ship the node rather than rely on the
-    # kernel's built-in initramfs providing it
-    entries.append(("dev/console", 0o020600, b"", (5, 1)))
-    entries.append(("bin/busybox", 0o100755, busybox, (0, 0)))
-    entries.append(("init", 0o100755, INIT_SCRIPT.encode(), (0, 0)))
-    out = io.BytesIO()
-    for ino, (name, mode, data, rdev) in enumerate(entries, start=1):
-        _newc_entry(out, ino, name, mode, data, rdev)
-    _newc_entry(out, 0, "TRAILER!!!", 0, b"", (0, 0))
-    return out.getvalue()
-
-
-def _newc_entry(out: io.BytesIO, ino: int, name: str, mode: int, data: bytes,
-                rdev: tuple[int, int]) -> None:
-    """One record of the cpio "newc" format the kernel unpacks (Documentation/
-    driver-api/early-userspace/buffer-format.rst): a 110-byte ASCII header, the name, the data,
-    each padded to 4 bytes."""
-    encoded = name.encode() + b"\0"
-    nlink = 2 if mode & 0o170000 == 0o040000 else 1
-    fields = [ino, mode, 0, 0, nlink, 0, len(data), 0, 0, rdev[0], rdev[1], len(encoded), 0]
-    out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + encoded)
-    out.write(b"\0" * (-out.tell() % 4))
-    out.write(data)
-    out.write(b"\0" * (-out.tell() % 4))
-
-
-def _is_static_elf(blob: bytes) -> bool:
-    """An ELF64 little-endian executable with no PT_INTERP program header."""
-    if blob[:4] != b"\x7fELF" or blob[4] != 2:
-        return False
-    phoff, = struct.unpack_from("<Q", blob, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", blob, 0x36)
-    types = (struct.unpack_from("<I", blob, phoff + i * phentsize)[0] for i in range(phnum))
-    return 3 not in types  # PT_INTERP
-
-
-def _busybox_version(busybox: Path) -> str:
-    out = subprocess.run([str(busybox)], capture_output=True, text=True, check=False)
-    first = (out.stdout or out.stderr).splitlines()[:1]
-    if not first or not first[0].startswith("BusyBox"):
-        raise ProbeError(f"{busybox} does not look like busybox: {first}")
-    return first[0]
-
-
-def _natural_key(path: Path) -> list[object]:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.name)]
 
 
 # --- domain XML ------------------------------------------------------------------------------

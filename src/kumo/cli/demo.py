@@ -18,10 +18,7 @@ idles (it stays running, unlike the e2e probe that powers off).
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import os
 import re
 import subprocess
 import time
@@ -42,6 +39,7 @@ from kumo.guest.build import plan_guest
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostConfig
 from kumo.hosts.defaults import host_caps_for
+from kumo.tiny_guest import build_initramfs
 
 LOCAL_URI = "qemu:///system"
 GUEST_MARK = "KUMO-GUEST"
@@ -261,37 +259,6 @@ def _guest_line(log: str, timeout_s: float = 60.0) -> str:
 # --- the demo guest: a cloud kernel and a busybox initramfs --------------------------------------
 
 def build_guest_files(directory: Path) -> tuple[Path, Path]:
-    """(kernel, initramfs) of the demo guest: the newest /boot/vmlinuz-*-cloud-amd64 (the
-    Debian cloud kernel, setup.sh installs it) and an initramfs of static busybox and
-    GUEST_INIT, written once into ``directory``."""
-    kernels = sorted(Path("/boot").glob("vmlinuz-*-cloud-amd64"))
-    busybox = Path("/bin/busybox")
-    if not kernels or not busybox.is_file():
-        raise NotFound("the demo guest needs /boot/vmlinuz-*-cloud-amd64 and a static "
-                       "/bin/busybox: install linux-image-cloud-amd64 and busybox-static "
-                       "(scripts/setup.sh)")
-    directory.mkdir(parents=True, exist_ok=True)
-    initramfs = directory / "guest-initramfs.cpio.gz"
-    if not initramfs.exists():
-        tmp = initramfs.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(gzip.compress(_cpio(busybox.read_bytes()), mtime=0))
-        os.replace(tmp, initramfs)
-    return kernels[-1], initramfs
-
-
-def _cpio(busybox: bytes) -> bytes:
-    """A cpio archive in the kernel's "newc" format (a 110-byte hex header, then the name and
-    the data, each padded to 4 bytes; Documentation/driver-api/early-userspace/buffer-format)."""
-    files = [("bin", 0o040755, b"", 0), ("dev", 0o040755, b"", 0), ("proc", 0o040755, b"", 0),
-             ("sys", 0o040755, b"", 0), ("dev/console", 0o020600, b"", (5 << 8) | 1),
-             ("bin/busybox", 0o100755, busybox, 0), ("init", 0o100755, GUEST_INIT.encode(), 0),
-             ("TRAILER!!!", 0, b"", 0)]
-    out = io.BytesIO()
-    for ino, (name, mode, data, rdev) in enumerate(files, start=1):
-        encoded = name.encode() + b"\0"
-        header = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF,
-                  len(encoded), 0]
-        out.write(b"070701" + b"".join(b"%08X" % v for v in header) + encoded)
-        out.write(b"\0" * (-out.tell() % 4) + data)
-        out.write(b"\0" * (-out.tell() % 4))
-    return out.getvalue()
+    """(kernel, initramfs) of the demo guest (GUEST_INIT), the initramfs written once into
+    ``directory``."""
+    return build_initramfs(GUEST_INIT, directory, "guest-initramfs")
