@@ -10,8 +10,7 @@ import secrets
 import pytest
 
 from kumo.cli.main import main
-from kumo.db.models import Host
-from kumo.hosts.capabilities import default_host_caps
+from tests.support.hosts import add_host
 from tests.db.fixtures import *  # noqa: F401,F403
 
 
@@ -41,8 +40,4 @@ def as_json(out: str):
 @pytest.fixture
 def test_host(db) -> str:
     """A host row whose URI is libvirt's test driver (answers without a daemon)."""
-    with db.session_scope() as s:
-        host = Host(name="kvm-1", uri="test:///default", vcpus=8, ram_mib=16384, disk_gib=100)
-        host.set_capabilities(default_host_caps())
-        s.add(host)
-    return "kvm-1"
+    return add_host(db, "kvm-1")

@@ -20,9 +20,8 @@ import pytest
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.config import Settings
-from kumo.db.models import Host
-from kumo.hosts.capabilities import default_host_caps
 from kumo.scheduler import service
+from tests.support.hosts import add_host
 from tests.db.fixtures import *  # noqa: F401,F403
 
 
@@ -73,11 +72,7 @@ def raw_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kvm_host(db) -> str:
-    with db.session_scope() as s:
-        host = Host(name="kvm-1", uri="test:///default", vcpus=8, ram_mib=16384, disk_gib=100)
-        host.set_capabilities(default_host_caps())
-        s.add(host)
-    return "kvm-1"
+    return add_host(db, "kvm-1")
 
 
 def count(db, model) -> int:

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from kumo.compute import flavors, heartbeat, images, servers
 from kumo.compute.env import _default_connect
 from kumo.db.models import Host
-from kumo.hosts.capabilities import default_host_caps
 from kumo.scheduler import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
+from tests.support.hosts import add_host
 from tests.compute.records import add_instance
 
 UNREACHABLE = "qemu+tcp://127.0.0.1:1/system"
@@ -25,15 +25,6 @@ REFUSED = (f"host {UNREACHABLE} does not answer: unable to connect to server at 
 
 def ago(seconds: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(seconds=seconds)
-
-
-def add_host(db, name: str, uri: str = "test:///default", **kw) -> None:
-    values = dict(vcpus=8, ram_mib=16384, disk_gib=100)
-    values.update(kw)
-    with db.session_scope() as s:
-        host = Host(name=name, uri=uri, **values)
-        host.set_capabilities(default_host_caps())
-        s.add(host)
 
 
 def heartbeats(db) -> dict[str, datetime | None]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from kumo.compute import flavors, images, servers
 from kumo.db.models import Host, Instance, JournalEntry
-from kumo.hosts.capabilities import default_host_caps
+from tests.support.hosts import add_host
 from kumo.scheduler import service
 from kumo.scheduler.errors import NoValidHost
 
@@ -29,13 +29,9 @@ def test_200_concurrent_creates_against_capacity_for_100(env, admin, image_file)
     images.create_image(env, admin, "linux", file=image_file, disk_format="qcow2",
                         properties={"os_type": "linux"}, visibility="public")
     flavors.create_flavor(env, admin, "c1", vcpus=1, ram_mib=1024, disk_gib=10)
-    with env.db.session_scope() as s:
-        for i in range(10):  # room for ten c1 each (ratios 1.0); answered a moment ago
-            host = Host(name=f"h{i}", uri="test:///default", vcpus=10, ram_mib=10240,
-                        disk_gib=100, cpu_allocation_ratio=1.0,
-                        last_heartbeat=datetime.now(timezone.utc))
-            host.set_capabilities(default_host_caps())
-            s.add(host)
+    for i in range(10):  # room for ten c1 each (ratios 1.0); answered a moment ago
+        add_host(env.db, f"h{i}", vcpus=10, ram_mib=10240, disk_gib=100,
+                 cpu_allocation_ratio=1.0, last_heartbeat=datetime.now(timezone.utc))
     env.host("test:///default").node_info()  # one connection, opened before the threads share it
     todo = [servers.new_instance(env, admin, f"vm-{i}", image="linux", flavor="c1")[0]
             for i in range(THREADS)]

@@ -14,23 +14,14 @@ from sqlalchemy import select
 from kumo.cli.main import main
 from kumo.compute import flavors, images, journal, servers
 from kumo.db.models import Host, Instance, JournalEntry
-from kumo.hosts.capabilities import default_host_caps
 from kumo.scheduler.errors import NoValidHost
+from tests.support.hosts import add_host
 from tests.compute.records import add_instance
 
 #: a libvirt URI nothing listens on (connection refused at once)
 UNREACHABLE = "qemu+tcp://127.0.0.1:1/system"
 DEAD = f"{socket.gethostname()}:999999999:0"
 RAM_SHORT = "insufficient RAM (requested 65536 MiB, largest free 16384 MiB)"
-
-
-def add_host(db, name: str, uri: str = "test:///default", **kw) -> None:
-    values = dict(vcpus=8, ram_mib=16384, disk_gib=100)
-    values.update(kw)
-    with db.session_scope() as s:
-        host = Host(name=name, uri=uri, **values)
-        host.set_capabilities(default_host_caps())
-        s.add(host)
 
 
 def counters(db) -> dict[str, tuple[int, int, int, int]]:
