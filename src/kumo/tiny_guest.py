@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from kumo.errors import NotFound
+from kumo.private_files import open_private
 
 
 def find_kernel() -> Path:
@@ -51,8 +52,13 @@ def build_initramfs(init_script: str, directory: Path, stem: str) -> tuple[Path,
     if not initramfs.exists():
         directory.mkdir(parents=True, exist_ok=True)
         tmp = initramfs.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(gzip.compress(cpio(busybox.read_bytes(), init_script), mtime=0))
-        os.replace(tmp, initramfs)
+        try:
+            with open_private(tmp, "wb") as f:
+                f.write(gzip.compress(cpio(busybox.read_bytes(), init_script), mtime=0))
+            os.replace(tmp, initramfs)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return kernel, initramfs
 
 

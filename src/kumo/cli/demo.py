@@ -39,6 +39,7 @@ from kumo.guest.build import plan_guest
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostConfig
 from kumo.hosts.defaults import host_caps_for
+from kumo.private_files import private_dir, private_file
 from kumo.tiny_guest import build_initramfs
 
 LOCAL_URI = "qemu:///system"
@@ -181,16 +182,21 @@ def _register_seeds(env: ComputeEnv, ctx: RequestContext) -> None:
 
 
 def _blank_disk(env: ComputeEnv, fmt: str) -> Path:
-    path = env.settings.data_dir / "demo" / f"blank.{fmt}"
+    path = _demo_dir(env) / f"blank.{fmt}"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(path), "1M"], check=True)
+        private_file(path)
     return path
+
+
+def _demo_dir(env: ComputeEnv) -> Path:
+    """Where the demo keeps its files: in the (private) data directory, private itself."""
+    return private_dir(env.settings.data_dir / "demo", root=env.settings.data_dir)
 
 
 def _register_guest_images(env: ComputeEnv, ctx: RequestContext) -> dict[str, str]:
     """The demo kernel (aki), ramdisk (ari) and the two bootable images; their ids."""
-    kernel, initramfs = build_guest_files(env.settings.data_dir / "demo")
+    kernel, initramfs = build_guest_files(_demo_dir(env))
     ids = {}
     for name, path, fmt in (("kumo-demo-kernel", kernel, "aki"),
                             ("kumo-demo-ramdisk", initramfs, "ari")):

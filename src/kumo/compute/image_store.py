@@ -19,7 +19,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kumo.config import Settings
 from kumo.errors import InvalidInput
+from kumo.private_files import open_private, private_dir
 
 #: Glance disk_format -> the format qemu-img info reports for such a file
 QEMU_FORMAT = {"raw": "raw", "qcow2": "qcow2", "vhd": "vpc", "vhdx": "vhdx", "vmdk": "vmdk",
@@ -98,21 +100,28 @@ def _is_iso9660(p: Path) -> bool:
 class ImageStore:
     """Image data under one directory, one file per image, named by the image id."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, *, data_dir: str | Path | None = None):
         self.directory = Path(directory)
+        #: kumo's data directory when the store is inside it: made private too
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+
+    @classmethod
+    def of(cls, settings: Settings) -> "ImageStore":
+        """The store the settings name (Settings.image_dir, in the data directory by default)."""
+        return cls(settings.image_dir, data_dir=settings.data_dir)
 
     def path(self, store_path: str) -> Path:
         p = Path(store_path)
         return p if p.is_absolute() else self.directory / p
 
     def put(self, image_id: str, source: str | Path) -> StoredImage:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory, root=self.data_dir)
         final = self.directory / image_id
         partial = self.directory / f".{image_id}.part"
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)
         size = 0
         try:
-            with open(source, "rb") as src, open(partial, "wb") as dst:
+            with open(source, "rb") as src, open_private(partial, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     md5.update(chunk)
                     sha.update(chunk)

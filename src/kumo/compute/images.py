@@ -37,7 +37,7 @@ RESERVED = (CORE_ATTRIBUTES | {"store_path", "user_id", "deleted_at"}) - set(COL
 
 
 def store(env: ComputeEnv) -> ImageStore:
-    return ImageStore(env.settings.image_dir)
+    return ImageStore.of(env.settings)
 
 
 def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,

@@ -177,7 +177,7 @@ def ensure_boot_images(env: ComputeEnv, conn: Any, instance: Instance, entry_id:
     missing = [i for i in boot_images(instance) if naming.image_volume_name(i) not in present]
     journal.advance(env, entry_id, "upload",
                     uploading=[naming.image_volume_name(i) for i in missing])
-    store = ImageStore(env.settings.image_dir)
+    store = ImageStore.of(env.settings)
     for image_id in missing:
         with env.db.session_scope(readonly=True) as s:
             image = s.get(Image, image_id)

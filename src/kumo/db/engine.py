@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from kumo.config import Settings
+from kumo.private_files import open_private, private_dir, private_file
 
 #: how long a SQLite connection waits for another writer's lock before failing
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -46,7 +47,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(url.database).expanduser())
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False,
                     **kwargs.pop("connect_args", {})}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -73,6 +74,20 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database file (admin-password hashes, SSH keys) readable by its owner only: its
+    directory 0700, the file created 0600 before SQLite opens it. SQLite gives the -wal, -shm
+    and -journal files it makes the database file's mode (os_unix.c, findCreateFileMode); ones
+    left by an older kumo are narrowed here too (kumo.private_files)."""
+    private_dir(path.parent)
+    try:
+        open_private(path, "xb").close()
+    except FileExistsError:
+        pass
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        private_file(path.with_name(path.name + suffix))
 
 
 class Database:
