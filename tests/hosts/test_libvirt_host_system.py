@@ -117,6 +117,17 @@ def test_upload_iso(system_libvirt: LibvirtHost, scratch_pool: str, tmp_path: Pa
     assert (info.format, info.capacity_bytes) == ("iso", iso.stat().st_size)
 
 
+def test_upload_bytes_built_in_memory(system_libvirt: LibvirtHost, scratch_pool: str) -> None:
+    from kumo.compute import config_drive
+
+    data = config_drive.iso_bytes(config_drive.InstanceMetadata(
+        uuid="0b6f3c56-9a1d-4a7c-8a53-0d2c5a2b9e01", name="w", os_type="windows",
+        admin_pass="in-memory-only"))
+    info = system_libvirt.upload_volume(scratch_pool, "config.iso", data, "iso")
+    assert (info.format, info.capacity_bytes) == ("iso", len(data))
+    assert Path(info.path).read_bytes() == data
+
+
 def test_upload_qcow2_then_overlay_and_copy(system_libvirt: LibvirtHost, scratch_pool: str,
                                             tmp_path: Path) -> None:
     local = tmp_path / "base.qcow2"

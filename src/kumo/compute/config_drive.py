@@ -8,23 +8,26 @@ the OpenStack layout cloud-init (Linux) and cloudbase-init (Windows) read:
     openstack/latest/user_data          only when user data was given
 
 Seed 003: SSH keys are never put in front of a Windows guest; a Windows guest gets the admin
-password instead (cloudbase-init sets it from ``admin_pass``). Built with xorriso's mkisofs
-emulation (Rock Ridge + Joliet, as Nova's genisoimage call).
+password instead (cloudbase-init sets it from ``admin_pass``).
+
+Built in memory with pycdlib (ISO 9660 with Rock Ridge and Joliet names, as Nova's
+``genisoimage -r -J`` call): the admin password never touches a disk of the controller, so a
+controller killed mid-build leaves no file with it behind (it used to be a temporary directory
+handed to xorriso), and no subprocess is started per guest. The bytes go straight into the
+host's volume through a libvirt stream.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kumo.errors import InvalidInput
+from kumo.private_files import open_private
 
 LABEL = "config-2"
-XORRISO_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -64,23 +67,54 @@ def network_data() -> dict:
     return {"links": [], "networks": [], "services": []}
 
 
+#: the files, in the order they are written: (path under the root, contents)
+Files = list[tuple[str, bytes]]
+
+
+def files(md: InstanceMetadata) -> Files:
+    out = [("openstack/latest/meta_data.json", json.dumps(meta_data(md), indent=2).encode()),
+           ("openstack/latest/network_data.json", json.dumps(network_data()).encode())]
+    if md.user_data is not None:
+        out.append(("openstack/latest/user_data", md.user_data))
+    return out
+
+
+def iso_bytes(md: InstanceMetadata) -> bytes:
+    """The config drive ISO for ``md``, built in memory."""
+    import pycdlib  # only create and rebuild need it
+
+    iso = pycdlib.PyCdlib()
+    # interchange level 2: ISO 9660 names up to 30 characters, so even a reader that ignores
+    # both Rock Ridge and Joliet sees OPENSTACK/LATEST/META_DATA.JSON rather than 8.3 stubs
+    iso.new(interchange_level=2, joliet=3, rock_ridge="1.09", vol_ident=LABEL)
+    made: set[str] = set()
+    try:
+        for path, data in files(md):
+            parts = path.split("/")
+            for depth in range(1, len(parts)):
+                directory = "/".join(parts[:depth])
+                if directory not in made:
+                    iso.add_directory(_iso9660_name(directory), rr_name=parts[depth - 1],
+                                      joliet_path="/" + directory)
+                    made.add(directory)
+            iso.add_fp(io.BytesIO(data), len(data), _iso9660_name(path) + ";1",
+                       rr_name=parts[-1], joliet_path="/" + path)
+        out = io.BytesIO()
+        iso.write_fp(out)
+    finally:
+        iso.close()
+    return out.getvalue()
+
+
+def _iso9660_name(path: str) -> str:
+    """ISO 9660's own name for ``path``: d-characters only (upper case, digits, underscore)."""
+    return "/" + re.sub(r"[^A-Z0-9_./]", "_", path.upper())
+
+
 def build(md: InstanceMetadata, dest: str | Path) -> Path:
-    """Write the config drive ISO for ``md`` to ``dest``."""
+    """Write the config drive ISO for ``md`` to ``dest`` (0600: it may hold the admin
+    password). Guests get theirs from ``iso_bytes`` without a file."""
     dest = Path(dest)
-    with tempfile.TemporaryDirectory(prefix="kumo-cd-") as tmp:
-        latest = Path(tmp, "openstack", "latest")
-        latest.mkdir(parents=True)
-        (latest / "meta_data.json").write_text(json.dumps(meta_data(md), indent=2))
-        (latest / "network_data.json").write_text(json.dumps(network_data()))
-        if md.user_data is not None:
-            (latest / "user_data").write_bytes(md.user_data)
-        cmd = ["xorriso", "-as", "mkisofs", "-o", str(dest), "-V", LABEL, "-J", "-R",
-               "-quiet", tmp]
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=XORRISO_TIMEOUT_S)
-        except FileNotFoundError:
-            raise InvalidInput("xorriso is not installed (Debian: apt install xorriso); it "
-                               "builds config drives") from None
-    if out.returncode != 0:
-        raise RuntimeError(f"xorriso failed ({out.returncode}): {out.stderr.strip()}")
+    with open_private(dest, "wb") as f:
+        f.write(iso_bytes(md))
     return dest

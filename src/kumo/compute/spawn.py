@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from kumo.backends import get_backend
@@ -210,9 +208,9 @@ def make_volumes(env: ComputeEnv, conn: Any, instance: Instance, host: Host,
         public_keys=({instance.key_name or "key": instance.public_key}
                      if instance.public_key else {}),
         admin_pass=password)
-    with tempfile.TemporaryDirectory(prefix="kumo-") as tmp:
-        iso = config_drive.build(md, Path(tmp, "config.iso"))
-        conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG), str(iso), "iso")
+    # built in memory and streamed to the host: the admin password is never in a file here
+    conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
+                       config_drive.iso_bytes(md), "iso")
     return password
 
 

@@ -13,13 +13,14 @@ filesystem, so a remote host (``qemu+ssh://...``) works exactly like the local o
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import libvirt
 from lxml import etree
@@ -421,18 +422,23 @@ class LibvirtHost:
                           capacity_bytes=capacity, allocation_bytes=allocation,
                           backing_path=root.findtext("backingStore/path"))
 
-    def upload_volume(self, pool: str, name: str, local_path: str | Path,
+    def upload_volume(self, pool: str, name: str, source: str | Path | bytes,
                       format: str) -> VolumeInfo:
-        """Copy the local file into a new volume through a libvirt stream (works on remote
-        hosts). ``format`` is what the caller says the file is; libvirt's own reading of the
-        uploaded bytes must agree, or the volume is deleted and InvalidInput raised (a "raw"
-        image with a qcow2 header must not become a qcow2 disk)."""
-        local_path = Path(local_path)
-        try:
-            size = local_path.stat().st_size
-        except FileNotFoundError:
-            raise host_error(InvalidInput, self.uri, f"upload {str(local_path)!r}",
-                             "no such file") from None
+        """Copy ``source`` (a local file, or bytes built in memory such as a config drive) into
+        a new volume through a libvirt stream (works on remote hosts). ``format`` is what the
+        caller says the data is; libvirt's own reading of the uploaded bytes must agree, or the
+        volume is deleted and InvalidInput raised (a "raw" image with a qcow2 header must not
+        become a qcow2 disk)."""
+        if isinstance(source, bytes):
+            local_path, size, what = None, len(source), f"{len(source)} bytes"
+        else:
+            local_path = Path(source)
+            what = repr(str(local_path))
+            try:
+                size = local_path.stat().st_size
+            except FileNotFoundError:
+                raise host_error(InvalidInput, self.uri, f"upload {what}",
+                                 "no such file") from None
         p = self._pool(pool)
         # A raw placeholder of exactly the file's size: the upload then overwrites every byte,
         # whereas a qcow2 placeholder made by qemu-img can be longer than a small upload and
@@ -441,11 +447,16 @@ class LibvirtHost:
         with self._translating(f"create volume {name!r} in pool {pool!r}"):
             vol = p.createXML(xml, 0)
         try:
-            self._send_file(vol, local_path, size, f"upload {name!r} to pool {pool!r}")
+            action = f"upload {name!r} to pool {pool!r}"
+            if local_path is None:
+                self._send(vol, io.BytesIO(source), size, action)
+            else:
+                with local_path.open("rb") as fh:
+                    self._send(vol, fh, size, action)
             self._refresh_after_upload(p, pool)
             info = self.volume_info(pool, name)
             if info.format != format:
-                raise host_error(InvalidInput, self.uri, f"upload {str(local_path)!r}",
+                raise host_error(InvalidInput, self.uri, f"upload {what}",
                                  f"it was declared {format} but libvirt reads it as "
                                  f"{info.format}")
         except BaseException:
@@ -454,15 +465,13 @@ class LibvirtHost:
             raise
         return info
 
-    def _send_file(self, vol: libvirt.virStorageVol, local_path: Path, size: int,
-                   action: str) -> None:
+    def _send(self, vol: libvirt.virStorageVol, fh: BinaryIO, size: int, action: str) -> None:
         conn = self._connection()
         with self._translating(action):
             stream = conn.newStream(0)
             vol.upload(stream, 0, size, 0)
             try:
-                with local_path.open("rb") as fh:
-                    stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
+                stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
                 stream.finish()
             except BaseException:
                 with contextlib.suppress(libvirt.libvirtError):
