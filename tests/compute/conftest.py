@@ -7,6 +7,8 @@
     kvm_host   a Host row with the embedded KVM capabilities and room for a few guests (its URI
                points at libvirt's test driver, which answers without a daemon); no heartbeat
                yet: the first placement asks it and records one (kumo.compute.heartbeat)
+    fake_hosts the env's host connections replaced by in-memory hosts (kumo.hosts.fake): every
+               URI the env opens is a FakeHost, kept per URI for the test to inspect and break
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.config import Settings
+from kumo.hosts.fake import FakeHosts
 from kumo.scheduler import service
 from tests.support.hosts import add_host
 from tests.db.fixtures import *  # noqa: F401,F403
@@ -38,6 +41,13 @@ def env(db, tmp_path: Path, monkeypatch) -> ComputeEnv:
     service.forget(db)
     for uri in list(e._hosts):
         e.forget_host(uri)
+
+
+@pytest.fixture
+def fake_hosts(env: ComputeEnv) -> FakeHosts:
+    hosts = FakeHosts()
+    env.connect = hosts
+    return hosts
 
 
 @pytest.fixture

@@ -20,12 +20,25 @@ from kumo.hosts.errors import ERROR_CLASSES, translate
 URI = "qemu+ssh://node7/system"
 
 
-def libvirt_error(code: int, message: str) -> libvirt.libvirtError:
+def libvirt_error(code: int, message: str,
+                  domain: int = libvirt.VIR_FROM_QEMU) -> libvirt.libvirtError:
     err = libvirt.libvirtError(message)
     # what virGetLastError() would have filled in: (code, domain, message, level, ...)
-    err.err = (code, libvirt.VIR_FROM_QEMU, message, libvirt.VIR_ERR_ERROR, None, None, None,
-               0, 0)
+    err.err = (code, domain, message, libvirt.VIR_ERR_ERROR, None, None, None, 0, 0)
     return err
+
+
+@pytest.mark.parametrize("code, message", [
+    (libvirt.VIR_ERR_SYSTEM_ERROR, "Cannot recv data: Connection reset by peer"),
+    (libvirt.VIR_ERR_SYSTEM_ERROR, "End of file while reading data: Input/output error"),
+    (libvirt.VIR_ERR_INTERNAL_ERROR, "connection closed due to keepalive timeout"),
+], ids=["reset", "eof", "keepalive"])
+def test_connection_lost_mid_call_is_unreachable(code: int, message: str) -> None:
+    """libvirt's RPC client raising mid-call: the host stopped answering, it did not refuse."""
+    exc = translate(libvirt_error(code, message, libvirt.VIR_FROM_RPC), URI,
+                    "start domain 'web1'")
+    assert type(exc) is HostUnreachable
+    assert str(exc) == f"cannot start domain 'web1' on {URI}: {message}"
 
 
 CASES = [

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from kumo.config import Settings
 from kumo.db import Database
+from kumo.hosts.protocol import HostConnection  # no libvirt: that comes with LibvirtHost
 
 DEFAULT_POOL_NAME = "kumo"
 DEFAULT_POOL_PATH = "/var/lib/kumo/pool"
@@ -59,7 +60,7 @@ def owner_alive(owner: str | None) -> bool:
     return pid.isdigit() and _process_start(int(pid)) == start
 
 
-def _default_connect(uri: str) -> Any:
+def _default_connect(uri: str) -> HostConnection:
     from kumo.hosts.libvirt_host import LibvirtHost
 
     return LibvirtHost(uri)
@@ -72,11 +73,12 @@ class ComputeEnv:
     pool_name: str = DEFAULT_POOL_NAME
     pool_path: str = DEFAULT_POOL_PATH
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
-    #: opens a host connection for a libvirt URI (kumo.hosts.libvirt_host.LibvirtHost)
-    connect: Callable[[str], Any] = _default_connect
+    #: opens a host connection for a libvirt URI: kumo.hosts.libvirt_host.LibvirtHost, or in
+    #: unit tests kumo.hosts.fake.FakeHosts (the seam: kumo.hosts.protocol.HostConnection)
+    connect: Callable[[str], HostConnection] = _default_connect
     #: the journal owner name of this controller process
     owner: str = field(default_factory=this_process)
-    _hosts: dict[str, Any] = field(default_factory=dict, repr=False)
+    _hosts: dict[str, HostConnection] = field(default_factory=dict, repr=False)
     #: guards ``_hosts``: an API server's threads share one env
     _hosts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -88,7 +90,7 @@ class ComputeEnv:
         kwargs.setdefault("pool_path", env.get("KUMO_POOL_PATH") or DEFAULT_POOL_PATH)
         return cls(db=Database(settings.database_url), settings=settings, **kwargs)
 
-    def host(self, uri: str) -> Any:
+    def host(self, uri: str) -> HostConnection:
         """The (cached) connection to the host at ``uri``."""
         with self._hosts_lock:
             conn = self._hosts.get(uri)
@@ -100,9 +102,8 @@ class ComputeEnv:
         """Drop a cached connection (after the host stopped answering)."""
         with self._hosts_lock:
             conn = self._hosts.pop(uri, None)
-        close = getattr(conn, "close", None)
-        if close:
-            close()
+        if conn is not None:
+            conn.close()
 
     def pool_volume_path(self, volume: str) -> str:
         """Where ``volume`` of kumo's pool is on a host."""

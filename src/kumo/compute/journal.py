@@ -10,8 +10,9 @@ whether it was mid-upload). Only then does it act. The row ends DONE, FAILED or 
 live owner -- another command still working -- is left alone) and hands it to the operation's
 recovery function, which finishes or rolls back the work from the recorded step so that the
 instance ends ACTIVE/STOPPED, deleted, or ERROR with a reason -- never a domain or volume without
-its instance, nor an instance silently without its domain. A host that does not answer leaves the
-row unfinished, to be retried on the next start.
+its instance, nor an instance silently without its domain. A host that does not answer
+(HostUnreachable) leaves the row unfinished, to be retried on the next start; a host that answers
+and refuses ends it FAILED with the instance ERROR and the host's answer as its fault.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv, owner_alive
 from kumo.db.models import JournalEntry, JournalState
 from kumo.db.queries import unfinished_operations
-from kumo.errors import HostError
+from kumo.errors import HostUnreachable, KumoError
 
 #: operation -> "module:function(env, entry) -> str" that finishes or rolls it back
 RECOVERERS: dict[str, str] = {
@@ -108,13 +109,18 @@ def recover(env: ComputeEnv) -> list[Recovered]:
             outcome = handler(env, entry) if handler else (
                 f"no recovery for operation {entry.operation!r}; marked failed")
             state = None if handler else JournalState.FAILED
-        except HostError as e:  # the host does not answer: try again on the next start
+        except HostUnreachable as e:  # the host does not answer: try again on the next start
             with env.db.session_scope() as s:
                 s.get_one(JournalEntry, entry_id).owner = None
                 s.get_one(JournalEntry, entry_id).error = f"recovery deferred: {e}"
             done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
                                   f"deferred: {e}", entry.state))
             continue
+        except KumoError as e:  # the host answered and refused: retrying would refuse again
+            outcome = (f"{entry.operation} was interrupted at step {entry.step} and finishing "
+                       f"it failed: {e}")
+            _fail(env, entry_id, entry.instance_uuid, outcome)
+            state = JournalState.FAILED
         with env.db.session_scope() as s:
             row = s.get_one(JournalEntry, entry_id)
             if state is not None:
@@ -124,6 +130,17 @@ def recover(env: ComputeEnv) -> list[Recovered]:
         done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
                               outcome, final))
     return done
+
+
+def _fail(env: ComputeEnv, entry_id: int, uuid: str | None, reason: str) -> None:
+    """A recovery that failed: the instance ERROR with the reason, idle (its host, domain and
+    claim kept, for the operator's next command), the entry FAILED."""
+    from kumo.compute import records  # records imports this module
+
+    if uuid is not None:
+        records.save(env, uuid, fault=reason)
+    with env.db.session_scope() as s:
+        finish(s, entry_id, JournalState.FAILED, reason)
 
 
 def _take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:

@@ -16,10 +16,10 @@ instance ERROR with that reason. Failpoints (test-only): reboot-hard:after-defin
 
 from __future__ import annotations
 
-from typing import Any
 
 from kumo.compute import journal, naming, records, spawn
 from kumo.compute.env import ComputeEnv
+from kumo.hosts.protocol import HostConnection
 from kumo.compute.teardown import is_running
 from kumo.compute.states import ACTIVE, STOPPED
 from kumo.db.models import JournalEntry, JournalState, PowerState
@@ -35,7 +35,7 @@ def run(env: ComputeEnv, entry_id: int, uuid: str, operation: str) -> None:
         raise
 
 
-def _conn(env: ComputeEnv, uuid: str) -> tuple[Any, str, int]:
+def _conn(env: ComputeEnv, uuid: str) -> tuple[HostConnection, str, int]:
     """The connection to the instance's host, its domain name, and the host's id."""
     _instance, host = records.load(env, uuid)
     return env.host(host.uri), naming.domain_name(uuid), host.id

@@ -20,21 +20,21 @@ Failpoints (test-only): delete:after-destroy, delete:after-undefine.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from kumo.compute import journal, naming, records
 from kumo.compute.env import ComputeEnv
+from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
 from kumo.compute.states import DELETED, now
 from kumo.db.models import JournalEntry, JournalState, PowerState
 from kumo.errors import NotFound
 
 
-def is_running(conn: Any, name: str) -> bool:
+def is_running(conn: HostConnection, name: str) -> bool:
     return conn.domain_exists(name) and conn.domain_state(name) == "running"
 
 
-def remove_from_host(env: ComputeEnv, conn: Any, uuid: str,
+def remove_from_host(env: ComputeEnv, conn: HostConnection, uuid: str,
                      extra_volumes: Iterable[str] = ()) -> None:
     """Destroy and undefine the instance's domain and delete its volumes (all idempotent)."""
     name = naming.domain_name(uuid)
@@ -45,7 +45,7 @@ def remove_from_host(env: ComputeEnv, conn: Any, uuid: str,
     _delete_volumes(env, conn, [*naming.instance_volumes(uuid), *extra_volumes])
 
 
-def pool_volumes(env: ComputeEnv, conn: Any) -> set[str]:
+def pool_volumes(env: ComputeEnv, conn: HostConnection) -> set[str]:
     """The volumes in kumo's pool on the host, rescanned (the console log is written behind
     libvirt's back); empty when the pool does not exist yet."""
     try:
@@ -55,7 +55,7 @@ def pool_volumes(env: ComputeEnv, conn: Any) -> set[str]:
         return set()
 
 
-def _delete_volumes(env: ComputeEnv, conn: Any, names: Iterable[str]) -> None:
+def _delete_volumes(env: ComputeEnv, conn: HostConnection, names: Iterable[str]) -> None:
     present = pool_volumes(env, conn)
     for volume in names:
         if volume in present:

@@ -55,15 +55,32 @@ UNREACHABLE_ON_OPEN: frozenset[int] = frozenset({
 })
 
 
+#: errors raised by libvirt's RPC client itself (virnetsocket.c, virnetclient.c: "Cannot recv
+#: data: Connection reset by peer", "End of file while reading data", "connection closed due to
+#: keepalive timeout") mean the connection to the daemon failed mid-call, whatever their code:
+#: the host did not answer, and did not refuse (a retry later may succeed). An error a daemon
+#: sends back carries the domain of the driver that raised it instead.
+CONNECTION_LOST_DOMAINS: frozenset[int] = frozenset({libvirt.VIR_FROM_RPC})
+
+
 def translate(err: libvirt.libvirtError, uri: str, action: str, *,
               opening: bool = False) -> KumoError:
     """The kumo exception for ``err``, raised while doing ``action`` (e.g. "start domain 'web1'")
     on the host ``uri``."""
-    code = err.get_error_code()
-    message = err.get_error_message() or str(err)
+    return from_code(err.get_error_code(), err.get_error_message() or str(err), uri, action,
+                     opening=opening, domain=err.get_error_domain())
+
+
+def from_code(code: int, message: str, uri: str, action: str, *, opening: bool = False,
+              domain: int | None = None) -> KumoError:
+    """The kumo exception for libvirt error ``code`` (from error ``domain``) with libvirt's
+    ``message`` (translate's answer; also how kumo.hosts.fake fails exactly as a libvirt host
+    would)."""
     if opening and code in UNREACHABLE_ON_OPEN:
         exc = HostUnreachable(f"host {uri} does not answer: {message}")
         return _with_context(exc, uri, action, code, message)
+    if domain in CONNECTION_LOST_DOMAINS:
+        return host_error(HostUnreachable, uri, action, message, code=code)
     return host_error(ERROR_CLASSES.get(code, HostError), uri, action, message, code=code)
 
 

@@ -17,8 +17,7 @@ import io
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -35,6 +34,10 @@ from kumo.errors import (
 )
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.errors import host_error, translate
+from kumo.hosts.protocol import DomainState, NodeInfo, PoolInfo, VolumeInfo
+
+__all__ = ["DomainState", "GiB", "LibvirtHost", "NodeInfo", "PoolInfo", "VolumeInfo",
+           "version_tuple"]
 
 GiB = 1024 ** 3
 #: how long an upload waits for its pool to be refreshable (another volume being built)
@@ -49,71 +52,6 @@ def _ignore_error_report(_ctx: object, _err: object) -> None:
 libvirt.registerErrorHandler(_ignore_error_report, None)
 
 
-class DomainState(StrEnum):
-    """libvirt's virDomainState codes, by name."""
-
-    NOSTATE = "nostate"
-    RUNNING = "running"
-    BLOCKED = "blocked"
-    PAUSED = "paused"
-    SHUTDOWN = "shutdown"  # being shut down
-    SHUTOFF = "shutoff"
-    CRASHED = "crashed"
-    PMSUSPENDED = "pmsuspended"
-    UNKNOWN = "unknown"  # a code newer than this table
-
-    @classmethod
-    def from_code(cls, code: int) -> "DomainState":
-        return _STATE_BY_CODE.get(code, cls.UNKNOWN)
-
-
-_STATE_BY_CODE = {
-    libvirt.VIR_DOMAIN_NOSTATE: DomainState.NOSTATE,
-    libvirt.VIR_DOMAIN_RUNNING: DomainState.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: DomainState.BLOCKED,
-    libvirt.VIR_DOMAIN_PAUSED: DomainState.PAUSED,
-    libvirt.VIR_DOMAIN_SHUTDOWN: DomainState.SHUTDOWN,
-    libvirt.VIR_DOMAIN_SHUTOFF: DomainState.SHUTOFF,
-    libvirt.VIR_DOMAIN_CRASHED: DomainState.CRASHED,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: DomainState.PMSUSPENDED,
-}
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """virNodeGetInfo: the host's CPUs and memory."""
-
-    arch: str
-    cpus: int
-    memory_mib: int
-    mhz: int
-    numa_nodes: int
-    sockets_per_node: int
-    cores_per_socket: int
-    threads_per_core: int
-
-
-@dataclass(frozen=True)
-class PoolInfo:
-    name: str
-    path: str | None
-    active: bool
-    capacity_bytes: int
-    allocation_bytes: int
-    available_bytes: int
-
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    name: str
-    path: str
-    #: the on-disk format as libvirt sees it (raw, qcow2, iso, vmdk, ...)
-    format: str | None
-    capacity_bytes: int
-    allocation_bytes: int
-    backing_path: str | None = None
-
-
 def version_tuple(encoded: int) -> tuple[int, ...] | None:
     """libvirt's major * 1,000,000 + minor * 1,000 + micro as (major, minor, micro); None for 0
     (drivers that do not know)."""
@@ -124,7 +62,8 @@ def version_tuple(encoded: int) -> tuple[int, ...] | None:
 
 class LibvirtHost:
     """A connection to the libvirt daemon at ``uri``, opened on first use (or by ``open()``)
-    and closed by ``close()`` or on leaving a ``with`` block."""
+    and closed by ``close()`` or on leaving a ``with`` block. Satisfies
+    kumo.hosts.protocol.HostConnection."""
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -299,6 +238,15 @@ class LibvirtHost:
         with self._translating(action):
             code, _reason = dom.state()
         return DomainState.from_code(code)
+
+    def set_user_password(self, name: str, user: str, password: str) -> None:
+        """virDomainSetUserPassword: the QEMU guest agent inside the guest sets ``user``'s
+        password (guest-set-user-password; on Windows through the agent's NetUserSetInfo).
+        Needs a running guest with the agent channel (hw_qemu_guest_agent=yes)."""
+        action = f"set the password of user {user!r} in domain {name!r}"
+        dom = self._domain(name, action)
+        with self._translating(action):
+            dom.setUserPassword(user, password, 0)
 
     def list_domains(self) -> list[str]:
         """Names of all domains, running or not, sorted."""

@@ -1,0 +1,171 @@
+"""The host seam: what kumo.compute asks of a hypervisor host, as a typed Protocol.
+
+kumo.compute never imports libvirt. It talks to a ``HostConnection`` -- the way httpx's client
+talks to a transport -- and gets plain values back (``NodeInfo``, ``DomainState``, ``PoolInfo``,
+``VolumeInfo``, ``HostCapabilities``). Two implementations satisfy it:
+
+    kumo.hosts.libvirt_host.LibvirtHost   libvirt-python against a real daemon (or test:///)
+    kumo.hosts.fake.FakeHost              in memory, records its calls, fails when told to:
+                                          the failure paths of create, power, rebuild, delete
+                                          and recovery are unit-tested against it
+
+Failures cross the seam as kumo exceptions only (kumo.errors), made by the libvirt error table
+(kumo.hosts.errors): DomainNotFound, NotFound (pool, volume), InvalidInput (XML refused),
+UnsupportedGuest, StateError (operation invalid in the domain's state), HostUnreachable (the
+URI does not answer), HostError (anything else). A caller handles those and nothing else.
+
+The value types live here, not in libvirt_host, so the seam and the fake need no libvirt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from kumo.hosts.capabilities import HostCapabilities
+
+
+class DomainState(StrEnum):
+    """libvirt's virDomainState codes, by name."""
+
+    NOSTATE = "nostate"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"  # being shut down
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    PMSUSPENDED = "pmsuspended"
+    UNKNOWN = "unknown"  # a code newer than this table
+
+    @classmethod
+    def from_code(cls, code: int) -> "DomainState":
+        return _STATE_BY_CODE.get(code, cls.UNKNOWN)
+
+
+# virDomainState is part of libvirt's stable ABI (VIR_DOMAIN_NOSTATE = 0 .. VIR_DOMAIN_PMSUSPENDED
+# = 7, https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainState); spelled as numbers
+# so this module needs no libvirt (tests/hosts check them against libvirt's constants).
+_STATE_BY_CODE = {
+    0: DomainState.NOSTATE,
+    1: DomainState.RUNNING,
+    2: DomainState.BLOCKED,
+    3: DomainState.PAUSED,
+    4: DomainState.SHUTDOWN,
+    5: DomainState.SHUTOFF,
+    6: DomainState.CRASHED,
+    7: DomainState.PMSUSPENDED,
+}
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """virNodeGetInfo: the host's CPUs and memory."""
+
+    arch: str
+    cpus: int
+    memory_mib: int
+    mhz: int
+    numa_nodes: int
+    sockets_per_node: int
+    cores_per_socket: int
+    threads_per_core: int
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    name: str
+    path: str | None
+    active: bool
+    capacity_bytes: int
+    allocation_bytes: int
+    available_bytes: int
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    path: str
+    #: the on-disk format as libvirt sees it (raw, qcow2, iso, vmdk, ...)
+    format: str | None
+    capacity_bytes: int
+    allocation_bytes: int
+    backing_path: str | None = None
+
+
+@runtime_checkable
+class HostConnection(Protocol):
+    """One hypervisor host, as kumo.compute uses it. Every method may raise the kumo exceptions
+    listed in the module docstring; none returns libvirt objects."""
+
+    uri: str
+
+    def close(self) -> None: ...
+
+    # --- the host
+    def capabilities(self, virt_type: str | None = None, machine: str | None = None,
+                     arch: str | None = None,
+                     emulator: str | None = None) -> HostCapabilities: ...
+
+    def node_info(self) -> NodeInfo: ...
+
+    # --- domains
+    def define(self, xml: str) -> str:
+        """Define (or redefine) a persistent domain; its name."""
+        ...
+
+    def start(self, name: str) -> None: ...
+
+    def destroy(self, name: str) -> None:
+        """Power off at once; the domain stays defined."""
+        ...
+
+    def shutdown(self, name: str, timeout_s: float) -> bool:
+        """Graceful power-off, destroyed after ``timeout_s``: True when it stopped by itself.
+        StateError when it is not running."""
+        ...
+
+    def reboot(self, name: str) -> None: ...
+
+    def undefine(self, name: str, *, keep_nvram: bool = False) -> None: ...
+
+    def domain_xml(self, name: str, *, inactive: bool = False, secure: bool = False) -> str: ...
+
+    def domain_state(self, name: str) -> DomainState: ...
+
+    def list_domains(self) -> list[str]: ...
+
+    def domain_exists(self, name: str) -> bool: ...
+
+    def set_user_password(self, name: str, user: str, password: str) -> None:
+        """Set a guest account's password through the guest agent (virDomainSetUserPassword).
+        HostError when the agent does not answer."""
+        ...
+
+    # --- storage pools
+    def ensure_pool(self, name: str, path: str | Path, *, autostart: bool = True) -> str: ...
+
+    def pool_info(self, name: str) -> PoolInfo: ...
+
+    def refresh_pool(self, name: str) -> None: ...
+
+    # --- volumes
+    def list_volumes(self, pool: str) -> list[str]: ...
+
+    def volume_info(self, pool: str, name: str) -> VolumeInfo: ...
+
+    def upload_volume(self, pool: str, name: str, source: str | Path | bytes,
+                      format: str) -> VolumeInfo:
+        """A new volume holding ``source`` (a local file, or bytes built in memory);
+        InvalidInput (and no volume) when its bytes are not of ``format``."""
+        ...
+
+    def create_overlay_volume(self, pool: str, name: str, backing_vol: str,
+                              size_gib: int | None = None) -> VolumeInfo: ...
+
+    def create_volume(self, pool: str, name: str, size_gib: int,
+                      format: str = "qcow2") -> VolumeInfo: ...
+
+    def delete_volume(self, pool: str, name: str) -> None: ...

@@ -1,0 +1,94 @@
+"""Helpers for the unit tests that run compute against kumo.hosts.fake.FakeHost.
+
+``JournalWatch`` is the promise "every lifecycle operation is journaled before it acts" checked
+where it is kept: hooked into the fake host, it looks at the journal at the moment each call
+that changes the host arrives, and records a violation unless the instance's unfinished entry
+is at a step that covers that call (and, for volumes, names the volume in its payload, so a
+crash right then leaves recovery what it needs to clean up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from kumo.compute import naming
+from kumo.compute.env import ComputeEnv
+from kumo.db.models import UNFINISHED_STATES, Host, Instance, JournalEntry
+from kumo.hosts.fake import Call, FakeHost
+
+#: host call -> journal steps under which it may happen
+MUTATING_STEPS: dict[str, frozenset[str]] = {
+    "upload_volume": frozenset({"upload", "volumes"}),
+    "create_overlay_volume": frozenset({"volumes"}),
+    "create_volume": frozenset({"volumes"}),
+    "define": frozenset({"define"}),
+    "start": frozenset({"start"}),
+    "destroy": frozenset({"destroy", "shutdown", "rollback"}),
+    "shutdown": frozenset({"shutdown"}),
+    "undefine": frozenset({"undefine", "rollback"}),
+    "delete_volume": frozenset({"volumes", "rollback"}),
+    "set_user_password": frozenset({"set-password"}),
+}
+
+
+@dataclass
+class JournalWatch:
+    env: ComputeEnv
+    violations: list[str] = field(default_factory=list)
+    #: (op, step) for every mutating call seen
+    seen: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def attach(self, host: FakeHost) -> "JournalWatch":
+        host.hooks.append(self)
+        return self
+
+    def __call__(self, call: Call) -> None:
+        allowed = MUTATING_STEPS.get(call.op)
+        if allowed is None:
+            return
+        with self.env.db.session_scope(readonly=True) as s:
+            entries = list(s.scalars(select(JournalEntry).where(
+                JournalEntry.state.in_(UNFINISHED_STATES))))
+            snapshot = [(e.operation, e.step, dict(e.payload)) for e in entries]
+        if len(snapshot) != 1:
+            self.violations.append(f"{call.op} {call.args.get('name')}: {len(snapshot)} "
+                                   "unfinished journal entries")
+            return
+        operation, step, payload = snapshot[0]
+        self.seen.append((call.op, step))
+        if step not in allowed:
+            self.violations.append(f"{call.op} {call.args.get('name')} during {operation} at "
+                                   f"step {step} (allowed {sorted(allowed)})")
+        name = call.args.get("name", "")
+        if call.op in ("upload_volume", "create_overlay_volume", "create_volume") and (
+                name not in payload.get("uploading", []) + payload.get("volumes", [])):
+            self.violations.append(f"{call.op} {name}: the journal does not name it")
+
+
+def counters(env: ComputeEnv) -> dict[str, tuple[int, int, int, int]]:
+    with env.db.session_scope(readonly=True) as s:
+        return {h.name: (h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count)
+                for h in s.scalars(select(Host))}
+
+
+def entries(env: ComputeEnv, uuid: str | None = None) -> list[tuple[str, str, str | None]]:
+    """(operation, state, step) of the journal, oldest first (of one instance if ``uuid``)."""
+    stmt = select(JournalEntry).order_by(JournalEntry.id)
+    if uuid is not None:
+        stmt = stmt.where(JournalEntry.instance_uuid == uuid)
+    with env.db.session_scope(readonly=True) as s:
+        return [(e.operation, e.state, e.step) for e in s.scalars(stmt)]
+
+
+def instance_volumes(host: FakeHost, pool: str) -> set[str]:
+    """The per-instance volumes on the host (image caches are shared and kept)."""
+    return {v for v in host.volumes(pool) if naming.instance_of_volume(v)}
+
+
+def live_instances(env: ComputeEnv) -> list[Instance]:
+    with env.db.session_scope(readonly=True) as s:
+        rows = list(s.scalars(select(Instance).where(Instance.deleted.is_(False))))
+        s.expunge_all()
+    return rows
