@@ -413,6 +413,7 @@ class FakeHost:
         def act() -> None:
             self._volume(pool, name)
             del self.pools[pool].volumes[name]
+            self.uploaded.pop(name, None)
         self._run("delete_volume", act, pool=pool, name=name)
 
 
