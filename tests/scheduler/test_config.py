@@ -45,5 +45,14 @@ def test_from_mapping_and_names():
 def test_registry_names_are_stable():
     assert set(DEFAULT_FILTERS) == set(FILTERS) == {
         "HostEnabled", "ComputeUp", "AvailabilityZone", "VCPU", "RAM", "Disk", "ImageProperties",
-        "MachineFirmware", "AggregateImageIsolation", "ServerGroup"}
+        "AggregateImageIsolation", "GuestPolicy", "ServerGroup"}
     assert set(WEIGHERS) == {"FreeRAM", "FreeVCPU", "FreeDisk", "InstanceCount", "LikeImages"}
+
+
+def test_retired_filter_names_say_what_replaced_them():
+    with pytest.raises(InvalidInput) as err:
+        SchedulerConfig(filters=("RAM", "MachineFirmware"))
+    assert str(err.value) == (
+        "scheduler configuration: filter 'MachineFirmware' no longer exists: use GuestPolicy, "
+        "which checks machine type, firmware, Secure Boot and TPM with the guest policy's own "
+        "rules (kumo lint's ids)")

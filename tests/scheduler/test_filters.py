@@ -8,8 +8,9 @@ from kumo.scheduler import (FILTERS, AggregateIsolation, ComputeDown, GroupPolic
                             HostDisabled, InsufficientResource, PropertyMismatch, VersionMismatch,
                             ZoneMismatch)
 from kumo.scheduler.filters import (RAM, VCPU, AggregateImageIsolation, AvailabilityZone,
-                                    ComputeUp, Disk, HostEnabled, ImageProperties,
-                                    MachineFirmware, ServerGroup)
+                                    ComputeUp, Disk, GuestPolicy, HostEnabled, ImageProperties,
+                                    ServerGroup)
+from kumo.scheduler.reasons import PolicyRefusal
 
 from tests.scheduler.helpers import CTX, NOW, agg, check, group, host, request
 
@@ -130,17 +131,6 @@ HV63 = host(hv="hyperv", version=(6, 3))
 HV10 = host(hv="hyperv", version=(10, 0))
 IMAGE_CASES = [
     ("no-properties", host(), {}, None, None),
-    ("architecture-mismatch", host(), {"architecture": "aarch64"},
-     PropertyMismatch("architecture", "aarch64", "x86_64"),
-     "image needs architecture=aarch64, host has x86_64"),
-    ("architecture-synonym-amd64", host(), {"architecture": "amd64"}, None, None),
-    ("hypervisor-type-mismatch", host(), {"hypervisor_type": "hyperv"},
-     PropertyMismatch("hypervisor_type", "hyperv", "kvm"),
-     "image needs hypervisor_type=hyperv, host has kvm"),
-    ("kvm-host-runs-qemu-images", host(), {"hypervisor_type": "qemu"}, None, None),
-    ("qemu-host-not-kvm-images", host(hv="qemu"), {"hypervisor_type": "kvm"},
-     PropertyMismatch("hypervisor_type", "kvm", "qemu"),
-     "image needs hypervisor_type=kvm, host has qemu"),
     ("vm-mode-xen-on-kvm", host(), {"vm_mode": "xen"},
      PropertyMismatch("vm_mode", "xen", "hvm"), "image needs vm_mode=xen, host has hvm"),
     ("vm-mode-pv-synonym-on-xen", host(hv="xen", version=(4, 17)), {"vm_mode": "pv"}, None, None),
@@ -185,55 +175,81 @@ def test_image_properties(h, props, reason, text):
 
 def test_image_properties_reports_every_mismatch():
     r = check(ImageProperties(), HV62, request(props={
-        "architecture": "aarch64", "hypervisor_type": "kvm", "hypervisor_version_requires": ">=6.3"}))
+        "vm_mode": "xen", "hypervisor_version_requires": ">=6.3"}))
     assert [str(x) for x in r.reasons] == [
-        "image needs architecture=aarch64, host has x86_64",
-        "image needs hypervisor_type=kvm, host has hyperv", "Hyper-V version 6.2 < 6.3"]
-    assert str(r) == ("ImageProperties: image needs architecture=aarch64, host has x86_64; "
-                      "image needs hypervisor_type=kvm, host has hyperv; "
+        "image needs vm_mode=xen, host has hvm", "Hyper-V version 6.2 < 6.3"]
+    assert str(r) == ("ImageProperties: image needs vm_mode=xen, host has hvm; "
                       "Hyper-V version 6.2 < 6.3")
 
 
+def _refused(finding, message):
+    return PolicyRefusal(finding, message), f"{finding} ({message})"
+
+
 EFI_KVM = host(firmware=("bios", "efi"), secure_boot=True, tpm_versions=("2.0",))
-MACHINE_CASES = [
+WIN11 = {"os_distro": "windows", "os_version": "11"}
+#: the guest policy's error findings on each host, as GuestPolicy's reasons (the checks the
+#: scheduler used to make itself: architecture, hypervisor type, machine, firmware, TPM)
+POLICY_CASES = [
+    ("no-properties", host(), {}, None, None),
+    ("architecture-mismatch", host(), {"architecture": "aarch64"},
+     *_refused("arch-mismatch", "architecture=aarch64 cannot run on this x86_64 host")),
+    ("architecture-synonym-amd64", host(), {"architecture": "amd64"}, None, None),
+    ("hypervisor-type-mismatch", host(), {"hypervisor_type": "hyperv"},
+     *_refused("hypervisor-type-mismatch", "hypervisor_type=hyperv but the host runs kvm")),
+    ("kvm-host-runs-qemu-images", host(), {"hypervisor_type": "qemu"}, None, None),
+    # the policy builds a kvm-tagged image as a TCG guest on a qemu host (one answer: its own)
+    ("qemu-host-runs-kvm-images", host(hv="qemu"), {"hypervisor_type": "kvm"}, None, None),
     ("gen2-on-hyperv-6.2", HV62, {"hw_machine_type": "hyperv-gen2"},
-     VersionMismatch("hw_machine_type", ">=6.3", "6.2", "Hyper-V"), "Hyper-V version 6.2 < 6.3"),
+     *_refused("hyperv-gen2-host-too-old", "hw_machine_type=hyperv-gen2 needs Hyper-V 6.3 "
+               "(Windows Server 2012 R2) or newer, but the host runs Hyper-V 6.2 (Windows "
+               "Server 2012) (seed 004)")),
     ("gen2-on-hyperv-6.3", HV63, {"hw_machine_type": "hyperv-gen2"}, None, None),
     ("gen2-on-kvm", host(), {"hw_machine_type": "hyperv-gen2"},
-     PropertyMismatch("hw_machine_type", "hyperv-gen2", "pc,q35"),
-     "image needs hw_machine_type=hyperv-gen2, host has pc,q35"),
+     *_refused("machine-type-wrong-hypervisor",
+               "hw_machine_type=hyperv-gen2 is for Hyper-V, but the host runs kvm")),
     ("q35-on-hyperv", HV10, {"hw_machine_type": "q35"},
-     PropertyMismatch("hw_machine_type", "q35", "hyperv-gen1,hyperv-gen2"),
-     "image needs hw_machine_type=q35, host has hyperv-gen1,hyperv-gen2"),
+     *_refused("machine-type-wrong-hypervisor",
+               "hw_machine_type=q35 is not a Hyper-V generation; the host runs hyperv")),
     ("versioned-q35-on-kvm", host(), {"hw_machine_type": "pc-q35-7.2"}, None, None),
     ("q35-on-pc-only-host", host(machines=("pc",)), {"hw_machine_type": "q35"},
-     PropertyMismatch("hw_machine_type", "q35", "pc"), "image needs hw_machine_type=q35, host has pc"),
+     *_refused("machine-type-unavailable", "hw_machine_type=q35: the host offers pc")),
     ("uefi-on-bios-host", host(), {"hw_firmware_type": "uefi"},
-     PropertyMismatch("hw_firmware_type", "uefi", "bios"),
-     "image needs hw_firmware_type=uefi, host has bios"),
-    ("uefi-on-hyperv-6.3", HV63, {"hw_firmware_type": "uefi"}, None, None),
-    ("uefi-on-hyperv-6.2", HV62, {"hw_firmware_type": "uefi"},
-     PropertyMismatch("hw_firmware_type", "uefi", "bios"),
-     "image needs hw_firmware_type=uefi, host has bios"),
+     *_refused("uefi-unavailable", "the image needs UEFI firmware but the host offers none "
+               "(no OVMF firmware in its domain capabilities)")),
     ("secure-boot-required-without", host(firmware=("bios", "efi")),
      {"os_secure_boot": "required"},
-     PropertyMismatch("os_secure_boot", "required", "no Secure Boot"),
-     "image needs os_secure_boot=required, host has no Secure Boot"),
+     *_refused("secure-boot-unavailable", "os_secure_boot=required but the host's firmware "
+               "offers no Secure Boot")),
     ("secure-boot-optional-without", host(), {"os_secure_boot": "optional"}, None, None),
     ("tpm-without", host(), {"hw_tpm_version": "2.0"},
-     PropertyMismatch("hw_tpm_version", "2.0", "no TPM"), "image needs hw_tpm_version=2.0, host has no TPM"),
+     *_refused("tpm-unavailable", "TPM 2.0 (tpm-tis) is not offered by the host (offers "
+               "versions none, models none)")),
     ("tpm-wrong-version", host(tpm_versions=("1.2",)), {"hw_tpm_version": "2.0"},
-     PropertyMismatch("hw_tpm_version", "2.0", "1.2"), "image needs hw_tpm_version=2.0, host has 1.2"),
-    ("windows-11-on-capable-kvm", EFI_KVM, {"hw_machine_type": "q35", "hw_firmware_type": "uefi",
-                                            "os_secure_boot": "required", "hw_tpm_version": "2.0"},
-     None, None),
+     *_refused("tpm-unavailable", "TPM 2.0 (tpm-tis) is not offered by the host (offers "
+               "versions 1.2, models tpm-tis, tpm-crb)")),
+    ("windows-11-explicit-on-capable-kvm", EFI_KVM, {
+        "hw_machine_type": "q35", "hw_firmware_type": "uefi", "os_secure_boot": "required",
+        "hw_tpm_version": "2.0"}, None, None),
+    # Windows 11's needs are checked although no property states them (the issue's first fleet)
+    ("windows-11-default-without-tpm", host(firmware=("bios", "efi"), secure_boot=True), WIN11,
+     *_refused("tpm-unavailable", "TPM 2.0 (tpm-crb) is not offered by the host (offers "
+               "versions none, models none)")),
+    ("windows-11-default-on-capable-kvm", EFI_KVM, WIN11, None, None),
 ]
 
 
-@pytest.mark.parametrize("h,props,reason,text", [c[1:] for c in MACHINE_CASES],
-                         ids=[c[0] for c in MACHINE_CASES])
-def test_machine_firmware(h, props, reason, text):
-    _assert(check(MachineFirmware(), h, request(props=props)), reason, text)
+@pytest.mark.parametrize("h,props,reason,text", [c[1:] for c in POLICY_CASES],
+                         ids=[c[0] for c in POLICY_CASES])
+def test_guest_policy(h, props, reason, text):
+    _assert(check(GuestPolicy(), h, request(props=props)), reason, text)
+
+
+def test_guest_policy_gives_every_error_finding():
+    r = check(GuestPolicy(), host(), request(props={"architecture": "aarch64",
+                                                    "hw_tpm_version": "2.0"}))
+    assert [x.finding for x in r.reasons] == ["arch-mismatch", "tpm-unavailable"]
+    assert str(r).startswith("GuestPolicy: arch-mismatch (architecture=aarch64 cannot run")
 
 
 WIN = agg("win-licensed", os_type="windows")

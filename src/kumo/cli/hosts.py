@@ -1,4 +1,4 @@
-"""``kumo host ...``: add, list, show, enable, disable, orphans."""
+"""``kumo host ...``: add, refresh, list, show, enable, disable, orphans."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def add(name: str, uri: str, virt_type: str | None, availability_zone: str | Non
     emit_one(run(lambda env, ctx: service.add_host(
         env, ctx, name, uri, virt_type=virt_type, availability_zone=availability_zone)), fmt,
         f"host {name}")
+
+
+@host.command("refresh")
+@click.argument("name")
+@format_option
+def refresh(name: str, fmt: str) -> None:
+    """Probe the host again and store its capabilities (after upgrading QEMU, OVMF, swtpm)."""
+    emit_one(run(lambda env, ctx: service.refresh_host(env, ctx, name)), fmt, f"host {name}")
 
 
 @host.command("list")

@@ -76,6 +76,31 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
         return host_view(host, instances=0)
 
 
+def refresh_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+    """Probe the host again (after a QEMU, libvirt, OVMF or swtpm upgrade) and store what it
+    offers now: capabilities per machine family, firmware, TPM, CPU and device models, its
+    capacity. The scheduler sees the change at its next placement (the capabilities are part of
+    the inventory's key). HostUnreachable leaves the stored capabilities as they were."""
+    ctx.require_admin("refreshing a host")
+    with env.db.session_scope(readonly=True) as s:
+        host = find_host(s, ref)
+        uri, virt_type = host.uri, host.virt_type
+    conn = env.host(uri)
+    try:
+        caps = conn.capabilities(virt_type=virt_type)
+        node = conn.node_info()
+    except HostError:
+        env.forget_host(uri)
+        raise
+    with env.db.session_scope() as s:
+        host = find_host(s, ref)
+        host.set_capabilities(caps)
+        host.vcpus, host.ram_mib = node.cpus, node.memory_mib
+        heartbeat.touch(s, [host.id])
+        s.flush()
+        return host_view(host, None)
+
+
 def list_hosts(env: ComputeEnv, ctx: RequestContext) -> list[dict[str, Any]]:
     ctx.require_admin("listing hosts")
     with env.db.session_scope(readonly=True) as s:
@@ -165,5 +190,8 @@ def host_view(host: Host, instances: int | None) -> dict[str, Any]:
         "disk": host.disk_gib, "disk_used": host.used_disk_gib,
         "instances": instances, "arch": caps.get("arch"), "cpu_vendor": caps.get("cpu_vendor"),
         "machines": caps.get("machines"), "firmware": caps.get("firmware"),
+        "machine_aliases": {a: n for a, n in caps.get("machine_aliases") or ()},
+        "secure_boot": caps.get("secure_boot"), "tpm_versions": caps.get("tpm_versions"),
+        "swtpm": caps.get("swtpm"),
         "last_heartbeat": host.last_heartbeat.isoformat() if host.last_heartbeat else None,
     }

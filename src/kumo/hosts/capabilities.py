@@ -5,17 +5,52 @@ never a live connection.
 (``virsh domcapabilities`` / ``virConnectGetDomainCapabilities``; format documented at
 https://libvirt.org/formatdomaincaps.html). Xen and Hyper-V hosts are described with the
 constructor directly.
+
+Domain capabilities are per machine type: the document for i440fx (``pc``) lists no secure
+firmware and the one for q35 no IDE. ``kumo.hosts.probe`` therefore asks for each machine family
+the host offers and keeps one ``MachineCaps`` per family, with the versioned machine names QEMU
+offers (``machine_types``: pc-q35-7.2, pc-i440fx-2.12, ...) and what each alias (q35, pc) stands
+for (``machine_aliases``). The flat fields (``firmware``, ``secure_boot``, ``disk_buses``) are the
+union over the families; rules that depend on the machine ask ``machine(family)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from kumo.errors import InvalidInput
+from kumo.hosts.firmware import FirmwareDescriptor
+
+#: machine alias -> its family, and versioned-name prefix -> family (QEMU's x86 machine names)
+_FAMILY_PREFIXES = (("pc-q35-", "q35"), ("pc-i440fx-", "pc"), ("virt-", "virt"))
+
+
+def machine_family(machine: str) -> str:
+    """'pc-q35-7.2' -> 'q35', 'pc-i440fx-7.2' -> 'pc', 'virt-8.0' -> 'virt'; a family name or
+    any other machine name is returned unchanged."""
+    for prefix, family in _FAMILY_PREFIXES:
+        if machine.startswith(prefix) and machine[len(prefix):][:1].isdigit():
+            return family
+    return machine
+
+
+@dataclass(frozen=True)
+class MachineCaps:
+    """What one machine family offers, from the domain capabilities libvirt gives for it."""
+
+    family: str  # q35 | pc | virt ...
+    name: str | None  # the versioned machine the alias stands for (pc-q35-7.2)
+    max_vcpus: int | None = None
+    firmware: tuple[str, ...] = ("bios",)  # bios, efi
+    loaders: tuple[str, ...] = ()
+    secure_boot: bool = False
+    disk_buses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,16 +76,121 @@ class HostCapabilities:
     disk_buses: tuple[str, ...] = ("ide", "sata", "scsi", "virtio", "usb", "fdc")
     video_models: tuple[str, ...] = ("vga", "cirrus", "qxl", "virtio", "bochs", "none")
     cpu_modes: tuple[str, ...] = ("host-model", "host-passthrough", "custom")
+    #: CPU models usable in custom mode (domcaps cpu/mode[@name='custom']/model[@usable='yes'])
+    cpu_models: tuple[str, ...] = ()
+    #: every machine name the emulator offers for this domain type (virsh capabilities);
+    #: () when not probed, then only the families in ``machines`` are known
+    machine_types: tuple[str, ...] = ()
+    #: (alias, versioned machine): ("q35", "pc-q35-7.2"), ("pc", "pc-i440fx-7.2")
+    machine_aliases: tuple[tuple[str, str], ...] = ()
+    #: per-family domain capabilities; () when only one document was read
+    machine_caps: tuple[MachineCaps, ...] = ()
+    #: QEMU firmware descriptors (kumo.hosts.firmware); None when unknown (a remote host)
+    firmware_descriptors: tuple[FirmwareDescriptor, ...] | None = None
+    #: TPM backends libvirt offers (passthrough, emulator = swtpm)
+    tpm_backends: tuple[str, ...] = ()
+    #: whether swtpm is installed (None: not known, e.g. a remote host)
+    swtpm: bool | None = None
+
+    def __hash__(self) -> int:
+        # the scheduler keys its per-class policy answers by this value: hash it once
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+            object.__setattr__(self, "_hash", h)
+        return h
 
     @property
     def is_libvirt_qemu(self) -> bool:
         return self.hypervisor in ("kvm", "qemu")
 
+    # --- machine types ---------------------------------------------------------------------------
+
+    def machine(self, machine: str) -> MachineCaps | None:
+        """The per-family capabilities for a family or versioned name; None when not probed."""
+        family = machine_family(machine)
+        for m in self.machine_caps:
+            if m.family == family:
+                return m
+        return None
+
+    def canonical_machine(self, family: str) -> str | None:
+        """The versioned machine an alias stands for on this host ('q35' -> 'pc-q35-7.2')."""
+        for alias, name in self.machine_aliases:
+            if alias == family:
+                return name
+        m = self.machine(family)
+        return m.name if m is not None else None
+
+    def offers_machine(self, machine: str) -> bool:
+        """True if the emulator accepts ``machine`` (a family alias or a versioned name)."""
+        if machine in self.machines or machine in self.machine_types:
+            return True
+        return not self.machine_types and machine_family(machine) in self.machines
+
+    def machine_versions(self, family: str) -> tuple[str, ...]:
+        """The versioned machines of ``family`` the host offers, oldest first."""
+        names = [m for m in self.machine_types if machine_family(m) == family and m != family]
+        return tuple(sorted(names, key=_version_key))
+
+    # --- firmware and TPM ------------------------------------------------------------------------
+
+    def uefi_on(self, machine: str) -> bool:
+        m = self.machine(machine)
+        return "efi" in (m.firmware if m is not None else self.firmware)
+
+    def secure_boot_on(self, machine: str) -> bool:
+        m = self.machine(machine)
+        return m.secure_boot if m is not None else self.secure_boot
+
+    def stateless_firmware(self, machine: str) -> bool | None:
+        """Whether a stateless UEFI build exists for ``machine``; None when the host's firmware
+        descriptors are unknown."""
+        if self.firmware_descriptors is None:
+            return None
+        name = self.canonical_machine(machine) or machine
+        return any(d.stateless and "uefi" in d.interfaces and d.supports(self.arch, name)
+                   for d in self.firmware_descriptors)
+
+    @property
+    def tpm_emulated(self) -> bool:
+        """An emulated TPM can be given to guests: libvirt offers the device and swtpm is
+        there (or, on a host kumo cannot look at, libvirt offers the emulator backend)."""
+        if not self.tpm_versions:
+            return False
+        if self.swtpm is not None:
+            return self.swtpm
+        return not self.tpm_backends or "emulator" in self.tpm_backends
+
+    # --- storage as plain JSON (the hosts table) -------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "HostCapabilities":
+        """The value ``to_json`` stored; keys this version does not know are ignored, missing
+        ones take their defaults (capabilities stored before a field existed)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: _tuples(v) for k, v in data.items() if k in names}
+        if kw.get("machine_caps"):
+            kw["machine_caps"] = tuple(MachineCaps(**{k: _tuples(v) for k, v in m.items()})
+                                       for m in data["machine_caps"])
+        if data.get("firmware_descriptors") is not None:
+            kw["firmware_descriptors"] = tuple(
+                FirmwareDescriptor(**{k: _tuples(v) for k, v in d.items()})
+                for d in data["firmware_descriptors"])
+        return cls(**kw)
+
     def with_hypervisor(self, hypervisor: str) -> "HostCapabilities":
         return replace(self, hypervisor=hypervisor)
 
     @classmethod
-    def from_domcaps_xml(cls, xml: str | bytes) -> "HostCapabilities":
+    def from_domcaps_xml(cls, xml: str | bytes, *,
+                         family: str | None = None) -> "HostCapabilities":
+        """The host as one domcaps document describes it. Without ``family`` the document
+        stands for the whole host (pc and q35, IDE from pc added); with it, for that machine
+        family only (as kumo.hosts.probe reads one document per family)."""
         try:
             root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
         except etree.XMLSyntaxError as e:
@@ -68,7 +208,10 @@ class HostCapabilities:
             return el is not None and el.get("supported") == "yes"
 
         machine = root.findtext("machine")
-        machines = {"pc", "q35"} if root.findtext("arch") in ("x86_64", "i686") else set()
+        if family is not None:
+            machines = {family}
+        else:
+            machines = {"pc", "q35"} if root.findtext("arch") in ("x86_64", "i686") else set()
         firmware = set(values("os/enum[@name='firmware']/value")) | {"bios"}
         loaders = values("os/loader/value")
         if loaders:
@@ -80,6 +223,9 @@ class HostCapabilities:
         vendor = root.findtext("cpu/mode[@name='host-model']/vendor")
         modes = tuple(m.get("name") for m in root.iterfind("cpu/mode")
                       if m.get("supported") == "yes")
+        models = tuple(m.text.strip() for m in root.iterfind("cpu/mode[@name='custom']/model")
+                       if m.get("usable") == "yes" and m.text)
+        tpm = supported("devices/tpm")
         return cls(
             hypervisor=(root.findtext("domain") or "kvm").strip(),
             arch=(root.findtext("arch") or "x86_64").strip(),
@@ -99,7 +245,17 @@ class HostCapabilities:
             disk_buses=_disk_buses(values("devices/disk/enum[@name='bus']/value"), machines),
             video_models=values("devices/video/enum[@name='modelType']/value"),
             cpu_modes=modes,
+            cpu_models=models,
+            tpm_backends=values("devices/tpm/enum[@name='backendModel']/value") if tpm else (),
         )
+
+    def machine_caps_of(self, family: str) -> MachineCaps:
+        """This document's facts as the ``MachineCaps`` of ``family`` (the family it was read
+        for): its own buses, not the union ``from_domcaps_xml`` gives for the default host."""
+        return MachineCaps(family=family, name=self.machine_versioned,
+                           max_vcpus=self.max_vcpus, firmware=self.firmware,
+                           loaders=self.uefi_loaders, secure_boot=self.secure_boot,
+                           disk_buses=self.disk_buses)
 
     @classmethod
     def load(cls, path: str | Path) -> "HostCapabilities":
@@ -107,6 +263,29 @@ class HostCapabilities:
             return cls.from_domcaps_xml(Path(path).read_bytes())
         except FileNotFoundError:
             raise InvalidInput(f"host capabilities file {str(path)!r} does not exist") from None
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    digits = name.rsplit("-", 1)[-1]
+    try:
+        return tuple(int(x) for x in digits.split("."))
+    except ValueError:
+        return ()
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to tuples (nested: machine_aliases pairs, descriptor targets)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
 
 
 def _disk_buses(reported: tuple[str, ...], machines: set[str]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -32,6 +33,7 @@ from kumo.errors import (
     NotFound,
     StateError,
 )
+from kumo.hosts import firmware, probe
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.errors import host_error, translate
 from kumo.hosts.protocol import DomainState, NodeInfo, PoolInfo, VolumeInfo
@@ -119,16 +121,55 @@ class LibvirtHost:
 
     def capabilities(self, virt_type: str | None = None, machine: str | None = None,
                      arch: str | None = None, emulator: str | None = None) -> HostCapabilities:
-        """Domain capabilities for ``virt_type`` (kvm, qemu, xen...) and ``machine`` (pc, q35...);
-        None lets libvirt pick its default. Adds the hypervisor version and, when domcaps do
-        not name it, the host CPU vendor from the host capabilities."""
+        """The host's capabilities for ``virt_type`` (kvm, qemu, xen...; None lets libvirt pick).
+
+        With ``machine`` (pc, q35...) only that machine's domain capabilities are read. Without
+        it, every machine family the architecture has is probed and merged (kumo.hosts.probe):
+        libvirt's default machine alone (i440fx) would hide q35's Secure Boot firmware. Adds the
+        hypervisor version and, when domcaps do not name it, the host CPU vendor; for a local
+        URI also the QEMU firmware descriptors and whether swtpm is installed."""
         conn = self._connection()
         with self._translating("read domain capabilities"):
-            domcaps = conn.getDomainCapabilities(emulator, arch, machine, virt_type, 0)
-            version = conn.getVersion()
-        caps = HostCapabilities.from_domcaps_xml(domcaps)
-        return replace(caps, hypervisor_version=version_tuple(version),
+            version = version_tuple(conn.getVersion())
+            if machine is not None:
+                caps = HostCapabilities.from_domcaps_xml(
+                    conn.getDomainCapabilities(emulator, arch, machine, virt_type, 0))
+            else:
+                caps = self._probe_families(conn, virt_type, arch, emulator, version)
+        return replace(caps, hypervisor_version=version or caps.hypervisor_version,
                        cpu_vendor=caps.cpu_vendor or self.host_cpu_vendor())
+
+    def _probe_families(self, conn: libvirt.virConnect, virt_type: str | None,
+                        arch: str | None, emulator: str | None,
+                        version: tuple[int, ...] | None) -> HostCapabilities:
+        default = conn.getDomainCapabilities(emulator, arch, None, virt_type, 0)
+        first = HostCapabilities.from_domcaps_xml(default)
+        if not first.is_libvirt_qemu:
+            return first  # Xen and others: one document describes the host
+        docs: dict[str, str] = {}
+        for family in probe.FAMILIES.get(first.arch, ()):
+            try:
+                docs[family] = conn.getDomainCapabilities(emulator, first.arch, family,
+                                                          virt_type, 0)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() in (libvirt.VIR_ERR_INVALID_ARG,
+                                          libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
+                                          libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+                    continue  # the emulator has no such machine
+                raise
+        if not docs:
+            return first
+        local = self.is_local
+        return probe.assemble(docs, conn.getCapabilities(), hypervisor_version=version,
+                              descriptors=firmware.read_descriptors() if local else None,
+                              swtpm=shutil.which("swtpm") is not None if local else None)
+
+    @property
+    def is_local(self) -> bool:
+        """True for a URI naming no remote host (qemu:///system, qemu:///session): the host's
+        files are this machine's."""
+        rest = self.uri.split("://", 1)[1] if "://" in self.uri else ""
+        return rest.startswith("/") and "+" not in self.uri.split(":", 1)[0]
 
     def host_cpu_vendor(self) -> str | None:
         conn = self._connection()

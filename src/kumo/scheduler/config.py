@@ -24,7 +24,12 @@ from kumo.errors import InvalidInput
 from kumo.scheduler.plugins import FILTERS, WEIGHERS, Filter, Weigher
 
 DEFAULT_FILTERS = ("HostEnabled", "ComputeUp", "AvailabilityZone", "VCPU", "RAM", "Disk",
-                   "ImageProperties", "MachineFirmware", "AggregateImageIsolation", "ServerGroup")
+                   "ImageProperties", "AggregateImageIsolation", "GuestPolicy", "ServerGroup")
+#: filters that were replaced, and by what (a config naming one gets this, not "unknown")
+RETIRED_FILTERS = {
+    "MachineFirmware": "use GuestPolicy, which checks machine type, firmware, Secure Boot and "
+                       "TPM with the guest policy's own rules (kumo lint's ids)",
+}
 #: every built-in weigher at its default multiplier (LikeImages is 0: off until configured)
 DEFAULT_WEIGHERS = {name: cls.DEFAULT_MULTIPLIER for name, cls in WEIGHERS.items()}
 
@@ -46,7 +51,9 @@ class SchedulerConfig:
             {k: MappingProxyType(dict(v)) for k, v in self.options.items()}))
         problems = []
         for name in self.filters:
-            if name not in FILTERS:
+            if name in RETIRED_FILTERS:
+                problems.append(f"filter {name!r} no longer exists: {RETIRED_FILTERS[name]}")
+            elif name not in FILTERS:
                 problems.append(f"unknown filter {name!r}: allowed {', '.join(sorted(FILTERS))}")
         if len(set(self.filters)) != len(self.filters):
             problems.append("a filter is listed twice")

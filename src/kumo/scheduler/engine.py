@@ -94,7 +94,7 @@ class Scheduler:
         if mask is None:
             mask = np.ones(fleet.n, dtype=bool)
             for f in self._static:
-                mask = mask & f.mask(fleet, request, ctx)
+                mask = mask & f.mask(fleet, request, ctx, within=mask)
             mask.flags.writeable = False
             fleet.cache_put(key, mask)
         return mask
@@ -145,7 +145,10 @@ class Scheduler:
         remaining = np.ones(fleet.n, dtype=bool)
         pairs: list[tuple[Reason, int]] = []
         for f in self.filters:
-            m = f.mask(fleet, request, ctx)
+            if isinstance(f, StaticFilter):
+                m = f.mask(fleet, request, ctx, within=remaining)
+            else:
+                m = f.mask(fleet, request, ctx)
             if m is None:
                 continue
             rejected = remaining & ~m
@@ -179,7 +182,7 @@ class Scheduler:
     def select(self, request: RequestSpec, now: float | None = None) -> Placement:
         """Choose and claim a host for each of the request's instances, all or none."""
         ctx = DecisionContext(time.time() if now is None else now)
-        like = tuple(self.fleet.like_values(request.image))
+        like = tuple(self.fleet.like_values(request))
         chosen: list[str] = []
         claims: list[Claim] = []
         weights: list[float] = []

@@ -178,11 +178,13 @@ class Fleet:
             self.free[k, ix] = (self.limit[ix, k] - used[:, k]).astype(np.float64)
         self.neg_instances[ix] = -(used[:, INSTANCES].astype(np.float64))
 
-    def like_values(self, request_image) -> list[tuple[str, str]]:
-        from kumo.scheduler.model import image_value
+    def like_values(self, request) -> list[tuple[str, str]]:
+        """(property, value) pairs of ``request`` (a RequestSpec) for the tracked properties,
+        resolved ones (os_type) from its facts."""
+        from kumo.scheduler.model import request_value
         out = []
         for p in self.track:
-            v = image_value(request_image, p)
+            v = request_value(request, p)
             if v is not None:
                 out.append((p, v))
         return out

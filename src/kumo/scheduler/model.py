@@ -11,13 +11,15 @@ comparison -- live here so both paths call one definition.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Hashable, Mapping
 
 from kumo.catalog.flavor import Flavor, effective_properties
 from kumo.catalog.properties import ImageProperties
 from kumo.errors import InvalidInput
+from kumo.guest.facts import RESOLVED_PROPERTIES, GuestFacts
 from kumo.hosts.capabilities import HostCapabilities
 
 #: Hyper-V generation 2 VMs (UEFI) arrived with Windows Server 2012 R2, NT 6.3 (seed 004).
@@ -87,6 +89,9 @@ class HostView:
     disk_allocation_ratio: float = 1.0
     instances: int = 0
     image_property_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: the host's full capabilities (machine types, firmware, TPM, devices), which the guest
+    #: policy checks; derived from the fields above when the view is built without them
+    capabilities: HostCapabilities | None = None
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -109,6 +114,10 @@ class HostView:
                      "aggregates"):
             s(self, attr, tuple(getattr(self, attr)))
         s(self, "image_property_counts", _freeze_counts(self.image_property_counts))
+        if self.capabilities is None:
+            s(self, "capabilities", _derived_capabilities(
+                hv, self.hypervisor_version, self.arch, self.machines, self.firmware,
+                self.secure_boot, self.tpm_versions))
 
     @classmethod
     def from_capabilities(cls, name: str, caps: HostCapabilities, **kw: Any) -> "HostView":
@@ -123,11 +132,32 @@ class HostView:
         firmware = caps.firmware if hv != "hyperv" else ()
         return cls(name=name, hypervisor_type=hv, hypervisor_version=caps.hypervisor_version,
                    arch=caps.arch, machines=machines, firmware=firmware,
-                   secure_boot=caps.secure_boot, tpm_versions=caps.tpm_versions, **kw)
+                   secure_boot=caps.secure_boot, tpm_versions=caps.tpm_versions,
+                   capabilities=caps, **kw)
 
     @property
     def hypervisor_display(self) -> str:
         return HYPERVISOR_DISPLAY.get(self.hypervisor_type, self.hypervisor_type)
+
+
+@lru_cache(maxsize=1024)
+def _derived_capabilities(hv: str, version: tuple[int, ...] | None, arch: str,
+                          machines: tuple[str, ...], firmware: tuple[str, ...], secure_boot: bool,
+                          tpm_versions: tuple[str, ...]) -> HostCapabilities:
+    """Capabilities for a view built from its summary fields (tests, benchmarks, hosts stored
+    without capabilities): the hypervisor's default host (kumo.hosts.defaults) with the view's
+    machines, firmware, Secure Boot and TPM. Cached, so equal views share one value."""
+    from kumo.hosts.defaults import host_caps_for  # the embedded default host, parsed once
+
+    base = host_caps_for(hv)
+    efi = "efi" in firmware
+    return replace(base, hypervisor=hv, hypervisor_version=version, arch=arch,
+                   machines=machines, firmware=firmware or ("bios",),
+                   uefi_loaders=base.uefi_loaders if efi else (), secure_boot=secure_boot,
+                   tpm_versions=tpm_versions,
+                   tpm_models=("tpm-tis", "tpm-crb") if tpm_versions else (),
+                   tpm_backends=("emulator",) if tpm_versions else (),
+                   machine_versioned=base.machine_versioned if "q35" in machines else None)
 
 
 @dataclass(frozen=True)
@@ -162,11 +192,26 @@ class RequestSpec:
     availability_zone: str | None = None
     group: ServerGroup | None = None
     num_instances: int = 1
+    #: kumo's create attaches a config drive to every guest (kumo.compute.spawn), so the policy
+    #: checks its CD-ROM bus on each host
+    config_drive: bool = True
+    #: the image's facts, resolved once (kumo.guest.facts); derived from ``image`` when None
+    facts: GuestFacts | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_instances, int) or self.num_instances < 1:
             raise InvalidInput(f"num_instances={self.num_instances!r} is invalid: allowed an "
                                "integer >= 1")
+        if self.facts is None:
+            object.__setattr__(self, "facts", GuestFacts.resolve(self.image))
+
+    @cached_property
+    def guest_key(self) -> Hashable:
+        """Everything the guest policy reads from the request: the effective image properties
+        (custom ones are not policy's), the flavor's sizes, config drive and direct boot."""
+        f = self.flavor
+        return (tuple(sorted(self.image.values.items())), f.vcpus, f.ram_mib, f.disk_gib,
+                f.ephemeral_gib, self.config_drive)
 
     @classmethod
     def for_boot(cls, flavor: Flavor, image: ImageProperties, **kw: Any) -> "RequestSpec":
@@ -223,8 +268,19 @@ def weight_multiplier(host: HostView, key: str, default: float) -> float:
     return min(values) if values else float(default)
 
 
+def request_value(request: RequestSpec, prop: str) -> str | None:
+    """``image_value`` for a request: resolved properties (os_type) from its facts."""
+    if prop in RESOLVED_PROPERTIES:
+        assert request.facts is not None
+        return request.facts.value(prop)
+    return image_value(request.image, prop)
+
+
 def image_value(image: ImageProperties, prop: str) -> str | None:
-    """An image property as a lower-case string (typed or custom), or None when unset."""
+    """An image property as a lower-case string (typed or custom), or None when unset.
+    os_type is the resolved one (kumo.guest.facts): os_distro=windows alone means Windows."""
+    if prop in RESOLVED_PROPERTIES:
+        return GuestFacts.resolve(image).value(prop)
     value = image.get(prop)
     if value is None:
         value = image.custom.get(prop)

@@ -102,8 +102,10 @@ class StaticFilter(Filter):
         """Every request attribute ``evaluate`` reads."""
         raise NotImplementedError
 
-    def mask(self, fleet: "Fleet", request: RequestSpec,
-             ctx: DecisionContext) -> np.ndarray | None:
+    def mask(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
+             within: np.ndarray | None = None) -> np.ndarray | None:
+        """``within``: the hosts still candidates (the filters before this one passed them);
+        a filter may leave the others unevaluated and False. This default evaluates all."""
         key = (self.NAME, self.request_key(request))
         cached = fleet.cache_get(key)
         if cached is not None:

@@ -13,7 +13,7 @@ rejected it, so the counts add up to the hosts that failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Hashable, Iterable, Sequence
 
 from kumo.catalog.schema import parse_version_spec
@@ -92,6 +92,26 @@ class VersionMismatch(PropertyMismatch):
             return f"{self.hypervisor} version {self.host_value} vs {self.required}"
         op, wanted = failed
         return f"{self.hypervisor} version {self.host_value} {NEGATED[op]} {version_str(wanted)}"
+
+
+@dataclass(frozen=True)
+class PolicyRefusal(Reason):
+    """An error finding of the guest policy on this host: the lint id (README, "Lint
+    findings"), its message and its fix -- the same words ``kumo lint`` prints."""
+
+    finding: str  # the lint id: secure-boot-unavailable, tpm-unavailable, ...
+    message: str
+    fix: str = field(default="", compare=False)  # advice, not part of the verdict
+
+    def __str__(self) -> str:
+        return f"{self.finding} ({self.message})"
+
+    def summary_key(self) -> Hashable:
+        return ("PolicyRefusal", self.finding, self.message)
+
+    @classmethod
+    def summary_text(cls, group: Sequence[tuple[Reason, int]]) -> str:
+        return f"policy: {group[0][0]}"
 
 
 @dataclass(frozen=True)

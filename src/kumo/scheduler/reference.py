@@ -15,7 +15,7 @@ from kumo.scheduler.claims import Claim, ClaimStore, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.fleet import host_limits
-from kumo.scheduler.model import HostView, RequestSpec, image_value, weight_multiplier
+from kumo.scheduler.model import HostView, RequestSpec, request_value, weight_multiplier
 from kumo.scheduler.plugins import DecisionContext, Filter, FilterResult, Weigher
 from kumo.scheduler.reasons import Reason, format_summary
 
@@ -128,7 +128,7 @@ class ReferenceScheduler:
     def _like(self, request: RequestSpec) -> list[tuple[str, str]]:
         out = []
         for p in self.track:
-            v = image_value(request.image, p)
+            v = request_value(request, p)
             if v is not None:
                 out.append((p, v))
         return out

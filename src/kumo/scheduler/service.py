@@ -31,7 +31,7 @@ Configuration: ``load_config()`` reads the file named by ``KUMO_SCHEDULER_CONFIG
 whole set: weighers it does not name are off):
 
     filters = ["HostEnabled", "ComputeUp", "AvailabilityZone", "VCPU", "RAM", "Disk",
-               "ImageProperties", "MachineFirmware", "AggregateImageIsolation", "ServerGroup"]
+               "ImageProperties", "AggregateImageIsolation", "GuestPolicy", "ServerGroup"]
     [weighers]
     FreeRAM = 1.0
     LikeImages = -1.0

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from kumo.scheduler.fleet import DISK, RAM, VCPU, host_limits
-from kumo.scheduler.model import HostView, RequestSpec, image_value
+from kumo.scheduler.model import HostView, RequestSpec, request_value
 from kumo.scheduler.plugins import Weigher, register_weigher
 
 
@@ -95,7 +95,7 @@ class LikeImages(Weigher):
     def raw(self, host: HostView, request: RequestSpec) -> float:
         acc = 0.0
         for prop, w in self.properties.items():
-            value = image_value(request.image, prop)
+            value = request_value(request, prop)
             if value is None:
                 continue
             acc += w * float(host.image_property_counts.get(prop, {}).get(value, 0))
@@ -104,7 +104,7 @@ class LikeImages(Weigher):
     def raw_vector(self, fleet, request: RequestSpec) -> np.ndarray:
         acc = None
         for prop, w in self.properties.items():
-            value = image_value(request.image, prop)
+            value = request_value(request, prop)
             col = None if value is None else fleet.like_counts.get((prop, value))
             if col is None:
                 continue  # every host counts 0: adds w * 0.0, which changes no sum

@@ -14,7 +14,6 @@ generation), so a scheduler's cached usage never goes back to an older one.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -141,14 +140,11 @@ class Host(Timestamps, Base):
 
         if self.capabilities_json is None:
             return None
-        names = {f.name for f in dataclasses.fields(HostCapabilities)}
-        return HostCapabilities(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in self.capabilities_json.items() if k in names})
+        return HostCapabilities.from_json(self.capabilities_json)
 
     def set_capabilities(self, caps: "HostCapabilities") -> None:
         """Store ``caps`` and the hypervisor type and version they report."""
-        self.capabilities_json = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(caps).items()}
+        self.capabilities_json = caps.to_json()
         self.hypervisor_type = caps.hypervisor
         if caps.hypervisor_version is not None:
             self.set_hypervisor_version(caps.hypervisor_version)

@@ -7,6 +7,7 @@ os_type from the OS identity when os_type is absent, and calls a contradiction a
 
 from __future__ import annotations
 
+from kumo.guest.facts import infer_os_type
 from kumo.guest.policy.context import Context
 
 #: libvirt reports a KVM host's hypervisor_type as QEMU (Nova's libvirt driver does the same),
@@ -16,9 +17,11 @@ _COMPATIBLE_HV = {"kvm": {"kvm", "qemu"}, "qemu": {"kvm", "qemu"}, "xen": {"xen"
 
 
 def decide_os_type(c: Context) -> str:
+    """os_type from kumo.guest.facts.infer_os_type (the scheduler reads the same answer), with
+    the decision, the contradiction error and the warnings it deserves."""
     d, os = c.d, c.os
+    value = infer_os_type(c.props, os)
     if "os_type" in c.props:
-        value = c.props.get("os_type")
         name, given = c.prop("os_type")
         d.decide("os_type", value, "os-type.explicit", name, given,
                  "os_type is set on the image; an explicit os_type always wins")
@@ -29,8 +32,8 @@ def decide_os_type(c: Context) -> str:
                     f"devices (seed 001: a Windows guest on a UTC clock runs hours off)",
                     f"set os_type={os.family}, or correct os_distro")
         return value
-    if os.family in ("windows", "linux"):
-        d.decide("os_type", os.family, "os-type.inferred", "os_distro",
+    if value != "other":
+        d.decide("os_type", value, "os-type.inferred", "os_distro",
                  c.props.get("os_distro"),
                  f"os_type is not set; os_distro identifies {os.name}, so the guest is treated "
                  f"as {os.family} (seed 000: os_distro=windows alone must be enough)")
@@ -40,8 +43,8 @@ def decide_os_type(c: Context) -> str:
                    "os_type=windows, but Nova and other tools reading this image will not "
                    "(seed 000: CLOCK_WATCHDOG_TIMEOUT blue screens, seed 001: clock 8 h off)",
                    "glance image-update --property os_type=windows <image>")
-        return os.family
-    d.decide("os_type", "other", "os-type.unknown", "default", None,
+        return value
+    d.decide("os_type", value, "os-type.unknown", "default", None,
              "neither os_type nor a recognised os_distro is set; the guest gets UTC clock "
              "and generic devices")
     if "os_distro" in c.props:
@@ -53,7 +56,7 @@ def decide_os_type(c: Context) -> str:
     else:
         d.info("os-unidentified", "the image says nothing about its operating system",
                "set os_distro and os_version (and os_type)")
-    return "other"
+    return value
 
 
 def decide_release_known(c: Context) -> None:

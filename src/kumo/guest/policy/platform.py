@@ -41,6 +41,12 @@ def decide_machine(c: Context) -> str:
         return d.decide("machine", "pc", "machine.ide-needs-pc", name, given,
                         "q35 has no IDE controller; the image asks for an IDE bus, so the "
                         "i440fx pc machine is used")
+    if c.props.get("os_secure_boot") == "required" and "q35" in host.machines:
+        # OVMF's Secure Boot builds need SMM, which only q35 has (QEMU's firmware descriptors
+        # target them to pc-q35-* only; libvirt formatdomain "BIOS bootloader")
+        name, given = c.prop("os_secure_boot")
+        return d.decide("machine", "q35", "machine.secure-boot-needs-q35", name, given,
+                        "Secure Boot is required and works only on q35 (SMM)")
     if c.os.q35 and "q35" in host.machines:
         return d.decide("machine", "q35", "machine.os-default", "os", c.os.name,
                         f"{c.os.name} supports q35 (PCIe, AHCI, Secure Boot capable)")

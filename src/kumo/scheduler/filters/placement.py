@@ -6,7 +6,7 @@ from typing import Hashable
 
 import numpy as np
 
-from kumo.scheduler.model import HostView, RequestSpec, image_value
+from kumo.scheduler.model import HostView, RequestSpec, request_value
 from kumo.scheduler.plugins import (DecisionContext, Filter, FilterResult, StaticFilter,
                                     register_filter)
 from kumo.scheduler.reasons import (AggregateIsolation, GroupPolicyViolation, Reason,
@@ -37,6 +37,8 @@ class AggregateImageIsolation(StaticFilter):
 
     * aggregate ``os_type=windows``: its hosts take only images whose os_type is windows (images
       that do not set os_type still pass, as in Nova's AggregateImagePropertiesIsolation) ...
+      os_type is the resolved one (kumo.guest.facts): an image with only os_distro=windows is
+      Windows here as it is to the guest policy (seed 000), where Nova would read it as unset.
     * ... unless the aggregate also has ``kumo_isolation=strict``: then nothing else goes there.
     * option ``required={"os_type": ["windows"]}``: an image with os_type=windows runs only on
       hosts in an aggregate pinned to windows (Windows guests only on licensed hosts).
@@ -57,7 +59,7 @@ class AggregateImageIsolation(StaticFilter):
     def evaluate(self, host: HostView, request: RequestSpec, ctx: DecisionContext) -> FilterResult:
         reasons: list[Reason] = []
         for prop in self.properties:
-            value = image_value(request.image, prop)
+            value = request_value(request, prop)
             aggs, allowed, strict = _pins(host, prop)
             if aggs and value is not None and value not in allowed:
                 reasons.append(AggregateIsolation(prop, value, "pinned", aggs, allowed))
@@ -71,7 +73,7 @@ class AggregateImageIsolation(StaticFilter):
         return tuple(_pins(host, p) for p in self.properties)
 
     def request_key(self, request: RequestSpec) -> Hashable:
-        return tuple(image_value(request.image, p) for p in self.properties)
+        return tuple(request_value(request, p) for p in self.properties)
 
 
 @register_filter
