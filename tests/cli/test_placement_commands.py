@@ -25,8 +25,9 @@ FLEET = {
 }
 GEN2 = {"os_type": "windows", "hypervisor_type": "hyperv", "hw_machine_type": "hyperv-gen2",
         "hypervisor_version_requires": ">=6.3"}
-SUMMARY = ("1/5 hosts: 2 Hyper-V version 6.2 < 6.3, 1 image needs hypervisor_type=hyperv, "
-           "host has kvm, 1 insufficient RAM (requested 8192 MiB, largest free 4096 MiB)")
+SUMMARY = ("1/5 hosts: 2 Hyper-V version 6.2 < 6.3, 1 insufficient RAM (requested 8192 MiB, "
+           "largest free 4096 MiB), 1 policy: hypervisor-type-mismatch (hypervisor_type=hyperv "
+           "but the host runs kvm)")
 
 
 @pytest.fixture
@@ -73,10 +74,12 @@ def test_explain_table_and_summary(fleet, capsys):
     for old in ("hv-2012-a", "hv-2012-b"):
         assert "FAIL" in row(old)
         assert "ImageProperties: Hyper-V version 6.2 < 6.3" in row(old)
-        assert "MachineFirmware: Hyper-V version 6.2 < 6.3" in row(old)
+        assert ("GuestPolicy: hyperv-gen2-host-too-old (hw_machine_type=hyperv-gen2 needs "
+                "Hyper-V 6.3") in row(old)  # (the table wraps the rest; JSON test: all of it)
     assert ("RAM: insufficient RAM (requested 8192 MiB, free 4096 MiB: used 0 of 4096 MiB)"
             in row("hv-2012r2-b"))
-    assert "ImageProperties: image needs hypervisor_type=hyperv, host has kvm" in row("kvm-1")
+    assert ("GuestPolicy: hypervisor-type-mismatch (hypervisor_type=hyperv but the host runs "
+            "kvm)") in row("kvm-1")
 
 
 def test_explain_json(fleet, capsys):
@@ -94,6 +97,16 @@ def test_explain_json(fleet, capsys):
         "type": "VersionMismatch", "text": "Hyper-V version 6.2 < 6.3",
         "property": "hypervisor_version_requires", "required": ">=6.3",
         "host_value": "6.2", "hypervisor": "Hyper-V"}
+    policy = hosts["hv-2012-a"]["failed"][1]
+    assert policy["plugin"] == "GuestPolicy"
+    assert [(r["type"], r["finding"], r["text"]) for r in policy["reasons"]] == [
+        ("PolicyRefusal", "hyperv-gen2-host-too-old",
+         "hyperv-gen2-host-too-old (hw_machine_type=hyperv-gen2 needs Hyper-V 6.3 (Windows "
+         "Server 2012 R2) or newer, but the host runs Hyper-V 6.2 (Windows Server 2012) "
+         "(seed 004))")]
+    assert [(f["plugin"], [r["finding"] for r in f["reasons"]])
+            for f in hosts["kvm-1"]["failed"]] == [
+        ("GuestPolicy", ["hypervisor-type-mismatch", "machine-type-wrong-hypervisor"])]
 
 
 def test_only_named_hosts(fleet, capsys):

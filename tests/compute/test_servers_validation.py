@@ -11,8 +11,8 @@ import pytest
 
 from kumo.compute import flavors, images, servers
 from kumo.db.models import Host, Instance, JournalEntry
-from kumo.errors import (ConfigConflict, HostUnreachable, InvalidInput, NotFound,
-                         UnsupportedGuest)
+from kumo.errors import ConfigConflict, HostUnreachable, InvalidInput, NotFound
+from kumo.scheduler.errors import NoValidHost
 from tests.compute.conftest import count
 
 UNREACHABLE = "qemu:///system?socket=/nonexistent/kumo.sock"
@@ -65,10 +65,6 @@ CASES = [
     pytest.param(dict(image="linux", flavor="scsi"), ConfigConflict,
                  "image property hw_disk_bus='virtio' conflicts with flavor 'scsi' extra spec "
                  "hw:disk_bus='scsi': make them agree or remove one", id="flavor-conflict"),
-    pytest.param(dict(image="ide-on-q35", flavor="tiny"), UnsupportedGuest,
-                 "hw_disk_bus=ide is not available on machine type q35: q35 has no IDE "
-                 "controller (fix: use hw_disk_bus=sata, or hw_machine_type=pc)",
-                 id="impossible-guest"),
     # placed (the claim committed), then refused on the chosen host: the claim is given back
     pytest.param(dict(image="linux", flavor="tiny", host="gone"), HostUnreachable,
                  f"host {UNREACHABLE} does not answer: Failed to connect socket to "
@@ -84,6 +80,22 @@ def test_bad_create_records_nothing(catalog, admin, kwargs, error, message):
     assert str(e.value) == message
     assert count(env.db, Instance) == 0 and count(env.db, JournalEntry) == 0
     with env.db.session_scope(readonly=True) as s:
+        assert [(h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count)
+                for h in s.query(Host)] == [(0, 0, 0, 0)] * 3
+
+
+def test_guest_no_host_can_build_is_no_valid_host_naming_the_policy_finding(catalog, admin):
+    """The guest policy is a scheduler filter: a guest impossible on every host is refused by
+    placement (recorded ERROR like any NoValidHost, no claim held), its fault naming the lint
+    finding -- not built on a chosen host and refused there."""
+    with pytest.raises(NoValidHost) as e:
+        servers.create_server(catalog, admin, "web", image="ide-on-q35", flavor="tiny")
+    assert e.value.summary == (
+        "0/3 hosts: 2 policy: ide-on-q35 (hw_disk_bus=ide is not available on machine type "
+        "q35: q35 has no IDE controller), 1 host disabled")
+    server = servers.show_server(catalog, admin, "web")
+    assert (server["status"], server["fault"]["message"]) == ("ERROR", e.value.summary)
+    with catalog.db.session_scope(readonly=True) as s:
         assert [(h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count)
                 for h in s.query(Host)] == [(0, 0, 0, 0)] * 3
 

@@ -167,6 +167,11 @@ def decide_tpm(c: Context) -> TpmSpec | None:
         d.error("tpm-unavailable", f"TPM {version} ({model}) is not offered by the host "
                 f"(offers versions {', '.join(host.tpm_versions) or 'none'}, models "
                 f"{', '.join(host.tpm_models) or 'none'})", "install swtpm on the host")
+    elif not host.tpm_emulated:
+        # libvirt emulates the TPM with swtpm (formatdomain "TPM device", backend emulator);
+        # QEMU offers the device model without it, and the guest then fails to start
+        d.error("tpm-unavailable", f"TPM {version} ({model}) needs swtpm, which is not "
+                "installed on the host", "install swtpm on the host (apt install swtpm)")
     return TpmSpec(model=model, version=version)
 
 
