@@ -25,3 +25,48 @@ def test_list_show_disable_enable_orphans(kumo, test_host):
     assert (code, as_json(out)["orphans"]) == (0, [])
     assert kumo("host", "orphans", "kvm-1") == (0, "no orphans on host kvm-1\n", "")
     assert kumo("host", "show", "kvm") == (2, "", "kumo: error: host 'kvm' not found\n")
+
+
+def test_set_ratios_zone_and_virt_type(kumo, test_host, db):
+    from kumo.db.models import Host
+    with db.session_scope() as s:
+        generation = s.query(Host).filter_by(name=test_host).one().generation
+    code, out, err = kumo("host", "set", test_host, "--cpu-allocation-ratio", "2",
+                          "--availability-zone", "az1", "-f", "json")
+    assert (code, err, as_json(out)["availability_zone"]) == (0, "", "az1")
+    code, out, _ = kumo("host", "set", test_host, "--virt-type", "qemu", "-f", "json")
+    assert (code, as_json(out)["virt_type"]) == (0, "qemu")
+    with db.session_scope() as s:
+        host = s.query(Host).filter_by(name=test_host).one()
+        assert (host.cpu_allocation_ratio, host.generation) == (2.0, generation + 2)
+
+
+def test_set_refusals(kumo, test_host):
+    assert kumo("host", "set", test_host) == (
+        2, "", "kumo: error: nothing to change: give --virt-type, --uri, --availability-zone or "
+               "an allocation ratio\n")
+    assert kumo("host", "set", test_host, "--ram-allocation-ratio", "0") == (
+        2, "", "kumo: error: ram_allocation_ratio=0.0 is invalid: allowed a number above 0\n")
+    assert kumo("host", "set", test_host, "--uri", UNREACHABLE) == (
+        3, "", f"kumo: host error: host {UNREACHABLE} does not answer: Failed to connect socket "
+               "to '/nonexistent/kumo.sock': No such file or directory\n")
+    code, out, _ = kumo("host", "show", test_host, "-f", "json")
+    assert as_json(out)["uri"] == "test:///default"
+
+
+def test_delete_refused_while_servers_are_on_it(kumo, test_host, db):
+    from kumo.compute.context import admin_context
+    from tests.cli.test_server_commands import _Env
+    from tests.compute.records import add_instance
+
+    add_instance(_Env(db), admin_context(), test_host, name="web")
+    assert kumo("host", "delete", test_host) == (
+        2, "", "kumo: error: cannot delete host 'kvm-1': 1 server on it (web); delete or "
+               "evacuate them first, or disable the host\n")
+    assert [h["name"] for h in as_json(kumo("host", "list", "-f", "json")[1])] == ["kvm-1"]
+
+
+def test_delete(kumo, test_host):
+    assert kumo("host", "delete", test_host) == (0, "deleted host kvm-1\n", "")
+    assert as_json(kumo("host", "list", "-f", "json")[1]) == []
+    assert kumo("host", "delete", test_host) == (2, "", "kumo: error: host 'kvm-1' not found\n")

@@ -80,7 +80,8 @@ def seed_images() -> list[tuple[str, ImageDocument]]:
 @click.option("--boot/--no-boot", default=True,
               help="Also run the controller on the local libvirtd and boot two demo guests.")
 def demo(guest_timezone: str | None, xml: bool, boot: bool) -> None:
-    """Lint, explain and render every seed image, then boot a Windows and a Linux guest."""
+    """Lint, explain and render every bundled sample image, then boot a Windows and a Linux
+    guest."""
     show_seeds(guest_timezone, xml)
     if boot:
         run_controller()

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from kumo.backends import get_backend
-from kumo.cli.output import decisions_table, findings_table
+from kumo.cli.output import (DECISION_COLUMNS, FINDING_COLUMNS, Output, decision_rows,
+                             list_options, stderr_table)
 from kumo.catalog.flavor import DEFAULT_FLAVOR, Flavor
 from kumo.catalog.properties import ImageDocument
 from kumo.catalog.schema import is_timezone
@@ -147,16 +148,26 @@ def _domain_name(image_name: str) -> str:
 
 
 def _fail_on_errors(plan: GuestPlan) -> None:
-    if plan.spec is None:
-        raise UnsupportedGuest("; ".join(f"[{f.id}] {f.message} (fix: {f.fix})"
-                                         for f in plan.errors))
+    """The guest cannot be built as asked: one error is one line; several are the findings
+    table (on stderr), not one long line."""
+    if plan.spec is not None:
+        return
+    if len(plan.errors) == 1:
+        f = plan.errors[0]
+        raise UnsupportedGuest(f"[{f.id}] {f.message} (fix: {f.fix})")
+    click.echo(f"kumo: error: the guest cannot be built as asked: {len(plan.errors)} errors",
+               err=True)
+    stderr_table("errors", FINDING_COLUMNS, [[f.id, f.severity, f.message, f.fix]
+                                             for f in plan.errors])
+    raise click.exceptions.Exit(2)
 
 
 @click.command()
 @_image_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
-@click.option("--format", "fmt", type=click.Choice(("native", "json")), default="native",
+@click.option("-f", "--format", "fmt", type=click.Choice(("native", "json")), default="native",
+              show_default=True,
               help="native: domain XML (kvm/qemu/xen) or PowerShell (hyperv); json: the Hyper-V "
                    "VM description.")
 def render(output: str | None, fmt: str, **kw) -> None:
@@ -180,31 +191,29 @@ def render(output: str | None, fmt: str, **kw) -> None:
 
 @click.command()
 @_image_options
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table")
-def explain(fmt: str, **kw) -> None:
+@list_options
+def explain(out: Output, **kw) -> None:
     """Print every decision with its rule, source property and value, and reason."""
     plan = plan_guest(build_request(**kw))
-    decisions = plan.spec.decisions if plan.spec else ()
-    if fmt == "json":
-        click.echo(json.dumps({
-            "decisions": [{"field": d.field, "value": d.value, "rule": d.rule,
-                           "source": d.source, "source_value": d.source_value,
-                           "reason": d.reason} for d in decisions],
-            "errors": [f.as_dict() for f in plan.errors]}, indent=2, default=str))
-    else:
-        decisions_table(decisions)
+    rows = decision_rows(plan.spec.decisions if plan.spec else ())
+    document = {
+        "decisions": [{"field": r["field"], "value": r["value"], "rule": r["rule"],
+                       "source": r["source_property"], "source_value": r["source_value"],
+                       "reason": r["reason"]} for r in rows],
+        "errors": [f.as_dict() for f in plan.errors]}
+    out.many(rows, DECISION_COLUMNS, "decisions", document=document)
     _fail_on_errors(plan)
 
 
 @click.command()
 @_image_options
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table")
-def lint(fmt: str, **kw) -> None:
+@list_options
+def lint(out: Output, **kw) -> None:
     """Print findings (id, severity, message, fix); exit 1 when any is an error."""
     plan = plan_guest(build_request(**kw))
-    if fmt == "json":
-        click.echo(json.dumps([f.as_dict() for f in plan.findings], indent=2))
+    if out.is_table and not plan.findings:
+        click.echo("no findings")
     else:
-        findings_table(plan.findings)
+        out.many([f.as_dict() for f in plan.findings], FINDING_COLUMNS, "findings")
     if plan.errors:
         raise click.exceptions.Exit(1)

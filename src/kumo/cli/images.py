@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from kumo.cli.servers import emit_many, emit_one, format_option, parse_pairs, run
+from kumo.cli.output import Output, list_options, show_options
+from kumo.cli.servers import parse_pairs, run
 from kumo.compute import images as service
 from kumo.errors import InvalidInput
 
@@ -35,16 +36,16 @@ def image() -> None:
 @click.option("--min-disk", type=int, default=None, help="Minimum disk in GiB.")
 @click.option("--protected", is_flag=True, help="Refuse deletion until unprotected.")
 @_visibility_option
-@format_option
+@show_options
 def create(name: str, file: str | None, disk_format: str | None, container_format: str | None,
            props: tuple[str, ...], min_ram: int | None, min_disk: int | None, protected: bool,
-           visibility: str | None, fmt: str) -> None:
+           visibility: str | None, out: Output) -> None:
     """Create an image (with --file, its data is checked and stored)."""
     properties = parse_pairs(props)
-    emit_one(run(lambda env, ctx: service.create_image(
+    out.one(run(lambda env, ctx: service.create_image(
         env, ctx, name, file=file, disk_format=disk_format, container_format=container_format,
         properties=properties, visibility=visibility or "shared", min_ram=min_ram,
-        min_disk=min_disk, protected=protected)), fmt, f"image {name}")
+        min_disk=min_disk, protected=protected)), f"image {name}")
 
 
 @image.command("list")
@@ -56,9 +57,10 @@ def create(name: str, file: str | None, disk_format: str | None, container_forma
               help="Sort on attributes or properties, e.g. release_date:desc.")
 @click.option("--limit", type=int, default=None)
 @click.option("--long", "long_", is_flag=True, help="Show every property as a column.")
-@format_option
-def list_(props: tuple[str, ...], sort: str, limit: int | None, long_: bool, fmt: str) -> None:
-    """List images; e.g. --property recommended=true --sort release_date:desc (CERN, seed 000)."""
+@list_options
+def list_(props: tuple[str, ...], sort: str, limit: int | None, long_: bool, out: Output) -> None:
+    """List images; e.g. --property recommended=true --sort release_date:desc picks the
+    newest recommended image by a custom property."""
     filters = parse_pairs(props)
     keys, _, direction = sort.partition(":")
     sort_keys = [k.strip() for k in keys.split(",") if k.strip()]
@@ -70,15 +72,15 @@ def list_(props: tuple[str, ...], sort: str, limit: int | None, long_: bool, fmt
     if long_:
         columns += sorted({k for v in views for k in v["properties"]})
         views = [{**v, **v["properties"]} for v in views]
-    emit_many(views, fmt, columns, "images")
+    out.many(views, columns, "images")
 
 
 @image.command("show")
 @click.argument("ref", metavar="IMAGE")
-@format_option
-def show(ref: str, fmt: str) -> None:
+@show_options
+def show(ref: str, out: Output) -> None:
     """Show an image and its properties."""
-    emit_one(run(lambda env, ctx: service.show_image(env, ctx, ref)), fmt)
+    out.one(run(lambda env, ctx: service.show_image(env, ctx, ref)))
 
 
 @image.command("set")
@@ -90,25 +92,25 @@ def show(ref: str, fmt: str) -> None:
 @click.option("--min-disk", type=int, default=None)
 @click.option("--protected/--unprotected", default=None)
 @_visibility_option
-@format_option
+@show_options
 def set_(ref: str, props: tuple[str, ...], name: str | None, min_ram: int | None,
          min_disk: int | None, protected: bool | None, visibility: str | None,
-         fmt: str) -> None:
+         out: Output) -> None:
     """Change an image's properties or attributes (its owner or an admin)."""
     changes = parse_pairs(props)
-    emit_one(run(lambda env, ctx: service.update_image(
+    out.one(run(lambda env, ctx: service.update_image(
         env, ctx, ref, set_properties=changes, name=name, min_ram=min_ram, min_disk=min_disk,
-        protected=protected, visibility=visibility)), fmt)
+        protected=protected, visibility=visibility)))
 
 
 @image.command("unset")
 @click.argument("ref", metavar="IMAGE")
 @click.option("--property", "keys", multiple=True, metavar="KEY", required=True,
               help="A property to remove; repeatable.")
-@format_option
-def unset(ref: str, keys: tuple[str, ...], fmt: str) -> None:
+@show_options
+def unset(ref: str, keys: tuple[str, ...], out: Output) -> None:
     """Remove properties from an image."""
-    emit_one(run(lambda env, ctx: service.update_image(env, ctx, ref, unset=keys)), fmt)
+    out.one(run(lambda env, ctx: service.update_image(env, ctx, ref, unset=keys)))
 
 
 @image.command("delete")

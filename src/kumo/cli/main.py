@@ -1,6 +1,11 @@
 """The ``kumo`` command: a thin layer over the same service functions the API uses.
 
-Each command group lives in its own module under kumo.cli and is registered in COMMANDS below.
+Each command group lives in its own module under kumo.cli and is registered in COMMANDS below
+with its one-line help. A command's module is imported only when that command runs (or its own
+help is asked for), so ``kumo --help`` and ``kumo render`` never import SQLAlchemy, Alembic or
+numpy: start-up stays well under the ~0.6 s an eager import of every command cost.
+tests/cli/test_main.py checks that each help here is the command's own short help.
+
 User errors (kumo.errors.UserError and other KumoErrors) print one clear line and exit 2 (host
 errors exit 3); programming errors are left to raise, so they are never disguised.
 """
@@ -14,39 +19,66 @@ import click
 
 from kumo.errors import HostError, KumoError
 
-#: (module under kumo.cli, attribute) of every top-level command, in help order
-COMMANDS: list[tuple[str, str]] = [
-    ("guest", "render"),
-    ("guest", "explain"),
-    ("guest", "lint"),
-    ("demo", "demo"),
-    ("db", "db"),
-    ("placement", "placement"),
-    ("hosts", "host"),
-    ("images", "image"),
-    ("flavors", "flavor"),
-    ("servers", "server"),
-]
+#: name -> (module under kumo.cli, attribute, one-line help), in help order
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "render": ("guest", "render", "Print the guest's whole native configuration (libvirt domain "
+                                  "XML for kvm/qemu/xen, the PowerShell that creates the VM for "
+                                  "hyperv)."),
+    "explain": ("guest", "explain", "Print every decision with its rule, source property and "
+                                    "value, and reason."),
+    "lint": ("guest", "lint", "Print findings (id, severity, message, fix); exit 1 when any is "
+                              "an error."),
+    "demo": ("demo", "demo", "Lint, explain and render every bundled sample image, then boot a "
+                             "Windows and a Linux guest."),
+    "db": ("db", "db", "kumo's database: schema migrations."),
+    "placement": ("placement", "placement", "Where guests go: the scheduler's filters and "
+                                            "weighers over the registered hosts."),
+    "host": ("hosts", "host", "Hypervisor hosts, named exactly (a name never matches another by "
+                              "its prefix)."),
+    "image": ("images", "image", "Images: validated properties, data checked by qemu-img and kept "
+                                 "in kumo's image store."),
+    "flavor": ("flavors", "flavor", "Flavors: guest sizes, and extra specs that may override "
+                                    "image properties."),
+    "server": ("servers", "server", "Servers (instances) on kumo's hosts."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kumo")
-def cli() -> None:
-    """kumo: boot Windows and Linux guests right, from their image's metadata."""
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use; ``kumo --help`` lists them from
+    COMMANDS without importing any."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _, _) in COMMANDS.items() if _exists(module)]
 
-def _register() -> None:
-    for module, attr in COMMANDS:
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
         try:
             mod = importlib.import_module(f"kumo.cli.{module}")
         except ModuleNotFoundError as e:
             if e.name != f"kumo.cli.{module}":
                 raise
-            continue  # a command group not built yet
-        cli.add_command(getattr(mod, attr))
+            return None  # a command group not built yet
+        return getattr(mod, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
-_register()
+def _exists(module: str) -> bool:
+    from importlib.util import find_spec
+    return find_spec(f"kumo.cli.{module}") is not None
+
+
+@click.group("kumo", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=None, package_name="kumo", prog_name="kumo",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """kumo: boot Windows and Linux guests right, from their image's metadata."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,11 @@ would meet: a host that answers is up, one that does not is "compute down".
 
 from __future__ import annotations
 
-import json
-
 import click
 from sqlalchemy.exc import OperationalError
 
 from kumo.cli.db import _shown, _unreachable, _url, url_option
-from kumo.cli.output import table
+from kumo.cli.output import Output, list_options
 from kumo.compute import heartbeat
 from kumo.compute.context import cli_context
 from kumo.compute.env import ComputeEnv
@@ -46,12 +44,11 @@ def placement() -> None:
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="Scheduler configuration file (default: KUMO_SCHEDULER_CONFIG, else "
                    "scheduler.toml in the data directory, else the defaults).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
 @url_option
+@list_options
 def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
-            hosts: tuple[str, ...], config_file: str | None, fmt: str,
-            database_url: str | None) -> None:
+            hosts: tuple[str, ...], config_file: str | None, database_url: str | None,
+            out: Output) -> None:
     """Explain where IMAGE with FLAVOR would be placed, host by host."""
     url = _url(database_url)
     config = service.load_config(config_file)
@@ -81,20 +78,22 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
         raise _unreachable(url, e) from None
     finally:
         env.close()
-    if fmt == "json":
-        click.echo(json.dumps({**subject, **result.to_dict()}, indent=2, default=str))
-        return
-    _print(result, subject)
+    _print(out, result, subject)
 
 
-def _print(result: Explanation, subject: dict) -> None:
+COLUMNS = ("host", "result", "weight", "reasons / weights")
+
+
+def _print(out: Output, result: Explanation, subject: dict) -> None:
     f = subject["flavor"]
     title = (f"placement of image {subject['image']['name'] or subject['image']['id']} with "
              f"flavor {f['name']} ({f['vcpus']} vCPU, {f['ram']} MiB RAM, {f['disk']} GiB disk)")
     rows = []
     for r in result.rows:
         state = ("chosen" if r.host == result.chosen else "pass") if r.passed else "FAIL"
-        rows.append((r.host, state, "-" if r.total is None else f"{r.total:.4f}", r.details()))
-    table(title, ("host", "result", "weight", "reasons / weights"), rows)
-    click.echo(result.summary)
-
+        rows.append({"host": r.host, "result": state,
+                     "weight": "-" if r.total is None else f"{r.total:.4f}",
+                     "reasons / weights": r.details()})
+    out.many(rows, COLUMNS, title, document={**subject, **result.to_dict()})
+    if out.is_table:
+        click.echo(result.summary)

@@ -10,24 +10,20 @@ the host, image and flavor commands.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from kumo.cli.output import table
+from kumo.cli.output import (Output, emit_many, emit_one, format_option,  # noqa: F401
+                             list_options, show_options)
 from kumo.compute import journal, servers
 from kumo.compute.context import RequestContext, cli_context
 from kumo.compute.env import ComputeEnv
 from kumo.errors import InvalidInput
 
 # --- shared by the kumo host/image/flavor/server commands ----------------------------------------
-
-format_option = click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")),
-                             default="table", show_default=True, help="Output format.")
-
 
 def open_env(recover: bool = False) -> tuple[ComputeEnv, RequestContext]:
     """The configured ComputeEnv and the CLI's request context; with ``recover``, first finish
@@ -58,39 +54,22 @@ def parse_pairs(items: Iterable[str], what: str = "--property") -> dict[str, str
     return out
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, dict):
-        return "\n".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], dict):
-        return "\n".join(" ".join(str(v) for v in item.values()) for item in value)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
-def emit_one(view: dict[str, Any], fmt: str, title: str | None = None) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(view, indent=2, default=str))
-    else:
-        table(title, ("field", "value"), ((k, _cell(v)) for k, v in view.items()))
-
-
-def emit_many(views: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str],
-              title: str | None = None) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(list(views), indent=2, default=str))
-    else:
-        table(title, columns, ([_cell(v.get(c)) for c in columns] for v in views))
-
-
 # --- kumo server ---------------------------------------------------------------------------------
 
 LIST_COLUMNS = ("id", "name", "status", "task_state", "power_state", "host", "flavor", "image")
+EVENT_COLUMNS = ("request_id", "action", "state", "step", "start_time", "error")
 
 
 @click.group("server")
 def server() -> None:
     """Servers (instances) on kumo's hosts."""
+
+
+def _with_password(result: Any) -> dict[str, Any]:
+    view = dict(result.server)
+    if result.admin_password:
+        view["admin_password"] = result.admin_password
+    return view
 
 
 @server.command("create")
@@ -99,47 +78,49 @@ def server() -> None:
 @click.option("--flavor", required=True, help="Flavor name or id.")
 @click.option("--host", default=None, help="Exact name of the host to boot on.")
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="OpenSSH public key for a Linux guest (never given to Windows, seed 003).")
-@format_option
+              help="OpenSSH public key for a Linux guest (Windows guests get a generated "
+                   "password instead: they have no use for an SSH key).")
+@show_options
 def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
-           fmt: str) -> None:
+           out: Output) -> None:
     """Create and boot a server; waits until it is ACTIVE (or ERROR)."""
     key = Path(key_file).read_text().strip() if key_file else None
     key_name = Path(key_file).stem if key_file else None
     result = run(lambda env, ctx: servers.create_server(
         env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
         key_name=key_name), recover=True)
-    view = dict(result.server)
-    if result.admin_password:
-        view["admin_password"] = result.admin_password
-    emit_one(view, fmt, f"server {name}")
-    if result.admin_password and fmt == "table":
+    out.one(_with_password(result), f"server {name}")
+    if result.admin_password and out.is_table:
         click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
 
 
 @server.command("list")
 @click.option("--all-projects", is_flag=True, help="Every project's servers (admin).")
-@format_option
-def list_(all_projects: bool, fmt: str) -> None:
-    """List servers."""
+@list_options
+def list_(all_projects: bool, out: Output) -> None:
+    """List servers (the image column shows the image's name, -c image_id its id)."""
     views = run(lambda env, ctx: servers.list_servers(env, ctx, all_projects), recover=True)
-    emit_many(views, fmt, LIST_COLUMNS, "servers")
+    rows = []
+    for v in views:  # as openstackclient: the image's name ('' once it is deleted), id apart
+        name = v.pop("image_name")
+        rows.append({**v, "image": name or "", "image_id": v["image"]})
+    out.many(rows, LIST_COLUMNS, "servers")
 
 
 @server.command("show")
 @click.argument("server_ref", metavar="SERVER")
-@format_option
-def show(server_ref: str, fmt: str) -> None:
+@show_options
+def show(server_ref: str, out: Output) -> None:
     """Show a server, its fault and its frozen image properties."""
-    emit_one(run(lambda env, ctx: servers.show_server(env, ctx, server_ref), recover=True), fmt)
+    out.one(run(lambda env, ctx: servers.show_server(env, ctx, server_ref), recover=True))
 
 
 def _action(name: str, doc: str, call: Callable[..., Any]) -> None:
     @server.command(name, help=doc)
     @click.argument("server_ref", metavar="SERVER")
-    @format_option
-    def command(server_ref: str, fmt: str) -> None:
-        emit_one(run(lambda env, ctx: call(env, ctx, server_ref), recover=True), fmt)
+    @show_options
+    def command(server_ref: str, out: Output) -> None:
+        out.one(run(lambda env, ctx: call(env, ctx, server_ref), recover=True))
 
 
 _action("start", "Start a stopped server.", servers.start_server)
@@ -151,25 +132,21 @@ _action("stop", "Stop a server: graceful shutdown, then power off if it does not
 @click.argument("server_ref", metavar="SERVER")
 @click.option("--hard", is_flag=True,
               help="Power-cycle and regenerate the domain from the server's record.")
-@format_option
-def reboot(server_ref: str, hard: bool, fmt: str) -> None:
+@show_options
+def reboot(server_ref: str, hard: bool, out: Output) -> None:
     """Reboot a server (soft by default)."""
-    emit_one(run(lambda env, ctx: servers.reboot_server(env, ctx, server_ref, hard),
-                 recover=True), fmt)
+    out.one(run(lambda env, ctx: servers.reboot_server(env, ctx, server_ref, hard),
+                recover=True))
 
 
 @server.command("rebuild")
 @click.argument("server_ref", metavar="SERVER")
 @click.option("--image", default=None, help="New image (default: the server's own).")
-@format_option
-def rebuild(server_ref: str, image: str | None, fmt: str) -> None:
+@show_options
+def rebuild(server_ref: str, image: str | None, out: Output) -> None:
     """Re-make the server's root disk from its (or another) image and boot it."""
-    result = run(lambda env, ctx: servers.rebuild_server(env, ctx, server_ref, image),
-                 recover=True)
-    view = dict(result.server)
-    if result.admin_password:
-        view["admin_password"] = result.admin_password
-    emit_one(view, fmt)
+    out.one(_with_password(run(lambda env, ctx: servers.rebuild_server(
+        env, ctx, server_ref, image), recover=True)))
 
 
 @server.command("delete")
@@ -186,15 +163,40 @@ def delete(server_refs: tuple[str, ...]) -> None:
 @click.argument("server_ref", metavar="SERVER")
 @click.argument("pairs", metavar="KEY=VALUE...", nargs=-1)
 @click.option("--unset", "unset", multiple=True, metavar="KEY", help="Remove a property.")
-@format_option
+@show_options
 def set_property(server_ref: str, pairs: tuple[str, ...], unset: tuple[str, ...],
-                 fmt: str) -> None:
+                 out: Output) -> None:
     """Change a server's frozen image properties (validated, journaled). Takes effect at the
     next `kumo server reboot --hard`."""
     changes = parse_pairs(pairs, "KEY=VALUE")
     view = run(lambda env, ctx: servers.set_property(env, ctx, server_ref, changes, unset),
                recover=True)
-    emit_one(view, fmt)
-    if fmt == "table":
+    out.one(view)
+    if out.is_table:
         click.echo("takes effect at the next hard reboot: kumo server reboot --hard "
                    f"{server_ref}", err=True)
+
+
+@server.group("event")
+def event() -> None:
+    """What was done to a server, by which request (from kumo's journal)."""
+
+
+@event.command("list")
+@click.argument("server_ref", metavar="SERVER")
+@list_options
+def event_list(server_ref: str, out: Output) -> None:
+    """List a server's actions, newest first, with their request ids."""
+    from kumo.compute import events
+    out.many(run(lambda env, ctx: events.list_events(env, ctx, server_ref)), EVENT_COLUMNS,
+             f"events of server {server_ref}")
+
+
+@event.command("show")
+@click.argument("server_ref", metavar="SERVER")
+@click.argument("request_id", metavar="REQUEST_ID")
+@show_options
+def event_show(server_ref: str, request_id: str, out: Output) -> None:
+    """Show one action of a server: its steps' outcome and what it recorded."""
+    from kumo.compute import events
+    out.one(run(lambda env, ctx: events.show_event(env, ctx, server_ref, request_id)))

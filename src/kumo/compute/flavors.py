@@ -1,4 +1,4 @@
-"""Flavors: create, list, show, delete (operator actions, as in Nova).
+"""Flavors: create, list, show, set, delete (operator actions, as in Nova).
 
 A flavor's size is checked by the catalog's Flavor; its extra specs that set a guest property
 (``hw:disk_bus``, ``os:secure_boot``, ...) are validated like image properties, so a typo fails
@@ -8,10 +8,10 @@ here and not at the first boot. Whether a flavor and an image conflict is decide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kumo.catalog.flavor import Flavor as FlavorValue
 from kumo.catalog.flavor import effective_properties
@@ -19,7 +19,7 @@ from kumo.catalog.properties import ImageProperties
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import find_flavor, flavor_visible
-from kumo.db.models import Flavor
+from kumo.db.models import Flavor, Instance
 from kumo.errors import InvalidInput
 
 
@@ -62,14 +62,48 @@ def show_flavor(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any
         return flavor_view(find_flavor(s, ctx, ref))
 
 
-def delete_flavor(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
-    """Delete a flavor; instances keep their snapshot of it."""
+def update_flavor(env: ComputeEnv, ctx: RequestContext, ref: str, *,
+                  set_specs: Mapping[str, str] | None = None, unset: Iterable[str] = (),
+                  clear: bool = False, description: str | None = None) -> dict[str, Any]:
+    """Change a flavor's extra specs (validated as at create) or description. Its size is
+    immutable, as in Nova; servers keep the copy they were booted with."""
+    ctx.require_admin("changing a flavor")
+    set_specs = {str(k): str(v) for k, v in (set_specs or {}).items()}
+    unset = list(unset)
+    if not set_specs and not unset and not clear and description is None:
+        raise InvalidInput("nothing to change: give --property KEY=VALUE, --no-property or "
+                           "--description")
+    with env.db.session_scope() as s:
+        flavor = find_flavor(s, ctx, ref)
+        specs = {} if clear else dict(flavor.extra_specs)
+        missing = [k for k in unset if k not in specs]
+        if missing:
+            raise InvalidInput(f"flavor {ref!r} has no extra spec {', '.join(missing)}")
+        specs = {k: v for k, v in specs.items() if k not in unset} | set_specs
+        value = FlavorValue(flavor.vcpus, flavor.ram_mib, flavor.disk_gib, name=flavor.name,
+                            ephemeral_gib=flavor.ephemeral_gib, extra_specs=specs)
+        effective_properties(ImageProperties(), value)  # InvalidProperty naming a bad spec
+        flavor.extra_specs.clear()
+        s.flush()
+        flavor.extra_specs.update(specs)
+        if description is not None:
+            flavor.description = description
+        s.flush()
+        return flavor_view(flavor)
+
+
+def delete_flavor(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[str, int]:
+    """Delete a flavor; returns its id and how many live servers were booted from it. They keep
+    their own copy (vcpus, RAM, disks and extra specs are stored on the instance), so -- as in
+    Nova -- deleting a flavor in use is allowed: nothing reads the flavor row again."""
     ctx.require_admin("deleting a flavor")
     with env.db.session_scope() as s:
         flavor = find_flavor(s, ctx, ref)
         flavorid = flavor.flavorid
+        users = s.scalar(select(func.count()).select_from(Instance).where(
+            Instance.flavor_id == flavorid, Instance.deleted.is_(False))) or 0
         s.delete(flavor)
-    return flavorid
+    return flavorid, users
 
 
 def flavor_value(flavor: Flavor) -> FlavorValue:

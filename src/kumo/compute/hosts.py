@@ -1,7 +1,8 @@
 """Hosts: add (capacity and capabilities read from libvirt), list, show, enable, disable, and
 the orphans kumo's naming scheme finds on a host.
 
-A host is named exactly and found by that name only (seed 002). ``add_host`` asks the host
+A host is named exactly and found by that name only (a name never matches another by
+its prefix). ``add_host`` asks the host
 before recording it: a URI that does not answer is HostUnreachable and nothing is stored.
 Capabilities are read for the host's virt_type override (``qemu`` on a machine whose KVM is
 unusable, e.g. nested) and stored as values; capacity is the node's CPUs and memory and the size
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from kumo.compute import heartbeat, naming
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
+from kumo.compute.host_admin import refuse_unusable
 from kumo.compute.lookup import find_host
 from kumo.compute.spawn import boot_images
 from kumo.compute.states import now
@@ -59,6 +61,7 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
         raise InvalidInput(f"host name {name!r} is already taken (by {taken})")
     conn = env.host(uri)
     try:
+        refuse_unusable(name, conn, uri, virt_type)  # KVM asked for (or libvirt's default)
         caps = conn.capabilities(virt_type=virt_type)
         node = conn.node_info()
         conn.ensure_pool(env.pool_name, env.pool_path)

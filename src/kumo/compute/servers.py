@@ -212,9 +212,12 @@ def list_servers(env: ComputeEnv, ctx: RequestContext,
     """The project's servers (an admin's ``all_projects`` lists every project's)."""
     visible = instance_visible(ctx if all_projects else _own(ctx))
     with env.db.session_scope(readonly=True) as s:
-        rows = s.scalars(select(Instance).where(visible).order_by(Instance.created_at,
-                                                                  Instance.id))
-        return [server_view(i) for i in rows]
+        rows = list(s.scalars(select(Instance).where(visible).order_by(Instance.created_at,
+                                                                       Instance.id)))
+        ids = {i.image_id for i in rows if i.image_id}
+        names = dict(s.execute(select(Image.id, Image.name).where(Image.id.in_(ids))).all()) \
+            if ids else {}
+        return [{**server_view(i), "image_name": names.get(i.image_id)} for i in rows]
 
 
 def show_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""The kumo command itself: lazily loaded command groups, --help, --version, and a start-up
+that imports neither numpy, SQLAlchemy nor Alembic for commands that do not use them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+
+import click
+import pytest
+
+from kumo.cli.main import COMMANDS, cli, main
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_listed_help_is_the_commands_own(name):
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None and command.name == name
+    assert COMMANDS[name][2] == command.get_short_help_str(limit=1000)
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.split("Commands:\n")[1].splitlines()
+            if line.startswith("  ") and not line.startswith("    ")] == list(COMMANDS)
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"kumo {version('kumo')}\n"
+
+
+HEAVY = ("numpy", "sqlalchemy", "alembic")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["render", "-p", "os_distro=win10"],
+                                  ["lint", "-p", "os_distro=win10"], ["--version"]],
+                         ids=["help", "render", "lint", "version"])
+def test_light_commands_import_no_database_or_numpy(argv):
+    """Run in a fresh interpreter: which of numpy/SQLAlchemy/Alembic did the command import?"""
+    code = ("import sys, json\nfrom kumo.cli.main import main\n"
+            f"rc = main({argv!r})\n"
+            f"print(json.dumps([rc, sorted(m for m in {HEAVY!r} if m in sys.modules)]), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert json.loads(done.stderr.splitlines()[-1]) == [0, []]
+
+
+def test_a_database_command_does_import_sqlalchemy(tmp_path):
+    """(the check above can fail: a command that needs the database imports it)"""
+    code = ("import sys, json\nfrom kumo.cli.main import main\n"
+            f"rc = main(['db', 'current', '--database-url', 'sqlite:///{tmp_path}/k.db'])\n"
+            f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert "sqlalchemy" in json.loads(done.stderr.splitlines()[-1])
