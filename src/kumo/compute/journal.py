@@ -133,14 +133,16 @@ def recover(env: ComputeEnv) -> list[Recovered]:
 
 
 def _fail(env: ComputeEnv, entry_id: int, uuid: str | None, reason: str) -> None:
-    """A recovery that failed: the instance ERROR with the reason, idle (its host, domain and
-    claim kept, for the operator's next command), the entry FAILED."""
+    """A recovery that failed: the instance ERROR with the reason and the power state its host
+    reports, idle (its host, domain and claim kept, for the operator's next command), the entry
+    FAILED."""
     from kumo.compute import records  # records imports this module
 
     if uuid is not None:
-        records.save(env, uuid, fault=reason)
-    with env.db.session_scope() as s:
-        finish(s, entry_id, JournalState.FAILED, reason)
+        records.fail(env, uuid, entry_id=entry_id, error=reason, fault=reason)
+    else:
+        with env.db.session_scope() as s:
+            finish(s, entry_id, JournalState.FAILED, reason)
 
 
 def _take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:

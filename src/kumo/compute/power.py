@@ -30,7 +30,7 @@ def run(env: ComputeEnv, entry_id: int, uuid: str, operation: str) -> None:
     try:
         _RUNNERS[operation](env, entry_id, uuid)
     except Exception as e:
-        records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.FAILED, error=str(e),
+        records.fail(env, uuid, entry_id=entry_id, error=str(e),
                      fault=f"{operation} failed: {e}")
         raise
 
@@ -101,7 +101,7 @@ def recover_power(env: ComputeEnv, entry: JournalEntry) -> str:
     if not conn.domain_exists(name):
         reason = (f"{op} was interrupted at step {step} and domain {name} is no longer on the "
                   "host: hard-reboot the server to define it again")
-        records.save(env, uuid, entry_id=entry.id, entry_state=JournalState.FAILED,
+        records.fail(env, uuid, entry_id=entry.id,
                      error=reason, fault=reason, contacted=host_id)
         return reason
     if op == "stop":

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kumo.compute import heartbeat, journal
+from kumo.compute import heartbeat, journal, naming
 from kumo.compute.env import ComputeEnv
-from kumo.compute.states import set_fault
+from kumo.compute.states import HOST_POWER, set_fault
 from kumo.db.claims import Resources, release
-from kumo.db.models import Host, Instance, JournalState
+from kumo.db.models import Host, Instance, JournalState, PowerState
+from kumo.errors import KumoError
 from kumo.scheduler.service import released_elsewhere
 
 
@@ -57,6 +58,35 @@ def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
             journal.finish(s, entry_id, entry_state, error)
     if released:
         released_elsewhere(env.db)
+
+
+def fail(env: ComputeEnv, uuid: str, *, entry_id: int | None, error: str, fault: str,
+         **fields: Any) -> None:
+    """A lifecycle operation failed: the instance ERROR with ``fault``, the entry FAILED, and
+    the power state its host reports now -- not the one the operation was heading for, nor the
+    one before it (a hard reboot that failed after its destroy leaves the domain off, and the
+    record must say so). A host that does not answer reports nothing: the power state stays."""
+    power = reported_power(env, uuid)
+    if power is not None:
+        fields.setdefault("power_state", power.value)
+    save(env, uuid, entry_id=entry_id, entry_state=JournalState.FAILED if entry_id else None,
+         error=error, fault=fault, **fields)
+
+
+def reported_power(env: ComputeEnv, uuid: str) -> PowerState | None:
+    """The power state the instance's host reports for its domain (NOSTATE: no such domain);
+    None when it is on no host or the host does not answer."""
+    _instance, host = load(env, uuid)
+    if host is None:
+        return None
+    name = naming.domain_name(uuid)
+    try:
+        conn = env.host(host.uri)
+        if not conn.domain_exists(name):
+            return PowerState.NOSTATE
+        return HOST_POWER[conn.domain_state(name)]
+    except KumoError:
+        return None
 
 
 def resources(instance: Instance) -> Resources:

@@ -106,7 +106,7 @@ def _roll_back_create(env: ComputeEnv, entry_id: int, uuid: str, reason: str,
             remove_from_host(env, env.host(host.uri), uuid, extra_volumes=uploading)
         except Exception as e:  # keep host and claim: `kumo server delete` finishes the cleanup
             reason = f"{reason}; cleaning the host failed ({e}): delete the server to retry"
-            records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.FAILED,
+            records.fail(env, uuid, entry_id=entry_id,
                          error=reason, fault=reason)
             return
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.ROLLED_BACK,
@@ -147,7 +147,7 @@ def run_rebuild(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
         define_and_start(env, conn, entry_id, uuid, "rebuild")
         return password
     except Exception as e:
-        records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.FAILED,
+        records.fail(env, uuid, entry_id=entry_id,
                      error=str(e), fault=f"rebuild failed: {e}")
         raise
 
@@ -160,7 +160,7 @@ def recover_rebuild(env: ComputeEnv, entry: JournalEntry) -> str:
         return f"rebuild interrupted at step {step}: finished, server ACTIVE"
     reason = (f"rebuild was interrupted at step {step} (the controller stopped): rebuild the "
               "server again")
-    records.save(env, uuid, entry_id=entry.id, entry_state=JournalState.FAILED, error=reason,
+    records.fail(env, uuid, entry_id=entry.id, error=reason,
                  fault=reason)
     return reason
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kumo.db.models import Instance, PowerState
+from kumo.hosts.protocol import DomainState
 
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
 
@@ -29,10 +30,15 @@ _STATUS = {
 VM_STATUS = {BUILDING: "BUILD", ACTIVE: "ACTIVE", STOPPED: "SHUTOFF", ERROR: "ERROR",
               DELETED: "DELETED"}
 
-#: libvirt virDomainState -> power state (VIR_DOMAIN_NOSTATE .. VIR_DOMAIN_PMSUSPENDED)
-LIBVIRT_POWER = {0: PowerState.NOSTATE, 1: PowerState.RUNNING, 2: PowerState.RUNNING,
-                 3: PowerState.PAUSED, 4: PowerState.SHUTDOWN, 5: PowerState.SHUTDOWN,
-                 6: PowerState.CRASHED, 7: PowerState.SUSPENDED}
+#: the domain state a host reports -> power state (as Nova's libvirt driver maps them,
+#: nova/virt/libvirt/driver.py LIBVIRT_POWER_STATE)
+HOST_POWER = {DomainState.NOSTATE: PowerState.NOSTATE, DomainState.RUNNING: PowerState.RUNNING,
+              DomainState.BLOCKED: PowerState.RUNNING, DomainState.PAUSED: PowerState.PAUSED,
+              DomainState.SHUTDOWN: PowerState.SHUTDOWN,
+              DomainState.SHUTOFF: PowerState.SHUTDOWN,
+              DomainState.CRASHED: PowerState.CRASHED,
+              DomainState.PMSUSPENDED: PowerState.SUSPENDED,
+              DomainState.UNKNOWN: PowerState.NOSTATE}
 
 
 def now() -> datetime:

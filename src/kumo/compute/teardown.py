@@ -66,7 +66,7 @@ def run_delete(env: ComputeEnv, entry_id: int, uuid: str) -> None:
     try:
         _delete_steps(env, entry_id, uuid)
     except Exception as e:
-        records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.FAILED, error=str(e),
+        records.fail(env, uuid, entry_id=entry_id, error=str(e),
                      fault=f"delete failed: {e}; delete the server again to retry")
         raise
 
