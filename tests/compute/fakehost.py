@@ -92,3 +92,25 @@ def live_instances(env: ComputeEnv) -> list[Instance]:
         rows = list(s.scalars(select(Instance).where(Instance.deleted.is_(False))))
         s.expunge_all()
     return rows
+
+
+FAKE_URI = "fake:///kvm-1"
+
+
+def fake_cloud(env: ComputeEnv, admin, image_file, fake_hosts) -> FakeHost:
+    """The catalog the fake-host tests share: public image ``linux`` (qcow2, 1 MiB), flavor
+    ``tiny`` (1 vCPU, 256 MiB, 1 GiB root + 1 GiB ephemeral) and host ``kvm-1`` on a FakeHost
+    that answered a moment ago; the FakeHost, its JournalWatch attached (``host.watch``)."""
+    from datetime import datetime, timezone
+
+    from kumo.compute import flavors, images
+    from tests.support.hosts import add_host
+
+    images.create_image(env, admin, "linux", file=image_file, disk_format="qcow2",
+                        properties={"os_type": "linux", "hw_disk_bus": "virtio"},
+                        visibility="public")
+    flavors.create_flavor(env, admin, "tiny", vcpus=1, ram_mib=256, disk_gib=1, ephemeral_gib=1)
+    add_host(env.db, "kvm-1", FAKE_URI, last_heartbeat=datetime.now(timezone.utc))
+    host = fake_hosts[FAKE_URI]
+    host.watch = JournalWatch(env).attach(host)  # type: ignore[attr-defined]
+    return host

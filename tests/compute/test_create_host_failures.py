@@ -7,16 +7,13 @@ changes something happens under the journal step that covers it (JournalWatch)."
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
-from kumo.compute import flavors, images, journal, naming, servers
+from kumo.compute import images, journal, naming, servers
 from kumo.errors import HostError, HostUnreachable, InvalidInput, UnsupportedGuest
 from kumo.hosts.fake import Fault
-from tests.compute.fakehost import (JournalWatch, counters, entries, instance_volumes,
-                                    live_instances)
-from tests.support.hosts import add_host
+from tests.compute.fakehost import (JournalWatch, counters, entries, fake_cloud,
+                                    instance_volumes, live_instances)
 
 URI = "fake:///kvm-1"
 EMPTY = (0, 0, 0, 0)
@@ -25,13 +22,8 @@ HELD = (1, 256, 2, 1)  # 1 vCPU, 256 MiB, 1 GiB root + 1 GiB ephemeral, one inst
 
 @pytest.fixture
 def cloud(env, admin, image_file, fake_hosts):
-    images.create_image(env, admin, "linux", file=image_file, disk_format="qcow2",
-                        properties={"os_type": "linux", "hw_disk_bus": "virtio"},
-                        visibility="public")
-    flavors.create_flavor(env, admin, "tiny", vcpus=1, ram_mib=256, disk_gib=1, ephemeral_gib=1)
-    add_host(env.db, "kvm-1", URI, last_heartbeat=datetime.now(timezone.utc))
-    host = fake_hosts[URI]
-    watch = JournalWatch(env).attach(host)
+    host = fake_cloud(env, admin, image_file, fake_hosts)
+    watch = host.watch
     yield env, host
     assert watch.violations == []
 

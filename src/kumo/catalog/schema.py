@@ -42,6 +42,9 @@ class PropertyDef:
     minimum: int | None = None
     #: where the property comes from, cited in explain output
     origin: str = "glance-metadefs"
+    #: the value names another record: the disk_format of the image it must be (kernel_id: an
+    #: ``aki`` image with data). Checked against the catalog wherever properties reach a server.
+    references: str | None = None
 
     def allowed(self) -> str:
         """What is allowed, in words, for error messages."""
@@ -144,8 +147,10 @@ def _defs() -> list[PropertyDef]:
         PropertyDef("os_version", "str", "Distribution version."),
         PropertyDef("os_admin_user", "str", "Administrator account for the admin password."),
         PropertyDef("os_command_line", "str", "Kernel command line for direct kernel boot."),
-        PropertyDef("kernel_id", "str", "Image id of the kernel (direct kernel boot, Xen PV)."),
-        PropertyDef("ramdisk_id", "str", "Image id of the ramdisk (direct kernel boot, Xen PV)."),
+        PropertyDef("kernel_id", "str", "Image id of the kernel (direct kernel boot, Xen PV).",
+                    references="aki"),
+        PropertyDef("ramdisk_id", "str", "Image id of the ramdisk (direct kernel boot, Xen PV).",
+                    references="ari"),
         # -- hypervisor selection (compute-hypervisor metadefs)
         PropertyDef("hypervisor_type", E, "Hypervisor the image needs.", HV_TYPES,
                     aliases=("img_hv_type",)),
@@ -177,6 +182,8 @@ def _defs() -> list[PropertyDef]:
 PROPERTIES: dict[str, PropertyDef] = {d.name: d for d in _defs()}
 #: legacy or alternative name -> canonical name
 ALIASES: dict[str, str] = {a: d.name for d in PROPERTIES.values() for a in d.aliases}
+#: properties naming another image -> the disk_format that image must have
+REFERENCES: dict[str, str] = {d.name: d.references for d in PROPERTIES.values() if d.references}
 
 # --- value checkers --------------------------------------------------------------------------------
 

@@ -38,24 +38,21 @@ from kumo.catalog.properties import ImageProperties
 from kumo.compute import heartbeat, journal, power, spawn, teardown
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.images import boot_properties
+from kumo.compute.boot_source import boot_source, resolve_references
 from kumo.compute.instance_request import guest_request
-from kumo.compute.lookup import find_flavor, find_host, find_image, find_server, instance_visible
+from kumo.compute.lookup import find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
                                  STOPPED, VM_STATUS, server_view, set_fault, status)
 from kumo.db.base import new_uuid
 from kumo.backends import get_backend
-from kumo.db.models import (UNFINISHED_STATES, Host, Image, ImageStatus, Instance, JournalEntry,
-                            JournalState, PowerState)
-from kumo.errors import InvalidInput, NotFound, StateError
+from kumo.db.models import (UNFINISHED_STATES, Host, Instance, JournalEntry, JournalState,
+                            PowerState)
+from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
 
-#: disk formats a root disk can be made from (an overlay over the image); kernels, ramdisks and
-#: ISOs are not root disks
-ROOT_FORMATS = ("qcow2", "raw", "vmdk", "vdi", "vhd", "vhdx")
 GIB = 1 << 30
 
 
@@ -152,17 +149,10 @@ def _prepare(s: Session, ctx: RequestContext, name: str, image_ref: str, flavor_
              key_name: str | None) -> tuple[Instance, str | None]:
     """The instance to record and the exact name of the host asked for, after every check a
     create needs before it is scheduled."""
-    image = _bootable(s, ctx, image_ref)
-    flavor = find_flavor(s, ctx, flavor_ref)
+    source = boot_source(s, ctx, image_ref, flavor_ref=flavor_ref)
+    image, props, flavor = source.image, source.properties, source.flavor
+    assert flavor is not None
     host_name = find_host(s, host_ref).name if host_ref else None
-    props = boot_properties(image)
-    for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
-        if props.get(prop):
-            _boot_file(s, ctx, image_ref, prop, props[prop], fmt)
-    if flavor.disk_gib and image.virtual_size and image.virtual_size > flavor.disk_gib * GIB:
-        raise InvalidInput(f"flavor {flavor.name!r} has a {flavor.disk_gib} GiB disk, smaller "
-                           f"than image {image_ref!r} ({image.virtual_size / GIB:.1f} GiB "
-                           "virtual)")
     disk_gib = flavor.disk_gib or -(-(image.virtual_size or GIB) // GIB)
     instance = Instance(
         uuid=new_uuid(), name=name, project_id=ctx.project_id, user_id=ctx.user_id,
@@ -179,30 +169,6 @@ def check_plan(env: ComputeEnv, instance: Instance, host: Host) -> None:
     flavor/image conflicts, policy errors, what the backend cannot express)."""
     spec = build_guest(guest_request(env, instance, host))
     get_backend(spec.hypervisor).render(spec)
-
-
-def _bootable(s: Session, ctx: RequestContext, ref: str) -> Image:
-    image = find_image(s, ctx, ref)
-    if image.status != ImageStatus.ACTIVE.value or not image.store_path:
-        raise InvalidInput(f"image {ref!r} has no data (status {image.status}): create it "
-                           "with a file to boot from it")
-    if image.disk_format not in ROOT_FORMATS:
-        raise InvalidInput(f"image {ref!r} has disk_format {image.disk_format}, which is not a "
-                           f"root disk: allowed {', '.join(ROOT_FORMATS)}")
-    return image
-
-
-def _boot_file(s: Session, ctx: RequestContext, image_ref: str, prop: str, ref: str,
-               fmt: str) -> Image:
-    try:
-        target = find_image(s, ctx, ref)
-    except NotFound as e:
-        raise NotFound(f"image {image_ref!r} has {prop}={ref!r}, but {e}") from None
-    if target.disk_format != fmt or not target.store_path:
-        raise InvalidInput(f"image {image_ref!r} has {prop}={ref!r}, which is not an {fmt} "
-                           f"image with data (disk_format {target.disk_format}, status "
-                           f"{target.status})")
-    return target
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -298,11 +264,9 @@ def rebuild_server(env: ComputeEnv, ctx: RequestContext, ref: str,
     with env.db.session_scope(readonly=True) as s:
         instance = find_server(s, ctx, ref)
         host_row = s.get(Host, instance.host_id) if instance.host_id else None
-        new_image = _bootable(s, ctx, image or instance.image_id or "")
-        props = boot_properties(new_image)
-        for prop, fmt in (("kernel_id", "aki"), ("ramdisk_id", "ari")):
-            if props.get(prop):
-                _boot_file(s, ctx, new_image.id, prop, props[prop], fmt)
+        # every check create makes, against the disk the server has (and holds a claim for)
+        source = boot_source(s, ctx, image or instance.image_id or "", server=instance)
+        new_image, props = source.image, source.properties
         s.expunge(instance)
     if host_row is not None:
         instance.image_id, instance.image_properties = new_image.id, props
@@ -345,12 +309,14 @@ def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
         after = {k: v for k, v in before.items() if k not in unset}
         after.update({k: str(v) for k, v in changes.items()})
         ImageProperties.parse(after)  # InvalidProperty naming each bad value
+        # a kernel_id naming no aki image is refused now, not at the next hard reboot
+        after = resolve_references(s, ctx, after, f"server {ref!r}")
         instance.image_properties = after
         host_row = s.get(Host, instance.host_id) if instance.host_id else None
         if host_row is not None:
             check_plan(env, instance, host_row)
         entry = journal.begin(s, env, ctx, "set-property", instance.uuid, "done",
-                              set=changes, unset=unset,
+                              set={k: after[k] for k in changes}, unset=unset,
                               before={k: before.get(k) for k in [*changes, *unset]})
         journal.finish(s, entry.id, JournalState.DONE)
         s.flush()
