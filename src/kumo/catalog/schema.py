@@ -133,6 +133,9 @@ def _defs() -> list[PropertyDef]:
         PropertyDef("hw_cpu_max_sockets", "int", "Maximum vCPU sockets.", minimum=1),
         PropertyDef("hw_cpu_max_cores", "int", "Maximum cores per socket.", minimum=1),
         PropertyDef("hw_cpu_max_threads", "int", "Maximum threads per core.", minimum=1),
+        PropertyDef("hw_cpu_mode", E, "Guest CPU mode (libvirt <cpu mode>); overrides the "
+                    "host's configured mode.", ("host-model", "host-passthrough", "maximum"),
+                    origin="kumo"),
         PropertyDef("hw_cpu_policy", E, "vCPU pinning policy.", ("shared", "dedicated", "mixed")),
         PropertyDef("hw_cpu_thread_policy", E, "SMT placement policy.",
                     ("prefer", "isolate", "require")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.guest.policy import clock, devices, enlightenments, platform, storage
+from kumo.guest.policy import clock, devices, enlightenments, hostfit, platform, storage
 from kumo.guest.policy.context import Context
 
 
@@ -27,4 +27,5 @@ def decide(c: Context) -> dict[str, Any]:
         video=video, video_ram_mib=video_ram, pointer=pointer, input_bus=input_bus,
     )
     fields.update(devices.decide_extras(c))
+    hostfit.check(c, fields)  # what this host's libvirt/QEMU would refuse
     return fields

@@ -208,7 +208,12 @@ def decide_cpu(c: Context) -> CpuSpec:
         sockets, cores, threads = vcpus, 1, 1
         rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
     d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, vcpus, why)
-    if c.req.host_config.cpu_mode:
+    if "hw_cpu_mode" in c.props:
+        name, given = c.prop("hw_cpu_mode")
+        mode = d.decide("cpu.mode", c.props.get("hw_cpu_mode"), "cpu.mode-explicit", name,
+                        given, "hw_cpu_mode is set on the image (checked against the host's "
+                        "CPU modes)")
+    elif c.req.host_config.cpu_mode:
         mode = d.decide("cpu.mode", c.req.host_config.cpu_mode, "cpu.mode-host-config",
                         "host cpu_mode", c.req.host_config.cpu_mode,
                         "the operator configured this host's guest CPU mode")
