@@ -4,7 +4,9 @@ weigher enabled, every host scored, claiming as it goes (in-memory claim store).
     .venv/bin/python bench/scheduler.py [--hosts 1000 10000] [--requests 2000] [--seed 7]
                                         [--scenarios mixed wide]
 
-Prints decisions per second, p50/p99 latency per decision (a decision = filter + weigh + claim
+Every host's capabilities are drawn from dozens of classes (QEMU version, OVMF with or without
+Secure Boot, swtpm, CPU generation; Xen and Hyper-V versions) so the GuestPolicy filter runs the
+guest policy per class as it would on a real fleet. Prints decisions per second, p50/p99 latency per decision (a decision = filter + weigh + claim
 for one single-instance request; NoValidHost answers included and counted), peak memory, and --
 at 1,000 hosts -- the per-host reference scheduler's rate on the same fleet for comparison.
 """
@@ -18,9 +20,12 @@ import statistics
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 
 from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
+from kumo.hosts.capabilities import HostCapabilities
+from kumo.hosts.defaults import host_caps_for
 from kumo.scheduler import (DEFAULT_FILTERS, Aggregate, HostView, InMemoryClaimStore, NoValidHost,
                             ReferenceScheduler, RequestSpec, Scheduler, SchedulerConfig,
                             ServerGroup)
@@ -46,6 +51,35 @@ AGGS = {
 }
 
 
+#: CPU model sets libvirt hosts differ by (the newest models their CPUs run)
+CPU_GENERATIONS = (("Nehalem", "SandyBridge", "Haswell"),
+                   ("Nehalem", "SandyBridge", "Haswell", "Skylake-Server", "Icelake-Server"))
+_CLASSES: dict = {}
+
+
+def capability_class(hv: str, version: tuple[int, ...], rng: random.Random) -> HostCapabilities:
+    """One host's capabilities: the hypervisor's default host varied the way real fleets vary
+    (QEMU version, OVMF with or without Secure Boot, swtpm, CPU generation), so the GuestPolicy
+    filter sees dozens of distinct capability classes. Equal draws share one value."""
+    base = host_caps_for(hv)
+    if hv in ("kvm", "qemu"):
+        efi = rng.random() < 0.8
+        key = (hv, version, efi, efi and rng.random() < 0.7, rng.random() < 0.5,
+               rng.choice(CPU_GENERATIONS))
+        _, _, _, secure, swtpm, cpus = key
+        if key not in _CLASSES:
+            _CLASSES[key] = replace(
+                base, hypervisor=hv, hypervisor_version=version,
+                firmware=("bios", "efi") if efi else ("bios",),
+                uefi_loaders=base.uefi_loaders if efi else (), secure_boot=secure,
+                swtpm=swtpm, cpu_models=cpus)
+        return _CLASSES[key]
+    key = (hv, version)
+    if key not in _CLASSES:
+        _CLASSES[key] = replace(base, hypervisor_version=version)
+    return _CLASSES[key]
+
+
 def build_fleet(n: int, rng: random.Random) -> list[HostView]:
     hosts = []
     for i in range(n):
@@ -66,17 +100,11 @@ def build_fleet(n: int, rng: random.Random) -> list[HostView]:
             aggs.append(AGGS["highmem"])
         if rng.random() < 0.2:
             aggs.append(AGGS["dense"])
-        libvirt = hv in ("kvm", "qemu")
-        efi = libvirt and rng.random() < 0.8
         instances = int(fill * vcpus / 2)
         win = rng.randint(0, instances)
         r = rng.random()
-        hosts.append(HostView(
-            name=f"{hv}-{i:05d}", hypervisor_type=hv, hypervisor_version=version,
-            firmware=("bios", "efi") if efi else (),
-            secure_boot=efi and rng.random() < 0.7,
-            tpm_versions=("2.0",) if libvirt and rng.random() < 0.5 else
-            (("2.0",) if hv == "hyperv" and version >= (10, 0) else ()),
+        hosts.append(HostView.from_capabilities(
+            f"{hv}-{i:05d}", capability_class(hv, version, rng),
             availability_zone=rng.choice(["az1", "az2", "az3"]), aggregates=tuple(aggs),
             enabled=r >= 0.02, forced_down=0.02 <= r < 0.03,
             last_heartbeat=NOW - (600 if 0.03 <= r < 0.05 else rng.uniform(0, 30)),
@@ -180,8 +208,10 @@ def report(n: int, args, scenario: str) -> None:
                                     fleet.pending, fleet.free, fleet.neg_instances,
                                     fleet.heartbeat, fleet.forced_down))
     arrays += sum(c.nbytes for c in fleet.like_counts.values())
+    classes = len({h.capabilities for h in r["hosts_list"]})
     print(f"{n:>6} hosts, {r['requests']} requests ({r['failed']} NoValidHost), "
           f"fleet built in {r['build_s']:.2f} s; last request had {r['candidates']} candidates")
+    print(f"  capability classes {classes:5d} (distinct host capabilities GuestPolicy sees)")
     print(f"  decisions/s   {r['rate']:10.0f}")
     print(f"  p50 latency   {r['p50_ms']:10.3f} ms")
     print(f"  p99 latency   {r['p99_ms']:10.3f} ms   (max {r['max_ms']:.3f} ms)")

@@ -5,6 +5,7 @@ NoValidHost summaries, and the same usage after claiming."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,9 @@ from kumo.scheduler import (DEFAULT_FILTERS, InMemoryClaimStore, NoValidHost, Re
                             Scheduler, SchedulerConfig, ServerGroup)
 
 from tests.scheduler.helpers import NOW, agg, host, request
+from tests.support.hosts import recorded_caps
+
+TCG_72 = recorded_caps().with_hypervisor("qemu")
 
 AGGREGATES = [
     agg("win", os_type="windows"),
@@ -33,6 +37,12 @@ TEMPLATES = [
     dict(hv="hyperv", version=(10, 0), tpm_versions=("2.0",)),
     dict(hv="hyperv", version=None),
     dict(hv="kvm", version=(7, 2), arch="aarch64", machines=("virt",)),
+    # probed hosts (the machine's libvirtd as recorded): per-family firmware, swtpm, CPU modes
+    dict(hv="qemu", version=(7, 2, 22), capabilities=TCG_72),
+    dict(hv="qemu", version=(7, 2, 22), capabilities=replace(TCG_72, swtpm=False)),
+    dict(hv="kvm", version=(8, 2, 0), capabilities=replace(
+        TCG_72, hypervisor="kvm", hypervisor_version=(8, 2, 0),
+        cpu_modes=("host-passthrough", "host-model", "custom"))),
 ]
 IMAGES = [
     {},
@@ -46,6 +56,11 @@ IMAGES = [
     {"architecture": "aarch64"},
     {"hypervisor_type": "qemu", "hw_machine_type": "pc-q35-8.2"},
     {"hypervisor_version_requires": "==7.2"},
+    {"os_distro": "windows", "os_version": "11"},  # UEFI, Secure Boot, TPM 2.0 by default
+    {"os_distro": "windows", "os_version": "10"},  # Windows by os_distro alone (seed 000)
+    {"os_distro": "ubuntu", "os_version": "22.04", "hw_vif_model": "igb"},
+    {"os_distro": "ubuntu", "os_version": "22.04", "hw_cpu_mode": "host-passthrough"},
+    {"os_secure_boot": "required"},
 ]
 
 

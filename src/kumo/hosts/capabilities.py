@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,7 @@ def _disk_buses(reported: tuple[str, ...], machines: set[str]) -> tuple[str, ...
     return reported
 
 
+@lru_cache(maxsize=8)
 def default_host_caps(hypervisor: str = "kvm") -> HostCapabilities:
     """A modern x86_64 Intel KVM host (QEMU 7.2, OVMF with Secure Boot, swtpm, the full set of
     Hyper-V enlightenments): the embedded default for render/explain/lint without --host-caps."""

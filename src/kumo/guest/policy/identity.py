@@ -71,6 +71,16 @@ def decide_release_known(c: Context) -> None:
                  "such as win10")
 
 
+def arch_runs_on(arch: str | None, host_arch: str) -> bool:
+    """An image of ``arch`` (None: unstated) runs on a ``host_arch`` host (i686 on x86_64 too)."""
+    return arch is None or arch == host_arch or (arch == "i686" and host_arch == "x86_64")
+
+
+def hypervisor_runs(wanted: str | None, host_hypervisor: str) -> bool:
+    """An image tagged hypervisor_type=``wanted`` (None: untagged) runs on this hypervisor."""
+    return wanted is None or wanted in _COMPATIBLE_HV.get(host_hypervisor, {host_hypervisor})
+
+
 def decide_arch(c: Context) -> str:
     host_arch = c.req.host.arch
     if "architecture" in c.props:
@@ -78,7 +88,7 @@ def decide_arch(c: Context) -> str:
         name, given = c.prop("architecture")
         c.d.decide("arch", arch, "arch.explicit", name, given,
                    "the image states its architecture")
-        if arch != host_arch and not (arch == "i686" and host_arch == "x86_64"):
+        if not arch_runs_on(arch, host_arch):
             c.d.error("arch-mismatch",
                       f"architecture={arch} cannot run on this {host_arch} host",
                       f"place the image on an {arch} host, or correct architecture")
@@ -91,7 +101,7 @@ def check_hypervisor_type(c: Context) -> None:
     if "hypervisor_type" not in c.props:
         return
     wanted = c.props.get("hypervisor_type")
-    if wanted not in _COMPATIBLE_HV.get(c.hypervisor, {c.hypervisor}):
+    if not hypervisor_runs(wanted, c.hypervisor):
         c.d.error("hypervisor-type-mismatch",
                   f"hypervisor_type={wanted} but the host runs {c.hypervisor}",
                   f"render for --hypervisor {wanted}, or remove hypervisor_type")

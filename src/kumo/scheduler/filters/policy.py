@@ -28,6 +28,7 @@ import numpy as np
 
 from kumo.catalog.flavor import Flavor
 from kumo.guest.build import plan_guest
+from kumo.guest.policy.identity import arch_runs_on, hypervisor_runs
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler.model import HostView, RequestSpec
@@ -35,7 +36,8 @@ from kumo.scheduler.plugins import (DecisionContext, FilterResult, StaticFilter,
                                     register_filter)
 from kumo.scheduler.reasons import PolicyRefusal
 
-#: placeholder host paths: rules look at whether a device exists, not where its file is
+#: placeholders: rules look at whether a device exists, not at its path or the guest's uuid
+_UUID = "00000000-0000-4000-8000-000000000000"
 _CONFIG_DRIVE = "/var/lib/kumo/placement/disk.config"
 _KERNEL = "/var/lib/kumo/placement/kernel"
 
@@ -45,7 +47,7 @@ def policy_request(request: RequestSpec, caps: HostCapabilities) -> GuestRequest
     f = request.flavor
     # the image is already effective (extra specs applied): the flavor carries sizes only
     flavor = Flavor(f.vcpus, f.ram_mib, f.disk_gib, name=f.name, ephemeral_gib=f.ephemeral_gib)
-    return GuestRequest(image=request.image, flavor=flavor, host=caps,
+    return GuestRequest(image=request.image, flavor=flavor, host=caps, uuid=_UUID,
                         config_drive=_CONFIG_DRIVE if request.config_drive else None,
                         kernel=_KERNEL if request.facts.direct_kernel else None,
                         disk_format=request.image.get("disk_format"))
@@ -106,8 +108,15 @@ class GuestPolicy(StaticFilter):
         if within is None:
             needed = range(len(reps))
         else:
-            needed = np.unique(codes[within]).tolist()
+            needed = np.flatnonzero(np.bincount(codes[within], minlength=len(reps))).tolist()
+        facts = request.facts
         ok = np.zeros(len(reps), dtype=bool)
         for c in needed:
-            ok[c] = not self._refusals(reps[c].capabilities, request)
+            caps = reps[c].capabilities
+            # the policy's own identity rules first: a class they refuse fails without a full
+            # build (the verdict is the same; explain still runs the policy for every finding)
+            if not (arch_runs_on(facts.arch, caps.arch)
+                    and hypervisor_runs(facts.hypervisor_type, caps.hypervisor)):
+                continue
+            ok[c] = not self._refusals(caps, request)
         return ok[codes]
