@@ -256,8 +256,15 @@ class LibvirtHost:
         action = f"undefine domain {name!r}"
         dom = self._domain(name, action)
         with self._translating(action):
-            has_nvram = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode()
-                                         ).find("os/nvram") is not None
+            os_el = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode()
+                                     ).find("os")
+            # a UEFI guest by firmware autoselection has no <nvram> in its inactive definition
+            # until libvirt fills it in, yet its variable store exists after the first start
+            # and libvirt 9.0 refuses to undefine it without the flag ("cannot undefine domain
+            # with nvram")
+            has_nvram = os_el is not None and (
+                os_el.find("nvram") is not None or os_el.get("firmware") == "efi"
+                or os_el.find("loader[@type='pflash']") is not None)
             flags = 0
             if has_nvram:
                 flags = (libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM if keep_nvram
