@@ -136,4 +136,7 @@ def test_host_add_records_secure_boot_on_q35_and_a_required_image_boots_with_it(
     assert {f.get("name"): f.get("enabled") for f in live.iterfind("os/firmware/feature")} == {
         "enrolled-keys": "yes", "secure-boot": "yes"}
     assert _line(env, uuid) == f"{MARK} efi=yes secureboot=Secure-boot-enabled"
+    # a UEFI guest's variable store goes with it (libvirt refuses to undefine it otherwise)
+    servers.delete_server(env, ctx, uuid)
+    assert naming.domain_name(uuid) not in system_libvirt.list_domains()
 
