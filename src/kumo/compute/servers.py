@@ -46,8 +46,8 @@ from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF
                                  STOPPED, VM_STATUS, server_view, set_fault, status)
 from kumo.db.base import new_uuid
 from kumo.backends import get_backend
-from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEntry, JournalState,
-                            PowerState)
+from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEntry,
+                            JournalState, PowerState)
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
 from kumo.scheduler import service as scheduler
