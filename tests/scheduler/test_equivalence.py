@@ -109,6 +109,7 @@ def random_requests(rng: random.Random, hosts, n: int):
 CONFIGS = {
     "defaults": SchedulerConfig(),
     "everything": SchedulerConfig(
+        alternates=4,
         weighers={"FreeRAM": 1.0, "FreeVCPU": 0.7, "FreeDisk": 0.3, "InstanceCount": 0.5,
                   "LikeImages": -1.5},
         options={"AggregateImageIsolation": {"required": {"os_type": ["windows"]}},
@@ -124,7 +125,7 @@ def outcome(scheduler, req):
         p = scheduler.select(req, now=NOW)
     except NoValidHost as e:
         return ("NoValidHost", str(e))
-    return (p.hosts, p.weights)
+    return (p.hosts, p.weights, p.alternates)
 
 
 def usage_of(h):

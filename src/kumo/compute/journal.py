@@ -87,6 +87,13 @@ def finish(session: Session, entry_id: int, state: JournalState = JournalState.D
     entry.error = error
 
 
+def snapshot(env: ComputeEnv, entry_id: int) -> tuple[str | None, str, dict[str, Any]]:
+    """(step, state, payload) of an entry as committed now."""
+    with env.db.session_scope(readonly=True) as s:
+        e = s.get_one(JournalEntry, entry_id)
+        return e.step, e.state, dict(e.payload)
+
+
 def payload(env: ComputeEnv, entry_id: int) -> dict[str, Any]:
     with env.db.session_scope(readonly=True) as s:
         return dict(s.get_one(JournalEntry, entry_id).payload)

@@ -17,7 +17,9 @@ create, in three phases:
                           with the scheduler's summary -- the line ``kumo placement explain``
                           prints -- as its fault, as Nova records "No valid host was found",
                           and NoValidHost is raised.
-    spawn.run_create      the host-side steps, each journaled before it acts
+    reschedule.build      the host-side steps (spawn.run_create), each journaled before it
+                          acts; a host that refuses the guest at define/start is rolled back
+                          and the next of the scheduler's alternates is tried
 
 ``set_property`` is the audited way to change an instance's frozen image properties (seed 001's
 operators UPDATEd nova's database by hand): validated by the catalog and by a guest plan on the
@@ -35,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo.catalog.properties import ImageProperties
-from kumo.compute import heartbeat, journal, power, spawn, teardown
+from kumo.compute import heartbeat, journal, power, reschedule, spawn, teardown
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.boot_source import boot_source, resolve_references
@@ -71,7 +73,7 @@ def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str
     instance, host_name = new_instance(env, ctx, name, image=image, flavor=flavor, host=host,
                                        public_key=public_key, key_name=key_name)
     entry_id = schedule_and_record(env, ctx, instance, host=host_name)
-    password = spawn.run_create(env, entry_id, instance.uuid)
+    password = reschedule.build(env, ctx, entry_id, instance.uuid)
     return CreateResult(show_server(env, ctx, instance.uuid), password)
 
 
@@ -105,7 +107,8 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
         _record_unplaced(env, ctx, instance, e)
         raise
     try:
-        return _record_placed(env, ctx, instance, placement.host)
+        return _record_placed(env, ctx, instance, placement.host,
+                              placement.alternates[0] if placement.alternates else ())
     except BaseException as e:
         try:
             scheduler.release(env.db, placement)
@@ -115,9 +118,10 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
 
 
 def _record_placed(env: ComputeEnv, ctx: RequestContext, instance: Instance,
-                   host_name: str) -> int:
+                   host_name: str, alternates: Iterable[str] = ()) -> int:
     """Check the guest plan on the chosen host and that it answers, then record the instance
-    on it (BUILDING/spawning) with its journal entry and the host's heartbeat."""
+    on it (BUILDING/spawning) with its journal entry (naming the host and the scheduler's
+    alternates, for kumo.compute.reschedule) and the host's heartbeat."""
     with env.db.session_scope(readonly=True) as s:
         chosen = s.scalars(select(Host).where(Host.name == host_name)).one()
         s.expunge(chosen)
@@ -129,7 +133,8 @@ def _record_placed(env: ComputeEnv, ctx: RequestContext, instance: Instance,
         s.flush()
         heartbeat.touch(s, [chosen.id])
         return journal.begin(s, env, ctx, "create", instance.uuid, "claimed",
-                             host_id=chosen.id).id
+                             host_id=chosen.id, host=chosen.name,
+                             alternates=list(alternates)).id
 
 
 def _record_unplaced(env: ComputeEnv, ctx: RequestContext, instance: Instance,

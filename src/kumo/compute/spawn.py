@@ -101,7 +101,11 @@ def _roll_back_create(env: ComputeEnv, entry_id: int, uuid: str, reason: str,
     if host is not None:
         # journaled before it acts: a controller killed mid-rollback is rolled back again by
         # recovery, not "finished" from the step the failure happened at
-        journal.advance(env, entry_id, "rollback", uploading=uploading)
+        # failed_at: where it failed (create retries an alternate host after define/start)
+        failed_at = journal.snapshot(env, entry_id)[0]
+        if failed_at == "rollback":  # a rollback interrupted and resumed: keep the first
+            failed_at = journal.payload(env, entry_id).get("failed_at")
+        journal.advance(env, entry_id, "rollback", uploading=uploading, failed_at=failed_at)
         try:
             remove_from_host(env, env.host(host.uri), uuid, extra_volumes=uploading)
         except Exception as e:  # keep host and claim: `kumo server delete` finishes the cleanup

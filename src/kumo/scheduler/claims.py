@@ -88,6 +88,9 @@ class Placement:
     attempts: int = 1
     #: the (property, value) pairs counted for the LikeImages weigher, given back on release
     like_values: tuple[tuple[str, str], ...] = ()
+    #: per instance, the next-best hosts that passed every filter (best first, no claims held):
+    #: where create tries again when the chosen host fails to build it (Nova's alternates)
+    alternates: tuple[tuple[str, ...], ...] = ()
 
     @property
     def host(self) -> str:

@@ -43,6 +43,9 @@ class SchedulerConfig:
     max_claim_attempts: int = 50
     #: before giving up, re-read every host's usage from the claim store and try once more
     refresh_on_failure: bool = True
+    #: next-best hosts kept per instance for create to try when the chosen host fails at
+    #: define/start (Nova's [scheduler]max_attempts - 1; 0 turns rescheduling off)
+    alternates: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -66,13 +69,18 @@ class SchedulerConfig:
         for name in self.options:
             if name not in FILTERS and name not in WEIGHERS:
                 problems.append(f"options for unknown plugin {name!r}")
+        if not isinstance(self.alternates, int) or isinstance(self.alternates, bool) \
+                or self.alternates < 0:
+            problems.append(f"alternates={self.alternates!r} is invalid: allowed an integer "
+                            ">= 0")
         if problems:
             raise InvalidInput("scheduler configuration: " + "; ".join(problems))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "SchedulerConfig":
         """From a parsed config file section (e.g. TOML ``[scheduler]``)."""
-        known = {"filters", "weighers", "options", "max_claim_attempts", "refresh_on_failure"}
+        known = {"filters", "weighers", "options", "max_claim_attempts", "refresh_on_failure",
+                 "alternates"}
         unknown = set(data) - known
         if unknown:
             raise InvalidInput(f"scheduler configuration: unknown key(s) "

@@ -130,13 +130,28 @@ class Scheduler:
             np.add(total, buf, out=total)
         return total
 
-    def _decide(self, request: RequestSpec, ctx: DecisionContext) -> tuple[int, float] | None:
+    def _decide(self, request: RequestSpec,
+                ctx: DecisionContext) -> tuple[int, float, tuple[str, ...]] | None:
+        """(host index, its weight, the alternates' names) or None when no host passes."""
         cand = np.flatnonzero(self._mask(request, ctx))
         if cand.size == 0:
             return None
         total = self._weights(request, cand)
         j = int(np.argmax(total))  # first of the best = smallest name (hosts sorted by name)
-        return int(cand[j]), float(total[j])
+        return int(cand[j]), float(total[j]), self._alternates(cand, total, j)
+
+    def _alternates(self, cand: np.ndarray, total: np.ndarray, j: int) -> tuple[str, ...]:
+        """The next ``config.alternates`` candidates after ``j``, by weight then name (the
+        reference's order), found in O(candidates): the values at or above the k-th largest,
+        then sorted."""
+        k = self.config.alternates
+        if k == 0 or cand.size <= 1:
+            return ()
+        m = min(k + 1, cand.size)
+        threshold = np.partition(total, cand.size - m)[cand.size - m]
+        top = np.flatnonzero(total >= threshold)
+        order = top[np.lexsort((top, -total[top]))]  # weight desc, then index (= name) asc
+        return tuple(self.fleet.names[int(cand[i])] for i in order if i != j)[:k]
 
     def _summary(self, request: RequestSpec, ctx: DecisionContext) -> str:
         """The reference summary, computed from the columns: each rejected host counted once,
@@ -186,19 +201,23 @@ class Scheduler:
         chosen: list[str] = []
         claims: list[Claim] = []
         weights: list[float] = []
+        alternates: list[tuple[str, ...]] = []
         attempts = 0
         try:
             for _ in range(request.num_instances):
-                claim, weight, n = self._place_one(with_group_members(request, chosen), ctx, like)
+                claim, weight, n, alts = self._place_one(with_group_members(request, chosen),
+                                                         ctx, like)
                 attempts += n
                 chosen.append(claim.host)
                 claims.append(claim)
                 weights.append(weight)
+                alternates.append(alts)
         except NoValidHost:
             for c in claims:
                 self._release_one(c, like)
             raise
-        return Placement(tuple(chosen), tuple(claims), tuple(weights), attempts, like)
+        return Placement(tuple(chosen), tuple(claims), tuple(weights), attempts, like,
+                         tuple(alternates))
 
     def release(self, placement: Placement) -> None:
         """Give back a placement's claims (a build that failed, or instances deleted)."""
@@ -214,7 +233,7 @@ class Scheduler:
                 self.fleet.apply_usage(i, usage)
 
     def _place_one(self, request: RequestSpec, ctx: DecisionContext,
-                   like) -> tuple[Claim, float, int]:
+                   like) -> tuple[Claim, float, int, tuple[str, ...]]:
         refreshed = waited = False
         attempts = 0
         while True:
@@ -240,7 +259,7 @@ class Scheduler:
                     raise NoValidHost(self._summary(request, ctx),
                                       f"{attempts} claims lost races with other schedulers")
                 attempts += 1
-                i, weight = pick
+                i, weight, alternates = pick
                 limit = fleet.limit[i]
                 claim = Claim(fleet.names[i], request.vcpus, request.ram_mib, request.disk_gib,
                               int(limit[VCPU]), int(limit[RAM]), int(limit[DISK]))
@@ -269,4 +288,4 @@ class Scheduler:
                 self._settled_total += 1
                 self._settled.notify_all()
             if result.ok:
-                return claim, weight, attempts
+                return claim, weight, attempts, alternates

@@ -149,6 +149,7 @@ class ReferenceScheduler:
         chosen: list[str] = []
         claims: list[Claim] = []
         weights: list[float] = []
+        alternates: list[tuple[str, ...]] = []
         attempts = 0
         try:
             for _ in range(request.num_instances):
@@ -169,8 +170,12 @@ class ReferenceScheduler:
                 chosen.append(claim.host)
                 claims.append(claim)
                 weights.append(totals[k])
+                ranked = sorted(range(len(cands)), key=lambda i: (-totals[i], cands[i].name))
+                alternates.append(tuple(cands[i].name for i in ranked if i != k)
+                                  [:self.config.alternates])
         except NoValidHost:
             for c in claims:
                 self._update(c.host, self.claims.release(c), like, -1)
             raise
-        return Placement(tuple(chosen), tuple(claims), tuple(weights), attempts, tuple(like))
+        return Placement(tuple(chosen), tuple(claims), tuple(weights), attempts, tuple(like),
+                         tuple(alternates))

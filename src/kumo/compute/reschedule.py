@@ -1,0 +1,98 @@
+"""Create on the scheduler's alternates: a host that refuses the guest is not the end of it.
+
+The scheduler keeps, with each placement, the next-best hosts that passed every filter
+(``Placement.alternates``; ``SchedulerConfig.alternates``, default 2 -- Nova's
+``[scheduler]max_attempts`` of 3, whose scheduler returns alternates with each selection so the
+conductor can reschedule a failed build without asking it again). When the chosen host fails at
+``define`` or ``start`` (libvirt or QEMU refuses the guest, QEMU dies starting it), the build is
+rolled back there as before (domain and volumes removed, claim released, journal entry
+ROLLED_BACK with the error), then the next alternate is claimed through the scheduler -- its
+filters run again on that host, as things may have changed -- and the build starts over there
+under a new create journal entry naming the attempt and the failures before it. Failures at
+earlier steps (the image upload, the volumes) and a rollback that could not clean its host end the
+create as before: they say more about that host's storage than about the guest.
+
+The server ends ERROR only when every alternate failed or none could take it; its fault then
+names each host tried and why it failed ("create failed on 3 hosts: kvm-1: ...; kvm-2: ...").
+A create that succeeds on an alternate is ACTIVE; the journal keeps every attempt.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from kumo.compute import heartbeat, journal, records, spawn
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.states import BUILDING, SPAWNING, clear_fault
+from kumo.db.models import Host, Instance, JournalState
+from kumo.errors import KumoError, NotFound
+from kumo.scheduler import service as scheduler
+from kumo.scheduler.errors import NoValidHost
+
+#: steps at which a failure moves the build to the next alternate
+RESCHEDULE_STEPS = ("define", "start")
+
+
+def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str | None:
+    """spawn.run_create on the recorded host, then on each alternate in turn while the host
+    refuses the guest at define/start; the Windows admin password (or None). Raises the last
+    host's error when no attempt succeeds (the server ERROR, its fault naming every host)."""
+    failures: list[str] = []
+    while True:
+        try:
+            return spawn.run_create(env, entry_id, uuid)
+        except KumoError as e:
+            _, state, payload = journal.snapshot(env, entry_id)
+            failures.append(f"{payload.get('host', '?')}: {e}")
+            retry = (state == JournalState.ROLLED_BACK.value
+                     and payload.get("failed_at") in RESCHEDULE_STEPS)
+            alternates = list(payload.get("alternates") or ()) if retry else []
+            next_entry = _next_attempt(env, ctx, uuid, alternates, failures) if retry else None
+            if next_entry is None:
+                if len(failures) > 1:
+                    fault = (f"create failed on {len(failures)} hosts: " + "; ".join(failures))
+                    records.save(env, uuid, fault=fault)
+                raise
+            entry_id = next_entry
+
+
+def _next_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, alternates: list[str],
+                  failures: list[str]) -> int | None:
+    """Claim the first alternate that still takes the instance and record the instance on it
+    (BUILDING/spawning, a new create entry at step claimed); its entry id, or None."""
+    instance, _ = records.load(env, uuid)
+    spec = scheduler.request_spec_for_instance(instance)
+    config = scheduler.load_config(settings=env.settings)
+    while alternates:
+        name = alternates.pop(0)
+        try:
+            placement = scheduler.place(env.db, spec, config, hosts=[name])
+        except (NoValidHost, NotFound) as e:
+            failures.append(f"{name}: not tried ({e})")
+            continue
+        try:
+            return _record_attempt(env, ctx, uuid, name, alternates, failures)
+        except Exception as e:
+            scheduler.release(env.db, placement)
+            failures.append(f"{name}: {e}")
+    return None
+
+
+def _record_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, host_name: str,
+                    alternates: list[str], failures: list[str]) -> int:
+    with env.db.session_scope(readonly=True) as s:
+        host = s.scalars(select(Host).where(Host.name == host_name)).one()
+        s.expunge(host)
+    instance, _ = records.load(env, uuid)
+    spawn.render(env, instance, host)  # what building it there would refuse, before recording
+    env.host(host.uri).node_info()  # HostUnreachable before anything is recorded
+    with env.db.session_scope() as s:
+        row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+        row.host_id, row.node = host.id, host.name
+        row.vm_state, row.task_state = BUILDING, SPAWNING
+        clear_fault(row)
+        heartbeat.touch(s, [host.id])
+        return journal.begin(s, env, ctx, "create", uuid, "claimed", host_id=host.id,
+                             host=host.name, alternates=list(alternates),
+                             attempt=len(failures) + 1, previous_failures=list(failures)).id
