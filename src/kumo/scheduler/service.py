@@ -32,6 +32,7 @@ whole set: weighers it does not name are off):
 
     filters = ["HostEnabled", "ComputeUp", "AvailabilityZone", "VCPU", "RAM", "Disk",
                "ImageProperties", "AggregateImageIsolation", "GuestPolicy", "ServerGroup"]
+    alternates = 2          # next-best hosts create tries when the chosen one refuses
     [weighers]
     FreeRAM = 1.0
     LikeImages = -1.0
