@@ -51,6 +51,7 @@ fi
 virsh -c qemu:///system version >/dev/null
 
 # --- throwaway PostgreSQL cluster on 127.0.0.1 for the persistence tests ---------------------
+# max_connections 300: the suite and parallel runs of it open a pool per test database
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 PGDATA="$ROOT/var/pgdata"
 PGPORT=${KUMO_TEST_PGPORT:-55432}
@@ -63,7 +64,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   su postgres -c "$PGBIN/initdb -D '$PGDATA' -A trust -U kumo >/dev/null"
 fi
 if ! su postgres -c "$PGBIN/pg_ctl -D '$PGDATA' status" >/dev/null 2>&1; then
-  su postgres -c "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGDATA/log' -w -o '-h 127.0.0.1 -p $PGPORT -k /tmp' start" >/dev/null
+  su postgres -c "$PGBIN/pg_ctl -D '$PGDATA' -l '$PGDATA/log' -w -o '-h 127.0.0.1 -p $PGPORT -k /tmp -c max_connections=300' start" >/dev/null
 fi
 fi
 
