@@ -70,3 +70,18 @@ def test_delete(kumo, test_host):
     assert kumo("host", "delete", test_host) == (0, "deleted host kvm-1\n", "")
     assert as_json(kumo("host", "list", "-f", "json")[1]) == []
     assert kumo("host", "delete", test_host) == (2, "", "kumo: error: host 'kvm-1' not found\n")
+
+
+def test_refresh_a_host_that_cannot_be_probed_changes_nothing(kumo, test_host, db):
+    """libvirt's test driver has no domain capabilities: refresh says so and keeps what was
+    stored (the probe itself is tested against fake and real hosts)."""
+    from kumo.db.models import Host
+    with db.session_scope(readonly=True) as s:
+        before = s.query(Host).filter_by(name="kvm-1").one().capabilities_json
+    assert kumo("host", "refresh", "kvm-1") == (
+        3, "", "kumo: host error: cannot read domain capabilities on test:///default: this "
+               "function is not supported by the connection driver: "
+               "virConnectGetDomainCapabilities\n")
+    with db.session_scope(readonly=True) as s:
+        assert s.query(Host).filter_by(name="kvm-1").one().capabilities_json == before
+    assert kumo("host", "refresh", "kvm") == (2, "", "kumo: error: host 'kvm' not found\n")

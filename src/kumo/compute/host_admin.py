@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
@@ -27,6 +26,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import find_host
 from kumo.db.models import Host, Instance, VirtType
 from kumo.errors import HostError, InvalidInput, StateError
+from kumo.hosts.uri import is_local  # noqa: F401  (also this module's API)
 
 KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO=0xAE, 0x00), linux/kvm.h
 KVM_API_VERSION = 12
@@ -51,11 +51,6 @@ def local_kvm_problem(device: str = "/dev/kvm") -> str | None:
     if version != KVM_API_VERSION:
         return f"{device} reports KVM API version {version}, not {KVM_API_VERSION}"
     return None
-
-
-def is_local(uri: str) -> bool:
-    """A libvirt URI of this machine (qemu:///system, qemu:///session: no host part)."""
-    return urlsplit(uri).hostname in (None, "", "localhost")
 
 
 def virt_type_problem(conn: Any, uri: str, virt_type: str | None,

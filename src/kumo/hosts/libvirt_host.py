@@ -35,6 +35,7 @@ from kumo.errors import (
 )
 from kumo.hosts import firmware, probe
 from kumo.hosts.capabilities import HostCapabilities
+from kumo.hosts.uri import is_local
 from kumo.hosts.errors import host_error, translate
 from kumo.hosts.protocol import DomainState, NodeInfo, PoolInfo, VolumeInfo
 
@@ -159,17 +160,10 @@ class LibvirtHost:
                 raise
         if not docs:
             return first
-        local = self.is_local
+        local = is_local(self.uri)
         return probe.assemble(docs, conn.getCapabilities(), hypervisor_version=version,
                               descriptors=firmware.read_descriptors() if local else None,
                               swtpm=shutil.which("swtpm") is not None if local else None)
-
-    @property
-    def is_local(self) -> bool:
-        """True for a URI naming no remote host (qemu:///system, qemu:///session): the host's
-        files are this machine's."""
-        rest = self.uri.split("://", 1)[1] if "://" in self.uri else ""
-        return rest.startswith("/") and "+" not in self.uri.split(":", 1)[0]
 
     def host_cpu_vendor(self) -> str | None:
         conn = self._connection()
