@@ -17,7 +17,7 @@ from kumo.guest.policy import credentials, hyperv, identity, kvm, xen
 from kumo.guest.policy.context import Context
 from kumo.guest.request import GuestRequest
 from kumo.guest.spec import BootSpec, GuestSpec
-from kumo.osinfo import resolve
+from kumo.guest.facts import os_identity
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ PLATFORMS: dict[str, Callable[[Context], dict[str, Any]]] = {
 def plan_guest(req: GuestRequest) -> GuestPlan:
     """Run every rule; never raises for a bad request, reports it as findings instead."""
     props = effective_properties(req.image, req.flavor)
-    os = resolve(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
+    os = os_identity(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
     c = Context(req=req, props=props, os=os, d=Decider())
     identity.check_hypervisor_type(c)
     c.chosen["os_type"] = identity.decide_os_type(c)

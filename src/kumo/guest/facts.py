@@ -37,8 +37,9 @@ def infer_os_type(props: ImageProperties, os: OSIdentity) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _identity(distro: str | None, version: str | None, os_type: str | None) -> OSIdentity:
-    # the scheduler resolves per request and per counted instance: the same few OSes again
+def os_identity(distro: str | None, version: str | None, os_type: str | None) -> OSIdentity:
+    """kumo.osinfo.resolve, remembered: the scheduler and the policy it runs per host class
+    ask for the same few OSes again and again (an OSIdentity is a frozen value)."""
     return resolve(distro, version, os_type)
 
 
@@ -59,7 +60,7 @@ class GuestFacts:
 
     @classmethod
     def resolve(cls, props: ImageProperties) -> "GuestFacts":
-        os = _identity(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
+        os = os_identity(props.get("os_distro"), props.get("os_version"), props.get("os_type"))
         firmware = props.get("hw_firmware_type")
         sb = props.get("os_secure_boot")
         if firmware is None and (os.requires_uefi or sb == "required"):
