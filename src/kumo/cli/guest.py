@@ -44,6 +44,9 @@ def _image_options(f):
         click.option("--host-caps", "host_caps", type=click.Path(dir_okay=False), default=None,
                      help="libvirt domcapabilities XML of the host (default: a modern x86_64 "
                           "Intel KVM host)."),
+        click.option("--host", "managed_host", default=None, metavar="NAME",
+                     help="A host kumo manages (kumo host add): its probed capabilities and "
+                          "virt_type, with the config drive create attaches."),
         click.option("--host-version", default=None, metavar="X.Y",
                      help="The host's hypervisor version (Hyper-V 6.3 = Server 2012 R2)."),
         click.option("--guest-timezone", default=None, metavar="TZ",
@@ -92,7 +95,7 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
                   guest_timezone: str | None, cpu_mode: str | None, name: str | None,
                   disk_path: str | None, ssh_keys: tuple[str, ...], kernel: str | None = None,
                   initrd: str | None = None, network: str | None = None,
-                  bridge: str | None = None) -> GuestRequest:
+                  bridge: str | None = None, managed_host: str | None = None) -> GuestRequest:
     if not image_file and not props:
         raise InvalidInput("nothing to work on: give --image FILE and/or -p KEY=VALUE")
     doc: dict[str, Any] = {}
@@ -115,7 +118,14 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         else:
             doc = {**doc, **overrides}
     image = ImageDocument.from_json(doc)
-    if host_caps:
+    if managed_host and host_caps:
+        raise InvalidInput("--host and --host-caps both name the host: give one")
+    config_drive = None
+    if managed_host:
+        caps = _managed_host_caps(managed_host)
+        # as create builds it (kumo.compute.instance_request): a config drive is attached
+        config_drive = f"/var/lib/kumo/instances/{name or 'guest'}/disk.config"
+    elif host_caps:
         caps = HostCapabilities.load(host_caps)
         if hypervisor:
             caps = caps.with_hypervisor(hypervisor)
@@ -138,8 +148,24 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         ssh_keys=ssh_keys,
         kernel=kernel,
         initrd=initrd,
+        config_drive=config_drive,
         disk_format=image.properties.get("disk_format"),
     )
+
+
+def _managed_host_caps(name: str) -> HostCapabilities:
+    """The stored capabilities of host ``name`` (exact name), its virt_type applied."""
+    from kumo.compute.instance_request import host_caps  # the database only for --host
+    from kumo.compute.lookup import find_host
+    from kumo.config import Settings
+    from kumo.db import Database
+
+    db = Database(Settings.from_env().database_url)
+    try:
+        with db.session_scope(readonly=True) as s:
+            return host_caps(find_host(s, name))
+    finally:
+        db.dispose()
 
 
 def _domain_name(image_name: str) -> str:
