@@ -8,12 +8,15 @@
     │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
     │   ├── NotFound               a named image, flavor, host or instance does not exist
     │   ├── Forbidden              the request context lacks the role the action needs
+    │   ├── ConfigError            a configuration file or KUMO_<KEY> variable is unknown or invalid
     │   └── NoValidHost            no host passes the filters (defined in kumo.scheduler.errors;
     │                              carries the "0/12 hosts: 7 insufficient RAM (...), ..." summary)
     ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
     │   ├── HostUnreachable        the host's URI does not answer
     │   └── DomainNotFound         the host has no such domain
     └── StateError                 a lifecycle operation is not allowed in the current state
+        └── LeaseLost              this controller's lease on a journal entry expired and another
+                                   controller took the work over: stop, it is theirs now
 
 Programming errors (bugs) are not KumoErrors: they stay ordinary Python exceptions and are not
 caught by the CLI's friendly error printer, so they are never disguised as user mistakes.
@@ -70,6 +73,10 @@ class Forbidden(UserError):
     pass
 
 
+class ConfigError(UserError):
+    pass
+
+
 class HostError(KumoError):
     pass
 
@@ -83,4 +90,8 @@ class DomainNotFound(HostError):
 
 
 class StateError(KumoError):
+    pass
+
+
+class LeaseLost(StateError):
     pass

@@ -38,6 +38,8 @@ def env(db, tmp_path: Path, monkeypatch) -> ComputeEnv:
     # the shared schedulers are per Database object, which outlives a test's rows
     service.forget(db)
     yield e
+    if e._renewer is not None:
+        e._renewer.stop()
     service.forget(db)
     for uri in list(e._hosts):
         e.forget_host(uri)

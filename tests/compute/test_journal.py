@@ -7,7 +7,7 @@ import os
 import socket
 
 from kumo.compute import journal
-from kumo.compute.env import _process_start, owner_alive
+from kumo.compute.env import _process_start, owner_gone
 from kumo.db.models import Host, Instance, JournalEntry
 from tests.compute.records import add_instance
 
@@ -19,11 +19,11 @@ def _parent() -> str:
     return f"{socket.gethostname()}:{ppid}:{_process_start(ppid)}"
 
 
-def test_owner_alive():
-    assert owner_alive(_parent())
-    assert not owner_alive(DEAD)
-    assert not owner_alive(None)
-    assert owner_alive("another-machine:1:1")  # its own controller recovers it
+def test_owner_gone():
+    assert owner_gone(_parent()) is False
+    assert owner_gone(DEAD) is True
+    assert owner_gone(None) is True
+    assert owner_gone("another-machine:1:1") is None  # only its lease tells
 
 
 def test_interrupted_create_before_the_host_is_rolled_back(env, admin, kvm_host):

@@ -10,8 +10,9 @@ from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import run
 from kumo.compute import hosts as service
 
-LIST_COLUMNS = ("name", "uri", "hypervisor_type", "virt_type", "enabled", "vcpus", "vcpus_used",
-                "ram", "ram_used", "disk", "disk_used", "instances")
+LIST_COLUMNS = ("name", "uri", "state", "last_contact", "hypervisor_type", "virt_type",
+                "enabled", "vcpus", "vcpus_used", "ram", "ram_used", "disk", "disk_used",
+                "instances")
 
 
 @click.group("host")
@@ -47,7 +48,8 @@ def refresh(name: str, out: Output) -> None:
 @host.command("list")
 @list_options
 def list_(out: Output) -> None:
-    """List hosts with their capacity and usage."""
+    """List hosts: liveness (up, down, unknown: no kumo serve probing it) with the last good
+    contact, capacity and usage."""
     out.many(run(service.list_hosts), LIST_COLUMNS, "hosts")
 
 

@@ -8,11 +8,16 @@ tests/cli/test_main.py checks that each help here is the command's own short hel
 
 User errors (kumo.errors.UserError and other KumoErrors) print one clear line and exit 2 (host
 errors exit 3); programming errors are left to raise, so they are never disguised.
+
+Options every command takes, before or after the command's own words: ``-v/--verbose`` (log
+info lines to stderr), ``--debug`` (debug lines too), ``--config FILE`` (the configuration file,
+as KUMO_CONFIG; kumo.config). Logging is set up from the configuration (log_format, log_file).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -40,7 +45,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flavor": ("flavors", "flavor", "Flavors: guest sizes, and extra specs that may override "
                                     "image properties."),
     "server": ("servers", "server", "Servers (instances) on kumo's hosts."),
+    "serve": ("serve", "serve", "Run the controller as a service: periodic power-state sync, host "
+                                "liveness, recovery, image-cache aging; /healthcheck, /metrics."),
 }
+
+#: flags taken anywhere on the command line (moved to the front by ``main``)
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
 
 
 class LazyGroup(click.Group):
@@ -77,11 +87,32 @@ def _exists(module: str) -> bool:
 @click.group("kumo", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=None, package_name="kumo", prog_name="kumo",
                       message="%(prog)s %(version)s")
-def cli() -> None:
+@click.option("--config", "config_file", default=None, metavar="FILE",
+              help="Configuration file (default: $KUMO_CONFIG, else /etc/kumo/kumo.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what kumo does (info) to stderr.")
+@click.option("--debug", is_flag=True, help="Log debug detail too.")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, verbose: bool, debug: bool) -> None:
     """kumo: boot Windows and Linux guests right, from their image's metadata."""
+    from kumo import logs  # the standard library only: render and --help stay fast
+
+    if config_file:
+        os.environ["KUMO_CONFIG"] = config_file  # kumo.config.CONFIG_ENV, read by every command
+    ctx.obj = {"verbose": verbose, "debug": debug}
+    # the configuration's log_format and log_file apply once a command reads it (open_env)
+    logs.setup("debug" if debug else "info" if verbose else "error")
+
+
+def _global_flags_first(argv: list[str]) -> list[str]:
+    """``kumo server list -v`` as ``kumo -v server list``: the global flags work anywhere
+    before a ``--``."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return [*flags, *(a for a in argv[:end] if a not in GLOBAL_FLAGS), *argv[end:]]
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = _global_flags_first(list(sys.argv[1:] if argv is None else argv))
     try:
         rv = cli.main(args=argv, prog_name="kumo", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from kumo import logs
+
 from kumo.cli.output import (Output, emit_many, emit_one, format_option,  # noqa: F401
                              list_options, show_options)
 from kumo.compute import journal, servers
@@ -29,6 +31,7 @@ def open_env(recover: bool = False) -> tuple[ComputeEnv, RequestContext]:
     """The configured ComputeEnv and the CLI's request context; with ``recover``, first finish
     or roll back what a dead controller left (reported on stderr)."""
     env = ComputeEnv.from_env()
+    logs.apply_settings(env.settings)
     if recover:
         for r in journal.recover(env):
             click.echo(f"kumo: recovered {r.operation} of server {r.instance_uuid}: "

@@ -3,12 +3,9 @@
 One per controller process (the CLI makes one per command, the API one per server). Host
 connections are opened on first use, one per libvirt URI, and kept for the env's life.
 
-The storage pool kumo keeps its volumes in on every host:
-
-    KUMO_POOL_NAME   libvirt pool name               default ``kumo``
-    KUMO_POOL_PATH   its directory on the host       default ``/var/lib/kumo/pool``
-
-(the host's path, not the controller's: a remote host gets its pool at the same place).
+The storage pool kumo keeps its volumes in on every host is the configuration's ``pool_name``
+and ``pool_path`` (KUMO_POOL_NAME, KUMO_POOL_PATH; kumo.config): the host's path, not the
+controller's, so a remote host gets its pool at the same place.
 """
 
 from __future__ import annotations
@@ -40,24 +37,26 @@ def _process_start(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def this_process() -> str:
-    """The journal owner name of this process: host:pid:start."""
+def this_process(controller_name: str | None = None) -> str:
+    """The journal owner name of this process: <controller name>:pid:start (the controller
+    name is the machine's hostname unless configured)."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+    return f"{controller_name or socket.gethostname()}:{pid}:{_process_start(pid)}"
 
 
-def owner_alive(owner: str | None) -> bool:
-    """True if ``owner`` names a process on this machine that is still running. Owners on other
-    machines are assumed alive (their own controller recovers them)."""
+def owner_gone(owner: str | None) -> bool | None:
+    """What this machine can tell about ``owner`` without waiting for its lease: True if it
+    names a process of this machine that is no longer running (or is no owner at all), False
+    if that process still runs, None if it is another machine's (only its lease tells)."""
     if not owner:
-        return False
+        return True
     try:
         hostname, pid, start = owner.rsplit(":", 2)
     except ValueError:
-        return False
+        return None
     if hostname != socket.gethostname():
-        return True
-    return pid.isdigit() and _process_start(int(pid)) == start
+        return None
+    return not (pid.isdigit() and _process_start(int(pid)) == start)
 
 
 def _default_connect(uri: str) -> HostConnection:
@@ -79,16 +78,31 @@ class ComputeEnv:
     #: the journal owner name of this controller process
     owner: str = field(default_factory=this_process)
     _hosts: dict[str, HostConnection] = field(default_factory=dict, repr=False)
+    #: kumo.compute.lease.Renewer, started by the first journal entry this env owns
+    _renewer: Any = field(default=None, repr=False)
     #: guards ``_hosts``: an API server's threads share one env
     _hosts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> "ComputeEnv":
         env = os.environ if environ is None else environ
-        settings = Settings.from_env(env)
-        kwargs.setdefault("pool_name", env.get("KUMO_POOL_NAME") or DEFAULT_POOL_NAME)
-        kwargs.setdefault("pool_path", env.get("KUMO_POOL_PATH") or DEFAULT_POOL_PATH)
+        return cls.from_settings(Settings.from_env(env), **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> "ComputeEnv":
+        kwargs.setdefault("pool_name", settings.pool_name)
+        kwargs.setdefault("pool_path", settings.pool_path)
+        kwargs.setdefault("stop_timeout_s", settings.stop_timeout)
+        kwargs.setdefault("owner", this_process(settings.controller_name))
         return cls(db=Database(settings.database_url), settings=settings, **kwargs)
+
+    def keep_leases(self) -> None:
+        """Renew this controller's journal leases from now on (kumo.compute.lease)."""
+        if self._renewer is None:
+            from kumo.compute.lease import Renewer
+
+            self._renewer = Renewer(self)
+        self._renewer.ensure_running()
 
     def host(self, uri: str) -> HostConnection:
         """The (cached) connection to the host at ``uri``."""
@@ -110,6 +124,8 @@ class ComputeEnv:
         return f"{self.pool_path.rstrip('/')}/{volume}"
 
     def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.stop()
         with self._hosts_lock:
             uris = list(self._hosts)
         for uri in uris:

@@ -19,6 +19,7 @@ may share the host).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -36,6 +37,9 @@ from kumo.db.models import Host, Image, Instance, VirtType
 from kumo.errors import HostError, InvalidInput
 
 GiB = 1 << 30
+UNKNOWN = "unknown"
+#: probe intervals without a probe after which a host's state is unknown
+STALE_PROBES = 3
 
 
 @dataclass(frozen=True)
@@ -104,13 +108,23 @@ def refresh_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, An
         return host_view(host, None)
 
 
+def host_state(host: Host, probe_interval: float, at: datetime | None = None) -> str:
+    """up or down as the last liveness probe found it (kumo.periodic.host_liveness), or
+    unknown: never probed, or not within three probe intervals (no kumo serve is watching)."""
+    if host.liveness is None or host.liveness_checked_at is None or probe_interval <= 0:
+        return UNKNOWN
+    age = ((at or now()) - host.liveness_checked_at).total_seconds()
+    return host.liveness if age <= STALE_PROBES * probe_interval else UNKNOWN
+
+
 def list_hosts(env: ComputeEnv, ctx: RequestContext) -> list[dict[str, Any]]:
     ctx.require_admin("listing hosts")
+    probe = env.settings.host_probe_interval
     with env.db.session_scope(readonly=True) as s:
         counts = dict(s.execute(select(Instance.host_id, func.count()).where(
             Instance.deleted.is_(False), Instance.host_id.is_not(None))
             .group_by(Instance.host_id)).all())
-        return [host_view(h, counts.get(h.id, 0))
+        return [host_view(h, counts.get(h.id, 0), host_state(h, probe))
                 for h in s.scalars(select(Host).order_by(Host.name))]
 
 
@@ -122,7 +136,7 @@ def show_host(env: ComputeEnv, ctx: RequestContext, ref: str,
         host = find_host(s, ref)
         count = s.scalar(select(func.count()).select_from(Instance).where(
             Instance.host_id == host.id, Instance.deleted.is_(False)))
-        view = host_view(host, count or 0)
+        view = host_view(host, count or 0, host_state(host, env.settings.host_probe_interval))
     if check_orphans:
         try:
             view["orphans"] = [asdict(o) for o in find_orphans(env, ctx, ref)]
@@ -180,10 +194,11 @@ def _in_pool(env: ComputeEnv, domain_xml: str) -> bool:
     return any(str(src).startswith(prefix) for src in sources)
 
 
-def host_view(host: Host, instances: int | None) -> dict[str, Any]:
+def host_view(host: Host, instances: int | None, state: str | None = None) -> dict[str, Any]:
     caps = host.capabilities_json or {}
     return {
-        "id": host.uuid, "name": host.name, "uri": host.uri,
+        "id": host.uuid, "name": host.name, "uri": host.uri, "state": state,
+        "state_reason": host.liveness_reason if state == "down" else None,
         "hypervisor_type": host.hypervisor_type, "hypervisor_version": host.hypervisor_version,
         "virt_type": host.virt_type, "enabled": host.enabled,
         "disabled_reason": host.disabled_reason, "forced_down": host.forced_down,
@@ -197,4 +212,6 @@ def host_view(host: Host, instances: int | None) -> dict[str, Any]:
         "secure_boot": caps.get("secure_boot"), "tpm_versions": caps.get("tpm_versions"),
         "swtpm": caps.get("swtpm"),
         "last_heartbeat": host.last_heartbeat.isoformat() if host.last_heartbeat else None,
+        "last_contact": host.last_heartbeat.isoformat(timespec="seconds")
+        if host.last_heartbeat else None,
     }

@@ -6,29 +6,41 @@ it is about to take (``advance``) and what recovery needs to finish or undo it (
 whether it was mid-upload). Only then does it act. The row ends DONE, FAILED or ROLLED_BACK.
 
 ``recover(env)`` runs when a controller starts (every ``kumo server ...`` command and
-``kumo demo`` call it first). It takes over each unfinished row whose owner process is gone (a
-live owner -- another command still working -- is left alone) and hands it to the operation's
+``kumo demo`` call it first) and, in ``kumo serve``, every ``recovery_interval`` seconds. It
+takes over each unfinished row whose owner is gone -- a dead process of this machine, or any
+owner whose lease expired (kumo.compute.lease); a live owner is left alone -- and hands it to
+the operation's
 recovery function, which finishes or rolls back the work from the recorded step so that the
 instance ends ACTIVE/STOPPED, deleted, or ERROR with a reason -- never a domain or volume without
 its instance, nor an instance silently without its domain. A host that does not answer
 (HostUnreachable) leaves the row unfinished, to be retried on the next start; a host that answers
 and refuses ends it FAILED with the instance ERROR and the host's answer as its fault.
+
+Every step is logged (kumo.logs) with the entry's request id and instance, and ``event``
+records what the controller saw happen to an instance without being asked (a guest that shut
+itself down, found by the power-state sync) as a finished entry of its own: the journal is the
+instance's one history, user actions and observations alike.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from kumo import logs, metrics
+from kumo.compute import lease
 from kumo.compute.context import RequestContext
-from kumo.compute.env import ComputeEnv, owner_alive
-from kumo.db.models import JournalEntry, JournalState
+from kumo.compute.env import ComputeEnv
+from kumo.db.models import UNFINISHED_STATES, JournalEntry, JournalState
 from kumo.db.queries import unfinished_operations
-from kumo.errors import HostUnreachable, KumoError
+from kumo.errors import HostUnreachable, KumoError, LeaseLost
+
+log = logs.get(__name__)
 
 #: operation -> "module:function(env, entry) -> str" that finishes or rolls it back
 RECOVERERS: dict[str, str] = {
@@ -58,18 +70,51 @@ def begin(session: Session, env: ComputeEnv, ctx: RequestContext, operation: str
     journals)."""
     entry = JournalEntry(instance_uuid=instance_uuid, operation=operation, step=step,
                          state=JournalState.IN_PROGRESS.value, payload=dict(payload),
-                         owner=env.owner, request_id=ctx.request_id)
+                         owner=env.owner, request_id=ctx.request_id,
+                         lease_expires_at=lease.expiry(env))
     session.add(entry)
     session.flush()
+    env.keep_leases()
+    metrics.step_started(entry.id, operation, step)
+    log.info("%s begun (step %s)", operation, step,
+             extra={"request_id": ctx.request_id, "instance": instance_uuid})
+    return entry
+
+
+def event(session: Session, env: ComputeEnv, instance_uuid: str, kind: str, message: str,
+          request_id: str | None = None, **payload: Any) -> JournalEntry:
+    """Record (in the caller's unit of work) something seen happen to an instance: a finished
+    entry whose operation is ``kind`` and whose payload's ``message`` says what and when."""
+    entry = JournalEntry(instance_uuid=instance_uuid, operation=kind, step="observed",
+                         state=JournalState.DONE.value,
+                         payload={"message": message, **payload}, owner=env.owner,
+                         request_id=request_id)
+    session.add(entry)
+    session.flush()
+    log.warning("%s: %s", kind, message,
+                extra={"request_id": request_id, "instance": instance_uuid})
     return entry
 
 
 def advance(env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
-    """Record that ``step`` is about to be taken (and payload updates); commits at once."""
+    """Record that ``step`` is about to be taken (and payload updates), renewing the lease;
+    commits at once. LeaseLost if another controller took the entry over meanwhile: the
+    caller must stop, the work is the other controller's now."""
     with env.db.session_scope() as s:
-        entry = s.get_one(JournalEntry, entry_id)
+        entry = s.get_one(JournalEntry, entry_id, with_for_update=True)
+        if entry.owner != env.owner:
+            log.error("%s: lost to %s before step %s; stopping", entry.operation, entry.owner,
+                      step, extra={"request_id": entry.request_id,
+                                   "instance": entry.instance_uuid})
+            raise LeaseLost(f"{entry.operation} of server {entry.instance_uuid} was taken over "
+                            f"by controller {entry.owner} (this controller's lease expired); "
+                            "it finishes the work")
         entry.step = step
         entry.payload.update(payload)
+        entry.lease_expires_at = lease.expiry(env)
+        metrics.step_started(entry_id, entry.operation, step)
+        log.info("%s: step %s", entry.operation, step,
+                 extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
 
 
 def record(session: Session, entry_id: int, step: str | None = None, **payload: Any) -> None:
@@ -85,6 +130,11 @@ def finish(session: Session, entry_id: int, state: JournalState = JournalState.D
     entry = session.get_one(JournalEntry, entry_id)
     entry.state = state.value
     entry.error = error
+    metrics.operation_ended(entry_id)
+    (log.info if state == JournalState.DONE else log.warning)(
+        "%s %s at step %s%s", entry.operation, state.value, entry.step,
+        f": {error}" if error else "",
+        extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
 
 
 def snapshot(env: ComputeEnv, entry_id: int) -> tuple[str | None, str, dict[str, Any]]:
@@ -99,27 +149,36 @@ def payload(env: ComputeEnv, entry_id: int) -> dict[str, Any]:
         return dict(s.get_one(JournalEntry, entry_id).payload)
 
 
-def recover(env: ComputeEnv) -> list[Recovered]:
-    """Finish or roll back every operation a dead controller left unfinished (oldest first)."""
+def recover(env: ComputeEnv, at: datetime | None = None) -> list[Recovered]:
+    """Finish or roll back every operation a gone controller left unfinished (oldest first);
+    ``at``: the time leases are judged at (now)."""
     done = []
     with env.db.session_scope(readonly=True) as s:
         orphaned = [(e.id, e.owner) for e in unfinished_operations(s)
-                    if e.owner != env.owner and not owner_alive(e.owner)]
+                    if lease.orphaned(env, e, at)]
     for entry_id, old_owner in orphaned:
         if not _take_over(env, entry_id, old_owner):
+            log.info("journal entry %s was taken over by another controller first", entry_id)
             continue  # another controller got there first
         with env.db.session_scope(readonly=True) as s:
             entry = s.get_one(JournalEntry, entry_id)
             s.expunge(entry)
         handler = _handler(entry.operation)
+        log.warning("taking over %s (journal entry %s) at step %s from %s", entry.operation,
+                    entry_id, entry.step, old_owner or "no owner",
+                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
         try:
             outcome = handler(env, entry) if handler else (
                 f"no recovery for operation {entry.operation!r}; marked failed")
             state = None if handler else JournalState.FAILED
+        except LeaseLost:
+            continue
         except HostUnreachable as e:  # the host does not answer: try again on the next start
             with env.db.session_scope() as s:
                 s.get_one(JournalEntry, entry_id).owner = None
                 s.get_one(JournalEntry, entry_id).error = f"recovery deferred: {e}"
+            log.warning("recovery of %s deferred: %s", entry.operation, e,
+                        extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
             done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
                                   f"deferred: {e}", entry.state))
             continue
@@ -134,6 +193,8 @@ def recover(env: ComputeEnv) -> list[Recovered]:
                 row.state = state.value
             row.error = (row.error + "; " if row.error else "") + f"recovered: {outcome}"
             final = row.state
+        log.warning("recovered %s: %s", entry.operation, outcome,
+                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
         done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
                               outcome, final))
     return done
@@ -153,12 +214,20 @@ def _fail(env: ComputeEnv, entry_id: int, uuid: str | None, reason: str) -> None
 
 
 def _take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:
+    """Make this controller the entry's owner unless another did first (one conditional
+    UPDATE, so of two controllers racing exactly one wins)."""
     with env.db.session_scope() as s:
         owner_now = (JournalEntry.owner.is_(None) if old_owner is None
                      else JournalEntry.owner == old_owner)
-        stmt = (update(JournalEntry).where(JournalEntry.id == entry_id, owner_now)
-                .values(owner=env.owner).execution_options(synchronize_session=False))
-        return s.execute(stmt).rowcount == 1
+        stmt = (update(JournalEntry)
+                .where(JournalEntry.id == entry_id, owner_now,
+                       JournalEntry.state.in_(UNFINISHED_STATES))
+                .values(owner=env.owner, lease_expires_at=lease.expiry(env))
+                .execution_options(synchronize_session=False))
+        won = s.execute(stmt).rowcount == 1
+    if won:
+        env.keep_leases()
+    return won
 
 
 def _handler(operation: str) -> Callable[[ComputeEnv, JournalEntry], str] | None:

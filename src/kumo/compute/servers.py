@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo import logs, metrics
 from kumo.catalog.properties import ImageProperties
 from kumo.compute import heartbeat, journal, power, reschedule, spawn, teardown
 from kumo.compute.context import RequestContext
@@ -54,6 +55,8 @@ from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
+
+log = logs.get(__name__)
 
 GIB = 1 << 30
 
@@ -104,8 +107,15 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
     try:
         placement = scheduler.place(env.db, spec, config, hosts=names)
     except NoValidHost as e:
+        metrics.PLACEMENTS.labels("lost_races" if e.note else "no_valid_host").inc()
+        log.warning("no valid host for server %s: %s", instance.name, e.summary,
+                    extra={"request_id": ctx.request_id, "instance": instance.uuid})
         _record_unplaced(env, ctx, instance, e)
         raise
+    metrics.PLACEMENTS.labels("placed").inc()
+    log.info("server %s placed on %s", instance.name, placement.host,
+             extra={"request_id": ctx.request_id, "instance": instance.uuid,
+                    "host": placement.host})
     try:
         return _record_placed(env, ctx, instance, placement.host,
                               placement.alternates[0] if placement.alternates else ())

@@ -32,7 +32,7 @@ from lxml import etree
 from kumo.errors import ConfigConflict, KumoError
 from kumo.hosts.capabilities import HostCapabilities, default_host_caps
 from kumo.hosts.errors import from_code, host_error
-from kumo.hosts.protocol import DomainState, NodeInfo, PoolInfo, VolumeInfo
+from kumo.hosts.protocol import DomainState, DomainStatus, NodeInfo, PoolInfo, VolumeInfo
 
 GiB = 1 << 30
 #: the channel libvirt's QEMU driver talks to the guest agent on
@@ -94,6 +94,8 @@ class FakeDomain:
     name: str
     xml: str
     state: DomainState = DomainState.SHUTOFF
+    #: why it is in that state, as LibvirtHost.domain_states words it (None: not said)
+    state_reason: str | None = None
     persistent: bool = True
     #: obeys an ACPI shutdown request (False: shutdown must destroy it)
     graceful: bool = True
@@ -293,6 +295,10 @@ class FakeHost:
         return self._run("domain_state",
                          lambda: self._domain(name, f"read the state of domain {name!r}").state,
                          name=name)
+
+    def domain_states(self) -> dict[str, DomainStatus]:
+        return self._run("domain_states", lambda: {
+            n: DomainStatus(d.state, d.state_reason) for n, d in sorted(self.domains.items())})
 
     def list_domains(self) -> list[str]:
         return self._run("list_domains", lambda: sorted(self.domains))

@@ -37,7 +37,7 @@ from kumo.hosts import firmware, probe
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.uri import is_local
 from kumo.hosts.errors import host_error, translate
-from kumo.hosts.protocol import DomainState, NodeInfo, PoolInfo, VolumeInfo
+from kumo.hosts.protocol import DomainState, DomainStatus, NodeInfo, PoolInfo, VolumeInfo
 
 __all__ = ["DomainState", "GiB", "LibvirtHost", "NodeInfo", "PoolInfo", "VolumeInfo",
            "version_tuple"]
@@ -53,6 +53,26 @@ def _ignore_error_report(_ctx: object, _err: object) -> None:
 
 
 libvirt.registerErrorHandler(_ignore_error_report, None)
+
+
+#: virDomainShutoffReason / virDomainCrashedReason -> what it means for an operator
+_REASONS: dict[DomainState, dict[int, str]] = {
+    DomainState.SHUTOFF: {
+        libvirt.VIR_DOMAIN_SHUTOFF_UNKNOWN: "shut off (reason unknown)",
+        libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: "the guest shut itself down",
+        libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: "destroyed (powered off from the host)",
+        libvirt.VIR_DOMAIN_SHUTOFF_CRASHED: "the guest crashed",
+        libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: "migrated to another host",
+        libvirt.VIR_DOMAIN_SHUTOFF_SAVED: "saved to a file",
+        libvirt.VIR_DOMAIN_SHUTOFF_FAILED: "the hypervisor failed to start it",
+        libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: "restored from a snapshot",
+        getattr(libvirt, "VIR_DOMAIN_SHUTOFF_DAEMON", 8): "the libvirt daemon stopped it",
+    },
+    DomainState.CRASHED: {
+        libvirt.VIR_DOMAIN_CRASHED_UNKNOWN: "crashed (reason unknown)",
+        getattr(libvirt, "VIR_DOMAIN_CRASHED_PANICKED", 1): "the guest kernel panicked",
+    },
+}
 
 
 def version_tuple(encoded: int) -> tuple[int, ...] | None:
@@ -97,6 +117,22 @@ class LibvirtHost:
                 self._conn = libvirt.open(self.uri)
             except libvirt.libvirtError as e:
                 raise translate(e, self.uri, "open a connection", opening=True) from e
+            self._keep_alive(self._conn)
+
+    def _keep_alive(self, conn: libvirt.virConnect) -> None:
+        """With an event loop running (kumo serve), enable keepalive and report the
+        connection's close (kumo.hosts.events); without one, libvirt refuses keepalive."""
+        from kumo.hosts import events
+
+        if not events.running():
+            return
+        interval, count = events.keepalive
+        uri = self.uri
+        with contextlib.suppress(libvirt.libvirtError):  # a driver without keepalive (test:///)
+            conn.setKeepAlive(interval, count)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.registerCloseCallback(
+                lambda _conn, reason, _opaque: events.connection_closed(uri, reason), None)
 
     def close(self) -> None:
         with self._lock:
@@ -289,6 +325,18 @@ class LibvirtHost:
         dom = self._domain(name, action)
         with self._translating(action):
             dom.setUserPassword(user, password, 0)
+
+    def domain_states(self) -> dict[str, DomainStatus]:
+        """Every domain's state and libvirt's reason for it, in one listing (the power-state
+        sync reads a whole host at once, as Nova's _sync_power_states does)."""
+        conn = self._connection()
+        with self._translating("list domains and their states"):
+            out = {}
+            for dom in conn.listAllDomains(0):
+                code, reason = dom.state()
+                state = DomainState.from_code(code)
+                out[dom.name()] = DomainStatus(state, _REASONS.get(state, {}).get(reason))
+            return out
 
     def list_domains(self) -> list[str]:
         """Names of all domains, running or not, sorted."""

@@ -45,6 +45,15 @@ class DomainState(StrEnum):
         return _STATE_BY_CODE.get(code, cls.UNKNOWN)
 
 
+@dataclass(frozen=True)
+class DomainStatus:
+    """A domain's state and, when libvirt gives one, why it is in it (virDomainGetState's
+    reason, in words: "destroyed (powered off from the host)", "the guest shut itself down")."""
+
+    state: DomainState
+    reason: str | None = None
+
+
 # virDomainState is part of libvirt's stable ABI (VIR_DOMAIN_NOSTATE = 0 .. VIR_DOMAIN_PMSUSPENDED
 # = 7, https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainState); spelled as numbers
 # so this module needs no libvirt (tests/hosts check them against libvirt's constants).
@@ -134,6 +143,8 @@ class HostConnection(Protocol):
     def domain_xml(self, name: str, *, inactive: bool = False, secure: bool = False) -> str: ...
 
     def domain_state(self, name: str) -> DomainState: ...
+
+    def domain_states(self) -> dict[str, DomainStatus]: ...
 
     def list_domains(self) -> list[str]: ...
 

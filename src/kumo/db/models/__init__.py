@@ -16,6 +16,8 @@
     server_groups        ServerGroup        project_id, user_id
     instances            Instance           project_id, user_id
     journal              JournalEntry       (instance)
+    image_cache_volumes  ImageCacheVolume   (host)
+    periodic_runs        PeriodicRun        controller
 """
 
 from kumo.db.base import Base
@@ -27,11 +29,12 @@ from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, Image
 from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup,
                                       ServerGroupPolicy)
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
+from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 
 __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
-    "Host", "Image", "ImageMember", "ImageProperty", "ImageStatus", "ImageTag", "Instance",
-    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PowerState",
+    "Host", "Image", "ImageCacheVolume", "ImageMember", "ImageProperty", "ImageStatus", "ImageTag", "Instance",
+    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PeriodicRun", "PowerState",
     "ServerGroup",
     "ServerGroupPolicy", "UNFINISHED_STATES", "VirtType", "Visibility", "aggregate_hosts",
     "hypervisor_version_key",

@@ -83,6 +83,7 @@ class Host(Timestamps, Base):
         CheckConstraint("used_vcpus >= 0 AND used_ram_mib >= 0 AND used_disk_gib >= 0",
                         name="used"),
         CheckConstraint("instance_count >= 0 AND generation >= 0", name="counters"),
+        CheckConstraint("liveness IN ('up', 'down')", name="liveness"),
         CheckConstraint("(cpu_allocation_ratio IS NULL OR cpu_allocation_ratio > 0) AND "
                         "(ram_allocation_ratio IS NULL OR ram_allocation_ratio > 0) AND "
                         "(disk_allocation_ratio IS NULL OR disk_allocation_ratio > 0)",
@@ -128,7 +129,12 @@ class Host(Timestamps, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the time of the last good contact with the host
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the last liveness probe's verdict, up or down, why, and when (kumo.periodic.host_liveness)
+    liveness: Mapped[str | None] = mapped_column(String(8))
+    liveness_reason: Mapped[str | None] = mapped_column(Text)
+    liveness_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     aggregates: Mapped[list[Aggregate]] = relationship(
         secondary=aggregate_hosts, back_populates="hosts")

@@ -4,21 +4,24 @@ One row per operation (create, start, stop, reboot, delete, rebuild, evacuate, .
 the last step reached, ``payload`` what recovery needs to finish or undo it (volume names, the
 target host, ...), ``state`` where it stands. On restart the compute layer reads the unfinished
 rows (kumo.db.queries.unfinished_operations: one query on the ``state`` index) and finishes or
-rolls each back. ``owner`` names the controller process working on the row, so with several
-controllers on one PostgreSQL database each recovers only what is its own (or stale).
+rolls each back. ``owner`` names the controller process working on the row and
+``lease_expires_at`` until when it holds it (renewed while it works, kumo.compute.lease): with
+several controllers on one PostgreSQL database another takes a row over only once its owner is
+known dead or its lease expired.
 
 ``instance_uuid`` has no foreign key: the journal outlives the rows it talks about.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kumo.db.base import JSONDict, Base, Timestamps, check_in
+from kumo.db.base import JSONDict, Base, Timestamps, UTCDateTime, check_in
 
 
 class JournalState(StrEnum):
@@ -49,6 +52,7 @@ class JournalEntry(Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(255))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return (f"<JournalEntry {self.id} {self.operation} {self.instance_uuid} "

@@ -1,0 +1,1 @@
+"""One router per area: health (GET /healthcheck), metrics (GET /metrics)."""

@@ -1,0 +1,79 @@
+"""``kumo serve [--config FILE]``: the controller as a long-running service (kumo.serve).
+
+Runs the periodic work and the HTTP server (``bind``:``port``, default 127.0.0.1:8774) until
+SIGTERM or SIGINT, then stops gracefully (kumo.serve.controller). Logs go where the
+configuration says (log_file, log_format, log_level; ``-v``/``--debug``: debug).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+import click
+
+
+@click.command("serve")
+@click.option("--config", "config_file", default=None, metavar="FILE",
+              help="Configuration file (default: $KUMO_CONFIG, else /etc/kumo/kumo.toml).")
+@click.pass_context
+def serve(ctx: click.Context, config_file: str | None) -> None:
+    """Run the controller as a service: periodic power-state sync, host liveness, recovery,
+    image-cache aging; /healthcheck, /metrics.
+
+    Runs until SIGTERM or SIGINT, then stops taking work, waits for what is in progress (up to
+    shutdown_timeout) and hands the rest back through the journal."""
+    import uvicorn
+
+    from kumo import logs
+    from kumo.api.app import create_app
+    from kumo.config import CONFIG_ENV, Settings
+    from kumo.serve.controller import Controller
+
+    if config_file:
+        os.environ[CONFIG_ENV] = config_file
+    settings = Settings.load(config_file)
+    flags = ctx.obj or {}
+    level = "debug" if flags.get("debug") or flags.get("verbose") else settings.log_level
+    logs.setup(level, settings.log_format, settings.log_file, settings.controller_name)
+    log = logs.get("kumo.serve")
+
+    controller = Controller(settings)
+    controller.start()
+    server = _server(uvicorn.Config(create_app(controller), host=settings.bind,
+                                    port=settings.port, log_config=None, access_log=False,
+                                    lifespan="off"))
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    http = threading.Thread(target=server.run, name="kumo-http", daemon=True)
+    http.start()
+    log.info("HTTP on http://%s:%d (/healthcheck, /metrics)", settings.bind, settings.port)
+    while not stop.wait(0.5):
+        if not http.is_alive():  # the port was taken, say: nothing to serve
+            log.error("the HTTP server stopped; stopping")
+            break
+    server.should_exit = True
+    controller.stop()
+    http.join(timeout=10)
+
+
+def _server(config: object) -> object:
+    """uvicorn's server with its signal handling left to ``serve``: uvicorn re-raises SIGTERM
+    after its own shutdown, which would kill the process before the controller hands its work
+    back. (uvicorn is imported here, not at the top: the CLI starts fast.)"""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            yield
+
+    return Server(config)

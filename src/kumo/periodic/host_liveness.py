@@ -1,0 +1,81 @@
+"""Host liveness: every ``host_probe_interval`` seconds each host is asked for its node info.
+
+A host that answers is ``up`` and gets a heartbeat (the time of its last good contact,
+kumo.compute.heartbeat); one that does not is ``down`` with libvirt's reason, its cached
+connection dropped so the next use reconnects. Between probes, libvirt keepalive on every
+connection (kumo.hosts.events) reports a connection that died, and ``connection_lost`` marks
+its hosts down at once. A host no controller has probed for three intervals is ``unknown``
+(kumo.compute.hosts.host_state): nobody is watching it. Every change of state is logged.
+Fencing and evacuation build on these states in their own issue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from kumo import logs
+from kumo.compute import heartbeat
+from kumo.compute.env import ComputeEnv
+from kumo.compute.states import now
+from kumo.db.models import Host
+from kumo.errors import HostError
+from kumo.periodic import Outcome
+
+NAME = "host-liveness"
+UP, DOWN = "up", "down"
+
+log = logs.get(__name__)
+
+
+def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
+    with env.db.session_scope(readonly=True) as s:
+        hosts = s.execute(select(Host.id, Host.name, Host.uri, Host.liveness)
+                          .order_by(Host.name)).all()
+    answers: dict[str, str | None] = {}  # uri -> None (answered) or why not; each asked once
+    out = Outcome("")
+    for host_id, name, uri, before in hosts:
+        if uri not in answers:
+            try:
+                env.host(uri).node_info()
+                answers[uri] = None
+            except HostError as e:
+                env.forget_host(uri)
+                answers[uri] = str(e)
+        _record(env, host_id, name, before, answers[uri], at or now(), out)
+    up = sum(1 for *_x, uri, _b in hosts if answers.get(uri) is None)
+    out.summary = f"{len(hosts)} host(s): {up} up, {len(hosts) - up} down"
+    return out
+
+
+def _record(env: ComputeEnv, host_id: int, name: str, before: str | None, why: str | None,
+            at: datetime, out: Outcome) -> None:
+    state = UP if why is None else DOWN
+    with env.db.session_scope() as s:
+        s.execute(update(Host).where(Host.id == host_id).values(
+            liveness=state, liveness_reason=why, liveness_checked_at=at)
+            .execution_options(synchronize_session=False))
+        if why is None:
+            heartbeat.touch(s, [host_id], at, min_age_s=0.0)
+    if state != before:
+        out.count(f"host-{state}")
+        with logs.log_context(host=name):
+            if why is None:
+                log.info("host %s is up (was %s)", name, before or "unknown")
+            else:
+                log.warning("host %s is down (was %s): %s", name, before or "unknown", why)
+
+
+def connection_lost(env: ComputeEnv, uri: str, why: str) -> None:
+    """A kept-alive connection to ``uri`` closed: its hosts are down now, not at the next
+    probe."""
+    env.forget_host(uri)
+    with env.db.session_scope() as s:
+        names = list(s.scalars(select(Host.name).where(Host.uri == uri, Host.liveness != DOWN)))
+        s.execute(update(Host).where(Host.uri == uri).values(
+            liveness=DOWN, liveness_reason=f"connection lost: {why}", liveness_checked_at=now())
+            .execution_options(synchronize_session=False))
+    for name in names:
+        log.warning("host %s is down: connection lost (%s)", name, why,
+                    extra={"host": name})

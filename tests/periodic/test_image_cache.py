@@ -1,0 +1,73 @@
+"""Image-cache aging with a fake clock: exactly the unused volumes older than the max age go."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from kumo.compute import journal, naming
+from kumo.db.models import ImageCacheVolume, Instance
+from kumo.periodic import image_cache
+from tests.compute.records import add_instance
+from tests.periodic.fakes import ScriptedHost
+
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+USED_IMAGE = "11111111-2222-4333-8444-555555555555"  # what add_instance boots from
+OLD = "aaaaaaaa-2222-4333-8444-555555555555"
+UPLOADING = "bbbbbbbb-2222-4333-8444-555555555555"
+LATE = "cccccccc-2222-4333-8444-555555555555"
+
+
+def test_only_unused_volumes_older_than_the_max_age_are_removed(env, admin, kvm_host):
+    env.settings = env.settings.model_copy(update={"image_cache_max_age": 3600.0})
+    add_instance(env, admin, kvm_host)  # boots from USED_IMAGE
+    with env.db.session_scope() as s:  # an unfinished create uploading UPLOADING
+        entry = journal.begin(s, env, admin, "create", None, "upload",
+                              uploading=[naming.image_volume_name(UPLOADING)])
+    names = {i: naming.image_volume_name(i) for i in (USED_IMAGE, OLD, UPLOADING, LATE)}
+    host = ScriptedHost(volumes={names[USED_IMAGE], names[OLD], names[UPLOADING],
+                                 "kumo-image-not-a-uuid.part", "someone-elses-volume",
+                                 "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"})
+    env.connect = lambda uri: host
+
+    image_cache.run(env, T0)  # first sight: OLD is marked unused since T0
+    host.volumes.add(names[LATE])
+    image_cache.run(env, T0 + timedelta(seconds=1800))  # LATE unused since T0+30 min
+    assert host.deleted == []
+    out = image_cache.run(env, T0 + timedelta(seconds=3601))  # OLD is past the age, LATE not
+    assert host.deleted == [names[OLD]]
+    assert out.corrections == {"image-removed": 1}
+    image_cache.run(env, T0 + timedelta(seconds=1800 + 3601))
+    assert host.deleted == [names[OLD], names[LATE]]
+    assert host.volumes == {names[USED_IMAGE], names[UPLOADING], "kumo-image-not-a-uuid.part",
+                            "someone-elses-volume",
+                            "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"}
+    with env.db.session_scope() as s:  # the upload finished; the create failed: now unused
+        journal.finish(s, entry.id)
+    image_cache.run(env, T0 + timedelta(days=1))
+    image_cache.run(env, T0 + timedelta(days=1, seconds=3601))
+    assert host.deleted[-1] == names[UPLOADING]
+    with env.db.session_scope(readonly=True) as s:
+        assert {r.volume: r.unused_since for r in s.query(ImageCacheVolume)} == {
+            names[USED_IMAGE]: None}
+
+
+def test_a_volume_used_again_starts_its_age_afresh(env, admin, kvm_host):
+    env.settings = env.settings.model_copy(update={"image_cache_max_age": 3600.0})
+    host = ScriptedHost(volumes={naming.image_volume_name(USED_IMAGE)})
+    env.connect = lambda uri: host
+    image_cache.run(env, T0)  # unused since T0
+    uuid = add_instance(env, admin, kvm_host)
+    image_cache.run(env, T0 + timedelta(seconds=3000))  # in use: mark cleared
+    with env.db.session_scope() as s:
+        s.query(Instance).filter_by(uuid=uuid).one().deleted = True
+    image_cache.run(env, T0 + timedelta(seconds=4000))  # unused again since here
+    image_cache.run(env, T0 + timedelta(seconds=7000))
+    assert host.deleted == []
+    image_cache.run(env, T0 + timedelta(seconds=7601))
+    assert host.deleted == [naming.image_volume_name(USED_IMAGE)]
+
+
+def test_a_host_that_does_not_answer_is_skipped(env, admin, kvm_host):
+    env.connect = lambda uri: ScriptedHost(answers=False)
+    out = image_cache.run(env, T0)
+    assert out.summary == "0 cached image volume(s) on 1 host(s): 0 removed"
