@@ -49,7 +49,7 @@ LISTINGS = [
     ("flavor-list", ("flavor", "list"), "id", lambda c: ["f1"],
      ["id", "name", "vcpus", "ram", "disk", "ephemeral", "is_public", "extra_specs"]),
     ("host-list", ("host", "list"), "name", lambda c: [c["host"]],
-     ["name", "uri", "hypervisor_type", "virt_type", "enabled", "vcpus", "vcpus_used", "ram",
+     ["name", "uri", "state", "last_contact", "hypervisor_type", "virt_type", "enabled", "vcpus", "vcpus_used", "ram",
       "ram_used", "disk", "disk_used", "instances"]),
     ("server-event-list", ("server", "event", "list", "web"), "request_id",
      lambda c: [c["request"]], ["request_id", "action", "state", "step", "start_time", "error"]),
