@@ -142,16 +142,20 @@ class Scheduler:
 
     def _alternates(self, cand: np.ndarray, total: np.ndarray, j: int) -> tuple[str, ...]:
         """The next ``config.alternates`` candidates after ``j``, by weight then name (the
-        reference's order), found in O(candidates): the values at or above the k-th largest,
-        then sorted."""
-        k = self.config.alternates
-        if k == 0 or cand.size <= 1:
+        reference's order): argmax again with each pick masked out -- argmax takes the first of
+        equal maxima, the smallest name. A few microseconds per pick; alternates are few
+        (Nova's default max_attempts is 3)."""
+        k = min(self.config.alternates, cand.size - 1)
+        if k <= 0:
             return ()
-        m = min(k + 1, cand.size)
-        threshold = np.partition(total, cand.size - m)[cand.size - m]
-        top = np.flatnonzero(total >= threshold)
-        order = top[np.lexsort((top, -total[top]))]  # weight desc, then index (= name) asc
-        return tuple(self.fleet.names[int(cand[i])] for i in order if i != j)[:k]
+        rest = total.copy()
+        rest[j] = -np.inf
+        out = []
+        for _ in range(k):
+            i = int(np.argmax(rest))
+            out.append(self.fleet.names[int(cand[i])])
+            rest[i] = -np.inf
+        return tuple(out)
 
     def _summary(self, request: RequestSpec, ctx: DecisionContext) -> str:
         """The reference summary, computed from the columns: each rejected host counted once,
