@@ -6,6 +6,12 @@ atexit, no rollback), so the tests can prove that ``journal.recover()`` on the n
 every instance ACTIVE or ERROR with a reason and nothing orphaned.
 
 The names are ``<operation>:<where>``; each operation documents its failpoints where it calls them.
+
+Two more variables, for the tests of several controllers: ``KUMO_FAILPOINT_ACTION=stop`` sends
+SIGSTOP instead (the process freezes where it stands, holding its database connections and
+leases as a hung machine would, until the test kills or continues it), and
+``KUMO_FAILPOINT_ONCE=FILE`` fires only in the first process to create FILE (the others, armed
+alike, pass), so the test need not know which controller will get there first.
 """
 
 from __future__ import annotations
@@ -18,5 +24,13 @@ ENV = "KUMO_FAILPOINT"
 
 def failpoint(name: str) -> None:
     armed = os.environ.get(ENV, "")
-    if armed and name in (p.strip() for p in armed.split(",")):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if not armed or name not in (p.strip() for p in armed.split(",")):
+        return
+    once = os.environ.get("KUMO_FAILPOINT_ONCE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return  # another process fired it
+    stop = os.environ.get("KUMO_FAILPOINT_ACTION") == "stop"
+    os.kill(os.getpid(), signal.SIGSTOP if stop else signal.SIGKILL)
