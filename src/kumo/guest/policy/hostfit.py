@@ -91,8 +91,6 @@ def _nic(c: Context, host: HostCapabilities, nics: tuple) -> None:
         need = NIC_MODELS.get(nic.model)
         if need is None:
             continue
-        usable = sorted(m for m, v in NIC_MODELS.items() if isinstance(v, tuple)
-                        and host.hypervisor_version and host.hypervisor_version >= v)
         if isinstance(need, str):
             why = need
         elif host.hypervisor_version is None or host.hypervisor_version >= need:
@@ -100,6 +98,8 @@ def _nic(c: Context, host: HostCapabilities, nics: tuple) -> None:
         else:
             why = (f"it needs QEMU >= {'.'.join(map(str, need))}, the host runs "
                    f"{_qemu(host)}")
+        usable = sorted(m for m, v in NIC_MODELS.items() if isinstance(v, tuple)
+                        and host.hypervisor_version and host.hypervisor_version >= v)
         c.d.error("nic-model-unavailable",
                   f"hw_vif_model={nic.model} cannot run on this host: {why}; QEMU refuses to "
                   f"start the guest", f"use one of {', '.join(usable) or 'virtio, e1000'}")
