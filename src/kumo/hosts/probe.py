@@ -54,7 +54,8 @@ def machines_of(capabilities_xml: str | bytes, arch: str,
         a = guest.find(f"arch[@name='{arch}']")
         if a is None:
             continue
-        elements = list(a.iterfind("machine")) + list(a.iterfind(f"domain[@type='{domain}']/machine"))
+        elements = (list(a.iterfind("machine"))
+                    + list(a.iterfind(f"domain[@type='{domain}']/machine")))
         for m in elements:
             name = (m.text or "").strip()
             if not name or name in names:
