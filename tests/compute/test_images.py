@@ -4,6 +4,9 @@ kept; filtering and sorting on any property; tenancy. Nothing half-created on ba
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
 
 import pytest
 
@@ -85,14 +88,63 @@ def test_bad_input_stores_nothing(env, admin, tmp_path, raw_file, image_file, kw
     assert not env.settings.image_dir.exists() or not any(env.settings.image_dir.iterdir())
 
 
-def test_backing_file_is_refused(env, admin, tmp_path, image_file):
-    child = tmp_path / "child.qcow2"
-    import subprocess
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                    str(image_file), str(child)], check=True)
-    with pytest.raises(InvalidInput, match="refers to another file"):
+def _refers(tmp_path, image_file, kind):
+    """A qcow2 that reads another file: a backing file, or an external data file."""
+    child = tmp_path / f"{kind}.qcow2"
+    if kind == "backing":
+        args = ["-F", "qcow2", "-b", str(image_file), str(child)]
+    else:
+        args = ["-o", f"data_file={tmp_path / 'data.raw'}", str(child), "1M"]
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", *args], check=True)
+    return child
+
+
+@pytest.mark.parametrize("kind, refers", [("backing", "backing file {image_file}"),
+                                          ("data", "data file {tmp_path}/data.raw")],
+                         ids=["backing-file", "external-data-file"])
+def test_image_reading_another_file_is_refused(env, admin, tmp_path, image_file, kind, refers):
+    child = _refers(tmp_path, image_file, kind)
+    with pytest.raises(InvalidInput) as e:
         images.create_image(env, admin, "child", file=child, disk_format="qcow2")
-    assert count(env.db, Image) == 0
+    assert str(e.value) == (
+        f"image file {str(child)!r} refers to another file "
+        f"({refers.format(image_file=image_file, tmp_path=tmp_path)}); upload a self-contained "
+        "image (nothing was stored)")
+    assert count(env.db, Image) == 0 and list(env.settings.image_dir.iterdir()) == []
+
+
+def test_file_swapped_after_the_check_is_not_what_gets_stored(env, admin, tmp_path, image_file,
+                                                             monkeypatch):
+    """The source is replaced, right after qemu-img has looked at a file, by a qcow2 whose
+    backing file is /etc/shadow. What is stored must be what was checked: either the swap
+    comes too late to matter, or the image is refused -- never a stored image that reads
+    /etc/shadow."""
+    from kumo.compute import image_store
+
+    source = tmp_path / "upload.qcow2"
+    good = image_file.read_bytes()
+    source.write_bytes(good)
+    evil = tmp_path / "evil.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow",
+                    str(evil), "1M"], check=True)
+    real_run, swaps = subprocess.run, []
+
+    def run_then_swap(cmd, *args, **kwargs):
+        out = real_run(cmd, *args, **kwargs)
+        if cmd[:2] == ["qemu-img", "info"] and not swaps:
+            os.replace(evil, source)
+            swaps.append(cmd)
+        return out
+
+    monkeypatch.setattr(image_store.subprocess, "run", run_then_swap)
+    view = images.create_image(env, admin, "swapped", file=source, disk_format="qcow2")
+    assert swaps  # the swap happened
+    stored = env.settings.image_dir / view["id"]
+    info = json.loads(real_run(["qemu-img", "info", "--output=json", str(stored)],
+                               capture_output=True, text=True, check=True).stdout)
+    assert "backing-filename" not in info
+    assert stored.read_bytes() == good
+    assert view["os_hash_value"] == hashlib.sha512(good).hexdigest()
 
 
 # CERN's catalogue (seed 000): custom properties filtered and sorted like Glance's own

@@ -11,16 +11,19 @@ complete, so a crash never leaves a half-written image under a real name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from kumo.config import Settings
-from kumo.errors import InvalidInput
+from kumo.errors import InvalidInput, StateError
 from kumo.private_files import open_private, private_dir
 
 #: Glance disk_format -> the format qemu-img info reports for such a file
@@ -49,52 +52,97 @@ class StoredImage:
     checksum: str  # md5 hex
     os_hash_algo: str
     os_hash_value: str
+    format: str  # as qemu-img reads the stored copy
+    virtual_size: int
 
 
 def inspect(path: str | Path, disk_format: str) -> FileInfo:
-    """What ``path`` is, after checking that it is a ``disk_format`` image; InvalidInput if not."""
+    """What ``path`` is, after checking that it is a ``disk_format`` image; InvalidInput if not.
+    (Image create checks the stored copy instead: ImageStore.put.)"""
     p = Path(path)
     if not p.is_file():
         raise InvalidInput(f"image file {str(p)!r} does not exist")
+    with p.open("rb") as f:
+        return _checked(f, disk_format, f"image file {str(p)!r}", InvalidInput,
+                        "(nothing was stored)")
+
+
+@contextlib.contextmanager
+def _open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
+    """``path`` open for reading if it is a regular file; InvalidInput otherwise (opened without
+    blocking, so a FIFO or device named as an image file does not hang the command)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} does not exist") from None
+    except OSError as e:
+        raise InvalidInput(f"{what} cannot be read: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInput(f"{what} is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def _check_disk_format(disk_format: str) -> str:
     expected = QEMU_FORMAT.get(disk_format)
     if expected is None:
         raise InvalidInput(f"disk_format={disk_format!r} is invalid: allowed "
                            f"{', '.join(sorted(QEMU_FORMAT))}")
-    info = _qemu_img_info(p)
+    return expected
+
+
+def _checked(fh: BinaryIO, disk_format: str, what: str, error: type[Exception],
+             after: str) -> FileInfo:
+    """qemu-img's reading of the open file ``fh``, refused (``error``, naming ``what``) unless it
+    is a self-contained ``disk_format`` image. qemu-img reads the very file ``fh`` is open on
+    (/dev/fd/N, passed to it), so what is checked is what the caller goes on to read -- a name
+    could be pointed at another file in between (the backing-file race)."""
+    expected = _check_disk_format(disk_format)
+    info = _qemu_img_info(fh, what)
     actual = info.get("format", "?")
     if actual != expected:
         suggest = GLANCE_FORMAT.get(actual, actual)
-        raise InvalidInput(f"image file {str(p)!r} is not {disk_format}: qemu-img info reads it "
-                           f"as {actual}; give disk_format={suggest} or the right file "
-                           "(nothing was stored)")
-    if info.get("backing-filename") or info.get("format-specific", {}).get("data", {}).get(
-            "data-file"):
-        raise InvalidInput(f"image file {str(p)!r} refers to another file (backing or data "
-                           "file); upload a self-contained image (nothing was stored)")
-    if disk_format == "iso" and not _is_iso9660(p):
-        raise InvalidInput(f"image file {str(p)!r} is not iso: it has no ISO 9660 volume "
-                           "descriptor; give disk_format=raw or the right file (nothing was "
-                           "stored)")
-    return FileInfo(actual, int(info.get("virtual-size", 0)), p.stat().st_size)
+        raise error(f"{what} is not {disk_format}: qemu-img info reads it as {actual}; give "
+                    f"disk_format={suggest} or the right file {after}")
+    refers = refers_to(info)
+    if refers:
+        raise error(f"{what} refers to another file ({refers}); upload a self-contained image "
+                    f"{after}")
+    if disk_format == "iso" and os.pread(fh.fileno(), len(_ISO_MAGIC),
+                                         _ISO_MAGIC_OFFSET) != _ISO_MAGIC:
+        raise error(f"{what} is not iso: it has no ISO 9660 volume descriptor; give "
+                    f"disk_format=raw or the right file {after}")
+    return FileInfo(actual, int(info.get("virtual-size", 0)), os.fstat(fh.fileno()).st_size)
 
 
-def _qemu_img_info(p: Path) -> dict:
+def refers_to(info: dict) -> str | None:
+    """The other files a qemu-img info document says the image reads: a backing file (qcow2,
+    vmdk, ...) or a qcow2 external data file. A guest booted from such an image opens them on the
+    host (e.g. a backing file /etc/shadow: OSSA-2015-014)."""
+    found = []
+    if info.get("backing-filename"):
+        found.append(f"backing file {info['backing-filename']}")
+    data_file = info.get("format-specific", {}).get("data", {}).get("data-file")
+    if data_file:
+        found.append(f"data file {data_file}")
+    return ", ".join(found) or None
+
+
+def _qemu_img_info(fh: BinaryIO, what: str) -> dict:
+    fd = fh.fileno()
+    fd_path = f"/dev/fd/{fd}"
     try:
-        out = subprocess.run(["qemu-img", "info", "--output=json", str(p)], capture_output=True,
-                             text=True, timeout=QEMU_IMG_TIMEOUT_S)
+        out = subprocess.run(["qemu-img", "info", "--output=json", fd_path], pass_fds=(fd,),
+                             capture_output=True, text=True, timeout=QEMU_IMG_TIMEOUT_S)
     except FileNotFoundError:
         raise InvalidInput("qemu-img is not installed (Debian: apt install qemu-utils); it "
                            "checks image files before they are stored") from None
     if out.returncode != 0:
         reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InvalidInput(f"image file {str(p)!r} cannot be read by qemu-img: {reason}")
+        raise InvalidInput(f"{what} cannot be read by qemu-img: "
+                           f"{reason.replace(fd_path, 'it')}")
     return json.loads(out.stdout)
-
-
-def _is_iso9660(p: Path) -> bool:
-    with p.open("rb") as f:
-        f.seek(_ISO_MAGIC_OFFSET)
-        return f.read(len(_ISO_MAGIC)) == _ISO_MAGIC
 
 
 class ImageStore:
@@ -114,14 +162,20 @@ class ImageStore:
         p = Path(store_path)
         return p if p.is_absolute() else self.directory / p
 
-    def put(self, image_id: str, source: str | Path) -> StoredImage:
+    def put(self, image_id: str, source: str | Path, disk_format: str) -> StoredImage:
+        """Copy ``source`` in under ``image_id``, then check the copy -- what was stored, not the
+        source, which could be swapped for another file between a check and the copy -- and
+        only then give it its final name. InvalidInput (naming ``source``) if the copy is not a
+        self-contained ``disk_format`` image; nothing is left behind then."""
+        _check_disk_format(disk_format)
+        what = f"image file {str(source)!r}"
         private_dir(self.directory, root=self.data_dir)
         final = self.directory / image_id
         partial = self.directory / f".{image_id}.part"
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)
         size = 0
         try:
-            with open(source, "rb") as src, open_private(partial, "wb") as dst:
+            with _open_regular(source, what) as src, open_private(partial, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     md5.update(chunk)
                     sha.update(chunk)
@@ -129,11 +183,37 @@ class ImageStore:
                     size += len(chunk)
                 dst.flush()
                 os.fsync(dst.fileno())
+            with open(partial, "rb") as copy:
+                info = _checked(copy, disk_format, what, InvalidInput, "(nothing was stored)")
             os.replace(partial, final)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return StoredImage(image_id, size, md5.hexdigest(), HASH_ALGO, sha.hexdigest())
+        return StoredImage(image_id, size, md5.hexdigest(), HASH_ALGO, sha.hexdigest(),
+                           info.format, info.virtual_size)
+
+    @contextlib.contextmanager
+    def open_checked(self, store_path: str, disk_format: str,
+                     image_id: str) -> Iterator[BinaryIO]:
+        """The stored file, open for reading, checked again to be a self-contained
+        ``disk_format`` image before it goes to a host: the caller uploads from this very file
+        object, so the bytes checked are the bytes sent. StateError if the check fails (the
+        store was changed behind kumo's back, or the image was stored before this check)."""
+        what = f"the stored data of image {image_id}"
+        after = ("(it was not uploaded to the host: delete the image and create it again from a "
+                 "self-contained file)")
+        path = self.path(store_path)
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            raise StateError(f"{what} is missing from the image store ({path})") from None
+        with fh:
+            try:
+                _checked(fh, disk_format, what, StateError, after)
+            except InvalidInput as e:  # qemu-img cannot read it
+                raise StateError(f"{e} {after}") from None
+            fh.seek(0)
+            yield fh
 
     def delete(self, store_path: str | None) -> None:
         if store_path:

@@ -23,7 +23,7 @@ from kumo.catalog.properties import CORE_ATTRIBUTES, ImageProperties
 from kumo.catalog.schema import CONTAINER_FORMATS, DISK_FORMATS
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.image_store import ImageStore, inspect
+from kumo.compute.image_store import ImageStore
 from kumo.compute.lookup import find_image, image_visible
 from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
 from kumo.db.base import new_uuid
@@ -57,9 +57,9 @@ def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,
     if file is not None and not cols["disk_format"]:
         raise InvalidInput("an image with data needs a disk_format: allowed "
                            f"{', '.join(DISK_FORMATS)}")
-    info = inspect(file, cols["disk_format"]) if file is not None else None
     image_id = new_uuid()
-    stored = store(env).put(image_id, file) if file is not None else None
+    # checked after it is copied in: the copy is what guests will boot from
+    stored = store(env).put(image_id, file, cols["disk_format"]) if file is not None else None
     try:
         with env.db.session_scope() as s:
             image = Image(id=image_id, name=name, project_id=ctx.project_id, user_id=ctx.user_id,
@@ -68,9 +68,9 @@ def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,
                           disk_format=cols["disk_format"],
                           container_format=cols["container_format"] or "bare",
                           min_ram=cols["min_ram"] or 0, min_disk=cols["min_disk"] or 0)
-            if stored is not None and info is not None:
+            if stored is not None:
                 image.store_path, image.size = stored.store_path, stored.size
-                image.checksum, image.virtual_size = stored.checksum, info.virtual_size
+                image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
                 image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
             image.properties.update({k: str(v) for k, v in props.items()})
             s.add(image)
