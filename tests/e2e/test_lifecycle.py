@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from kumo.cli.demo import GUEST_CMDLINE, GUEST_MARK, build_guest_files
-from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute import flavors, hosts, image_cache, images, journal, naming, servers
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Host, Instance, JournalEntry
-from kumo.errors import InvalidInput
+from kumo.errors import StateError
 from kumo.hosts.libvirt_host import LibvirtHost
 
 pytestmark = pytest.mark.e2e
@@ -270,9 +270,9 @@ def test_failure_on_the_host_rolls_back_with_a_reason(cloud):
                                 properties={"os_type": "linux"})
     stored = env.settings.image_dir / image["id"]
     stored.unlink()  # the store lost the data: the upload to the host fails
-    with pytest.raises(InvalidInput) as e:
+    with pytest.raises(StateError) as e:
         servers.create_server(env, ctx, "unlucky", image="lost", flavor="tiny")
-    reason = f"cannot upload {str(stored)!r} on {URI}: no such file"
+    reason = f"the stored data of image {image['id']} is missing from the image store ({stored})"
     assert str(e.value) == reason
     [server] = [s for s in servers.list_servers(env, ctx) if s["name"] == "unlucky"]
     assert (server["status"], server["host"]) == ("ERROR", None)
@@ -298,3 +298,43 @@ def test_ephemeral_disk_made_attached_and_removed(cloud):
     assert cloud.usage() == (1, 256, 3, 1)  # root 1 GiB + ephemeral 2 GiB claimed
     servers.delete_server(cloud.env, cloud.ctx, "scratch")
     assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0, 0)
+
+
+def test_uploader_killed_mid_upload_leaves_no_partial_image(cloud):
+    """A controller SIGKILLed while the kernel image is half-written to the host: recovery
+    removes the partial volume, and the next create uploads it again and boots from it."""
+    env, ctx, conn = cloud.env, cloud.ctx, cloud.conn
+    kernel, _initramfs = build_guest_files(env.settings.data_dir / "guest-k2")
+    aki = images.create_image(env, ctx, "kernel-k2", file=kernel, disk_format="aki")["id"]
+    linux = images.show_image(env, ctx, "linux")
+    images.create_image(env, ctx, "linux-k2", file=env.settings.image_dir / linux["id"],
+                        disk_format="qcow2", properties={
+                            **linux["properties"], "kernel_id": aki})
+    with env.db.session_scope(readonly=True) as s:
+        host_id = s.query(Host).filter_by(name="local").one().id
+    conn.ensure_pool(env.pool_name, env.pool_path)
+    for cached in ("linux-k2", linux["properties"]["ramdisk_id"]):  # all but the kernel
+        image_cache.ensure(env, conn, host_id, images.show_image(env, ctx, cached)["id"])
+    volume = naming.image_volume_name(aki)
+
+    killed = cloud.kumo("server", "create", "k2", "--image", "linux-k2", "--flavor", "tiny",
+                        failpoint="image-upload:mid-stream")
+    assert killed.returncode == -9, killed.stderr
+    conn.refresh_pool(env.pool_name)
+    partial = Path(conn.volume_path(env.pool_name, volume)).read_bytes()
+    assert partial != kernel.read_bytes()  # half-written: what a second create used to boot
+
+    listed = cloud.kumo("server", "list", "-f", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert (f"kumo: recovered image-upload: removed the partial upload of image {aki} to host "
+            f"local (volume {volume}); the next server that needs it uploads it again\n"
+            ) in listed.stderr
+    assert volume not in conn.list_volumes(env.pool_name)
+    assert cloud.kumo("server", "delete", "k2").returncode == 0
+
+    uuid = servers.create_server(env, ctx, "k2", image="linux-k2",
+                                 flavor="tiny").server["id"]
+    assert Path(conn.volume_path(env.pool_name, volume)).read_bytes() == kernel.read_bytes()
+    assert _guest_line(cloud, uuid).startswith(f"{GUEST_MARK} rtc=")
+    servers.delete_server(env, ctx, uuid)
+    assert cloud.usage() == (0, 0, 0, 0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kumo.compute import journal, naming
-from kumo.db.models import ImageCacheVolume, Instance
+from kumo.compute import naming
+from kumo.db.models import Host, HostImage, ImageCacheVolume, Instance
 from kumo.periodic import image_cache
 from tests.compute.records import add_instance
 from tests.periodic.fakes import ScriptedHost
@@ -20,9 +20,10 @@ LATE = "cccccccc-2222-4333-8444-555555555555"
 def test_only_unused_volumes_older_than_the_max_age_are_removed(env, admin, kvm_host):
     env.settings = env.settings.model_copy(update={"image_cache_max_age": 3600.0})
     add_instance(env, admin, kvm_host)  # boots from USED_IMAGE
-    with env.db.session_scope() as s:  # an unfinished create uploading UPLOADING
-        entry = journal.begin(s, env, admin, "create", None, "upload",
-                              uploading=[naming.image_volume_name(UPLOADING)])
+    with env.db.session_scope() as s:  # UPLOADING being uploaded (kumo.compute.image_cache)
+        host_id = s.query(Host).filter_by(name=kvm_host).one().id
+        s.add(HostImage(host_id=host_id, image_id=UPLOADING, state="uploading",
+                        volume=naming.image_volume_name(UPLOADING), owner=env.owner))
     names = {i: naming.image_volume_name(i) for i in (USED_IMAGE, OLD, UPLOADING, LATE)}
     host = ScriptedHost(volumes={names[USED_IMAGE], names[OLD], names[UPLOADING],
                                  "kumo-image-not-a-uuid.part", "someone-elses-volume",
@@ -42,13 +43,14 @@ def test_only_unused_volumes_older_than_the_max_age_are_removed(env, admin, kvm_
                             "someone-elses-volume",
                             "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"}
     with env.db.session_scope() as s:  # the upload finished; the create failed: now unused
-        journal.finish(s, entry.id)
+        s.query(HostImage).one().state = "ready"
     image_cache.run(env, T0 + timedelta(days=1))
     image_cache.run(env, T0 + timedelta(days=1, seconds=3601))
     assert host.deleted[-1] == names[UPLOADING]
     with env.db.session_scope(readonly=True) as s:
         assert {r.volume: r.unused_since for r in s.query(ImageCacheVolume)} == {
             names[USED_IMAGE]: None}
+        assert s.query(HostImage).all() == []  # removed from the host: not ready there
 
 
 def test_a_volume_used_again_starts_its_age_afresh(env, admin, kvm_host):

@@ -115,7 +115,8 @@ def run_controller() -> None:
         click.secho(f"\n=== kumo on its embedded default ({_shown(env)})", bold=True)
         migrate.upgrade(env.settings.database_url)
         for r in journal.recover(env):
-            click.echo(f"recovered {r.operation} of {r.instance_uuid}: {r.outcome}")
+            of = f" of {r.instance_uuid}" if r.instance_uuid else ""
+            click.echo(f"recovered {r.operation}{of}: {r.outcome}")
         try:
             _ensure_host(env, ctx)
         except HostError as e:

@@ -34,8 +34,8 @@ def open_env(recover: bool = False) -> tuple[ComputeEnv, RequestContext]:
     logs.apply_settings(env.settings)
     if recover:
         for r in journal.recover(env):
-            click.echo(f"kumo: recovered {r.operation} of server {r.instance_uuid}: "
-                       f"{r.outcome}", err=True)
+            of = f" of server {r.instance_uuid}" if r.instance_uuid else ""
+            click.echo(f"kumo: recovered {r.operation}{of}: {r.outcome}", err=True)
     return env, cli_context()
 
 

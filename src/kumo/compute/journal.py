@@ -14,7 +14,8 @@ recovery function, which finishes or rolls back the work from the recorded step 
 instance ends ACTIVE/STOPPED, deleted, or ERROR with a reason -- never a domain or volume without
 its instance, nor an instance silently without its domain. A host that does not answer
 (HostUnreachable) leaves the row unfinished, to be retried on the next start; a host that answers
-and refuses ends it FAILED with the instance ERROR and the host's answer as its fault.
+and refuses ends it FAILED with the instance ERROR and the host's answer as its fault. Then it
+removes the partial image volumes dead uploaders left on hosts (kumo.compute.image_cache.recover).
 
 Every step is logged (kumo.logs) with the entry's request id and instance, and ``event``
 records what the controller saw happen to an instance without being asked (a guest that shut
@@ -33,7 +34,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from kumo import logs, metrics
-from kumo.compute import lease
+from kumo.compute import image_cache, lease
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.db.models import UNFINISHED_STATES, JournalEntry, JournalState
@@ -56,7 +57,7 @@ RECOVERERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Recovered:
-    entry_id: int
+    entry_id: int | None  # None: not a journal entry (a partial image upload)
     operation: str
     instance_uuid: str | None
     step: str | None
@@ -197,6 +198,9 @@ def recover(env: ComputeEnv, at: datetime | None = None) -> list[Recovered]:
                     extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
         done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
                               outcome, final))
+    for outcome in image_cache.recover(env):  # partial image volumes of dead uploaders
+        done.append(Recovered(None, "image-upload", None, None, outcome,
+                              JournalState.ROLLED_BACK.value))
     return done
 
 

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import libvirt
 from lxml import etree
@@ -381,13 +381,20 @@ class FakeHost:
         p.volumes[name] = vol
         return vol
 
-    def upload_volume(self, pool: str, name: str, source: str | Path | bytes,
+    def upload_volume(self, pool: str, name: str, source: str | Path | bytes | BinaryIO,
                       format: str) -> VolumeInfo:
-        what = f"{len(source)} bytes" if isinstance(source, bytes) else repr(str(source))
+        if isinstance(source, bytes):
+            what = f"{len(source)} bytes"
+        elif isinstance(source, (str, Path)):
+            what = repr(str(source))
+        else:
+            what = repr(str(getattr(source, "name", "data")))
 
         def act() -> VolumeInfo:
             try:
-                data = source if isinstance(source, bytes) else Path(source).read_bytes()
+                data = (source if isinstance(source, bytes)
+                        else Path(source).read_bytes() if isinstance(source, (str, Path))
+                        else _read_all(source))
             except FileNotFoundError:
                 raise self._error(libvirt.VIR_ERR_INVALID_ARG, "no such file",
                                   f"upload {what}") from None
@@ -456,3 +463,12 @@ class FakeHosts:
 
     def __getitem__(self, uri: str) -> FakeHost:
         return self(uri)
+
+
+def _read_all(fh: BinaryIO) -> bytes:
+    """An open file's bytes, read in chunks as libvirt's stream does (so a reader that acts
+    per chunk -- a failpoint -- acts here too)."""
+    chunks = []
+    while chunk := fh.read(1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -460,23 +460,38 @@ class LibvirtHost:
                           capacity_bytes=capacity, allocation_bytes=allocation,
                           backing_path=root.findtext("backingStore/path"))
 
-    def upload_volume(self, pool: str, name: str, source: str | Path | bytes,
+    def upload_volume(self, pool: str, name: str, source: str | Path | bytes | BinaryIO,
                       format: str) -> VolumeInfo:
-        """Copy ``source`` (a local file, or bytes built in memory such as a config drive) into
-        a new volume through a libvirt stream (works on remote hosts). ``format`` is what the
-        caller says the data is; libvirt's own reading of the uploaded bytes must agree, or the
-        volume is deleted and InvalidInput raised (a "raw" image with a qcow2 header must not
-        become a qcow2 disk)."""
+        """Copy ``source`` into a new volume through a libvirt stream (works on remote hosts):
+        a local file by name, bytes built in memory (a config drive), or a file already open for
+        reading (uploaded from its start to its end; the caller checked that very file).
+        ``format`` is what the caller says the data is; libvirt's own reading of the uploaded
+        bytes must agree, or the volume is deleted and InvalidInput raised (a "raw" image with a
+        qcow2 header must not become a qcow2 disk)."""
+        opened: BinaryIO | None = None
         if isinstance(source, bytes):
-            local_path, size, what = None, len(source), f"{len(source)} bytes"
-        else:
-            local_path = Path(source)
-            what = repr(str(local_path))
+            size, what = len(source), f"{len(source)} bytes"
+        elif isinstance(source, (str, Path)):
+            what = repr(str(source))
             try:
-                size = local_path.stat().st_size
+                opened = open(source, "rb")
             except FileNotFoundError:
                 raise host_error(InvalidInput, self.uri, f"upload {what}",
                                  "no such file") from None
+            size = os.fstat(opened.fileno()).st_size
+        else:
+            what = repr(str(getattr(source, "name", "data")))
+            size = os.fstat(source.fileno()).st_size
+        try:
+            info = self._upload(pool, name, source if opened is None else opened, size, format,
+                                what)
+        finally:
+            if opened is not None:
+                opened.close()
+        return info
+
+    def _upload(self, pool: str, name: str, source: bytes | BinaryIO, size: int, format: str,
+                what: str) -> VolumeInfo:
         p = self._pool(pool)
         # A raw placeholder of exactly the file's size: the upload then overwrites every byte,
         # whereas a qcow2 placeholder made by qemu-img can be longer than a small upload and
@@ -485,12 +500,8 @@ class LibvirtHost:
         with self._translating(f"create volume {name!r} in pool {pool!r}"):
             vol = p.createXML(xml, 0)
         try:
-            action = f"upload {name!r} to pool {pool!r}"
-            if local_path is None:
-                self._send(vol, io.BytesIO(source), size, action)
-            else:
-                with local_path.open("rb") as fh:
-                    self._send(vol, fh, size, action)
+            self._send(vol, io.BytesIO(source) if isinstance(source, bytes) else source, size,
+                       f"upload {name!r} to pool {pool!r}")
             self._refresh_after_upload(p, pool)
             info = self.volume_info(pool, name)
             if info.format != format:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from kumo.hosts.capabilities import HostCapabilities
 
@@ -167,10 +167,11 @@ class HostConnection(Protocol):
 
     def volume_info(self, pool: str, name: str) -> VolumeInfo: ...
 
-    def upload_volume(self, pool: str, name: str, source: str | Path | bytes,
+    def upload_volume(self, pool: str, name: str, source: str | Path | bytes | BinaryIO,
                       format: str) -> VolumeInfo:
-        """A new volume holding ``source`` (a local file, or bytes built in memory);
-        InvalidInput (and no volume) when its bytes are not of ``format``."""
+        """A new volume holding ``source`` (a local file, bytes built in memory, or a file open
+        for reading, sent from its start to its end); InvalidInput (and no volume) when its
+        bytes are not of ``format``."""
         ...
 
     def create_overlay_volume(self, pool: str, name: str, backing_vol: str,

@@ -7,7 +7,8 @@ pool (``kumo-image-<image id>``, kumo.compute.naming) are sorted into
 
     in use         an instance on the host boots from it (image, kernel, ramdisk; instances
                    being built included: they are recorded before their upload), or an
-                   unfinished journal entry names it as being uploaded
+                   upload of it is unfinished (kumo.compute.image_cache: its host_images row
+                   says uploading)
     unused         anything else: its ``unused_since`` is recorded the first run that sees it
                    unused (kumo.db.models.ImageCacheVolume) and cleared when it is used again
 
@@ -30,7 +31,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.spawn import boot_images
 from kumo.compute.states import now
 from kumo.compute.teardown import pool_volumes
-from kumo.db.models import UNFINISHED_STATES, Host, ImageCacheVolume, Instance, JournalEntry
+from kumo.db.models import Host, HostImage, HostImageState, ImageCacheVolume, Instance
 from kumo.errors import HostError
 from kumo.periodic import Outcome
 
@@ -45,9 +46,9 @@ def in_use(env: ComputeEnv, host_id: int) -> set[str]:
         instances = s.scalars(select(Instance).where(Instance.host_id == host_id,
                                                      Instance.deleted.is_(False))).all()
         used = {naming.image_volume_name(i) for inst in instances for i in boot_images(inst)}
-        for payload in s.scalars(select(JournalEntry.payload).where(
-                JournalEntry.state.in_(UNFINISHED_STATES))):
-            used.update(v for v in (payload or {}).get("uploading", []) or [])
+        used.update(s.scalars(select(HostImage.volume).where(  # being uploaded (or partial:
+            HostImage.host_id == host_id,                      # image_cache.recover's)
+            HostImage.state == HostImageState.UPLOADING.value)))
     return used
 
 
@@ -80,6 +81,9 @@ def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
                 with env.db.session_scope() as s:
                     s.execute(delete(ImageCacheVolume).where(
                         ImageCacheVolume.host_id == host_id, ImageCacheVolume.volume == volume))
+                    s.execute(delete(HostImage).where(  # no longer on the host
+                        HostImage.host_id == host_id, HostImage.volume == volume,
+                        HostImage.state == HostImageState.READY.value))
                 removed += 1
                 out.count("image-removed")
                 log.info("removed cached image volume %s from host %s: unused for more than "
