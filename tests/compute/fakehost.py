@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from kumo.compute import naming
 from kumo.compute.env import ComputeEnv
-from kumo.db.models import UNFINISHED_STATES, Host, Instance, JournalEntry
+from kumo.db.models import (UNFINISHED_STATES, Host, HostImage, HostImageState, Instance,
+                            JournalEntry)
 from kumo.hosts.fake import Call, FakeHost
 
 #: host call -> journal steps under which it may happen
@@ -57,14 +58,27 @@ class JournalWatch:
                                    "unfinished journal entries")
             return
         operation, step, payload = snapshot[0]
+        name = call.args.get("name", "")
+        if call.op == "delete_volume" and naming.image_of_volume(name):
+            allowed = allowed | {"upload"}  # a failed or stale image-cache upload's volume
         self.seen.append((call.op, step))
         if step not in allowed:
             self.violations.append(f"{call.op} {call.args.get('name')} during {operation} at "
                                    f"step {step} (allowed {sorted(allowed)})")
-        name = call.args.get("name", "")
-        if call.op in ("upload_volume", "create_overlay_volume", "create_volume") and (
+        if naming.image_of_volume(name):
+            # the shared image cache: its volume is written and removed only while its
+            # host_images row says uploading (kumo.compute.image_cache), whoever asked
+            if call.op in ("upload_volume", "delete_volume") and not self._uploading(name):
+                self.violations.append(f"{call.op} {name}: no host_images row says uploading")
+        elif call.op in ("upload_volume", "create_overlay_volume", "create_volume") and (
                 name not in payload.get("uploading", []) + payload.get("volumes", [])):
             self.violations.append(f"{call.op} {name}: the journal does not name it")
+
+    def _uploading(self, volume: str) -> bool:
+        with self.env.db.session_scope(readonly=True) as s:
+            return s.scalar(select(HostImage).where(
+                HostImage.volume == volume,
+                HostImage.state == HostImageState.UPLOADING.value)) is not None
 
 
 def counters(env: ComputeEnv) -> dict[str, tuple[int, int, int, int]]:

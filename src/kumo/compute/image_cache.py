@@ -73,7 +73,7 @@ def ensure(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, *
     while True:
         claim = _claim(env, host_id, image_id, volume, token)
         if claim.next is _Next.USE:
-            if conn.volume_exists(env.pool_name, volume):
+            if _on_host(env, conn, volume):
                 return volume
             if not _reclaim_ready(env, host_id, image_id, token):
                 continue  # someone else took it over: look again
@@ -122,7 +122,7 @@ def _reclaim_ready(env: ComputeEnv, host_id: int, image_id: str, token: str) -> 
 def _upload(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, volume: str,
             token: str) -> None:
     try:
-        if conn.volume_exists(env.pool_name, volume):  # a dead uploader's partial volume
+        if _on_host(env, conn, volume):  # a dead uploader's partial volume
             conn.delete_volume(env.pool_name, volume)
         with env.db.session_scope(readonly=True) as s:
             image = s.get(Image, image_id)
@@ -158,7 +158,7 @@ def _give_up(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str,
     mine = (HostImage.host_id == host_id, HostImage.image_id == image_id,
             HostImage.token == token)
     try:
-        if conn.volume_exists(env.pool_name, volume):
+        if _on_host(env, conn, volume):
             conn.delete_volume(env.pool_name, volume)
     except Exception:
         with env.db.session_scope() as s:
@@ -167,6 +167,10 @@ def _give_up(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str,
         return
     with env.db.session_scope() as s:
         s.execute(delete(HostImage).where(*mine).execution_options(synchronize_session=False))
+
+
+def _on_host(env: ComputeEnv, conn: HostConnection, volume: str) -> bool:
+    return volume in conn.list_volumes(env.pool_name)
 
 
 class _FailpointReader:
@@ -211,7 +215,7 @@ def recover(env: ComputeEnv) -> list[str]:
             continue  # another controller got there first
         conn = env.host(uri)
         try:
-            if conn.volume_exists(env.pool_name, volume):
+            if _on_host(env, conn, volume):
                 conn.delete_volume(env.pool_name, volume)
         except HostError as e:
             with env.db.session_scope() as s:

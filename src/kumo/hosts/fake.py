@@ -20,8 +20,9 @@ failure becomes. ``FakeHosts`` is a ComputeEnv ``connect`` that hands out one Fa
 
 from __future__ import annotations
 
+import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -383,29 +384,54 @@ class FakeHost:
 
     def upload_volume(self, pool: str, name: str, source: str | Path | bytes | BinaryIO,
                       format: str) -> VolumeInfo:
+        """As libvirt does it: a placeholder volume of the data's size is created under its final
+        name first, then the bytes are streamed into it -- outside the host's lock, so other
+        calls see the volume while it is being written (and a test can hold the stream open by
+        patching ``_read_all``). A failed read or a format mismatch removes the volume, as
+        LibvirtHost does; a kill (a BaseException that is not an Exception) leaves it half
+        written, as SIGKILL does."""
         if isinstance(source, bytes):
             what = f"{len(source)} bytes"
         elif isinstance(source, (str, Path)):
             what = repr(str(source))
         else:
             what = repr(str(getattr(source, "name", "data")))
-
-        def act() -> VolumeInfo:
+        args = dict(pool=pool, name=name, source=what, format=format)
+        with self._lock:
+            _call, late = self._enter("upload_volume", **args)
             try:
-                data = (source if isinstance(source, bytes)
-                        else Path(source).read_bytes() if isinstance(source, (str, Path))
-                        else _read_all(source))
+                size = (len(source) if isinstance(source, bytes)
+                        else Path(source).stat().st_size if isinstance(source, (str, Path))
+                        else os.fstat(source.fileno()).st_size)
             except FileNotFoundError:
                 raise self._error(libvirt.VIR_ERR_INVALID_ARG, "no such file",
                                   f"upload {what}") from None
+            self._new_volume(pool, name, size, "raw")
+        try:
+            if isinstance(source, bytes):
+                data = source
+            elif isinstance(source, (str, Path)):
+                with open(source, "rb") as fh:
+                    data = _read_all(fh)
+            else:
+                data = _read_all(source)
+        except Exception:
+            with self._lock:
+                self.pools[pool].volumes.pop(name, None)
+            raise
+        with self._lock:
             seen = _sniff(data) or ("raw" if format in _SNIFFED else format)
             if seen != format:
+                self.pools[pool].volumes.pop(name, None)
                 raise from_code(libvirt.VIR_ERR_XML_ERROR,  # InvalidInput, as LibvirtHost says
                                 f"it was declared {format} but libvirt reads it as {seen}",
                                 self.uri, f"upload {what}")
             self.uploaded[name] = data
-            return self._new_volume(pool, name, len(data), seen, allocation=len(data))
-        return self._run("upload_volume", act, pool=pool, name=name, source=what, format=format)
+            vol = self.pools[pool].volumes[name] = replace(
+                self.pools[pool].volumes[name], format=seen, allocation_bytes=len(data))
+            if late is not None:
+                raise self._raise(late.fault, "upload_volume", args)
+            return vol
 
     def create_overlay_volume(self, pool: str, name: str, backing_vol: str,
                               size_gib: int | None = None) -> VolumeInfo:
