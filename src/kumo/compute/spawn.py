@@ -162,7 +162,8 @@ def boot_images(instance: Instance) -> list[str]:
     return [i for i in (instance.image_id, props.get("kernel_id"), props.get("ramdisk_id")) if i]
 
 
-def ensure_boot_images(env: ComputeEnv, conn: HostConnection, instance: Instance, entry_id: int) -> None:
+def ensure_boot_images(env: ComputeEnv, conn: HostConnection, instance: Instance,
+                       entry_id: int) -> None:
     """Make sure the host holds complete volumes of the boot images (journal step upload):
     uploaded if missing, waited for if another process is uploading one (kumo.compute.
     image_cache)."""
