@@ -64,9 +64,10 @@ class _Claim:
 
 
 def ensure(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, *,
-           wait_s: float | None = None) -> str:
+           wait_s: float | None = None, needed_by: str | None = None) -> str:
     """The name of ``image_id``'s complete volume in kumo's pool on the host, uploaded if it is
-    not there, waited for if another process is uploading it."""
+    not there, waited for if another process is uploading it. ``needed_by``: the server it is
+    for (named in errors)."""
     volume = naming.image_volume_name(image_id)
     token = secrets.token_hex(8)
     deadline = time.monotonic() + (UPLOAD_WAIT_S if wait_s is None else wait_s)
@@ -79,7 +80,7 @@ def ensure(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, *
                 continue  # someone else took it over: look again
             claim = _Claim(_Next.UPLOAD)
         if claim.next is _Next.UPLOAD:
-            _upload(env, conn, host_id, image_id, volume, token)
+            _upload(env, conn, host_id, image_id, volume, token, needed_by)
             return volume
         if time.monotonic() >= deadline:
             raise StateError(f"image {image_id} is still being uploaded to this host by "
@@ -120,14 +121,15 @@ def _reclaim_ready(env: ComputeEnv, host_id: int, image_id: str, token: str) -> 
 
 
 def _upload(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, volume: str,
-            token: str) -> None:
+            token: str, needed_by: str | None = None) -> None:
     try:
         if _on_host(env, conn, volume):  # a dead uploader's partial volume
             conn.delete_volume(env.pool_name, volume)
         with env.db.session_scope(readonly=True) as s:
             image = s.get(Image, image_id)
             if image is None or not image.store_path:
-                raise StateError(f"image {image_id} was deleted and is not on this host")
+                by = f" is needed by server {needed_by} but" if needed_by else ""
+                raise StateError(f"image {image_id}{by} was deleted and is not on its host")
             store_path, disk_format = image.store_path, image.disk_format or "raw"
         fmt = VOLUME_FORMAT.get(disk_format, "raw")
         with ImageStore.of(env.settings).open_checked(store_path, disk_format, image_id) as fh:

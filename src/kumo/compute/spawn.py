@@ -170,7 +170,7 @@ def ensure_boot_images(env: ComputeEnv, conn: HostConnection, instance: Instance
     conn.ensure_pool(env.pool_name, env.pool_path)
     journal.advance(env, entry_id, "upload")
     for image_id in boot_images(instance):
-        image_cache.ensure(env, conn, instance.host_id, image_id)
+        image_cache.ensure(env, conn, instance.host_id, image_id, needed_by=instance.uuid)
 
 
 def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host: Host,
