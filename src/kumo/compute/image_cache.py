@@ -30,13 +30,15 @@ import secrets
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import BinaryIO
+from datetime import timedelta
+from typing import BinaryIO, Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kumo.compute import naming
-from kumo.compute.env import ComputeEnv, owner_alive
+from kumo.compute.env import ComputeEnv, owner_gone
+from kumo.compute.states import now
 from kumo.compute.failpoints import failpoint
 from kumo.compute.image_store import ImageStore
 from kumo.db.models import Host, HostImage, HostImageState, Image
@@ -102,12 +104,22 @@ def _claim(env: ComputeEnv, host_id: int, image_id: str, volume: str, token: str
                 return _Claim(_Next.UPLOAD)
             if row.state == HostImageState.READY.value:
                 return _Claim(_Next.USE)
-            if row.owner is not None and owner_alive(row.owner):
+            if not _uploader_gone(env, row):
                 return _Claim(_Next.WAIT, row.owner)
             row.owner, row.token = env.owner, token  # its uploader died: ours now
             return _Claim(_Next.UPLOAD)
     except IntegrityError:  # another process inserted the row first (PostgreSQL)
         return _Claim(_Next.WAIT, "another controller")
+
+
+def _uploader_gone(env: ComputeEnv, row: HostImage) -> bool:
+    """True if the process uploading ``row`` is gone: a process of this machine that no longer
+    runs (or no owner at all), or another machine's that has not renewed the row for a journal
+    lease (the upload renews it as it streams, kumo.compute.lease's rule for journal entries)."""
+    gone = owner_gone(row.owner)
+    if gone is None:
+        return now() - row.updated_at > timedelta(seconds=env.settings.journal_lease)
+    return gone
 
 
 def _reclaim_ready(env: ComputeEnv, host_id: int, image_id: str, token: str) -> bool:
@@ -133,7 +145,9 @@ def _upload(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, 
             store_path, disk_format = image.store_path, image.disk_format or "raw"
         fmt = VOLUME_FORMAT.get(disk_format, "raw")
         with ImageStore.of(env.settings).open_checked(store_path, disk_format, image_id) as fh:
-            info = conn.upload_volume(env.pool_name, volume, _FailpointReader(fh), fmt)
+            reader = _UploadReader(fh, lambda: _renew(env, host_id, image_id, token),
+                                   every_s=env.settings.journal_lease / 3)
+            info = conn.upload_volume(env.pool_name, volume, reader, fmt)
         if info.backing_path:  # libvirt's own reading of what arrived
             raise StateError(f"image {image_id} as uploaded reads another file on the host "
                              f"(backing file {info.backing_path}): it was removed")
@@ -175,13 +189,24 @@ def _on_host(env: ComputeEnv, conn: HostConnection, volume: str) -> bool:
     return volume in conn.list_volumes(env.pool_name)
 
 
-class _FailpointReader:
-    """The open stored file, read by the upload; fires ``image-upload:mid-stream`` after the
-    first chunk (test-only: a controller killed while an image is half on the host)."""
+def _renew(env: ComputeEnv, host_id: int, image_id: str, token: str) -> None:
+    """Show the upload is alive (see _uploader_gone): touch its row's updated_at."""
+    with env.db.session_scope() as s:
+        s.execute(update(HostImage).where(HostImage.host_id == host_id,
+                                          HostImage.image_id == image_id,
+                                          HostImage.token == token)
+                  .values(updated_at=now()).execution_options(synchronize_session=False))
 
-    def __init__(self, fh: BinaryIO):
-        self._fh = fh
+
+class _UploadReader:
+    """The open stored file, read by the upload stream: renews the upload's row every third of
+    a journal lease, and fires ``image-upload:mid-stream`` after the first chunk (test-only: a
+    controller killed while an image is half on the host)."""
+
+    def __init__(self, fh: BinaryIO, renew: Callable[[], None], every_s: float):
+        self._fh, self._renew, self._every_s = fh, renew, every_s
         self._chunks = 0
+        self._renewed = time.monotonic()
         self.name = getattr(fh, "name", "data")
 
     def fileno(self) -> int:
@@ -191,6 +216,9 @@ class _FailpointReader:
         if self._chunks == 1:
             failpoint("image-upload:mid-stream")
         self._chunks += 1
+        if time.monotonic() - self._renewed >= self._every_s:
+            self._renew()
+            self._renewed = time.monotonic()
         return self._fh.read(size)
 
 
@@ -201,7 +229,7 @@ def recover(env: ComputeEnv) -> list[str]:
         stale = [(r.host_id, r.image_id, r.volume, r.owner, r.token, h.name, h.uri)
                  for r, h in s.execute(select(HostImage, Host).join(Host).where(
                      HostImage.state == HostImageState.UPLOADING.value))
-                 if r.owner is None or (r.owner != env.owner and not owner_alive(r.owner))]
+                 if r.owner != env.owner and _uploader_gone(env, r)]
     done = []
     for host_id, image_id, volume, owner, token, host_name, uri in stale:
         mine = secrets.token_hex(8)
