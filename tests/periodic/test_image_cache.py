@@ -8,7 +8,7 @@ from kumo.compute import naming
 from kumo.db.models import Host, HostImage, ImageCacheVolume, Instance
 from kumo.periodic import image_cache
 from tests.compute.records import add_instance
-from tests.periodic.fakes import ScriptedHost
+from tests.periodic.fakes import deleted, fake_host
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 USED_IMAGE = "11111111-2222-4333-8444-555555555555"  # what add_instance boots from
@@ -25,28 +25,27 @@ def test_only_unused_volumes_older_than_the_max_age_are_removed(env, admin, kvm_
         s.add(HostImage(host_id=host_id, image_id=UPLOADING, state="uploading",
                         volume=naming.image_volume_name(UPLOADING), owner=env.owner))
     names = {i: naming.image_volume_name(i) for i in (USED_IMAGE, OLD, UPLOADING, LATE)}
-    host = ScriptedHost(volumes={names[USED_IMAGE], names[OLD], names[UPLOADING],
-                                 "kumo-image-not-a-uuid.part", "someone-elses-volume",
-                                 "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"})
-    env.connect = lambda uri: host
+    host = fake_host(env, volumes=[names[USED_IMAGE], names[OLD], names[UPLOADING],
+                                   "kumo-image-not-a-uuid.part", "someone-elses-volume",
+                                   "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"])
 
     image_cache.run(env, T0)  # first sight: OLD is marked unused since T0
-    host.volumes.add(names[LATE])
+    host.create_volume(env.pool_name, names[LATE], 1)
     image_cache.run(env, T0 + timedelta(seconds=1800))  # LATE unused since T0+30 min
-    assert host.deleted == []
+    assert deleted(host) == []
     out = image_cache.run(env, T0 + timedelta(seconds=3601))  # OLD is past the age, LATE not
-    assert host.deleted == [names[OLD]]
+    assert deleted(host) == [names[OLD]]
     assert out.corrections == {"image-removed": 1}
     image_cache.run(env, T0 + timedelta(seconds=1800 + 3601))
-    assert host.deleted == [names[OLD], names[LATE]]
-    assert host.volumes == {names[USED_IMAGE], names[UPLOADING], "kumo-image-not-a-uuid.part",
+    assert deleted(host) == [names[OLD], names[LATE]]
+    assert host.volumes(env.pool_name) == {names[USED_IMAGE], names[UPLOADING], "kumo-image-not-a-uuid.part",
                             "someone-elses-volume",
                             "kumo-0f0f0f0f-2222-4333-8444-555555555555-disk"}
     with env.db.session_scope() as s:  # the upload finished; the create failed: now unused
         s.query(HostImage).one().state = "ready"
     image_cache.run(env, T0 + timedelta(days=1))
     image_cache.run(env, T0 + timedelta(days=1, seconds=3601))
-    assert host.deleted[-1] == names[UPLOADING]
+    assert deleted(host)[-1] == names[UPLOADING]
     with env.db.session_scope(readonly=True) as s:
         assert {r.volume: r.unused_since for r in s.query(ImageCacheVolume)} == {
             names[USED_IMAGE]: None}
@@ -55,8 +54,7 @@ def test_only_unused_volumes_older_than_the_max_age_are_removed(env, admin, kvm_
 
 def test_a_volume_used_again_starts_its_age_afresh(env, admin, kvm_host):
     env.settings = env.settings.model_copy(update={"image_cache_max_age": 3600.0})
-    host = ScriptedHost(volumes={naming.image_volume_name(USED_IMAGE)})
-    env.connect = lambda uri: host
+    host = fake_host(env, volumes=[naming.image_volume_name(USED_IMAGE)])
     image_cache.run(env, T0)  # unused since T0
     uuid = add_instance(env, admin, kvm_host)
     image_cache.run(env, T0 + timedelta(seconds=3000))  # in use: mark cleared
@@ -64,12 +62,12 @@ def test_a_volume_used_again_starts_its_age_afresh(env, admin, kvm_host):
         s.query(Instance).filter_by(uuid=uuid).one().deleted = True
     image_cache.run(env, T0 + timedelta(seconds=4000))  # unused again since here
     image_cache.run(env, T0 + timedelta(seconds=7000))
-    assert host.deleted == []
+    assert deleted(host) == []
     image_cache.run(env, T0 + timedelta(seconds=7601))
-    assert host.deleted == [naming.image_volume_name(USED_IMAGE)]
+    assert deleted(host) == [naming.image_volume_name(USED_IMAGE)]
 
 
 def test_a_host_that_does_not_answer_is_skipped(env, admin, kvm_host):
-    env.connect = lambda uri: ScriptedHost(answers=False)
+    fake_host(env).down = True
     out = image_cache.run(env, T0)
     assert out.summary == "0 cached image volume(s) on 1 host(s): 0 removed"

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from kumo.compute import naming
 from kumo.db.models import Instance, JournalEntry
-from kumo.hosts.libvirt_host import DomainState, DomainStatus
+from kumo.hosts.protocol import DomainState, DomainStatus
 from kumo.periodic import power_sync
 from tests.compute.records import add_instance
-from tests.periodic.fakes import ScriptedHost
+from tests.periodic.fakes import fake_host
 
 AT = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 SHUT = DomainStatus(DomainState.SHUTOFF, "the guest shut itself down")
@@ -61,8 +61,7 @@ CASES = [
     "agrees-stopped"])
 def test_record_follows_the_host(env, admin, kvm_host, vm_state, seen, after, event):
     uuid = add_instance(env, admin, kvm_host, vm_state=vm_state)
-    host = ScriptedHost(domains={naming.domain_name(uuid): seen} if seen else {})
-    env.connect = lambda uri: host
+    host = fake_host(env, {naming.domain_name(uuid): seen} if seen else {})
     outcome = power_sync.run(env, AT)
     message = f"domain {naming.domain_name(uuid)} {event}" if event else None
     if after == "vanished":
@@ -70,12 +69,12 @@ def test_record_follows_the_host(env, admin, kvm_host, vm_state, seen, after, ev
     assert _record(env, uuid) == after
     assert _events(env, uuid) == ([(power_sync.EVENT, "done", message)] if event else [])
     assert sum(outcome.corrections.values()) == (1 if event else 0)
-    assert host.started == []  # never restarted unless configured
+    assert host.ops("start") == []  # never restarted unless configured
 
 
 def test_a_host_that_does_not_answer_changes_no_instance(env, admin, kvm_host):
     uuid = add_instance(env, admin, kvm_host)
-    env.connect = lambda uri: ScriptedHost(answers=False)
+    fake_host(env).down = True
     outcome = power_sync.run(env, AT)
     assert _record(env, uuid) == ("active", 0, None)
     assert _events(env, uuid) == []
@@ -84,7 +83,7 @@ def test_a_host_that_does_not_answer_changes_no_instance(env, admin, kvm_host):
 
 def test_an_instance_with_an_operation_in_flight_is_left_to_it(env, admin, kvm_host):
     uuid = add_instance(env, admin, kvm_host, step="start", owner=env.owner)
-    env.connect = lambda uri: ScriptedHost(domains={naming.domain_name(uuid): DESTROYED})
+    fake_host(env, {naming.domain_name(uuid): DESTROYED})
     power_sync.run(env, AT)
     assert _record(env, uuid) == ("active", 0, None)
     assert _events(env, uuid) == []
@@ -93,10 +92,9 @@ def test_an_instance_with_an_operation_in_flight_is_left_to_it(env, admin, kvm_h
 def test_restart_when_configured(env, admin, kvm_host):
     env.settings = env.settings.model_copy(update={"sync_power_state_restart": True})
     uuid = add_instance(env, admin, kvm_host)
-    host = ScriptedHost(domains={naming.domain_name(uuid): SHUT})
-    env.connect = lambda uri: host
+    host = fake_host(env, {naming.domain_name(uuid): SHUT})
     power_sync.run(env, AT)
-    assert host.started == [naming.domain_name(uuid)]
+    assert [c.args["name"] for c in host.ops("start")] == [naming.domain_name(uuid)]
     assert _record(env, uuid) == ("active", 1, None)
     with env.db.session_scope(readonly=True) as s:
         ops = [(e.operation, e.state) for e in s.scalars(

@@ -13,7 +13,7 @@ from kumo.periodic import host_liveness
 from kumo.serve.controller import Controller
 from kumo.serve.tasks import Task
 from kumo.periodic import Outcome
-from tests.periodic.fakes import ScriptedHost
+from tests.periodic.fakes import fake_host
 from tests.compute.records import add_instance
 
 EXPECTED = {
@@ -30,7 +30,7 @@ def _client(env) -> tuple[Controller, TestClient]:
 
 
 def test_healthcheck(env, admin, kvm_host):
-    env.connect = lambda uri: ScriptedHost()
+    fake_host(env)
     host_liveness.run(env)
     _controller, client = _client(env)
     r = client.get("/healthcheck")
@@ -60,7 +60,7 @@ def test_metrics(env, admin, kvm_host):
     add_instance(env, admin, kvm_host, vm_state="active")
     add_instance(env, admin, kvm_host, name="b", vm_state="stopped", step="volumes",
                  owner=env.owner)
-    env.connect = lambda uri: ScriptedHost()
+    fake_host(env)
     controller, client = _client(env)
     controller.runner.run_once(Task("host-liveness", 30, host_liveness.run))
     controller.runner.run_once(Task("fixer", 30, lambda _e, _a: Outcome("", {"shut-off": 2})))
