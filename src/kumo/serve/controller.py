@@ -62,17 +62,22 @@ class Controller:
                                  clock)
         self._sqlite_lock: SQLiteControllerLock | None = None
         self._stopped = threading.Event()
+        self._started = False
         metrics.read_from(self.counts)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start, or raise (StateError: another controller on this SQLite file, or the
+        database not migrated) having started nothing."""
         db = self.env.db
         if db.engine.dialect.name == "sqlite" and db.url.database not in (None, "", ":memory:"):
             self._sqlite_lock = SQLiteControllerLock(db.url.database)
             self._sqlite_lock.acquire()
         have, want = current_revision(db.engine), head_revision()
         if have != want:
+            if self._sqlite_lock is not None:
+                self._sqlite_lock.release()
             raise StateError(f"the database {db.url.render_as_string(hide_password=True)} is at "
                              f"revision {have or 'none (empty)'}, kumo needs {want}: run "
                              "`kumo db upgrade` first")
@@ -81,6 +86,7 @@ class Controller:
         events.start(self.settings.host_keepalive_interval, self.settings.host_keepalive_count)
         events.on_close(lambda uri, why: host_liveness.connection_lost(self.env, uri, why))
         self.runner.start()
+        self._started = True
         log.info("controller %s started on %s", self.env.owner,
                  db.url.render_as_string(hide_password=True))
 
@@ -88,6 +94,9 @@ class Controller:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if not self._started:
+            self.env.close()
+            return
         log.info("stopping: no new work; waiting up to %g s for runs in progress",
                  self.settings.shutdown_timeout)
         if not self.runner.stop(self.settings.shutdown_timeout):
