@@ -337,4 +337,62 @@ def test_uploader_killed_mid_upload_leaves_no_partial_image(cloud):
     assert Path(conn.volume_path(env.pool_name, volume)).read_bytes() == kernel.read_bytes()
     assert _guest_line(cloud, uuid).startswith(f"{GUEST_MARK} rtc=")
     servers.delete_server(env, ctx, uuid)
+
+
+def _recorded_usage(cloud: Cloud) -> tuple[int, int, int, int]:
+    """The sums of the live instances recorded on the host (what its counters must say)."""
+    with cloud.env.db.session_scope(readonly=True) as s:
+        rows = s.query(Instance).join(Host, Instance.host_id == Host.id).filter(
+            Host.name == "local", Instance.deleted.is_(False)).all()
+        return (sum(i.vcpus for i in rows), sum(i.ram_mib for i in rows),
+                sum(i.disk_gib + (i.ephemeral_gib or 0) for i in rows), len(rows))
+
+
+@pytest.mark.parametrize("failpoint, recovered", [
+    ("create:after-claim", "create was interrupted at step claimed (the controller stopped); "
+                           "rolled back: delete the server and create it again"),
+    ("create:after-upload", "create was interrupted at step upload (the controller stopped); "
+                            "rolled back: delete the server and create it again"),
+], ids=["after-claim", "after-upload"])
+def test_controller_killed_after_the_claim_leaks_nothing(cloud, failpoint, recovered):
+    """SIGKILL right after placement claimed capacity: the claim was committed with the
+    instance record, so recovery finds and rolls it back; usage equals the sum of the recorded
+    instances (one ACTIVE server stays on the host throughout)."""
+    keep = servers.create_server(cloud.env, cloud.ctx, "keep", image="linux",
+                                 flavor="tiny").server["id"]
+    assert cloud.usage() == _recorded_usage(cloud) == (1, 256, 1, 1)
+    killed = cloud.kumo("server", "create", "crash", "--image", "linux", "--flavor", "tiny",
+                        failpoint=failpoint)
+    assert killed.returncode == -9, killed.stderr
+    assert cloud.usage() == _recorded_usage(cloud) == (2, 512, 2, 2)  # held by a record
+    listed = cloud.kumo("server", "list", "-f", "json")
+    crash = [s for s in json.loads(listed.stdout) if s["name"] == "crash"][0]
+    assert listed.stderr == f"kumo: recovered create of server {crash['id']}: {recovered}\n"
+    assert (crash["status"], crash["host"]) == ("ERROR", None)
+    assert cloud.usage() == _recorded_usage(cloud) == (1, 256, 1, 1)
+    assert not cloud.conn.domain_exists(naming.domain_name(crash["id"]))
+    assert cloud.instance_volumes(crash["id"]) == []
+    orphans = cloud.kumo("host", "orphans", "local")
+    assert (orphans.returncode, orphans.stdout) == (0, "no orphans on host local\n")
+    for uuid in (crash["id"], keep):
+        servers.delete_server(cloud.env, cloud.ctx, uuid)
+    assert cloud.usage() == _recorded_usage(cloud) == (0, 0, 0, 0)
+
+
+def test_recovery_repairs_usage_nothing_holds(cloud):
+    """Counters that hold a claim no recorded instance stands for (what an older kumo killed
+    between its claim and its record left): the next kumo server command sets them back to the
+    sum of the recorded instances and says so."""
+    keep = servers.create_server(cloud.env, cloud.ctx, "keep", image="linux",
+                                 flavor="tiny").server["id"]
+    with cloud.env.db.session_scope() as s:
+        host = s.query(Host).filter_by(name="local").one()
+        host.used_vcpus, host.used_ram_mib, host.used_disk_gib, host.instance_count = 2, 512, 2, 2
+    listed = cloud.kumo("server", "list", "-f", "json")
+    assert listed.stderr == ("kumo: recovered audit-usage: host local: usage fixed (vcpus_used "
+                             "2 -> 1, ram_used 512 -> 256, disk_used 2 -> 1, instances 2 -> 1)\n")
+    assert cloud.usage() == _recorded_usage(cloud) == (1, 256, 1, 1)
+    audit = cloud.kumo("host", "audit-usage", "-f", "json")
+    assert [(r["host"], r["status"]) for r in json.loads(audit.stdout)] == [("local", "ok")]
+    servers.delete_server(cloud.env, cloud.ctx, keep)
     assert cloud.usage() == (0, 0, 0, 0)

@@ -1,4 +1,5 @@
-"""``kumo host ...``: add, refresh, list, show, set, enable, disable, delete, orphans."""
+"""``kumo host ...``: add, refresh, list, show, set, enable, disable, delete, orphans,
+audit-usage."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from kumo.compute import hosts as service
 LIST_COLUMNS = ("name", "uri", "state", "last_contact", "hypervisor_type", "virt_type",
                 "enabled", "vcpus", "vcpus_used", "ram", "ram_used", "disk", "disk_used",
                 "instances")
+
+
+AUDIT_COLUMNS = ("host", "vcpus_used", "vcpus_used_recorded", "ram_used", "ram_used_recorded",
+                 "disk_used", "disk_used_recorded", "instances", "instances_recorded", "status")
 
 
 @click.group("host")
@@ -71,6 +76,22 @@ def orphans(name: str, out: Output) -> None:
         click.echo(f"no orphans on host {name}")
         return
     out.many(found, ("kind", "name", "reason"), f"orphans on {name}")
+
+
+@host.command("audit-usage")
+@click.option("--dry-run", is_flag=True,
+              help="Only report: leave counters that differ as they are.")
+@list_options
+def audit_usage(dry_run: bool, out: Output) -> None:
+    """Each host's usage counters against the instances recorded on it; fixes the ones that
+    differ (every kumo server command does that too, and says so)."""
+    from kumo.compute import usage
+
+    report = run(lambda env, ctx: usage.audit(env, ctx, fix=not dry_run))
+    out.many([a.view() for a in report], AUDIT_COLUMNS, "host usage")
+    if out.is_table:
+        for line in [a.describe() for a in report if not a.consistent]:
+            click.echo(line, err=True)
 
 
 @host.command("enable")

@@ -57,7 +57,9 @@ RECOVERERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Recovered:
-    entry_id: int | None  # None: not a journal entry (a partial image upload)
+    #: None: not a journal entry (a partial image upload; the host usage reconciliation,
+    #: operation ``audit-usage``)
+    entry_id: int | None
     operation: str
     instance_uuid: str | None
     step: str | None
@@ -151,8 +153,19 @@ def payload(env: ComputeEnv, entry_id: int) -> dict[str, Any]:
 
 
 def recover(env: ComputeEnv, at: datetime | None = None) -> list[Recovered]:
-    """Finish or roll back every operation a gone controller left unfinished (oldest first);
-    ``at``: the time leases are judged at (now)."""
+    """Finish or roll back every operation a gone controller left unfinished (oldest first;
+    ``at``: the time leases are judged at, now), then set every host's usage counters to the
+    sums of the instances recorded on it (kumo.compute.usage), reporting each host fixed
+    (operation ``audit-usage``)."""
+    done = _recover_entries(env, at)
+    from kumo.compute import usage  # usage -> records -> this module
+
+    for fixed in usage.reconcile(env):
+        done.append(Recovered(None, "audit-usage", None, None, fixed.describe(), "fixed"))
+    return done
+
+
+def _recover_entries(env: ComputeEnv, at: datetime | None) -> list[Recovered]:
     done = []
     with env.db.session_scope(readonly=True) as s:
         orphaned = [(e.id, e.owner) for e in unfinished_operations(s)

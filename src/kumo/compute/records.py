@@ -9,13 +9,17 @@ An instance holds a claim on its host exactly while it has a host_id and is not 
 claim the scheduler made (kumo.scheduler.service.place) is given back by ``release_claim_of``
 with kumo.db.claims.release in the transaction that clears host_id, with the same resources
 (``resources``: root plus ephemeral disk, as the scheduler's RequestSpec counts it), so used_*,
-instance_count and generation move exactly as the scheduler's own release would move them.
+instance_count and generation move exactly as the scheduler's own release would move them. The
+claim itself commits with the record (servers.schedule_and_record). So at every commit a host's
+counters equal the sum of its recorded instances' claims; kumo.compute.usage checks that and
+repairs what broke it from outside.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from kumo.compute import heartbeat, journal, naming
@@ -87,6 +91,10 @@ def reported_power(env: ComputeEnv, uuid: str) -> PowerState | None:
         return HOST_POWER[conn.domain_state(name)]
     except KumoError:
         return None
+
+
+#: the disk an instance's claim holds, as SQL (what ``resources`` says, for kumo.compute.usage)
+CLAIMED_DISK_GIB = Instance.disk_gib + func.coalesce(Instance.ephemeral_gib, 0)
 
 
 def resources(instance: Instance) -> Resources:

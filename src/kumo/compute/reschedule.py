@@ -8,7 +8,9 @@ conductor can reschedule a failed build without asking it again). When the chose
 rolled back there as before (domain and volumes removed, claim released, journal entry
 ROLLED_BACK with the error), then the next alternate is claimed through the scheduler -- its
 filters run again on that host, as things may have changed -- and the build starts over there
-under a new create journal entry naming the attempt and the failures before it. Failures at
+under a new create journal entry naming the attempt and the failures before it (committed with
+the claim: a controller killed in between leaves a create recovery rolls back, never a claim
+nothing holds). Failures at
 earlier steps (the image upload, the volumes) and a rollback that could not clean its host end the
 create as before: they say more about that host's storage than about the guest.
 
@@ -19,13 +21,16 @@ A create that succeeds on an alternate is ACTIVE; the journal keeps every attemp
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kumo.compute import heartbeat, journal, records, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.states import BUILDING, SPAWNING, clear_fault
-from kumo.db.models import Host, Instance, JournalState
+from kumo.db.models import Host, Instance, JournalState, PowerState
 from kumo.errors import KumoError, NotFound
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
@@ -59,40 +64,60 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
 
 def _next_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, alternates: list[str],
                   failures: list[str]) -> int | None:
-    """Claim the first alternate that still takes the instance and record the instance on it
-    (BUILDING/spawning, a new create entry at step claimed); its entry id, or None."""
+    """Claim the first alternate that still takes the instance, recording the instance on it
+    (BUILDING/spawning, a new create entry at step claimed) in the claim's own transaction (as
+    servers.schedule_and_record does: no claim is held by nothing, whenever the controller
+    dies); its entry id, or None."""
     instance, _ = records.load(env, uuid)
     spec = scheduler.request_spec_for_instance(instance)
     config = scheduler.load_config(settings=env.settings)
     while alternates:
         name = alternates.pop(0)
+        entry_ids: list[int] = []
+
+        def record(s: Session, claim: Any) -> None:
+            entry_ids.append(_record_attempt(s, env, ctx, uuid, claim.host, alternates,
+                                             failures))
         try:
-            placement = scheduler.place(env.db, spec, config, hosts=[name])
+            scheduler.place(env.db, spec, config, hosts=[name], record=record)
         except (NoValidHost, NotFound) as e:
             failures.append(f"{name}: not tried ({e})")
             continue
+        [entry_id] = entry_ids
         try:
-            return _record_attempt(env, ctx, uuid, name, alternates, failures)
+            _check_attempt(env, uuid)
         except Exception as e:
-            scheduler.release(env.db, placement)
+            _withdraw_attempt(env, uuid, entry_id, f"create failed: {e}")
             failures.append(f"{name}: {e}")
+            continue
+        return entry_id
     return None
 
 
-def _record_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, host_name: str,
-                    alternates: list[str], failures: list[str]) -> int:
-    with env.db.session_scope(readonly=True) as s:
-        host = s.scalars(select(Host).where(Host.name == host_name)).one()
-        s.expunge(host)
-    instance, _ = records.load(env, uuid)
-    spawn.render(env, instance, host)  # what building it there would refuse, before recording
-    env.host(host.uri).node_info()  # HostUnreachable before anything is recorded
-    with env.db.session_scope() as s:
-        row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
-        row.host_id, row.node = host.id, host.name
-        row.vm_state, row.task_state = BUILDING, SPAWNING
-        clear_fault(row)
-        heartbeat.touch(s, [host.id])
-        return journal.begin(s, env, ctx, "create", uuid, "claimed", host_id=host.id,
-                             host=host.name, alternates=list(alternates),
-                             attempt=len(failures) + 1, previous_failures=list(failures)).id
+def _record_attempt(s: Session, env: ComputeEnv, ctx: RequestContext, uuid: str,
+                    host_name: str, alternates: list[str], failures: list[str]) -> int:
+    host = s.scalars(select(Host).where(Host.name == host_name)).one()
+    row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+    row.host_id, row.node = host.id, host.name
+    row.vm_state, row.task_state = BUILDING, SPAWNING
+    clear_fault(row)
+    return journal.begin(s, env, ctx, "create", uuid, "claimed", host_id=host.id,
+                         host=host.name, alternates=list(alternates),
+                         attempt=len(failures) + 1, previous_failures=list(failures)).id
+
+
+def _check_attempt(env: ComputeEnv, uuid: str) -> None:
+    """What building it there would refuse, and that the host answers (its heartbeat then)."""
+    instance, host = records.load(env, uuid)
+    assert host is not None
+    spawn.render(env, instance, host)
+    env.host(host.uri).node_info()  # HostUnreachable before anything is done there
+    heartbeat.beat(env, host.id)
+
+
+def _withdraw_attempt(env: ComputeEnv, uuid: str, entry_id: int, reason: str) -> None:
+    """The alternate refused before anything was done on it: claim released, the instance
+    ERROR on no host again, the attempt's entry rolled back -- one unit of work."""
+    records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.ROLLED_BACK,
+                 error=reason, fault=reason, release_claim=True,
+                 power_state=PowerState.NOSTATE.value)

@@ -8,11 +8,12 @@ create, in three phases:
     schedule_and_record   heartbeats of stale hosts refreshed (kumo.compute.heartbeat), the
                           request spec built (invalid properties and flavor/image conflicts
                           refused here, still recording nothing), the scheduler places it and
-                          commits the claim (kumo.scheduler.service.place), the guest plan is
-                          checked on the chosen host and the host asked whether it answers, then
-                          one unit of work records the instance (BUILDING/spawning, on its host)
-                          with its journal entry. Any failure before that commits gives the
-                          claim back (service.release): nothing is half-created.
+                          commits the claim in one transaction with the instance record
+                          (BUILDING/spawning, on its host) and its journal entry
+                          (kumo.scheduler.service.place(record=...)): no claim is ever held by
+                          nothing. Then the guest plan is checked on the chosen host and the
+                          host asked whether it answers; a refusal withdraws the record and the
+                          claim together: a refused request leaves nothing.
                           No host can take it (NoValidHost): the instance is recorded ERROR
                           with the scheduler's summary -- the line ``kumo placement explain``
                           prints -- as its fault, as Nova records "No valid host was found",
@@ -20,6 +21,8 @@ create, in three phases:
     reschedule.build      the host-side steps (spawn.run_create), each journaled before it
                           acts; a host that refuses the guest at define/start is rolled back
                           and the next of the scheduler's alternates is tried
+
+Failpoint (test-only): create:after-claim (claim and record committed, nothing done on the host).
 
 ``set_property`` is the audited way to change an instance's frozen image properties (seed 001's
 operators UPDATEd nova's database by hand): validated by the catalog and by a guest plan on the
@@ -38,9 +41,10 @@ from sqlalchemy.orm import Session
 
 from kumo import logs, metrics
 from kumo.catalog.properties import ImageProperties
-from kumo.compute import heartbeat, journal, power, reschedule, spawn, teardown
+from kumo.compute import heartbeat, journal, power, records, reschedule, spawn, teardown
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
+from kumo.compute.failpoints import failpoint
 from kumo.compute.boot_source import boot_source, resolve_references
 from kumo.compute.instance_request import guest_request
 from kumo.compute.lookup import find_host, find_server, instance_visible
@@ -98,14 +102,23 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
     journal entry (step claimed); the entry's id, for spawn.run_create. See the module
     docstring. ``host``: the exact name of the only host to consider.
 
+    The claim and the record commit in one transaction (``scheduler.place(record=...)``): a
+    controller killed at any moment leaves either neither or both, and recovery rolls back a
+    recorded create -- so no claim is ever held by nothing.
+
     Safe to call from many threads at once: the claims are atomic in the database and the
     shared scheduler spreads concurrent requests (kumo.scheduler.service)."""
     spec = scheduler.request_spec_for_instance(instance)  # InvalidProperty, ConfigConflict
     config = scheduler.load_config(settings=env.settings)
     names = [host] if host is not None else None
     heartbeat.refresh_stale(env, config, names)
+    entry_ids: list[int] = []
+
+    def record(s: Session, claim: Any) -> None:
+        entry_ids.append(_record_on(s, env, ctx, instance, claim.host))
+
     try:
-        placement = scheduler.place(env.db, spec, config, hosts=names)
+        placement = scheduler.place(env.db, spec, config, hosts=names, record=record)
     except NoValidHost as e:
         metrics.PLACEMENTS.labels("lost_races" if e.note else "no_valid_host").inc()
         log.warning("no valid host for server %s: %s", instance.name, e.summary,
@@ -116,35 +129,54 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
     log.info("server %s placed on %s", instance.name, placement.host,
              extra={"request_id": ctx.request_id, "instance": instance.uuid,
                     "host": placement.host})
+    [entry_id] = entry_ids
+    failpoint("create:after-claim")
+    if placement.alternates and placement.alternates[0]:  # for kumo.compute.reschedule
+        journal.advance(env, entry_id, "claimed", alternates=list(placement.alternates[0]))
     try:
-        return _record_placed(env, ctx, instance, placement.host,
-                              placement.alternates[0] if placement.alternates else ())
+        _check_placed(env, instance)
     except BaseException as e:
         try:
-            scheduler.release(env.db, placement)
-        except Exception as release_error:  # keep the first error; say the claim is held
-            e.add_note(f"releasing the claim on {placement.host} failed too: {release_error}")
+            _withdraw(env, instance.uuid, entry_id)
+        except Exception as withdraw_error:  # keep the first error; recovery rolls it back
+            e.add_note(f"withdrawing the record on {instance.node} failed too: "
+                       f"{withdraw_error}")
         raise
+    return entry_id
 
 
-def _record_placed(env: ComputeEnv, ctx: RequestContext, instance: Instance,
-                   host_name: str, alternates: Iterable[str] = ()) -> int:
-    """Check the guest plan on the chosen host and that it answers, then record the instance
-    on it (BUILDING/spawning) with its journal entry (naming the host and the scheduler's
-    alternates, for kumo.compute.reschedule) and the host's heartbeat."""
+def _record_on(s: Session, env: ComputeEnv, ctx: RequestContext, instance: Instance,
+               host_name: str) -> int:
+    """Record the instance on ``host_name`` (BUILDING/spawning) with its create journal entry,
+    in the claim's transaction; the entry's id."""
+    chosen = s.scalars(select(Host).where(Host.name == host_name)).one()
+    instance.host_id, instance.node, instance.task_state = chosen.id, chosen.name, SPAWNING
+    s.add(instance)
+    s.flush()
+    return journal.begin(s, env, ctx, "create", instance.uuid, "claimed", host_id=chosen.id,
+                         host=chosen.name, alternates=[]).id
+
+
+def _check_placed(env: ComputeEnv, instance: Instance) -> None:
+    """The guest plan on the chosen host, and that the host answers (its heartbeat then)."""
     with env.db.session_scope(readonly=True) as s:
-        chosen = s.scalars(select(Host).where(Host.name == host_name)).one()
+        chosen = s.get_one(Host, instance.host_id)
         s.expunge(chosen)
     check_plan(env, instance, chosen)
-    env.host(chosen.uri).node_info()  # HostUnreachable before anything is recorded
+    env.host(chosen.uri).node_info()  # HostUnreachable before anything is done on it
+    heartbeat.beat(env, chosen.id)
+
+
+def _withdraw(env: ComputeEnv, uuid: str, entry_id: int) -> None:
+    """A placed create refused before it touched the host: its claim released, its record and
+    journal entry removed, in one unit of work -- a refused request leaves nothing."""
     with env.db.session_scope() as s:
-        instance.host_id, instance.node, instance.task_state = chosen.id, chosen.name, SPAWNING
-        s.add(instance)
+        row = s.query(Instance).filter_by(uuid=uuid).one()
+        records.release_claim_of(s, row)
+        s.delete(s.get_one(JournalEntry, entry_id))
         s.flush()
-        heartbeat.touch(s, [chosen.id])
-        return journal.begin(s, env, ctx, "create", instance.uuid, "claimed",
-                             host_id=chosen.id, host=chosen.name,
-                             alternates=list(alternates)).id
+        s.delete(row)
+    scheduler.released_elsewhere(env.db)
 
 
 def _record_unplaced(env: ComputeEnv, ctx: RequestContext, instance: Instance,

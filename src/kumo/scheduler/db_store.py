@@ -14,11 +14,21 @@ The check is against the limits the claim carries (``used + requested <= limit``
 scheduler computed with aggregate ratio overrides applied; the host's own ratio column is not
 consulted here. Hosts are addressed by their exact, unique name. No session is held between
 calls, and none across a libvirt call.
+
+``recording(fn)`` makes the granted claims of this thread's placements commit together with
+``fn(session, claim)`` -- the instance record and its journal entry (kumo.compute.servers) -- so
+a host's usage never holds a claim that no recorded instance stands for: a controller that dies
+between the claim and the record cannot leak it, as there is no "between". If ``fn`` raises, the
+claim is rolled back with it and the error reaches the caller of ``Scheduler.select``.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+import contextlib
+from contextvars import ContextVar
+from typing import Callable, Iterable, Iterator, Mapping
+
+from sqlalchemy.orm import Session
 
 from kumo.db import Database
 from kumo.db import claims as db_claims
@@ -35,6 +45,23 @@ def _resources(claim: Claim) -> Resources:
     return Resources(claim.vcpus, claim.ram_mib, claim.disk_gib)
 
 
+#: what to commit with a granted claim, in this thread's (context's) placements
+_RECORD: ContextVar[Callable[[Session, Claim], None] | None] = ContextVar("kumo_claim_record",
+                                                                          default=None)
+
+
+@contextlib.contextmanager
+def recording(fn: Callable[[Session, Claim], None] | None) -> Iterator[None]:
+    """Within the block, every claim this context's DbClaimStore grants is committed in one
+    transaction with ``fn(session, claim)`` (a ContextVar: one shared Scheduler serves many
+    threads, each with its own ``fn``)."""
+    token = _RECORD.set(fn)
+    try:
+        yield
+    finally:
+        _RECORD.reset(token)
+
+
 class DbClaimStore:
     """A ClaimStore whose truth is the ``hosts`` table (see the module docstring)."""
 
@@ -47,6 +74,9 @@ class DbClaimStore:
             after = db_claims.claim_within(s, claim.host, _resources(claim), limits,
                                            instances=claim.instances)
             if after is not None:
+                record = _RECORD.get()
+                if record is not None:
+                    record(s, claim)  # raises: the claim rolls back with it
                 return ClaimResult(True, _usage(after))
             now = db_claims.counters(s, [claim.host]).get(claim.host)
         if now is None:

@@ -8,8 +8,10 @@
     explain(db, spec).table()                           # why each host was (not) chosen
 
 ``place`` claims in units of work of its own (kumo.scheduler.db_store): call it outside any
-session_scope (on SQLite a nested unit of work waits for the outer one's lock) and record the
-instance afterwards; if recording fails, ``release`` the placement.
+session_scope (on SQLite a nested unit of work waits for the outer one's lock). A controller
+records the instance in the claim's own transaction (``place(..., record=fn)``), so a claim is
+never committed without the record that holds it; without ``record``, record the instance
+afterwards and ``release`` the placement if that fails.
 
 Within a process, one ``Scheduler`` per (database, configuration) is kept and shared by every
 thread, so concurrent placements see each other's claims in flight and spread instead of racing
@@ -50,7 +52,7 @@ import threading
 import time
 import tomllib
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,7 @@ from kumo.errors import InvalidInput, KumoError, NotFound
 from kumo.scheduler import inventory
 from kumo.scheduler.claims import Claim, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
-from kumo.scheduler.db_store import DbClaimStore
+from kumo.scheduler.db_store import DbClaimStore, recording
 from kumo.scheduler.engine import Scheduler
 from kumo.scheduler.explain import Explanation
 from kumo.scheduler.explain import explain as explain_hosts
@@ -316,19 +318,23 @@ def _restricted(db: Database, config: SchedulerConfig, hosts: Iterable[str]) -> 
 # --- the service functions ---------------------------------------------------------------------
 
 def place(db: Database, request_spec: RequestSpec, config: SchedulerConfig | None = None, *,
-          hosts: Iterable[str] | None = None, now: float | None = None) -> Placement:
+          hosts: Iterable[str] | None = None, now: float | None = None,
+          record: Callable[[Session, Claim], None] | None = None) -> Placement:
     """Choose a host for each of the request's instances and claim on it -- all or none, each
     claim committed. NoValidHost (``.summary`` as ``explain`` gives it) when no host can.
 
     ``hosts``: consider only these hosts (exact names; NotFound for an unknown one), e.g. when
     the operator named the host. ``now``: the clock for heartbeat checks (default: time.time()).
+    ``record``: called with the claim's session and the claim for each granted claim, committed
+    with it (kumo.scheduler.db_store.recording): the instance record that holds the claim.
     """
     config = config if config is not None else load_config()
     if hosts is not None:
         scheduler = Scheduler(config, _restricted(db, config, hosts), DbClaimStore(db))
     else:
         scheduler = _placer(db, config).scheduler()
-    return scheduler.select(request_spec, now=now)
+    with recording(record):
+        return scheduler.select(request_spec, now=now)
 
 
 def release(db: Database, placement_or_claim: Placement | Claim) -> None:
