@@ -49,7 +49,9 @@ def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
     entry -- all in one transaction."""
     released = False
     with env.db.session_scope() as s:
-        instance = s.query(Instance).filter_by(uuid=uuid).one()
+        # locked, so a concurrent writer of the row (a delete cleaning up, power sync) is waited
+        # for and its version read, instead of failing the instance's version check
+        instance = s.query(Instance).filter_by(uuid=uuid).with_for_update().one()
         for key, value in fields.items():
             setattr(instance, key, value)
         if fault is not None:

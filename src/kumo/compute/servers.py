@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -263,13 +264,7 @@ def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
     by every ``kumo server`` command; a live one's is its own business)."""
     states, task = _ALLOWED[operation]
     with env.db.session_scope() as s:
-        instance = find_server(s, ctx, ref)
-        busy = s.scalar(select(JournalEntry.operation).where(
-            JournalEntry.instance_uuid == instance.uuid,
-            JournalEntry.state.in_(UNFINISHED_STATES)).limit(1))
-        if busy is not None or (instance.task_state is not None and operation != "delete"):
-            raise StateError(f"server {ref!r} is busy ({busy or instance.task_state}): try "
-                             "again when it is done")
+        instance = lock_idle(s, ctx, ref, allow_task=operation == "delete")
         if instance.vm_state not in states:
             raise StateError(f"cannot {operation} server {ref!r} while it is "
                              f"{status(instance)}: allowed from "
@@ -280,6 +275,37 @@ def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
         instance.task_state = task
         entry = journal.begin(s, env, ctx, operation, instance.uuid, "begin", **payload)
         return entry.id, instance.uuid
+
+
+def lock_idle(s: Session, ctx: RequestContext, ref: str, *,
+              allow_task: bool = False) -> Instance:
+    """The server ``ref``, its row locked for the rest of the unit of work, after checking that
+    no other operation on it is unfinished (``allow_task``: a task_state left without a journal
+    entry does not count -- delete may clean up after anything).
+
+    The row lock makes two commands racing for one server agree on both backends: the second
+    waits for the first's commit, then reads (a new statement, a new snapshot under
+    PostgreSQL's READ COMMITTED) the journal entry the first wrote, and is refused with
+    ``busy_error``. Without it PostgreSQL let both read "idle" and the loser died on the
+    instance's version check (StaleDataError); SQLite, one writer at a time, said busy."""
+    instance = find_server(s, ctx, ref)
+    s.execute(select(Instance.id).where(Instance.id == instance.id).with_for_update())
+    s.refresh(instance)  # as committed by whoever held the lock before us
+    busy = s.scalars(select(JournalEntry).where(
+        JournalEntry.instance_uuid == instance.uuid,
+        JournalEntry.state.in_(UNFINISHED_STATES)).order_by(JournalEntry.id).limit(1)).first()
+    if busy is not None or (instance.task_state is not None and not allow_task):
+        raise busy_error(ref, busy.operation if busy else instance.task_state,
+                         busy.created_at if busy else None)
+    return instance
+
+
+def busy_error(ref: str, operation: str | None, started: datetime | None) -> StateError:
+    """The one answer to "another operation holds this server"."""
+    when = f", started {started.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC" if started \
+        else ""
+    return StateError(f"server {ref!r} is busy: another operation ({operation}{when}) is in "
+                      "progress; retry when it is done")
 
 
 def start_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
@@ -347,7 +373,9 @@ def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
     if not changes and not unset:
         raise InvalidInput("nothing to change: give KEY=VALUE or --unset KEY")
     with env.db.session_scope() as s:
-        instance = find_server(s, ctx, ref)
+        # not under a running operation: a hard reboot rendering from the record meanwhile
+        # would build half the old and half the new guest
+        instance = lock_idle(s, ctx, ref)
         before = dict(instance.image_properties or {})
         missing = [k for k in unset if k not in before]
         if missing:
