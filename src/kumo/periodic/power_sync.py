@@ -57,13 +57,15 @@ _OFF = (PowerState.SHUTDOWN, PowerState.CRASHED)
 
 def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
     with env.db.session_scope(readonly=True) as s:
-        rows = s.execute(select(Instance.uuid, Host.id, Host.name, Host.uri)
+        rows = s.execute(select(Instance.uuid, Instance.vm_state, Instance.power_state,
+                                Instance.task_state, Host.id, Host.name, Host.uri)
                          .join(Host, Instance.host_id == Host.id)
                          .where(Instance.deleted.is_(False))
                          .order_by(Host.name, Instance.id)).all()
-    by_host: dict[tuple[int, str, str], list[str]] = defaultdict(list)
-    for uuid, host_id, name, uri in rows:
-        by_host[(host_id, name, uri)].append(uuid)
+    by_host: dict[tuple[int, str, str], list[tuple[str, str, int, str | None]]] = (
+        defaultdict(list))
+    for uuid, vm_state, power_state, task_state, host_id, name, uri in rows:
+        by_host[(host_id, name, uri)].append((uuid, vm_state, power_state, task_state))
     out = Outcome("")
     silent = 0
     restart: list[str] = []
@@ -78,9 +80,13 @@ def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
                             name, len(uuids), e)
                 continue
             seen_at = at or now()
-            for uuid in uuids:
-                kind = _sync_one(env, uuid, host_id, name,
-                                 states.get(naming.domain_name(uuid)), seen_at)
+            with env.db.session_scope() as s:
+                heartbeat.touch(s, [host_id], seen_at)
+            for uuid, vm_state, power_state, task_state in uuids:
+                seen = states.get(naming.domain_name(uuid))
+                if task_state is not None or not _differs(vm_state, power_state, seen):
+                    continue  # busy, or the record already says what the host does
+                kind = _sync_one(env, uuid, host_id, name, seen, seen_at)
                 if kind:
                     out.count(kind)
                     if kind == "shut-off" and env.settings.sync_power_state_restart:
@@ -91,6 +97,13 @@ def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
     out.summary = (f"{len(rows)} instance(s) on {len(by_host)} host(s): {fixed} corrected"
                    + (f", {silent} host(s) did not answer" if silent else ""))
     return out
+
+
+def _differs(vm_state: str, power_state: int, seen: DomainStatus | None) -> bool:
+    """True if the record and what the host reported disagree (a look in a unit of work is
+    needed); the steady state -- every record right -- costs no write at all."""
+    power = POWER[seen.state] if seen else PowerState.NOSTATE
+    return power.value != power_state or (vm_state == ACTIVE and (seen is None or power in _OFF))
 
 
 def _sync_one(env: ComputeEnv, uuid: str, host_id: int, host_name: str,
@@ -107,7 +120,6 @@ def _sync_one(env: ComputeEnv, uuid: str, host_id: int, host_name: str,
             JournalEntry.state.in_(UNFINISHED_STATES)).limit(1))
         if instance.task_state is not None or busy is not None:
             return None  # an operation owns the state now
-        heartbeat.touch(s, [host_id], at)
         when = at.isoformat(timespec="seconds")
         kind, message = None, None
         if instance.vm_state == ACTIVE and seen is None:
