@@ -34,8 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import Connection, ColumnElement, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
+
+from kumo.db.prepared import Prepared
 
 from kumo.db.models.hosts import Host
 
@@ -136,6 +138,38 @@ def claim_within(session: Session, host: str, request: Resources, limits: Resour
     fits = [used + getattr(request, name) <= getattr(limits, name)
             for name, (used, *_rest) in _COLUMNS.items()]
     return _update(session, and_(Host.name == host, *fits), _added(request, instances, +1))
+
+
+def _claim_within_statement():
+    """``claim_within``'s UPDATE with every value a bind parameter (compiled once)."""
+    values = {used.key: used + bindparam(name) for name, (used, *_rest) in _COLUMNS.items()}
+    values[Host.instance_count.key] = Host.instance_count + bindparam("instances")
+    values[Host.generation.key] = Host.generation + 1
+    fits = [used + bindparam(name) <= bindparam(f"{name}_limit")
+            for name, (used, *_rest) in _COLUMNS.items()]
+    return (update(Host).where(and_(Host.name == bindparam("host"), *fits)).values(values)
+            .returning(*_RETURNING))
+
+
+_CLAIM_WITHIN = Prepared(_claim_within_statement)
+_COUNTERS_OF = Prepared(lambda: select(*_RETURNING).where(Host.name == bindparam("host")))
+
+
+def claim_within_conn(conn: Connection, host: str, request: Resources, limits: Resources, *,
+                      instances: int = 1) -> tuple[bool, HostCounters | None]:
+    """``claim_within`` on a Core connection, the statement compiled once (kumo.db.prepared):
+    the scheduler's claim on its hot path. (granted, the host's counters after the claim or as
+    they stand when refused); counters None when no host has that name. The caller commits."""
+    _check_instances(instances)
+    rows = _CLAIM_WITHIN.rows(
+        conn, host=host, vcpus=request.vcpus, ram_mib=request.ram_mib,
+        disk_gib=request.disk_gib, instances=instances, vcpus_limit=limits.vcpus,
+        ram_mib_limit=limits.ram_mib, disk_gib_limit=limits.disk_gib)
+    if rows:
+        row = rows[0]
+        return True, HostCounters(*row[1:])
+    rows = _COUNTERS_OF.rows(conn, host=host)
+    return False, (HostCounters(*rows[0][1:]) if rows else None)
 
 
 def release_from(session: Session, host: str, request: Resources, *,

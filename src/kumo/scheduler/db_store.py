@@ -70,18 +70,22 @@ class DbClaimStore:
 
     def claim(self, claim: Claim) -> ClaimResult:
         limits = Resources(claim.vcpus_limit, claim.ram_mib_limit, claim.disk_gib_limit)
-        with self.db.session_scope() as s:
-            after = db_claims.claim_within(s, claim.host, _resources(claim), limits,
-                                           instances=claim.instances)
-            if after is not None:
-                record = _RECORD.get()
-                if record is not None:
+        def run(conn):
+            return db_claims.claim_within_conn(conn, claim.host, _resources(claim), limits,
+                                               instances=claim.instances)
+
+        record = _RECORD.get()
+        if record is not None:  # the claim commits with the instance record, or neither
+            with self.db.session_scope() as s:
+                ok, counters = run(s.connection())
+                if ok:
                     record(s, claim)  # raises: the claim rolls back with it
-                return ClaimResult(True, _usage(after))
-            now = db_claims.counters(s, [claim.host]).get(claim.host)
-        if now is None:
+        else:  # a Core connection, not a Session: one statement (two when refused)
+            with self.db.engine.begin() as conn:
+                ok, counters = run(conn)
+        if counters is None:
             raise NotFound(f"host {claim.host!r} is not known to the claim store")
-        return ClaimResult(False, _usage(now))
+        return ClaimResult(ok, _usage(counters))
 
     def release(self, claim: Claim) -> HostUsage:
         """Give a claim back. StateError (nothing changed) if the host holds less than the claim:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
-from kumo.scheduler.claims import Claim, ClaimStore, Placement
+from kumo.scheduler.claims import Claim, ClaimStore, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.explain import Explanation, explain
@@ -52,13 +52,18 @@ class Scheduler:
 
     # --- inventory -------------------------------------------------------------------------------
 
-    def update_hosts(self, hosts: Iterable[HostView]) -> None:
-        """Replace the inventory (hosts added/removed, aggregates or capabilities changed)."""
+    def update_hosts(self, hosts: Iterable[HostView], *, keep_usage: bool = False) -> None:
+        """Replace the inventory (hosts added/removed, aggregates or capabilities changed).
+        ``keep_usage``: hosts the current inventory also has keep its usage where it is newer
+        (by generation) than the views', and its liveness."""
         track = tuple(p for w, _ in self.weighers for p in w.tracked_properties())
         fleet = Fleet(hosts, track, [w.AGGREGATE_KEY for w, _ in self.weighers])
         mults = []
         for w, default in self.weighers:
-            per_host = np.array([weight_multiplier(h, w.AGGREGATE_KEY, default)
+            memo: dict[int, float] = {}  # per aggregates tuple (shared by hosts of one kind)
+            per_host = np.array([memo[id(h.aggregates)] if id(h.aggregates) in memo else
+                                 memo.setdefault(id(h.aggregates), weight_multiplier(
+                                     h, w.AGGREGATE_KEY, default))
                                  for h in fleet.hosts], dtype=np.float64)
             if per_host.size == 0:
                 mults.append(float(default))
@@ -69,8 +74,23 @@ class Scheduler:
         for f in self._static:
             fleet.classes(f)  # encode now, not on the first request
         with self._lock:
+            old = getattr(self, "fleet", None)
+            if keep_usage and old is not None:
+                fleet.carry_from(old)
             self.fleet = fleet
             self._mults = mults
+
+    def apply_changes(self, usage: Mapping[str, HostUsage],
+                      liveness: Mapping[str, tuple[float | None, bool]]) -> None:
+        """Rows read since the last refresh: usage (newer generations only) and liveness."""
+        with self._lock:
+            fleet = self.fleet
+            if usage:
+                fleet.apply_usages(usage)
+            for name, (hb, forced) in liveness.items():
+                i = fleet.index.get(name)
+                if i is not None:
+                    fleet.set_liveness(i, hb, forced)
 
     @property
     def warnings(self) -> list[str]:
@@ -157,10 +177,17 @@ class Scheduler:
             rest[i] = -np.inf
         return tuple(out)
 
-    def _summary(self, request: RequestSpec, ctx: DecisionContext) -> str:
+    def _no_valid_host(self, request: RequestSpec, ctx: DecisionContext,
+                       note: str = "") -> NoValidHost:
+        """NoValidHost whose summary is built when first read, from the usage as it is now."""
+        snap = self.fleet.snapshot()
+        return NoValidHost(lambda: self._summary(request, ctx, snap), note)
+
+    def _summary(self, request: RequestSpec, ctx: DecisionContext,
+                 fleet: Fleet | None = None) -> str:
         """The reference summary, computed from the columns: each rejected host counted once,
         under its first failing filter in configured order."""
-        fleet = self.fleet
+        fleet = fleet if fleet is not None else self.fleet
         remaining = np.ones(fleet.n, dtype=bool)
         pairs: list[tuple[Reason, int]] = []
         for f in self.filters:
@@ -258,10 +285,10 @@ class Scheduler:
                         self._refresh_locked()
                         refreshed = True
                         continue
-                    raise NoValidHost(self._summary(request, ctx))
+                    raise self._no_valid_host(request, ctx)
                 if attempts >= self.config.max_claim_attempts:
-                    raise NoValidHost(self._summary(request, ctx),
-                                      f"{attempts} claims lost races with other schedulers")
+                    raise self._no_valid_host(
+                        request, ctx, f"{attempts} claims lost races with other schedulers")
                 attempts += 1
                 i, weight, alternates = pick
                 limit = fleet.limit[i]

@@ -12,7 +12,6 @@ available as the ``HostView`` it was built from; ``view(i)`` gives it with curre
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 from typing import TYPE_CHECKING, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -81,15 +80,27 @@ class Fleet:
         self.generation = np.full(n, -1, dtype=np.int64)
         self.heartbeat = np.full(n, np.nan, dtype=np.float64)
         self.forced_down = np.zeros(n, dtype=bool)
-        for i, h in enumerate(hs):
-            for k, (cap, ratio, limit) in enumerate(host_limits(h)):
-                self.capacity[i, k] = cap
-                self.ratio[i, k] = ratio
-                self.limit[i, k] = limit
-            self.base[i] = (h.vcpus_used, h.ram_mib_used, h.disk_gib_used, h.instances)
-            if h.last_heartbeat is not None:
-                self.heartbeat[i] = h.last_heartbeat
-            self.forced_down[i] = h.forced_down
+        # per host kind, not per host: views of one kind share their aggregates tuple
+        # (kumo.scheduler.resident), so the limits are computed once per kind
+        limits: dict[tuple, tuple[tuple[int, float, int], ...]] = {}
+        lim_rows, base_rows, beats = [], [], []
+        for h in hs:
+            key = (id(h.aggregates), h.vcpus, h.ram_mib, h.disk_gib, h.cpu_allocation_ratio,
+                   h.ram_allocation_ratio, h.disk_allocation_ratio)
+            got = limits.get(key)
+            if got is None:
+                got = limits[key] = host_limits(h)
+            lim_rows.append(got)
+            base_rows.append((h.vcpus_used, h.ram_mib_used, h.disk_gib_used, h.instances))
+            beats.append(np.nan if h.last_heartbeat is None else h.last_heartbeat)
+        if n:
+            lim = np.array(lim_rows, dtype=np.float64).reshape(n, 3, 3)
+            self.capacity[:] = lim[:, :, 0]
+            self.ratio[:] = lim[:, :, 1]
+            self.limit[:] = lim[:, :, 2]
+            self.base[:] = np.array(base_rows, dtype=np.int64)
+            self.heartbeat[:] = np.array(beats, dtype=np.float64)
+            self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
         #: free units per resource row (float64: exact for integers below 2**53)
         self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
         #: minus the instance count (the InstanceCount weigher's score)
@@ -217,8 +228,46 @@ class Fleet:
         self._recompute(i)
         self.apply_usage(i, usage)
 
+    def carry_from(self, old: "Fleet") -> None:
+        """Take ``old``'s usage (where its generation is newer) and liveness for the hosts both
+        fleets have: a rebuilt inventory keeps the claims answered since its views were read.
+        (Liveness is not carried: the views are at least as fresh.)"""
+        pairs = [(i, old.index[name]) for i, name in enumerate(self.names) if name in old.index]
+        if not pairs:
+            return
+        new_ix = np.array([p[0] for p in pairs], dtype=np.int64)
+        old_ix = np.array([p[1] for p in pairs], dtype=np.int64)
+        newer = old.generation[old_ix] > self.generation[new_ix]
+        take_new, take_old = new_ix[newer], old_ix[newer]
+        self.base[take_new] = old.base[take_old]
+        self.generation[take_new] = old.generation[take_old]
+        used = self.base[take_new] + self.pending[take_new]
+        for k in range(3):
+            self.free[k, take_new] = (self.limit[take_new, k] - used[:, k]).astype(np.float64)
+        self.neg_instances[take_new] = -(used[:, INSTANCES].astype(np.float64))
+
+    def set_liveness(self, i: int, heartbeat: float | None, forced_down: bool) -> None:
+        """Host ``i``'s heartbeat and forced-down flag: dynamic columns, in no cache key."""
+        self.heartbeat[i] = np.nan if heartbeat is None else heartbeat
+        self.forced_down[i] = forced_down
+
+    def snapshot(self) -> "Fleet":
+        """A copy whose dynamic columns (usage, liveness, like-image counts) are frozen as they
+        are now and whose static part is shared: what a late NoValidHost summary reads, so it
+        describes the decision, not later claims. Copies O(hosts) numbers, builds no views."""
+        snap = object.__new__(Fleet)
+        snap.__dict__.update(self.__dict__)
+        for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
+                     "forced_down"):
+            setattr(snap, attr, getattr(self, attr).copy())
+        snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
+        # its own caches: it is read outside the scheduler's lock
+        snap._classes = dict(self._classes)
+        snap._cache = OrderedDict(self._cache)
+        return snap
+
     def view(self, i: int) -> HostView:
-        """Host ``i``'s view with the cached usage and like-image counts."""
+        """Host ``i``'s view with the cached usage, liveness and like-image counts."""
         h = self.hosts[i]
         used = self.used(i)
         counts: dict[str, dict[str, int]] = {p: dict(v) for p, v in h.image_property_counts.items()}
@@ -226,9 +275,11 @@ class Fleet:
             c = int(col[i])
             if c or v in counts.get(p, {}):
                 counts.setdefault(p, {})[v] = c
-        return replace(h, vcpus_used=int(used[VCPU]), ram_mib_used=int(used[RAM]),
+        hb = float(self.heartbeat[i])
+        return h.clone(vcpus_used=int(used[VCPU]), ram_mib_used=int(used[RAM]),
                        disk_gib_used=int(used[DISK]), instances=int(used[INSTANCES]),
-                       image_property_counts=counts)
+                       last_heartbeat=None if np.isnan(hb) else hb,
+                       forced_down=bool(self.forced_down[i]), image_property_counts=counts)
 
     def views(self) -> list[HostView]:
         return [self.view(i) for i in range(self.n)]

@@ -40,7 +40,7 @@ class Aggregate:
             {str(k): str(v) for k, v in self.metadata.items()}))
 
 
-def _freeze_counts(counts: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
+def freeze_counts(counts: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
     # values lower-cased, as image_value() gives them
     return MappingProxyType({str(p): MappingProxyType({str(v).lower(): int(n)
                                                        for v, n in vals.items()})
@@ -113,7 +113,7 @@ class HostView:
         for attr in ("hypervisor_types", "vm_modes", "machines", "firmware", "tpm_versions",
                      "aggregates"):
             s(self, attr, tuple(getattr(self, attr)))
-        s(self, "image_property_counts", _freeze_counts(self.image_property_counts))
+        s(self, "image_property_counts", freeze_counts(self.image_property_counts))
         if self.capabilities is None:
             s(self, "capabilities", _derived_capabilities(
                 hv, self.hypervisor_version, self.arch, self.machines, self.firmware,
@@ -135,9 +135,30 @@ class HostView:
                    secure_boot=caps.secure_boot, tpm_versions=caps.tpm_versions,
                    capabilities=caps, **kw)
 
+    def clone(self, **per_host: Any) -> "HostView":
+        """This view with per-host fields replaced -- name, usage, liveness, like-image counts
+        (``PER_HOST_FIELDS``) -- without running ``__post_init__`` again: nothing is derived
+        from those fields, so it would only redo this view's work. Builds the many hosts of
+        one kind (kumo.scheduler.resident) and current-usage views cheaply."""
+        bad = set(per_host) - PER_HOST_FIELDS
+        if bad:
+            raise TypeError(f"HostView.clone: not per-host field(s) {', '.join(sorted(bad))}")
+        if "image_property_counts" in per_host:
+            per_host["image_property_counts"] = freeze_counts(per_host["image_property_counts"])
+        view = object.__new__(HostView)
+        view.__dict__.update(self.__dict__)
+        view.__dict__.update(per_host)
+        return view
+
     @property
     def hypervisor_display(self) -> str:
         return HYPERVISOR_DISPLAY.get(self.hypervisor_type, self.hypervisor_type)
+
+
+#: the fields ``HostView.clone`` may replace: nothing else in a view is derived from them
+PER_HOST_FIELDS = frozenset({"name", "vcpus_used", "ram_mib_used", "disk_gib_used", "instances",
+                             "last_heartbeat", "forced_down", "enabled", "disabled_reason",
+                             "image_property_counts"})
 
 
 @lru_cache(maxsize=1024)

@@ -64,7 +64,7 @@ from kumo.config import Settings
 from kumo.db import Database
 from kumo.db.models import Host, Instance
 from kumo.errors import InvalidInput, KumoError, NotFound
-from kumo.scheduler import inventory
+from kumo.scheduler import inventory, resident
 from kumo.scheduler.claims import Claim, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.db_store import DbClaimStore, recording
@@ -201,83 +201,138 @@ def _views(session: Session, config: SchedulerConfig, rows: list[Host]) -> list[
     return inventory.views_of(session, rows, _tracked(config, rows))
 
 
-class _PrefetchedStore(DbClaimStore):
-    """A DbClaimStore whose next ``usage()`` in a thread may be answered from rows that thread
-    just read: the Scheduler then refreshes its usage without another query under its lock."""
+def _tracked_views(config: SchedulerConfig, views: Iterable[HostView]) -> tuple[str, ...]:
+    """``_tracked`` for resident views (aggregates looked at once per distinct tuple)."""
+    out: list[str] = []
+    aggregate_keys: set[str] = set()
+    seen: set[int] = set()
+    for v in views:
+        if id(v.aggregates) not in seen:
+            seen.add(id(v.aggregates))
+            for a in v.aggregates:
+                aggregate_keys.update(a.metadata)
+    for weigher, mult in config.build_weighers():
+        props = weigher.tracked_properties()
+        if props and (mult != 0 or weigher.AGGREGATE_KEY in aggregate_keys):
+            out.extend(props)
+    return tuple(dict.fromkeys(out))
 
-    def __init__(self, db: Database):
+
+class _ResidentStore(DbClaimStore):
+    """A DbClaimStore whose ``usage()`` (the engine's refresh after a failed decision) reads
+    only the rows changed since the last read, as ``_Placer.scheduler`` does."""
+
+    def __init__(self, db: Database, placer: "_Placer"):
         super().__init__(db)
-        self._local = threading.local()
-
-    def prefetch(self, usage: Mapping[str, HostUsage]) -> None:
-        self._local.usage = usage
+        self._placer = weakref.ref(placer)
 
     def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
-        pre = getattr(self._local, "usage", None)
-        if pre is None:
+        placer = self._placer()
+        if placer is None or hosts is None:
             return super().usage(hosts)
-        self._local.usage = None
-        return pre if hosts is None else {h: pre[h] for h in hosts if h in pre}
-
-
-def _usage_of(rows: Iterable[Host]) -> dict[str, HostUsage]:
-    return {h.name: HostUsage(h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count,
-                              h.generation) for h in rows}
+        return placer.changed_usage()
 
 
 class _Placer:
-    """One database's shared Scheduler for one configuration, kept in step with the hosts."""
+    """One database's shared Scheduler for one configuration, its inventory resident
+    (kumo.scheduler.resident) and kept in step from the rows that changed."""
 
     def __init__(self, db: Database, config: SchedulerConfig):
         self.db = db
         self.config = config
-        self.store = _PrefetchedStore(db)
-        self._lock = threading.Lock()
+        self.store = _ResidentStore(db, self)
+        self._lock = threading.Lock()        # the scheduler and inventory objects
+        self._read_lock = threading.Lock()   # one inventory read at a time
         self._scheduler: Scheduler | None = None
-        self._key: Any = None
+        self._inventory: resident.Inventory | None = None
         self._built = 0.0
+        self._stale = True
+        #: liveness read by a refresh under the engine's lock, applied at the next call
+        self._pending_liveness: dict[str, tuple[float | None, bool]] = {}
         #: whether the inventory counts image properties (LikeImages in use)
         self.tracking = False
 
     def invalidate(self) -> None:
         with self._lock:
-            self._key = None
+            self._stale = True
 
-    def _fresh(self, key: Any) -> Scheduler | None:
-        with self._lock:
-            if self._scheduler is None or key != self._key:
-                return None
-            if self.tracking and time.monotonic() - self._built >= INVENTORY_MAX_AGE_S:
-                return None  # re-count like images booted or deleted elsewhere
-            return self._scheduler
+    def _load(self) -> tuple[resident.Inventory, tuple[str, ...]]:
+        inv = resident.Inventory(postgres=not self.db.is_sqlite)
+        with self.db.engine.connect() as conn:
+            inv.load(conn)
+        track = _tracked_views(self.config, inv.views.values())
+        if track:  # like-image counts: one more read, only when a weigher uses them
+            with self.db.session_scope(readonly=True) as s:
+                counts = inventory.image_property_counts(s, track, list(inv.views))
+            for name, c in counts.items():
+                inv.views[name] = inv.views[name].clone(image_property_counts=c)
+        return inv, track
 
     def scheduler(self) -> Scheduler:
-        """The shared Scheduler, its inventory and usage as of one read of the hosts.
+        """The shared Scheduler, its inventory as of one read of the rows changed since the
+        last (or of everything, the first time or when the epoch token changed).
 
-        Lock order: no database connection is held while waiting for a lock here. (The engine
-        holds its lock while it reads usage from the store; a thread holding a pooled connection
-        while waiting for that lock could exhaust the pool and stall every thread.)"""
-        with self.db.session_scope(readonly=True) as s:
-            rows = inventory.read_hosts(s)
-        key = tuple(inventory.static_key(h) for h in rows)
-        current = self._fresh(key)
-        if current is not None:
-            self.store.prefetch(_usage_of(rows))
-            current.refresh_usage()  # from the rows just read; newer generations only
-            return current
-        track = _tracked(self.config, rows)
-        with self.db.session_scope(readonly=True) as s:
-            # (counts only when tracking; the rows stay loaded: sessions do not expire them)
-            views = inventory.views_of(s, rows, track)
-        with self._lock:
-            if self._scheduler is None:
-                self._scheduler = Scheduler(self.config, views, self.store)
-            elif key != self._key or (
-                    track and time.monotonic() - self._built >= INVENTORY_MAX_AGE_S):
-                self._scheduler.update_hosts(views)  # (else another thread just did)
-            self._key, self._built = key, time.monotonic()
-            self.tracking = bool(track)
-            return self._scheduler
+        Lock order: engine lock -> read lock -> placer lock (``changed_usage`` runs under the
+        engine's lock). So the engine's lock is taken here only after the others are released,
+        and no database connection is held while waiting for a lock."""
+        with self._read_lock:
+            with self._lock:
+                inv, sched = self._inventory, self._scheduler
+                reload = (inv is None or sched is None or self._stale or (
+                    self.tracking and time.monotonic() - self._built >= INVENTORY_MAX_AGE_S))
+            changes = None
+            if not reload:
+                assert inv is not None
+                with self.db.engine.connect() as conn:
+                    changes = inv.changes(conn)
+                reload = changes.reload or bool(changes.static and self.tracking)
+            if reload:
+                inv, track = self._load()
+            assert inv is not None
+            hosts = inv.hosts() if reload or (changes and changes.static) else None
+            with self._lock:
+                if reload:
+                    self._inventory, self._built = inv, time.monotonic()
+                    self._stale = False
+                    self._pending_liveness.clear()
+                    self.tracking = bool(track)
+                    liveness = {}
+                else:
+                    liveness = {**self._pending_liveness, **changes.liveness}
+                    self._pending_liveness.clear()
+                sched = self._scheduler
+        if sched is None:
+            assert hosts is not None
+            fresh = Scheduler(self.config, hosts, self.store)
+            with self._lock:
+                if self._scheduler is None:
+                    self._scheduler = fresh
+                sched = self._scheduler
+            if sched is fresh:
+                return sched
+        if reload:
+            sched.update_hosts(hosts)
+        else:
+            assert changes is not None
+            if changes.static:  # a host added or its static columns changed: rebuild the
+                sched.update_hosts(hosts, keep_usage=True)  # fleet, no database read
+            sched.apply_changes(changes.usage, liveness)
+        return sched
+
+    def changed_usage(self) -> Mapping[str, HostUsage]:
+        """The usage of the rows changed since the last read (called under the engine's lock:
+        liveness is kept for the next ``scheduler()``, a static change marks a reload)."""
+        with self._read_lock:
+            inv = self._inventory
+            if inv is None:
+                return {}
+            with self.db.engine.connect() as conn:
+                changes = inv.changes(conn)
+            with self._lock:
+                if changes.reload or changes.static:
+                    self._stale = True
+                self._pending_liveness.update(changes.liveness)
+            return changes.usage
 
 
 _placers: "weakref.WeakKeyDictionary[Database, list[_Placer]]" = weakref.WeakKeyDictionary()

@@ -19,12 +19,13 @@
     image_cache_volumes  ImageCacheVolume   (host)
     periodic_runs        PeriodicRun        controller
     host_images          HostImage          (host; the image cache there and its upload state)
+    inventory_epoch      InventoryEpoch     (the scheduler's reload token)
 """
 
 from kumo.db.base import Base
 from kumo.db.models.flavors import Flavor, FlavorExtraSpec, FlavorProject
-from kumo.db.models.hosts import (Aggregate, AggregateMetadata, Host, VirtType, aggregate_hosts,
-                                  hypervisor_version_key)
+from kumo.db.models.hosts import (Aggregate, AggregateMetadata, Host, InventoryEpoch, VirtType,
+                                  aggregate_hosts, hypervisor_version_key)
 from kumo.db.models.host_images import HostImage, HostImageState
 from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, ImageProperty,
                                    ImageStatus, ImageTag, MemberStatus, Visibility)
@@ -36,7 +37,8 @@ from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
-    "ImageProperty", "ImageStatus", "ImageTag", "Instance", "JournalEntry", "JournalState",
+    "ImageProperty", "ImageStatus", "ImageTag", "Instance", "InventoryEpoch", "JournalEntry",
+    "JournalState",
     "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PeriodicRun", "PowerState",
     "ServerGroup",
     "ServerGroupPolicy", "UNFINISHED_STATES", "VirtType", "Visibility", "aggregate_hosts",

@@ -118,6 +118,11 @@ class Host(Timestamps, Base):
     instance_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: bumped by every claim and release (kumo.db.claims)
     generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: when the row last changed, set by the database on every INSERT and UPDATE (triggers of
+    #: migration 0005): SQLite numbers changes in commit order (its writers are serialised),
+    #: PostgreSQL stores the writing transaction's id. The scheduler reads only the rows whose
+    #: number is at or past its watermark (kumo.scheduler.resident); never written by kumo.
+    change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0", index=True)
 
     #: HostCapabilities fields as JSON (tuples as lists); see capabilities()/set_capabilities()
     capabilities_json: Mapped[dict[str, Any] | None] = mapped_column("capabilities", JSONDict)
@@ -192,3 +197,16 @@ class Aggregate(Timestamps, Base):
 
     def __repr__(self) -> str:
         return f"<Aggregate {self.id} {self.name!r}>"
+
+
+class InventoryEpoch(Base):
+    """One row (id 1) whose ``token`` the database sets to a new random value whenever a host
+    row is deleted or an aggregate, its metadata or its membership changes (triggers of
+    migration 0005): changes the per-row ``hosts.change_seq`` cannot show. A scheduler that
+    keeps the inventory resident reloads it whole when the token differs from the one it loaded
+    with (or the row is missing)."""
+
+    __tablename__ = "inventory_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -70,7 +70,7 @@ class ComputeUp(Filter):
             members = idx[part]
             if members.size:
                 i = int(members[0])
-                h = fleet.hosts[i]
                 hb = None if np.isnan(fleet.heartbeat[i]) else float(fleet.heartbeat[i])
-                out.append((self._down(h.forced_down, hb, ctx.now), int(members.size)))
+                out.append((self._down(bool(fleet.forced_down[i]), hb, ctx.now),
+                            int(members.size)))
         return out
