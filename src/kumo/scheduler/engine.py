@@ -60,11 +60,10 @@ class Scheduler:
         fleet = Fleet(hosts, track, [w.AGGREGATE_KEY for w, _ in self.weighers])
         mults = []
         for w, default in self.weighers:
-            memo: dict[int, float] = {}  # per aggregates tuple (shared by hosts of one kind)
-            per_host = np.array([memo[id(h.aggregates)] if id(h.aggregates) in memo else
-                                 memo.setdefault(id(h.aggregates), weight_multiplier(
-                                     h, w.AGGREGATE_KEY, default))
-                                 for h in fleet.hosts], dtype=np.float64)
+            # per host kind (aggregates are the kind's), gathered
+            per_kind = np.array([weight_multiplier(k, w.AGGREGATE_KEY, default)
+                                 for k in fleet.kinds], dtype=np.float64)
+            per_host = per_kind[fleet.kind_codes]
             if per_host.size == 0:
                 mults.append(float(default))
             elif bool(np.all(per_host == per_host[0])):

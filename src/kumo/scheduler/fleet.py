@@ -18,7 +18,7 @@ import numpy as np
 
 from kumo.errors import InvalidInput
 from kumo.scheduler.claims import HostUsage
-from kumo.scheduler.model import HostView, effective_ratio, resource_limit
+from kumo.scheduler.model import HostView, aggregate_floats, effective_ratio, resource_limit
 
 if TYPE_CHECKING:  # pragma: no cover
     from kumo.scheduler.plugins import StaticFilter
@@ -80,24 +80,31 @@ class Fleet:
         self.generation = np.full(n, -1, dtype=np.int64)
         self.heartbeat = np.full(n, np.nan, dtype=np.float64)
         self.forced_down = np.zeros(n, dtype=bool)
-        # per host kind, not per host: views of one kind share their aggregates tuple
-        # (kumo.scheduler.resident), so the limits are computed once per kind
-        limits: dict[tuple, tuple[tuple[int, float, int], ...]] = {}
-        lim_rows, base_rows, beats = [], [], []
-        for h in hs:
-            key = (id(h.aggregates), h.vcpus, h.ram_mib, h.disk_gib, h.cpu_allocation_ratio,
-                   h.ram_allocation_ratio, h.disk_allocation_ratio)
-            got = limits.get(key)
-            if got is None:
-                got = limits[key] = host_limits(h)
-            lim_rows.append(got)
+        # aggregate ratio overrides per aggregates tuple (views of one kind share theirs), the
+        # limits as one array expression: floor(capacity * ratio), as host_limits computes them
+        #: host kinds (HostView.kind): a code per host and one view per code
+        self.kind_codes = np.empty(n, dtype=np.int64)
+        self.kinds: list[HostView] = []
+        kind_ids: dict[int, int] = {}
+        own, caps, base_rows, beats = [], [], [], []
+        for i, h in enumerate(hs):
+            k = kind_ids.get(id(h.kind))
+            if k is None:
+                k = kind_ids[id(h.kind)] = len(self.kinds)
+                self.kinds.append(h.kind)
+            self.kind_codes[i] = k
+            caps.append((h.vcpus, h.ram_mib, h.disk_gib))
+            own.append((h.cpu_allocation_ratio, h.ram_allocation_ratio, h.disk_allocation_ratio))
             base_rows.append((h.vcpus_used, h.ram_mib_used, h.disk_gib_used, h.instances))
             beats.append(np.nan if h.last_heartbeat is None else h.last_heartbeat)
         if n:
-            lim = np.array(lim_rows, dtype=np.float64).reshape(n, 3, 3)
-            self.capacity[:] = lim[:, :, 0]
-            self.ratio[:] = lim[:, :, 1]
-            self.limit[:] = lim[:, :, 2]
+            self.capacity[:] = np.array(caps, dtype=np.int64)
+            agg = np.array([[min(v) if (v := aggregate_floats(kind, key)) else np.nan
+                             for _, key in RESOURCES] for kind in self.kinds],
+                           dtype=np.float64)
+            a = agg[self.kind_codes]
+            self.ratio[:] = np.where(np.isnan(a), np.array(own, dtype=np.float64), a)
+            self.limit[:] = np.floor(self.capacity * self.ratio).astype(np.int64)
             self.base[:] = np.array(base_rows, dtype=np.int64)
             self.heartbeat[:] = np.array(beats, dtype=np.float64)
             self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
@@ -128,13 +135,24 @@ class Fleet:
             ids: dict[Hashable, int] = {}
             reps: list[HostView] = []
             codes = np.empty(self.n, dtype=np.int64)
-            for i, h in enumerate(self.hosts):
-                key = f.host_key(h)
-                c = ids.get(key)
-                if c is None:
-                    c = ids[key] = len(reps)
-                    reps.append(h)
-                codes[i] = c
+            if f.KIND_ONLY:  # a key per kind, gathered
+                per_kind = np.empty(len(self.kinds), dtype=np.int64)
+                for k, kind in enumerate(self.kinds):
+                    key = f.host_key(kind)
+                    c = ids.get(key)
+                    if c is None:
+                        c = ids[key] = len(reps)
+                        reps.append(kind)
+                    per_kind[k] = c
+                codes = per_kind[self.kind_codes]
+            else:
+                for i, h in enumerate(self.hosts):
+                    key = f.host_key(h)
+                    c = ids.get(key)
+                    if c is None:
+                        c = ids[key] = len(reps)
+                        reps.append(h)
+                    codes[i] = c
             got = self._classes[f.NAME] = (codes, reps)
         return got
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from kumo.catalog.properties import ImageProperties, canonical_name
 from kumo.db.claims import DEFAULT_RATIOS, AllocationRatios
+from kumo.db.prepared import utc_timestamp
 from kumo.db.models import Aggregate as AggregateRow
 from kumo.db.models import Host, Instance
 from kumo.db.models import ServerGroup as ServerGroupRow
@@ -84,27 +85,32 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
 
 
 def zone_of(host: Host) -> str:
-    if host.availability_zone:
-        return host.availability_zone
-    for agg in sorted(host.aggregates, key=lambda a: a.name):
+    return zone_from(host.availability_zone, host.aggregates)
+
+
+def zone_from(own: str | None, aggregates: Iterable[Any]) -> str:
+    """The host's zone: its own, else the first of its aggregates (by name) that sets one."""
+    if own:
+        return own
+    for agg in sorted(aggregates, key=lambda a: a.name):
         if agg.availability_zone:
             return agg.availability_zone
     return DEFAULT_ZONE
 
 
-def host_view(host: Host, counts: Counts | None = None,
-              ratios: AllocationRatios = DEFAULT_RATIOS) -> HostView:
-    """The scheduler's view of one host row (see the module docstring for each field)."""
+def per_host_fields(host: Any, aggregates: Iterable[Any],
+                    ratios: AllocationRatios = DEFAULT_RATIOS) -> dict[str, Any]:
+    """The view fields of one host row that no other field is derived from (HostView.clone's
+    PER_HOST_FIELDS): name, zone, state, capacity, ratios, usage. ``host``: an ORM Host or a row
+    with the same column names; ``aggregates``: its aggregates (name, availability_zone)."""
     def ratio(own: float | None, default: float) -> float:
         return float(default) if own is None else float(own)
 
-    kw: dict[str, Any] = dict(
-        availability_zone=zone_of(host),
-        aggregates=tuple(Aggregate(a.name, dict(a.meta))
-                         for a in sorted(host.aggregates, key=lambda a: a.name)),
+    return dict(
+        name=host.name,
+        availability_zone=zone_from(host.availability_zone, aggregates),
         enabled=bool(host.enabled), disabled_reason=host.disabled_reason,
-        forced_down=bool(host.forced_down),
-        last_heartbeat=host.last_heartbeat.timestamp() if host.last_heartbeat else None,
+        forced_down=bool(host.forced_down), last_heartbeat=utc_timestamp(host.last_heartbeat),
         vcpus=max(0, host.vcpus - host.reserved_vcpus),
         ram_mib=max(0, host.ram_mib - host.reserved_ram_mib),
         disk_gib=max(0, host.disk_gib - host.reserved_disk_gib),
@@ -113,19 +119,27 @@ def host_view(host: Host, counts: Counts | None = None,
         cpu_allocation_ratio=ratio(host.cpu_allocation_ratio, ratios.cpu),
         ram_allocation_ratio=ratio(host.ram_allocation_ratio, ratios.ram),
         disk_allocation_ratio=ratio(host.disk_allocation_ratio, ratios.disk),
-        image_property_counts=counts or {},
     )
+
+
+def host_view(host: Host, counts: Counts | None = None,
+              ratios: AllocationRatios = DEFAULT_RATIOS) -> HostView:
+    """The scheduler's view of one host row (see the module docstring for each field)."""
+    kw: dict[str, Any] = per_host_fields(host, host.aggregates, ratios)
+    kw["aggregates"] = tuple(Aggregate(a.name, dict(a.meta))
+                             for a in sorted(host.aggregates, key=lambda a: a.name))
+    kw["image_property_counts"] = counts or {}
     caps = host.capabilities()
     if caps is not None:
         if host.virt_type and caps.is_libvirt_qemu and caps.hypervisor != host.virt_type:
             caps = caps.with_hypervisor(host.virt_type)
         if caps.hypervisor_version is None and host.hypervisor_version:
             caps = replace(caps, hypervisor_version=parse_version(host.hypervisor_version))
-        return HostView.from_capabilities(host.name, caps, **kw)
+        return HostView.from_capabilities(kw.pop("name"), caps, **kw)
     hv = host.hypervisor_type
     if host.virt_type and hv in ("kvm", "qemu"):
         hv = host.virt_type
-    return HostView(host.name, hv, parse_version(host.hypervisor_version), **kw)
+    return HostView(kw.pop("name"), hv, parse_version(host.hypervisor_version), **kw)
 
 
 def image_property_counts(session: Session, properties: Sequence[str],

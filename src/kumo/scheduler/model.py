@@ -139,16 +139,26 @@ class HostView:
         """This view with per-host fields replaced -- name, usage, liveness, like-image counts
         (``PER_HOST_FIELDS``) -- without running ``__post_init__`` again: nothing is derived
         from those fields, so it would only redo this view's work. Builds the many hosts of
-        one kind (kumo.scheduler.resident) and current-usage views cheaply."""
+        one kind (kumo.scheduler.resident) and current-usage views cheaply. The clone keeps
+        its ``kind``: the view it was cloned from, first of its kind."""
         bad = set(per_host) - PER_HOST_FIELDS
         if bad:
             raise TypeError(f"HostView.clone: not per-host field(s) {', '.join(sorted(bad))}")
-        if "image_property_counts" in per_host:
-            per_host["image_property_counts"] = freeze_counts(per_host["image_property_counts"])
+        counts = per_host.get("image_property_counts")
+        if counts is not None and not isinstance(counts, MappingProxyType):
+            per_host["image_property_counts"] = freeze_counts(counts)
         view = object.__new__(HostView)
-        view.__dict__.update(self.__dict__)
-        view.__dict__.update(per_host)
+        d = view.__dict__
+        d.update(self.__dict__)
+        d.update(per_host)
+        d.setdefault("_kind", self)
         return view
+
+    @property
+    def kind(self) -> "HostView":
+        """The view this one was cloned from (itself if not a clone): views of one kind share
+        everything but ``PER_HOST_FIELDS`` -- hypervisor, capabilities, aggregates."""
+        return self.__dict__.get("_kind", self)
 
     @property
     def hypervisor_display(self) -> str:
@@ -156,7 +166,9 @@ class HostView:
 
 
 #: the fields ``HostView.clone`` may replace: nothing else in a view is derived from them
-PER_HOST_FIELDS = frozenset({"name", "vcpus_used", "ram_mib_used", "disk_gib_used", "instances",
+PER_HOST_FIELDS = frozenset({"name", "vcpus", "ram_mib", "disk_gib", "vcpus_used", "ram_mib_used",
+                             "disk_gib_used", "instances", "cpu_allocation_ratio",
+                             "ram_allocation_ratio", "disk_allocation_ratio", "availability_zone",
                              "last_heartbeat", "forced_down", "enabled", "disabled_reason",
                              "image_property_counts"})
 

@@ -94,6 +94,11 @@ class Filter(_Plugin):
 class StaticFilter(Filter):
     """A filter whose verdict depends only on static host attributes and the request."""
 
+    #: ``host_key`` reads only what views of one kind share (HostView.kind: hypervisor,
+    #: capabilities, aggregates -- none of HostView.clone's PER_HOST_FIELDS), so the fleet
+    #: computes it once per kind
+    KIND_ONLY: ClassVar[bool] = False
+
     def host_key(self, host: HostView) -> Hashable:
         """Every host attribute ``evaluate`` reads."""
         raise NotImplementedError

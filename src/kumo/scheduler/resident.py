@@ -3,9 +3,10 @@ that changed.
 
 Reading: columns with SQLAlchemy Core, not ORM objects (hydrating 10,000 ``Host`` objects with
 their aggregates cost ~1 s; the tuples cost a small fraction). The capabilities JSON is fetched as
-text and parsed once per distinct text, and a ``HostView`` is built once per *shape* -- every
-static column but the name -- and copied for the hosts of that shape, so a fleet of 10,000 hosts
-in 50 kinds builds 50 views the slow way.
+text and parsed once per distinct text, and a ``HostView`` is built once per *kind* of host --
+hypervisor, capabilities, aggregates -- and cloned with each host's own fields (name, capacity,
+ratios, zone, state, usage: ``HostView.clone``), so a fleet of 10,000 hosts in 50 kinds builds
+50 views the slow way.
 
 Keeping up: each host row carries ``change_seq``, set by the database on every insert and update
 (migration 0005: SQLite numbers changes in commit order; PostgreSQL stores the writing
@@ -26,7 +27,7 @@ liveness is dynamic data and is part of no cache key.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -86,21 +87,23 @@ class _Agg:
 
 
 class _Row:
-    """A host row as inventory.host_view reads it (one definition of a view), from Core columns."""
+    """A host row as inventory.host_view reads an ORM Host (one definition of a view)."""
 
-    def __init__(self, name: str, static: tuple, aggregates: Sequence[_Agg]):
-        (self.hypervisor_type, self.hypervisor_version, self.virt_type, self.vcpus, self.ram_mib,
-         self.disk_gib, self.reserved_vcpus, self.reserved_ram_mib, self.reserved_disk_gib,
-         self.cpu_allocation_ratio, self.ram_allocation_ratio, self.disk_allocation_ratio,
-         self._caps_text, self.availability_zone, self.enabled, self.disabled_reason) = static
-        self.name = name
+    def __init__(self, row: Any, aggregates: Sequence[_Agg]):
+        self._row = row
         self.aggregates = list(aggregates)
-        self.used_vcpus = self.used_ram_mib = self.used_disk_gib = self.instance_count = 0
-        self.forced_down = False
-        self.last_heartbeat = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
 
     def capabilities(self) -> HostCapabilities | None:
-        return _caps(self._caps_text)
+        return _caps(self._row.caps)
+
+
+#: a host row read with the driver's cursor, by column name
+HostRow = namedtuple("HostRow", [c.key for c in COLUMNS])  # type: ignore[misc]
+_ALL = Prepared(lambda: select(*COLUMNS))
+_NO_COUNTS = freeze_counts({})
 
 
 def _changes_statement(postgres: bool) -> Any:
@@ -140,9 +143,10 @@ class Inventory:
         self.postgres = postgres
         self.ratios = ratios
         self.views: dict[str, HostView] = {}
-        self._static: dict[str, tuple] = {}   # name -> (static columns, aggregate names)
+        self._static: dict[str, tuple] = {}   # name -> its static columns
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
         self._agg_key: dict[int, tuple[str, ...]] = {}
+        self._kinds: dict[tuple, HostView] = {}
         self.token: int | None = None
         self.watermark = 0
 
@@ -152,14 +156,15 @@ class Inventory:
         """Read every host (and its aggregates) in ``conn``'s transaction."""
         token = conn.execute(select(InventoryEpoch.token).where(InventoryEpoch.id == 1)).scalar()
         mark = self._xmin(conn) if self.postgres else None
-        rows = conn.execute(select(*COLUMNS)).all()
+        rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
-        shapes: dict[tuple, HostView] = {}
+        self._kinds = {}
         top = 0
-        for row in rows:
-            self._add(row, shapes, counts)
-            top = max(top, row[2])
+        for raw in rows:
+            row = HostRow._make(raw)
+            self._add(row, (counts or {}).get(row.name))
+            top = max(top, row.change_seq)
         self.token = token
         self.watermark = mark if self.postgres else top + 1
 
@@ -184,24 +189,20 @@ class Inventory:
             self._aggs[host_id] = shared.setdefault(key, tuple(lst))
             self._agg_key[host_id] = key
 
-    def _add(self, row: Any, shapes: dict[tuple, HostView],
-             counts: dict[str, inventory.Counts] | None) -> HostView:
-        host_id, name = row[0], row[1]
-        static = tuple(row[_S0:_U0])
-        agg_key = self._agg_key.get(host_id, ())
-        shape_key = (static, agg_key)
-        proto = shapes.get(shape_key)
-        if proto is None:
-            proto = inventory.host_view(_Row(name, static, self._aggs.get(host_id, ())),
-                                        ratios=self.ratios)
-            shapes[shape_key] = proto
-        u = row[_U0:_L0]
-        view = proto.clone(name=name, vcpus_used=u[0], ram_mib_used=u[1], disk_gib_used=u[2],
-                           instances=u[3], last_heartbeat=utc_timestamp(row[_L0]),
-                           forced_down=bool(row[_L0 + 1]),
-                           image_property_counts=freeze_counts((counts or {}).get(name, {})))
-        self.views[name] = view
-        self._static[name] = shape_key
+    def _add(self, row: Any, counts: inventory.Counts | None) -> HostView:
+        """The view of ``row`` (a HostRow): its kind's view (built the first time a kind is
+        seen: hypervisor, capabilities, aggregates) cloned with the row's own fields."""
+        aggs = self._aggs.get(row.id, ())
+        agg_key = self._agg_key.get(row.id, ())
+        kind_key = (row.hypervisor_type, row.hypervisor_version, row.virt_type, row.caps, agg_key)
+        kind = self._kinds.get(kind_key)
+        if kind is None:
+            kind = self._kinds[kind_key] = inventory.host_view(_Row(row, aggs),
+                                                               ratios=self.ratios)
+        fields = inventory.per_host_fields(row, aggs, self.ratios)
+        view = kind.clone(**fields, image_property_counts=counts or _NO_COUNTS)
+        self.views[row.name] = view
+        self._static[row.name] = tuple(row[_S0:_U0])
         return view
 
     # --- reading what changed ------------------------------------------------------------------
@@ -223,22 +224,21 @@ class Inventory:
         skip = 2 if self.postgres else 1
         top = self.watermark - 1
         for full in rows:
-            row = full[skip:]
-            if row[0] is None:  # no changed row (the outer join's empty side)
+            if full[skip] is None:  # no changed row (the outer join's empty side)
                 continue
-            name = row[1]
-            top = max(top, row[2])
-            static = tuple(row[_S0:_U0])
+            row = HostRow._make(full[skip:])
+            name = row.name
+            top = max(top, row.change_seq)
             known = self._static.get(name)
-            if known is None or known[0] != static:
+            if known is None or known != tuple(row[_S0:_U0]):
                 old = self.views.get(name)
-                counts = ({p: dict(v) for p, v in old.image_property_counts.items()}
-                          if old is not None else {})
-                out.static[name] = self._add(row, {}, {name: counts})
+                out.static[name] = self._add(row, old.image_property_counts if old else None)
                 continue
-            u = row[_U0:_L0]
-            usage = out.usage[name] = HostUsage(u[0], u[1], u[2], u[3], u[4])
-            hb, forced = out.liveness[name] = (utc_timestamp(row[_L0]), bool(row[_L0 + 1]))
+            usage = out.usage[name] = HostUsage(row.used_vcpus, row.used_ram_mib,
+                                                row.used_disk_gib, row.instance_count,
+                                                row.generation)
+            hb, forced = out.liveness[name] = (utc_timestamp(row.last_heartbeat),
+                                               bool(row.forced_down))
             self.views[name] = self.views[name].clone(
                 vcpus_used=usage.vcpus, ram_mib_used=usage.ram_mib,
                 disk_gib_used=usage.disk_gib, instances=usage.instances, last_heartbeat=hb,

@@ -263,9 +263,10 @@ class _Placer:
         track = _tracked_views(self.config, inv.views.values())
         if track:  # like-image counts: one more read, only when a weigher uses them
             with self.db.session_scope(readonly=True) as s:
-                counts = inventory.image_property_counts(s, track, list(inv.views))
+                counts = inventory.image_property_counts(s, track)
             for name, c in counts.items():
-                inv.views[name] = inv.views[name].clone(image_property_counts=c)
+                if name in inv.views:
+                    inv.views[name] = inv.views[name].clone(image_property_counts=c)
         return inv, track
 
     def scheduler(self) -> Scheduler:

@@ -36,6 +36,7 @@ class ImageProperties(StaticFilter):
     ranges such as '>=6.3,<10.0')."""
 
     NAME = "ImageProperties"
+    KIND_ONLY = True  # hypervisor, capabilities, aggregates
 
     def evaluate(self, host: HostView, request: RequestSpec, ctx: DecisionContext) -> FilterResult:
         facts = request.facts

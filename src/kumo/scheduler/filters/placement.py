@@ -48,6 +48,7 @@ class AggregateImageIsolation(StaticFilter):
     """
 
     NAME = "AggregateImageIsolation"
+    KIND_ONLY = True  # hypervisor, capabilities, aggregates
     OPTIONS = {"properties": ("os_type",), "required": {}}
 
     def __init__(self, **options):

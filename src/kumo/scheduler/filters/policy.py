@@ -64,6 +64,7 @@ class GuestPolicy(StaticFilter):
     """The host passes when the guest policy finds no error building the guest for it."""
 
     NAME = "GuestPolicy"
+    KIND_ONLY = True  # hypervisor, capabilities, aggregates
     #: (capabilities, request) answers kept; a fleet has few classes and requests repeat
     OPTIONS = {"cache_size": 8192}
 
