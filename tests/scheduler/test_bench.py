@@ -14,3 +14,16 @@ def test_bench_runs_small():
     spec.loader.exec_module(mod)
     r = mod.run(200, 100, seed=1)
     assert r["requests"] == 100 and r["rate"] > 0 and r["p99_ms"] >= r["p50_ms"]
+
+
+def test_placement_bench_runs_small(capsys):
+    """bench/placement.py on SQLite, 60 hosts: the service path with database claims, some
+    requests fitting nowhere."""
+    path = BENCH.parent / "placement.py"
+    spec = importlib.util.spec_from_file_location("bench_placement", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--backends", "sqlite", "--hosts", "60", "--placements", "40",
+                     "--cold-runs", "1", "--nowhere", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "placements/s" in out and "cold start" in out and "NoValidHost CPU p50" in out

@@ -106,36 +106,68 @@ class Scheduler:
 
     # --- deciding --------------------------------------------------------------------------------
 
-    def _static_mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+    def _static_candidates(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        """Indices of the hosts every static filter passes, cached per distinct request.
+
+        On a miss the filters are answered per *static class* -- hosts alike for every static
+        filter (Fleet.static_classes) -- in configured order, each filter only for the classes
+        the ones before it left, and the answer is gathered once into host indices: a cold
+        request costs one pass over the fleet, not one per filter."""
         fleet = self.fleet
         key = ("static",) + tuple(f.request_key(request) for f in self._static)
-        mask = fleet.cache_get(key)
-        if mask is None:
-            mask = np.ones(fleet.n, dtype=bool)
-            for f in self._static:
-                mask = mask & f.mask(fleet, request, ctx, within=mask)
-            mask.flags.writeable = False
-            fleet.cache_put(key, mask)
+        sidx = fleet.cache_get(key)
+        if sidx is None:
+            codes, table = fleet.static_classes(self._static)
+            ok = np.ones(table.shape[0], dtype=bool)
+            for j, f in enumerate(self._static):
+                fcodes = table[:, j]
+                needed = np.unique(fcodes[ok]).tolist()
+                ok &= f.class_ok(fleet, request, ctx, needed)[fcodes]
+            sidx = np.flatnonzero(ok[codes])
+            sidx.flags.writeable = False
+            fleet.cache_put(key, sidx)
+        return sidx
+
+    def _static_mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        mask = np.zeros(self.fleet.n, dtype=bool)
+        mask[self._static_candidates(request, ctx)] = True
         return mask
 
-    def _mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
-        mask = self._static_mask(request, ctx)
+    def _candidates(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        """Indices (ascending) of the hosts every filter passes. The dynamic filters run on the
+        static candidates only, into the fleet's preallocated buffers; the result is a view of
+        one of them, valid until the next decision (callers hold the scheduler's lock)."""
+        fleet = self.fleet
+        sidx = self._static_candidates(request, ctx)
+        m = sidx.size
+        if m == 0:
+            return sidx
+        idx = None if m == fleet.n else sidx
+        ok = fleet.buf_b[0, :m]
+        ok.fill(True)
+        out = fleet.buf_b[1, :m]
         for f in self._dynamic:
-            m = f.mask(self.fleet, request, ctx)
-            if m is not None:
-                mask = mask & m
+            if f.mask_at(fleet, request, ctx, idx, out):
+                np.logical_and(ok, out, out=ok)
+        k = int(np.count_nonzero(ok))
+        return np.compress(ok, sidx, out=fleet.buf_i[:k])
+
+    def _mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+        mask = np.zeros(self.fleet.n, dtype=bool)
+        mask[self._candidates(request, ctx)] = True
         return mask
 
     def _weights(self, request: RequestSpec, cand: np.ndarray) -> np.ndarray:
-        """Total weight per candidate (``cand``: host indices, ascending)."""
+        """Total weight per candidate (``cand``: host indices, ascending), in the fleet's
+        preallocated buffers (a view, valid until the next decision)."""
         fleet = self.fleet
-        full = cand.size == fleet.n
-        total = np.zeros(cand.size)
-        buf = np.empty(cand.size)
+        k = cand.size
+        idx = None if k == fleet.n else cand
+        total = fleet.buf_f[1, :k]
+        total.fill(0.0)
+        buf = fleet.buf_f[2, :k]
         for (w, _), mult in zip(self.weighers, self._mults):
-            raw = w.raw_vector(fleet, request)
-            if not full:
-                raw = raw[cand]
+            raw = w.raw_at(fleet, request, idx, fleet.buf_f[3, :k])
             lo = raw.min()
             hi = raw.max()
             if lo == hi:
@@ -143,7 +175,13 @@ class Scheduler:
             # (raw - lo) * (multiplier / (hi - lo)): the reference's exact expression
             np.subtract(raw, lo, out=buf)
             if isinstance(mult, np.ndarray):
-                np.multiply(buf, (mult if full else mult[cand]) / (hi - lo), out=buf)
+                per = fleet.buf_f[0, :k]
+                if idx is None:
+                    per[:] = mult
+                else:
+                    mult.take(idx, out=per)
+                np.divide(per, hi - lo, out=per)
+                np.multiply(buf, per, out=buf)
             else:
                 np.multiply(buf, mult / (hi - lo), out=buf)
             np.add(total, buf, out=total)
@@ -152,7 +190,7 @@ class Scheduler:
     def _decide(self, request: RequestSpec,
                 ctx: DecisionContext) -> tuple[int, float, tuple[str, ...]] | None:
         """(host index, its weight, the alternates' names) or None when no host passes."""
-        cand = np.flatnonzero(self._mask(request, ctx))
+        cand = self._candidates(request, ctx)
         if cand.size == 0:
             return None
         total = self._weights(request, cand)
@@ -175,6 +213,17 @@ class Scheduler:
             out.append(self.fleet.names[int(cand[i])])
             rest[i] = -np.inf
         return tuple(out)
+
+    def _usage_could_help(self, request: RequestSpec, ctx: DecisionContext) -> bool:
+        """Whether fresher usage could make a host pass: not when no host passes the static
+        filters, nor when the request exceeds every such host's limit even with nothing used
+        (a refresh changes usage only). Spares a fleet-wide usage read on those failures."""
+        sidx = self._static_candidates(request, ctx)
+        if sidx.size == 0:
+            return False
+        top = self.fleet.limit[sidx].max(axis=0)
+        return bool(request.vcpus <= top[VCPU] and request.ram_mib <= top[RAM]
+                    and request.disk_gib <= top[DISK])
 
     def _no_valid_host(self, request: RequestSpec, ctx: DecisionContext,
                        note: str = "") -> NoValidHost:
@@ -206,13 +255,13 @@ class Scheduler:
 
     def passing(self, request: RequestSpec, now: float) -> list[str]:
         with self._lock:
-            cand = np.flatnonzero(self._mask(request, DecisionContext(now)))
+            cand = self._candidates(request, DecisionContext(now))
             return [self.fleet.names[int(i)] for i in cand]
 
     def scores(self, request: RequestSpec, now: float) -> dict[str, float]:
         """Total weight per candidate host (for tests and debugging)."""
         with self._lock:
-            cand = np.flatnonzero(self._mask(request, DecisionContext(now)))
+            cand = self._candidates(request, DecisionContext(now))
             if cand.size == 0:
                 return {}
             total = self._weights(request, cand)
@@ -280,7 +329,8 @@ class Scheduler:
                             self._settled.wait(max(0.0, deadline - time.monotonic()))
                         waited = True
                         continue
-                    if self.config.refresh_on_failure and not refreshed:
+                    if (self.config.refresh_on_failure and not refreshed
+                            and self._usage_could_help(request, ctx)):
                         self._refresh_locked()
                         refreshed = True
                         continue

@@ -28,6 +28,9 @@ RESOURCES = (("vcpus", "cpu_allocation_ratio"), ("ram_mib", "ram_allocation_rati
              ("disk_gib", "disk_allocation_ratio"))
 VCPU, RAM, DISK, INSTANCES = 0, 1, 2, 3
 MASK_CACHE_SIZE = 256
+#: and at most this many bytes of cached candidate arrays (at 100,000 hosts an array of every
+#: host's index is 800 kB: the count alone would not bound the memory)
+MASK_CACHE_BYTES = 64 * 2**20
 
 
 def host_limits(host: HostView) -> tuple[tuple[int, float, int], ...]:
@@ -124,7 +127,16 @@ class Fleet:
                     col[i] = count
         self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
+        self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        # work buffers for one decision at a time (the engine decides under its lock): no
+        # fleet-sized allocation per decision. Rows of buf_b: candidates, a filter's answer;
+        # buf_f: a filter's scratch / per-host multipliers, total weight, one weigher's
+        # normalised score, one weigher's raw score; buf_i: candidate indices.
+        self.buf_b = np.empty((3, n), dtype=bool)
+        self.buf_f = np.empty((4, n), dtype=np.float64)
+        self.buf_i = np.empty(n, dtype=np.int64)
 
     # --- static classes and cached masks -------------------------------------------------------
 
@@ -156,6 +168,23 @@ class Fleet:
             got = self._classes[f.NAME] = (codes, reps)
         return got
 
+    def static_classes(self, filters: "Sequence[StaticFilter]") -> tuple[np.ndarray, np.ndarray]:
+        """Hosts encoded by their class under every filter of ``filters`` at once: a code per
+        host, and per code the class it has under each filter (columns in ``filters`` order)."""
+        key = tuple(f.NAME for f in filters)
+        got = self._static_classes.get(key)
+        if got is None:
+            if self.n == 0:
+                got = (np.zeros(0, dtype=np.int64), np.zeros((0, len(filters)), np.int64))
+            elif not filters:
+                got = (np.zeros(self.n, dtype=np.int64), np.zeros((1, 0), np.int64))
+            else:
+                stacked = np.stack([self.classes(f)[0] for f in filters], axis=1)
+                table, codes = np.unique(stacked, axis=0, return_inverse=True)
+                got = (codes.reshape(-1).astype(np.int64), table)
+            self._static_classes[key] = got
+        return got
+
     def cache_get(self, key: Hashable) -> np.ndarray | None:
         m = self._cache.get(key)
         if m is not None:
@@ -163,9 +192,15 @@ class Fleet:
         return m
 
     def cache_put(self, key: Hashable, mask: np.ndarray) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= old.nbytes
         self._cache[key] = mask
-        if len(self._cache) > MASK_CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self._cache_bytes += mask.nbytes
+        while self._cache and (len(self._cache) > MASK_CACHE_SIZE
+                               or self._cache_bytes > MASK_CACHE_BYTES):
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= dropped.nbytes
 
     # --- usage ----------------------------------------------------------------------------------
 
@@ -281,7 +316,9 @@ class Fleet:
         snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)
+        snap._static_classes = dict(self._static_classes)
         snap._cache = OrderedDict(self._cache)
+        # (the work buffers are shared: a summary does not decide, it uses none of them)
         return snap
 
     def view(self, i: int) -> HostView:

@@ -81,6 +81,20 @@ class Filter(_Plugin):
         """Boolean array over the fleet's hosts (True = passes), or None when all pass."""
         raise NotImplementedError
 
+    def mask_at(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
+                idx: np.ndarray | None, out: np.ndarray) -> bool:
+        """``mask`` for the hosts ``idx`` only (None: every host), written into ``out`` (one
+        entry per host in ``idx``); False when every host passes (``out`` untouched). The
+        engine's per-decision path: filters override it to work in preallocated buffers."""
+        m = self.mask(fleet, request, ctx)
+        if m is None:
+            return False
+        if idx is None:
+            out[:] = m
+        else:
+            m.take(idx, out=out)
+        return True
+
     def summarise(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         """(first reason, host count) pairs for the hosts ``idx`` this filter rejected, with the
@@ -106,6 +120,16 @@ class StaticFilter(Filter):
     def request_key(self, request: RequestSpec) -> Hashable:
         """Every request attribute ``evaluate`` reads."""
         raise NotImplementedError
+
+    def class_ok(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
+                 needed: "Sequence[int] | range") -> np.ndarray:
+        """Per class of ``fleet.classes(self)``, whether its hosts pass; only the classes in
+        ``needed`` are evaluated (the others read False)."""
+        _codes, reps = fleet.classes(self)
+        ok = np.zeros(len(reps), dtype=bool)
+        for c in needed:
+            ok[c] = self.evaluate(reps[c], request, ctx).passed
+        return ok
 
     def mask(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
              within: np.ndarray | None = None) -> np.ndarray | None:
@@ -147,6 +171,13 @@ class Weigher(_Plugin):
 
     def raw_vector(self, fleet: "Fleet", request: RequestSpec) -> np.ndarray:
         raise NotImplementedError
+
+    def raw_at(self, fleet: "Fleet", request: RequestSpec, idx: np.ndarray | None,
+               out: np.ndarray) -> np.ndarray:
+        """``raw_vector`` for the hosts ``idx`` (None: all; then possibly the fleet's own
+        column, not to be written), gathered into ``out`` (one entry per host in ``idx``)."""
+        raw = self.raw_vector(fleet, request)
+        return raw if idx is None else raw.take(idx, out=out)
 
     def tracked_properties(self) -> tuple[str, ...]:
         """Image properties whose per-host instance counts this weigher needs."""

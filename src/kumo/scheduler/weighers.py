@@ -112,3 +112,22 @@ class LikeImages(Weigher):
         if acc is None:
             return np.zeros(fleet.n)
         return -acc
+
+    def raw_at(self, fleet, request: RequestSpec, idx: np.ndarray | None,
+               out: np.ndarray) -> np.ndarray:
+        # raw_vector's expression on the gathered counts: the same operations per host
+        if idx is None:
+            return self.raw_vector(fleet, request)
+        acc = None
+        for prop, w in self.properties.items():
+            value = request_value(request, prop)
+            col = None if value is None else fleet.like_counts.get((prop, value))
+            if col is None:
+                continue
+            part = w * col[idx]
+            acc = part if acc is None else acc + part
+        if acc is None:
+            out.fill(0.0)
+            return out
+        np.negative(acc, out=out)
+        return out

@@ -59,6 +59,24 @@ class ComputeUp(Filter):
         up &= ~fleet.forced_down
         return up
 
+    def mask_at(self, fleet, request: RequestSpec, ctx: DecisionContext,
+                idx: np.ndarray | None, out: np.ndarray) -> bool:
+        # the same expression as mask, on the hosts idx, in the fleet's buffers
+        m = out.size
+        age = fleet.buf_f[0, :m]
+        forced = fleet.buf_b[2, :m]
+        if idx is None:
+            np.subtract(ctx.now, fleet.heartbeat, out=age)
+            np.logical_not(fleet.forced_down, out=forced)
+        else:
+            fleet.heartbeat.take(idx, out=age)
+            np.subtract(ctx.now, age, out=age)
+            fleet.forced_down.take(idx, out=forced)
+            np.logical_not(forced, out=forced)
+        np.less_equal(age, float(self.options["service_down_time"]), out=out)
+        np.logical_and(out, forced, out=out)
+        return True
+
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         # the summary depends only on the cause: one representative host per cause

@@ -110,6 +110,11 @@ class GuestPolicy(StaticFilter):
             needed = range(len(reps))
         else:
             needed = np.flatnonzero(np.bincount(codes[within], minlength=len(reps))).tolist()
+        return self.class_ok(fleet, request, ctx, needed)[codes]
+
+    def class_ok(self, fleet, request: RequestSpec, ctx: DecisionContext,
+                 needed) -> np.ndarray:
+        _codes, reps = fleet.classes(self)
         facts = request.facts
         ok = np.zeros(len(reps), dtype=bool)
         for c in needed:
@@ -120,4 +125,4 @@ class GuestPolicy(StaticFilter):
                     and hypervisor_runs(facts.hypervisor_type, caps.hypervisor)):
                 continue
             ok[c] = not self._refusals(caps, request)
-        return ok[codes]
+        return ok

@@ -39,6 +39,14 @@ class _ResourceFilter(Filter):
         # limit - used >= want  <=>  used + want <= limit (integers, exact in float64)
         return fleet.free[self.COLUMN] >= self.requested(request)
 
+    def mask_at(self, fleet, request: RequestSpec, ctx: DecisionContext,
+                idx: np.ndarray | None, out: np.ndarray) -> bool:
+        free = fleet.free[self.COLUMN]
+        if idx is not None:
+            free = free.take(idx, out=fleet.buf_f[0, :out.size])
+        np.greater_equal(free, self.requested(request), out=out)
+        return True
+
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         # the summary reports the largest free amount: the host with the most free stands for all
