@@ -140,6 +140,9 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        from kumo.db.prepared import close_held  # the scheduler's held connections first
+
+        close_held(self.engine)
         self.engine.dispose()
 
     def __repr__(self) -> str:

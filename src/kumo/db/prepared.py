@@ -13,6 +13,8 @@ timestamps are text -- see ``utc_timestamp``).
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -92,3 +94,101 @@ def utc_timestamp(value: datetime | str | None) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.timestamp()
+
+
+class HeldConnections:
+    """A few autocommit Core connections kept open between calls (PostgreSQL), shared by the
+    threads of one engine (``held_connections(engine)``).
+
+    A pooled checkout costs PostgreSQL round trips of its own -- the pre-ping, BEGIN, and the
+    ROLLBACK that resets the connection on return -- more than the statement on the scheduler's
+    hot path: a single UPDATE ... RETURNING (a claim) or SELECT (an incremental inventory read)
+    is atomic by itself, so it runs in autocommit on a held connection. At most ``size`` are
+    held (the rest of the pool stays for everything else); when all are busy, a call takes an
+    ordinary pooled connection. A held connection idle for ``IDLE_PING_S`` is pinged first (as
+    the pool's pre-ping would), so a server restart costs no failed claim; one that fails during
+    a call is discarded and the call raises (it is not retried: a claim may have committed)."""
+
+    IDLE_PING_S = 10.0
+
+    def __init__(self, engine: Any, size: int = 3):
+        self._engine = engine
+        self._size = size
+        self._idle: list[tuple[Connection, float]] = []
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def _take(self) -> Connection | None:
+        with self._lock:
+            if self._idle:
+                conn, used = self._idle.pop()
+            elif self._made < self._size:
+                self._made += 1
+                conn, used = None, 0.0
+            else:
+                return None
+        if conn is not None and time.monotonic() - used > self.IDLE_PING_S:
+            try:
+                conn.exec_driver_sql("SELECT 1")
+            except Exception:  # dead while idle: a new one
+                self._discard(conn, count=False)
+                conn = None
+        if conn is None:
+            try:
+                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except BaseException:
+                with self._lock:
+                    self._made -= 1
+                raise
+        return conn
+
+    def _discard(self, conn: Connection, count: bool = True) -> None:
+        try:
+            conn.invalidate()
+            conn.close()
+        except Exception:  # already broken: nothing more to release
+            pass
+        if count:
+            with self._lock:
+                self._made -= 1
+
+    def run(self, fn: Callable[[Connection], Any]) -> Any:
+        conn = self._take()
+        if conn is None:  # all held ones busy: an ordinary pooled connection
+            with self._engine.connect() as pooled:
+                return fn(pooled.execution_options(isolation_level="AUTOCOMMIT"))
+        try:
+            result = fn(conn)
+        except BaseException:
+            self._discard(conn)
+            raise
+        with self._lock:
+            self._idle.append((conn, time.monotonic()))
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._made -= len(idle)
+        for conn, _ in idle:
+            conn.close()
+
+
+_HELD: "weakref.WeakKeyDictionary[Any, HeldConnections]" = weakref.WeakKeyDictionary()
+_HELD_LOCK = threading.Lock()
+
+
+def held_connections(engine: Any) -> HeldConnections:
+    """The engine's HeldConnections (one per engine, closed with ``Database.dispose``)."""
+    with _HELD_LOCK:
+        got = _HELD.get(engine)
+        if got is None:
+            got = _HELD[engine] = HeldConnections(engine)
+        return got
+
+
+def close_held(engine: Any) -> None:
+    with _HELD_LOCK:
+        got = _HELD.pop(engine, None)
+    if got is not None:
+        got.close()

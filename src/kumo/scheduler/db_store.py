@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from kumo.db import Database
 from kumo.db import claims as db_claims
 from kumo.db.claims import HostCounters, Resources
+from kumo.db.prepared import held_connections
 from kumo.errors import NotFound, StateError
 from kumo.scheduler.claims import Claim, ClaimResult, HostUsage
 
@@ -67,6 +68,7 @@ class DbClaimStore:
 
     def __init__(self, db: Database):
         self.db = db
+        self._held = None if db.is_sqlite else held_connections(db.engine)
 
     def claim(self, claim: Claim) -> ClaimResult:
         limits = Resources(claim.vcpus_limit, claim.ram_mib_limit, claim.disk_gib_limit)
@@ -80,6 +82,8 @@ class DbClaimStore:
                 ok, counters = run(s.connection())
                 if ok:
                     record(s, claim)  # raises: the claim rolls back with it
+        elif self._held is not None:  # PostgreSQL: one statement in autocommit on a held
+            ok, counters = self._held.run(run)  # connection (kumo.db.prepared)
         else:  # a Core connection, not a Session: one statement (two when refused)
             with self.db.engine.begin() as conn:
                 ok, counters = run(conn)

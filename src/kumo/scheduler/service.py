@@ -62,6 +62,7 @@ from kumo.catalog.flavor import Flavor as FlavorValue
 from kumo.catalog.properties import ImageProperties
 from kumo.config import Settings
 from kumo.db import Database
+from kumo.db.prepared import held_connections
 from kumo.db.models import Host, Instance
 from kumo.errors import InvalidInput, KumoError, NotFound
 from kumo.scheduler import inventory, resident
@@ -241,6 +242,7 @@ class _Placer:
         self.db = db
         self.config = config
         self.store = _ResidentStore(db, self)
+        self._held = None if db.is_sqlite else held_connections(db.engine)
         self._lock = threading.Lock()        # the scheduler and inventory objects
         self._read_lock = threading.Lock()   # one inventory read at a time
         self._scheduler: Scheduler | None = None
@@ -284,8 +286,7 @@ class _Placer:
             changes = None
             if not reload:
                 assert inv is not None
-                with self.db.engine.connect() as conn:
-                    changes = inv.changes(conn)
+                changes = self._read_changes(inv)
                 reload = changes.reload or bool(changes.static and self.tracking)
             if reload:
                 inv, track = self._load()
@@ -320,6 +321,14 @@ class _Placer:
             sched.apply_changes(changes.usage, liveness)
         return sched
 
+    def _read_changes(self, inv: resident.Inventory) -> resident.Changes:
+        """One incremental read (under the read lock): on PostgreSQL one statement in
+        autocommit on a connection the placer keeps, else a pooled connection."""
+        if self._held is not None:
+            return self._held.run(inv.changes)
+        with self.db.engine.connect() as conn:
+            return inv.changes(conn)
+
     def changed_usage(self) -> Mapping[str, HostUsage]:
         """The usage of the rows changed since the last read (called under the engine's lock:
         liveness is kept for the next ``scheduler()``, a static change marks a reload)."""
@@ -327,8 +336,7 @@ class _Placer:
             inv = self._inventory
             if inv is None:
                 return {}
-            with self.db.engine.connect() as conn:
-                changes = inv.changes(conn)
+            changes = self._read_changes(inv)
             with self._lock:
                 if changes.reload or changes.static:
                     self._stale = True
