@@ -72,6 +72,7 @@ class DbClaimStore:
 
     def claim(self, claim: Claim) -> ClaimResult:
         limits = Resources(claim.vcpus_limit, claim.ram_mib_limit, claim.disk_gib_limit)
+
         def run(conn):
             return db_claims.claim_within_conn(conn, claim.host, _resources(claim), limits,
                                                instances=claim.instances)
