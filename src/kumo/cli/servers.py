@@ -152,6 +152,29 @@ def rebuild(server_ref: str, image: str | None, out: Output) -> None:
         env, ctx, server_ref, image), recover=True)))
 
 
+@server.command("set-password")
+@click.argument("server_ref", metavar="SERVER")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Read the new password from this file (first line); default: generate one "
+                   "and show it once.")
+@show_options
+def set_password(server_ref: str, password_file: str | None, out: Output) -> None:
+    """Reset the admin password: through the QEMU guest agent when the guest has one
+    (hw_qemu_guest_agent), else written to the config drive at the next rebuild."""
+    from kumo.compute import passwords
+
+    password = None
+    if password_file:
+        text = Path(password_file).read_text(encoding="utf-8", errors="strict")
+        password = text.splitlines()[0] if text else ""
+    result = run(lambda env, ctx: passwords.set_password(env, ctx, server_ref, password),
+                 recover=True)
+    out.one(_with_password(result), f"server {server_ref}")
+    click.echo(result.message, err=True)
+    if result.admin_password and out.is_table:
+        click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
+
+
 @server.command("delete")
 @click.argument("server_refs", metavar="SERVER...", nargs=-1, required=True)
 def delete(server_refs: tuple[str, ...]) -> None:

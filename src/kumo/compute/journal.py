@@ -52,6 +52,7 @@ RECOVERERS: dict[str, str] = {
     "reboot": "kumo.compute.power:recover_power",
     "reboot-hard": "kumo.compute.power:recover_power",
     "delete": "kumo.compute.teardown:recover_delete",
+    "set-password": "kumo.compute.passwords:recover_set_password",
 }
 
 

@@ -76,7 +76,8 @@ def recover_create(env: ComputeEnv, entry: JournalEntry) -> str:
         try:
             conn = env.host(records.load(env, uuid)[1].uri)
             define_and_start(env, conn, entry.id, uuid, "create")
-            return f"create interrupted at step {step}: finished, server ACTIVE"
+            outcome = f"create interrupted at step {step}: finished, server ACTIVE"
+            return _with_unseen_password(env, uuid, outcome, f"create recovered at step {step}")
         except HostUnreachable:  # try again on the next start (journal.recover)
             raise
         except Exception as e:
@@ -146,12 +147,22 @@ def recover_rebuild(env: ComputeEnv, entry: JournalEntry) -> str:
     if step in ("define", "start"):
         conn = env.host(records.load(env, uuid)[1].uri)
         define_and_start(env, conn, entry.id, uuid, "rebuild")
-        return f"rebuild interrupted at step {step}: finished, server ACTIVE"
+        outcome = f"rebuild interrupted at step {step}: finished, server ACTIVE"
+        return _with_unseen_password(env, uuid, outcome, f"rebuild recovered at step {step}")
     reason = (f"rebuild was interrupted at step {step} (the controller stopped): rebuild the "
               "server again")
     records.fail(env, uuid, entry_id=entry.id, error=reason,
                  fault=reason)
     return reason
+
+
+def _with_unseen_password(env: ComputeEnv, uuid: str, outcome: str, how: str) -> str:
+    """A build finished by recovery whose admin password the dead process made and never
+    showed: the server's notes say so (kumo.compute.passwords), and so does the outcome."""
+    from kumo.compute import passwords
+
+    note = passwords.unseen_password_note(env, uuid, how)
+    return f"{outcome}; {note}" if note else outcome
 
 
 # --- shared steps --------------------------------------------------------------------------------
@@ -179,7 +190,9 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     volumes); the admin password."""
     uuid = instance.uuid
     spec = build_guest(guest_request(env, instance, host))
-    password = secrets.token_urlsafe(12) if spec.credentials.admin_password else None
+    password = None
+    if spec.credentials.admin_password:  # one set with kumo server set-password, else a new one
+        password = instance.pending_admin_password or secrets.token_urlsafe(12)
     journal.advance(env, entry_id, "volumes",
                     volumes=[naming.volume_name(uuid, k) for k in naming.INSTANCE_VOLUME_KINDS])
     records.save(env, uuid, admin_password_hash=hash_password(password) if password else None)
@@ -197,6 +210,8 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     # built in memory and streamed to the host: the admin password is never in a file here
     conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
                        config_drive.iso_bytes(md), "iso")
+    if password:  # the guest's password is now this one: shown to the caller, or set by them
+        records.save(env, uuid, pending_admin_password=None, notes=None)
     return password
 
 

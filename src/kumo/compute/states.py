@@ -72,6 +72,7 @@ def server_view(instance: Instance) -> dict[str, Any]:
         "key_name": instance.key_name,
         "fault": ({"code": instance.fault_code, "message": instance.fault_reason,
                    "details": instance.fault_details} if instance.fault_reason else None),
+        "notes": instance.notes,
         "config_digest": instance.config_digest,
         "image_properties": dict(sorted((instance.image_properties or {}).items())),
         "created": instance.created_at.isoformat() if instance.created_at else None,

@@ -120,6 +120,10 @@ class Instance(Timestamps, Base):
     public_key: Mapped[str | None] = mapped_column(Text)
     #: a hash only; the plaintext lives in memory during the build and is never stored
     admin_password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: a password set for the next rebuild's config drive (no guest agent to set it now)
+    pending_admin_password: Mapped[str | None] = mapped_column(Text)
+    #: what the operator should know that is not a fault (the server may be ACTIVE)
+    notes: Mapped[str | None] = mapped_column(Text)
 
     #: sha256 hex of the native config last rendered and the backend that rendered it
     config_digest: Mapped[str | None] = mapped_column(String(64))
