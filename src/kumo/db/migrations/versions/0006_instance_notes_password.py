@@ -6,15 +6,15 @@
   without the QEMU guest agent, written to the config drive at the next rebuild and then
   cleared (the database and its directory are private to the controller, 0600/0700).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-28 19:40:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
