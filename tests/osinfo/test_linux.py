@@ -5,7 +5,8 @@ import pytest
 from kumo.osinfo import OSIdentity, resolve
 
 OLD = {"ide", "rtl8139", "e1000", "usb-tablet", "ahci"}
-K2_6_32 = OLD | {"e1000e", "virtio-net", "virtio-blk", "virtio-balloon", "virtio-rng", "xen-pv"}
+K2_6_32 = OLD | {"e1000e", "virtio-net", "virtio-blk", "virtio-balloon", "virtio-rng", "xen-pv",
+                 "usb-xhci"}
 K3_10 = K2_6_32 | {"virtio-serial", "virtio-scsi", "hyperv-synthetic"}
 MODERN = K3_10 | {"virtio-input", "virtio-gpu"}
 

@@ -59,7 +59,7 @@ def test_os_type_linux_gives_unknown_linux():
         "linux", None, "Linux (release unknown)", False)
     assert ident.inbox_drivers == frozenset({
         "ide", "ahci", "e1000", "e1000e", "rtl8139", "usb-tablet", "virtio-net", "virtio-blk",
-        "virtio-balloon", "virtio-rng", "xen-pv"})
+        "virtio-balloon", "virtio-rng", "xen-pv", "usb-xhci"})
     assert ident.matched_by == "no os_distro; os_type='linux': release unknown"
 
 

@@ -8,7 +8,7 @@ XP = {"ide", "rtl8139", "usb-tablet"}
 W2K3 = XP | {"e1000"}
 VISTA = {"ide", "ahci", "e1000", "rtl8139", "usb-tablet"}
 W7 = VISTA | {"e1000e", "hyperv-synthetic"}
-W8 = W7 - {"rtl8139"}
+W8 = (W7 - {"rtl8139"}) | {"usb-xhci"}  # inbox xHCI from Windows 8 / 2012
 
 # short id: name, NT, requires_64bit, q35, uefi(=secure_boot), hyperv_gen2, inbox drivers
 FACTS = {

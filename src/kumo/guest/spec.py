@@ -51,6 +51,7 @@ class ClockSpec:
 class HypervFeature:
     name: str  # relaxed, vapic, spinlocks, vpindex, runtime, synic, stimer, reset, frequencies, ...
     retries: int | None = None  # spinlocks only
+    value: str | None = None  # vendor_id only: the 12-character vendor string the guest sees
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class CpuSpec:
     cores: int
     threads: int
     mode: str = "host-model"  # host-model | host-passthrough | custom | none
+    #: the named CPU model of mode 'custom' (Nehalem, ...); None for the other modes
+    model: str | None = None
     vendor: str | None = None  # host CPU vendor the decisions assumed (Intel, AMD)
 
 
@@ -83,6 +86,10 @@ class DiskSpec:
     format: str = "qcow2"  # driver type: raw | qcow2 | vhdx | vhd
     readonly: bool = False
     size_gib: int | None = None
+    #: what the disk does with the guest's TRIM/UNMAP: unmap (passed to the volume) | ignore
+    discard: str | None = None
+    #: virtio 1.1 packed virtqueues (hw_virtio_packed_ring; virtio-blk disks only)
+    packed_ring: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class NicSpec:
     bridge: str | None = None  # host bridge
     mac: str | None = None
     queues: int | None = None
+    #: virtio 1.1 packed virtqueues (hw_virtio_packed_ring)
+    packed_ring: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,17 @@ class GuestSpec:
     guest_agent: bool = False
     hide_hypervisor_id: bool = False
     boot_menu: bool = False
+    #: USB host controller model (qemu-xhci, ich9-ehci1 with its UHCI companions, piix3-uhci);
+    #: None: the hypervisor's own default
+    usb_controller: str | None = None
+    #: False: the guest cannot suspend itself to RAM or disk (<pm>); None: not stated
+    suspend: bool | None = None
+    #: spare PCIe root ports of a q35 guest, for devices hot-plugged later
+    pcie_root_ports: int = 0
+    #: serial ports: port 0 carries the console, the others are extra ptys
+    serial_ports: int = 1
+    #: the guest's virtual PMU (hw_pmu); None: the hypervisor's default
+    pmu: bool | None = None
     credentials: CredentialSpec = field(default_factory=CredentialSpec)
     #: serial console logged to this file on the host (None: a pty console)
     console_log: str | None = None

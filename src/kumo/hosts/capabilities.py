@@ -314,6 +314,9 @@ class HostConfig:
     guest_timezone: str | None = None
     #: libvirt CPU mode for guests (Nova's [libvirt]cpu_mode); None = host-model on kvm, custom on qemu
     cpu_mode: str | None = None
+    #: total PCIe root ports of a q35 guest, for hot-plug (Nova's num_pcie_ports; why 16:
+    #: kumo.guest.policy.pcie)
+    pcie_root_ports: int = 16
     #: network/bridge NICs attach to
     network: str | None = None
     bridge: str | None = None

@@ -32,7 +32,7 @@ class OSIdentity:
     requires_tpm2: bool  # Windows 11
     #: drivers shipped in the OS itself ("inbox"): ide, ahci, e1000, e1000e, rtl8139,
     #: virtio-blk, virtio-scsi, virtio-net, virtio-serial, virtio-balloon, virtio-rng,
-    #: virtio-gpu, virtio-input, usb-tablet, xen-pv, hyperv-synthetic
+    #: virtio-gpu, virtio-input, usb-tablet, usb-xhci, xen-pv, hyperv-synthetic
     inbox_drivers: frozenset[str]
     hyperv_gen2: bool  # can run as a Hyper-V generation 2 VM (Windows 8/2012 x64+, modern Linux)
     xen_pv: bool  # can run as a Xen paravirtual guest (Linux with pvops)

@@ -40,6 +40,7 @@ DRIVER_SINCE_KERNEL: dict[str, Version] = {
     # pvops domU for x86_64 (blkfront/netfront included); a distro may still build its kernel
     # without CONFIG_XEN_PV - kumo does not track that per distro
     "xen-pv": (2, 6, 27),
+    "usb-xhci": (2, 6, 31),  # xhci-hcd (USB 3.0 host controller)
     "hyperv-synthetic": (3, 2),  # hv_vmbus/netvsc/storvsc (in staging from 2.6.32); MS lists 12.04/Debian 7
 }
 #: What a Linux guest of unknown release can be assumed to have: the 2.6.32 floor (RHEL 6,

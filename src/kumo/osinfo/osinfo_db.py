@@ -35,6 +35,8 @@ PCI_DRIVERS = {
     "http://pcisig.com/pci/8086/100e": "e1000",  # Intel 82540EM, QEMU e1000
     "http://pcisig.com/pci/8086/10d3": "e1000e",  # Intel 82574L, QEMU e1000e
     "http://pcisig.com/pci/10ec/8139": "rtl8139",
+    "http://pcisig.com/pci/1033/0194": "usb-xhci",  # NEC uPD720200 xHCI (USB 3.0)
+    "http://pcisig.com/pci/1b36/000d": "usb-xhci",  # QEMU's qemu-xhci
     # virtio: legacy (transitional) ids 1000-1005, virtio 1.0 ids 1040 + device type
     "http://pcisig.com/pci/1af4/1000": "virtio-net", "http://pcisig.com/pci/1af4/1041": "virtio-net",
     "http://pcisig.com/pci/1af4/1001": "virtio-blk", "http://pcisig.com/pci/1af4/1042": "virtio-blk",

@@ -47,7 +47,11 @@ _VISTA = frozenset({"ide", "ahci", "e1000", "rtl8139", "usb-tablet"})
 _WIN7 = _VISTA | {"e1000e", "hyperv-synthetic"}
 # Windows 8 / 2012 and later: no RTL8139 driver is documented inbox (and every server from here on is
 # x64-only), so kumo stops claiming it; e1000 and e1000e remain (osinfo-db inherits both to win-11).
-_WIN8 = _WIN7 - {"rtl8139"}
+# USB 3.0 (xHCI) is inbox from Windows 8 / Server 2012 on: Microsoft's "USB 3.0 driver stack"
+# (usbxhci.sys) first shipped with Windows 8, and osinfo-db lists an xHCI controller (NEC
+# uPD720200, 1033:0194) first in win-8.xml and win-2k12.xml. usbxhci binds any xHCI by its PCI
+# class (0C0330), so QEMU's qemu-xhci works too. Windows 7 / 2008 R2 and older have none.
+_WIN8 = (_WIN7 - {"rtl8139"}) | {"usb-xhci"}
 
 #: What holds for any Windows release kumo could plausibly meet when the release is not known
 #: (CERN: os_distro=Windows, os_version=UNKNOWN). It is the Windows 7 / 2008 R2 and later floor

@@ -178,7 +178,7 @@ UNSUPPORTED = [
     ("emulator", GEN2, dict(emulator="/usr/bin/qemu"),
      "Hyper-V backend cannot render emulator='/usr/bin/qemu': Hyper-V has no such setting"),
     ("kvm-enlightenments", GEN2, dict(hyperv=(HypervFeature("relaxed"),)),
-     "Hyper-V backend cannot render hyperv=(HypervFeature(name='relaxed', retries=None),): "
+     "Hyper-V backend cannot render hyperv=(HypervFeature(name='relaxed', retries=None, value=None),): "
      "Hyper-V guests are enlightened natively and their devices are fixed by the generation"),
     ("timers", GEN2, dict(clock=ClockSpec("localtime", timers=(Timer("rtc"),),
                                           host_time_sync=True)),

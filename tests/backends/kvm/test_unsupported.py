@@ -45,10 +45,26 @@ CASES = [
     ("platform-feature", dict(features=("acpi", "viridian")),
      "KVM/QEMU backend cannot render features[1]='viridian': allowed acpi, apic, pae, smm, "
      "vmport"),
-    ("hyperv-vendor-id", dict(hyperv=(HypervFeature("vendor_id"),)),
-     "KVM/QEMU backend cannot render hyperv[0].name='vendor_id': allowed relaxed, vapic, "
-     "spinlocks, vpindex, runtime, synic, stimer, reset, frequencies, reenlightenment, "
-     "tlbflush, ipi, evmcs, avic, stimer-direct"),
+    ("hyperv-vendor-id-without-value", dict(hyperv=(HypervFeature("vendor_id"),)),
+     "hyperv[0]: vendor_id needs a value of 1 to 12 characters, got None"),
+    ("hyperv-vendor-id-too-long", dict(hyperv=(HypervFeature("vendor_id", value="x" * 13),)),
+     "hyperv[0]: vendor_id needs a value of 1 to 12 characters, got 'xxxxxxxxxxxxx'"),
+    ("hyperv-value-not-vendor-id", dict(hyperv=(HypervFeature("relaxed", value="x"),)),
+     "hyperv[0]: a value applies to vendor_id only, not 'relaxed'"),
+    ("hyperv-unknown", dict(hyperv=(HypervFeature("crash"),)),
+     "KVM/QEMU backend cannot render hyperv[0].name='crash': allowed relaxed, vapic, "
+     "spinlocks, vpindex, runtime, synic, stimer, reset, vendor_id, frequencies, "
+     "reenlightenment, tlbflush, ipi, evmcs, avic, stimer-direct"),
+    ("usb-controller", dict(usb_controller="nec-xhci"),
+     "KVM/QEMU backend cannot render usb_controller='nec-xhci': allowed qemu-xhci, "
+     "piix3-uhci, ich9-ehci1"),
+    ("cpu-model-without-custom", dict(cpu=replace(CPU, mode="host-model", model="Nehalem")),
+     "cpu.model='Nehalem' with cpu.mode='host-model': a named model goes with mode 'custom' "
+     "and only with it"),
+    ("serial-ports-zero", dict(serial_ports=0),
+     "KVM/QEMU backend cannot render serial_ports=0: allowed 1 or more"),
+    ("disk-discard", dict(disks=(replace(DISK, discard="trim"),)),
+     "KVM/QEMU backend cannot render disks.root.discard='trim': allowed unmap, ignore"),
     ("hyperv-retries-not-spinlocks", dict(hyperv=(HypervFeature("relaxed", retries=10),)),
      "hyperv[0]: retries=10 applies to spinlocks only, not 'relaxed'"),
     ("disk-bus-xen", dict(disks=(replace(DISK, bus="xen"),)),

@@ -53,6 +53,15 @@ TPM_MODELS = ("tpm-tis", "tpm-crb")
 TPM_VERSIONS = ("1.2", "2.0")
 #: the virtio-serial port name qemu-guest-agent listens on (QEMU docs, qemu-ga)
 GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+DISCARD_MODES = ("unmap", "ignore")
+#: USB host controllers: the model -> its UHCI companions (model, first port on the master).
+#: ich9-ehci1 is a USB 2.0 controller whose full/low-speed ports are served by three UHCI
+#: companions (libvirt formatdomain.html#usb-companion-controller; QEMU docs/usb2.txt).
+USB_CONTROLLERS: dict[str, tuple[tuple[str, int], ...]] = {
+    "qemu-xhci": (),
+    "piix3-uhci": (),
+    "ich9-ehci1": (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4)),
+}
 
 
 def unsupported(field: str, value: object, allowed: Iterable[str]) -> UnsupportedGuest:
@@ -73,6 +82,11 @@ def disks(specs: Sequence[DiskSpec]) -> list[Disk]:
         check_allowed(f"disks.{d.role}.bus", d.bus, DISK_BUSES)
         check_allowed(f"disks.{d.role}.format", d.format, tuple(DRIVER_TYPES))
         check_allowed(f"disks.{d.role}.device", d.device, ("disk", "cdrom"))
+        if d.discard is not None:
+            check_allowed(f"disks.{d.role}.discard", d.discard, DISCARD_MODES)
+        if d.packed_ring and d.bus != "virtio":
+            raise UnsupportedGuest(f"disks.{d.role}.packed_ring needs a virtio disk, not bus "
+                                   f"{d.bus!r}")
     names = target_names(d.bus for d in specs)
     return [
         Disk(
@@ -80,6 +94,8 @@ def disks(specs: Sequence[DiskSpec]) -> list[Disk]:
             device=d.device,
             driver_name="qemu",
             driver_type=DRIVER_TYPES[d.format],
+            driver_discard=d.discard,
+            driver_packed=True if d.packed_ring else None,
             source_file=d.source,
             target_dev=name,
             target_bus=d.bus,
@@ -102,6 +118,30 @@ def controllers(specs: Sequence[ControllerSpec]) -> list[Controller]:
     return out
 
 
+def usb_controllers(spec: GuestSpec) -> list[Controller]:
+    """The USB controller (index 0) and, for EHCI, its UHCI companions on the same bus."""
+    if spec.usb_controller is None:
+        return []
+    model = check_allowed("usb_controller", spec.usb_controller, tuple(USB_CONTROLLERS))
+    return [Controller(type="usb", index=0, model=model)] + [
+        Controller(type="usb", index=0, model=m, master_startport=port)
+        for m, port in USB_CONTROLLERS[model]]
+
+
+def pcie_root_ports(spec: GuestSpec) -> list[Controller]:
+    """pcie-root (index 0) and ``spec.pcie_root_ports`` root ports after it. libvirt puts the
+    guest's own PCIe devices on free ports first and adds more when these run out, so the
+    count is the guest's total, as Nova's num_pcie_ports."""
+    if spec.pcie_root_ports == 0:
+        return []
+    if "q35" not in spec.machine:
+        raise UnsupportedGuest(f"pcie_root_ports={spec.pcie_root_ports} needs a q35 machine, "
+                               f"not {spec.machine!r}")
+    return [Controller(type="pci", index=0, model="pcie-root")] + [
+        Controller(type="pci", index=i, model="pcie-root-port")
+        for i in range(1, spec.pcie_root_ports + 1)]
+
+
 def interface(i: int, nic: NicSpec) -> Interface:
     """network -> type='network'; bridge -> type='bridge'; neither -> type='user' (QEMU's
     user-mode networking: needs no host network or bridge set up)."""
@@ -112,18 +152,26 @@ def interface(i: int, nic: NicSpec) -> Interface:
             "a libvirt interface attaches to one"
         )
     kind = "network" if nic.network else "bridge" if nic.bridge else "user"
+    if (nic.queues or nic.packed_ring) and nic.model != "virtio":
+        raise UnsupportedGuest(f"nics[{i}]: queues and packed_ring need a virtio NIC, not "
+                               f"{nic.model!r}")
     return Interface(type=kind, mac=nic.mac, source_network=nic.network,
-                     source_bridge=nic.bridge, model=nic.model, driver_queues=nic.queues)
+                     source_bridge=nic.bridge, model=nic.model, driver_queues=nic.queues,
+                     driver_packed=True if nic.packed_ring else None)
 
 
-def console(spec: GuestSpec) -> tuple[Serial, Console]:
+def console(spec: GuestSpec) -> tuple[list[Serial], Console]:
     """ttyS0 as serial port 0 with the console on it: logged to ``console_log`` (type='file',
-    guest output only) or a pty (interactive) when there is no log file."""
+    guest output only) or a pty (interactive) when there is no log file. Further serial ports
+    (``spec.serial_ports``) are ptys."""
+    if spec.serial_ports < 1:
+        raise unsupported("serial_ports", spec.serial_ports, ("1 or more",))
+    extra = [Serial(type="pty", target_port=p) for p in range(1, spec.serial_ports)]
     if spec.console_log:
-        return (Serial(type="file", source_path=spec.console_log, target_port=0),
+        return ([Serial(type="file", source_path=spec.console_log, target_port=0)] + extra,
                 Console(type="file", source_path=spec.console_log, target_type="serial",
                         target_port=0))
-    return (Serial(type="pty", target_port=0),
+    return ([Serial(type="pty", target_port=0)] + extra,
             Console(type="pty", target_type="serial", target_port=0))
 
 
@@ -184,12 +232,13 @@ def guest_agent(spec: GuestSpec) -> list[Channel]:
 
 
 def devices(spec: GuestSpec) -> Devices:
-    serial, cons = console(spec)
+    serials, cons = console(spec)
     return Devices(
         disks=disks(spec.disks),
-        controllers=controllers(spec.controllers),
+        controllers=(usb_controllers(spec) + pcie_root_ports(spec)
+                     + controllers(spec.controllers)),
         interfaces=[interface(i, n) for i, n in enumerate(spec.nics)],
-        serials=[serial],
+        serials=serials,
         consoles=[cons],
         channels=guest_agent(spec),
         inputs=pointer(spec),

@@ -29,9 +29,11 @@ CPU_MODES = ("host-model", "host-passthrough", "custom", "maximum", "none")
 CLOCK_OFFSETS = ("utc", "localtime", "timezone")
 #: GuestSpec.features names this backend renders, each as that <features> element turned on
 PLATFORM_FEATURES = ("acpi", "apic", "pae", "smm", "vmport")
-#: GuestSpec.hyperv names -> Hyperv field. vendor_id is absent: it needs a value the spec lacks.
-HYPERV_FEATURES = {name: name for name in Hyperv.STATE_FEATURES if name != "vendor_id"}
+#: GuestSpec.hyperv names -> Hyperv field (vendor_id also takes the feature's value)
+HYPERV_FEATURES = {name: name for name in Hyperv.STATE_FEATURES}
 HYPERV_FEATURES["stimer-direct"] = "stimer_direct"
+#: libvirt's limit on <vendor_id value>: at most 12 characters (formatdomain, hyperv features)
+VENDOR_ID_MAX = 12
 
 
 def render(spec: GuestSpec) -> str:
@@ -60,6 +62,8 @@ def to_domain(spec: GuestSpec) -> Domain:
         features=_features(spec),
         cpu=_cpu(spec.cpu),
         clock=_clock(spec.clock),
+        pm_suspend_to_mem=spec.suspend,
+        pm_suspend_to_disk=spec.suspend,
         devices=devices(spec),
     )
 
@@ -125,6 +129,7 @@ def _features(spec: GuestSpec) -> Features | None:
         pae="pae" in names,
         hyperv=_hyperv(spec.hyperv),
         kvm_hidden=True if spec.hide_hypervisor_id else None,
+        pmu=spec.pmu,
         vmport=True if "vmport" in names else None,
         # OVMF's Secure Boot keeps its variable store safe only behind SMM; QEMU's secure
         # firmware images require it (edk2 OvmfPkg README, "SMM support").
@@ -142,6 +147,14 @@ def _hyperv(specs: tuple[HypervFeature, ...]) -> Hyperv | None:
         if field is None:
             raise unsupported(f"hyperv[{i}].name", f.name, HYPERV_FEATURES)
         setattr(hv, field, True)
+        if f.name == "vendor_id":
+            if not f.value or len(f.value) > VENDOR_ID_MAX:
+                raise UnsupportedGuest(f"hyperv[{i}]: vendor_id needs a value of 1 to "
+                                       f"{VENDOR_ID_MAX} characters, got {f.value!r}")
+            hv.vendor_id_value = f.value
+        elif f.value is not None:
+            raise UnsupportedGuest(f"hyperv[{i}]: a value applies to vendor_id only, not "
+                                   f"{f.name!r}")
         if f.retries is not None:
             if f.name != "spinlocks":
                 raise UnsupportedGuest(
@@ -153,8 +166,16 @@ def _hyperv(specs: tuple[HypervFeature, ...]) -> Hyperv | None:
 
 def _cpu(cpu: CpuSpec) -> Cpu:
     check_allowed("cpu.mode", cpu.mode, CPU_MODES)
+    if (cpu.mode == "custom") != (cpu.model is not None):
+        raise UnsupportedGuest(f"cpu.model={cpu.model!r} with cpu.mode={cpu.mode!r}: a named "
+                               "model goes with mode 'custom' and only with it")
+    # fallback='forbid': a host that cannot run the model refuses to start the guest rather
+    # than silently giving it a lesser CPU (formatdomain.html#cpu-model-and-topology)
     return Cpu(
         mode=None if cpu.mode == "none" else cpu.mode,
+        match="exact" if cpu.model else None,
+        model=cpu.model,
+        model_fallback="forbid" if cpu.model else None,
         topology=Topology(sockets=cpu.sockets, cores=cpu.cores, threads=cpu.threads),
     )
 

@@ -28,6 +28,8 @@ class Disk(XmlNode):
     driver_name = Prop("driver/@name")  # qemu | phy (Xen) | tap (Xen)
     driver_type = Prop("driver/@type")  # raw | qcow2 | vpc | vhdx | ...
     driver_cache = Prop("driver/@cache")
+    driver_discard = Prop("driver/@discard")  # unmap | ignore (libvirt >= 1.0.6)
+    driver_packed = Prop("driver/@packed", ON_OFF)  # virtio 1.1 packed virtqueues
     source_file = Prop("source/@file")
     source_dev = Prop("source/@dev")
     target_dev = Prop("target/@dev")
@@ -43,6 +45,8 @@ class Controller(XmlNode):
     type = Prop("@type")  # scsi | virtio-serial | usb | sata | ide | pci | xenbus
     index = Prop("@index", INT)
     model = Prop("@model")
+    #: a USB companion controller's first port on its EHCI master (ich9-uhciN)
+    master_startport = Prop("master/@startport", INT)
 
 
 class Interface(XmlNode):
@@ -57,6 +61,7 @@ class Interface(XmlNode):
     model = Prop("model/@type")
     driver_name = Prop("driver/@name")
     driver_queues = Prop("driver/@queues", INT)
+    driver_packed = Prop("driver/@packed", ON_OFF)
 
 
 class _CharDevice(XmlNode):

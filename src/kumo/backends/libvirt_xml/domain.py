@@ -118,6 +118,7 @@ class Features(XmlNode):
     viridian = Flag("viridian")  # Xen's Hyper-V enlightenments
     hyperv = Child(Hyperv)
     kvm_hidden = Prop("kvm/hidden/@state", ON_OFF)
+    pmu = Prop("pmu/@state", ON_OFF)
     vmport = Prop("vmport/@state", ON_OFF)
     smm = Prop("smm/@state", ON_OFF)
 
@@ -194,6 +195,9 @@ class Domain(XmlNode):
     on_poweroff = Prop("on_poweroff")
     on_reboot = Prop("on_reboot")
     on_crash = Prop("on_crash")
+    #: formatdomain.html#power-management: whether the guest may suspend itself
+    pm_suspend_to_mem = Prop("pm/suspend-to-mem/@enabled", YES_NO)
+    pm_suspend_to_disk = Prop("pm/suspend-to-disk/@enabled", YES_NO)
     devices = Child(Devices)
 
     def memory_mib(self) -> float | None:

@@ -12,7 +12,15 @@ hyperv.rst describes each flag).
   dependencies: synic, tlbflush and ipi need vpindex; stimer needs synic and the Hyper-V clock.
 - evmcs (enlightened VMCS) only helps a guest that itself runs Hyper-V, needs Intel VMX passed
   through, and is never valid on AMD hosts: kumo enables it only on Intel hosts offering it whose
-  guests get host-passthrough CPUs.
+  guests get host-passthrough CPUs, and only for releases whose Hyper-V can use it: enlightened
+  VMCS is part of the nested-virtualization interface of Microsoft's Hypervisor Top-Level
+  Functional Specification (v5.0, "Nested Virtualization"), which Hyper-V implements from Windows
+  10 / Server 2016 (NT 10.0) on; older releases never read it (QEMU docs/system/i386/hyperv.rst,
+  ``hv-evmcs``: "only relevant for Hyper-V running in a nested guest").
+- img_hide_hypervisor_id also replaces the Hyper-V vendor id ("Microsoft Hv") that the
+  enlightenments make Windows see, as Nova does (nova/virt/libvirt/driver.py ``_set_features``:
+  ``hv.vendorid_spoof = True`` when hide_hypervisor_id, with the vendor id "1234567890ab" of
+  nova/virt/libvirt/config.py): the NVIDIA driver checks for it and refuses to load in a VM.
 - reenlightenment is never enabled: it breaks live migration between hosts of different TSC
   frequency.
 """
@@ -35,6 +43,17 @@ WHERE_OFFERED = {
     "ipi": ("vpindex",),
 }
 SPINLOCK_RETRIES = 8191
+#: the vendor id a hidden hypervisor shows Windows (Nova's LibvirtConfigGuestFeatureHyperV)
+SPOOFED_VENDOR_ID = "1234567890ab"
+#: the first NT version whose Hyper-V runs nested with enlightened VMCS (Windows 10 / 2016)
+EVMCS_MIN_NT = (10, 0)
+
+
+def _nt(version: str | None) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in (version or "").split("."))
+    except ValueError:
+        return ()
 
 
 def decide_hyperv(c: Context) -> tuple[HypervFeature, ...]:
@@ -71,7 +90,12 @@ def decide_hyperv(c: Context) -> tuple[HypervFeature, ...]:
         d.decide(f"hyperv.{name}", "on", "hyperv.where-offered", "host", name,
                  f"the host offers {name}; it lowers Windows' virtualisation overhead")
     cpu_mode = c.chosen["cpu"].mode
-    if "evmcs" in offered and (host.cpu_vendor or "").lower() == "intel" \
+    release_ok = c.os.release_known and _nt(c.os.version) >= EVMCS_MIN_NT
+    if "evmcs" in offered and not release_ok:
+        d.decide("hyperv.evmcs", "off", "hyperv.evmcs-release", "os", c.os.name,
+                 f"enlightened VMCS: {c.os.name} cannot use it (Hyper-V reads it only from "
+                 "Windows 10 / Server 2016 on)")
+    elif "evmcs" in offered and (host.cpu_vendor or "").lower() == "intel" \
             and cpu_mode == "host-passthrough":
         chosen.append(HypervFeature("evmcs"))
         d.decide("hyperv.evmcs", "on", "hyperv.evmcs-intel", "host", host.cpu_vendor,
@@ -83,6 +107,12 @@ def decide_hyperv(c: Context) -> tuple[HypervFeature, ...]:
                f"(this guest's CPU mode is {cpu_mode})")
         d.decide("hyperv.evmcs", "off", "hyperv.evmcs-intel", "host", host.cpu_vendor,
                  f"enlightened VMCS: {why}")
+    if c.props.get("img_hide_hypervisor_id"):
+        name, given = c.prop("img_hide_hypervisor_id")
+        chosen.append(HypervFeature("vendor_id", value=SPOOFED_VENDOR_ID))
+        d.decide("hyperv.vendor_id", SPOOFED_VENDOR_ID, "hyperv.hide-vendor-id", name, given,
+                 "the hypervisor is hidden, so Windows also sees a neutral Hyper-V vendor id "
+                 "(the NVIDIA driver refuses to load when it reads 'Microsoft Hv'; as Nova)")
     d.decide("hyperv.reenlightenment", "off", "hyperv.never-reenlightenment", "default", None,
              "reenlightenment is never enabled: it breaks live migration")
     return tuple(chosen)

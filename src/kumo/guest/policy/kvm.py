@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kumo.guest.policy import clock, devices, enlightenments, hostfit, platform, storage
+from kumo.guest.policy import (
+    clock,
+    devices,
+    enlightenments,
+    hostfit,
+    pcie,
+    platform,
+    power,
+    storage,
+    usb,
+)
 from kumo.guest.policy.context import Context
 
 
@@ -23,8 +33,11 @@ def decide(c: Context) -> dict[str, Any]:
         tpm=platform.decide_tpm(c), clock=ch["clock"],
         hyperv=enlightenments.decide_hyperv(c),
         features=("acpi", "apic") + (("smm",) if ch["firmware"].secure_boot else ()),
-        disks=disks, controllers=controllers, nics=(devices.decide_nic(c),),
+        disks=storage.decide_discard(c, disks), controllers=controllers,
+        nics=(devices.decide_nic(c),),
         video=video, video_ram_mib=video_ram, pointer=pointer, input_bus=input_bus,
+        usb_controller=usb.decide_usb_controller(c), suspend=power.decide_suspend(c),
+        pcie_root_ports=pcie.decide_pcie_root_ports(c),
     )
     fields.update(devices.decide_extras(c))
     hostfit.check(c, fields)  # what this host's libvirt/QEMU would refuse

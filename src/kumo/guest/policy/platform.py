@@ -14,6 +14,8 @@ TPM (Nova hw_tpm_version/hw_tpm_model): the CRB interface exists only for TPM 2.
 from __future__ import annotations
 
 from kumo.guest.policy.context import Context
+from kumo.guest.policy.cpu_model import decide_tcg_cpu
+from kumo.guest.policy.storage import has_cdrom
 from kumo.guest.spec import CpuSpec, FirmwareSpec, TpmSpec
 
 
@@ -35,11 +37,14 @@ def decide_machine(c: Context) -> str:
                     f"hw_machine_type={value}: the host offers {', '.join(host.machines)}",
                     "choose a machine type the host offers")
         return value
-    if c.props.get("hw_disk_bus") == "ide" or c.props.get("hw_cdrom_bus") == "ide":
-        prop = "hw_disk_bus" if c.props.get("hw_disk_bus") == "ide" else "hw_cdrom_bus"
-        name, given = c.prop(prop)
+    # a CD-ROM bus only matters to a guest that has a CD-ROM (the config drive)
+    ide = [p for p in ("hw_disk_bus", "hw_cdrom_bus") if c.props.get(p) == "ide"
+           and (p == "hw_disk_bus" or has_cdrom(c))]
+    if ide:
+        name, given = c.prop(ide[0])
+        what = "disk" if ide[0] == "hw_disk_bus" else "CD-ROM"
         return d.decide("machine", "pc", "machine.ide-needs-pc", name, given,
-                        "q35 has no IDE controller; the image asks for an IDE bus, so the "
+                        f"q35 has no IDE controller; {name}=ide puts the {what} on IDE, so the "
                         "i440fx pc machine is used")
     if c.props.get("os_secure_boot") == "required" and "q35" in host.machines:
         # OVMF's Secure Boot builds need SMM, which only q35 has (QEMU's firmware descriptors
@@ -104,6 +109,12 @@ def decide_firmware(c: Context) -> FirmwareSpec:
             d.error("secure-boot-unavailable", "os_secure_boot=required but the host's "
                     "firmware offers no Secure Boot", "place the image on a host with a "
                     "secure-boot OVMF")
+        if os.release_known and not os.secure_boot:
+            # Secure Boot arrived with Windows 8 / Server 2012 and, for Linux, a signed shim
+            # (kumo.osinfo tables); an older release's boot loader is unsigned and is refused
+            d.error("secure-boot-unsupported-by-os", f"os_secure_boot=required but {os.name} "
+                    "cannot boot with Secure Boot (its boot loader is not signed for it)",
+                    "set os_secure_boot=disabled, or use a release that supports Secure Boot")
         secure = d.decide("firmware.secure_boot", True, "firmware.secure-boot-required", name,
                           given, "os_secure_boot=required")
     elif sb == "optional":
@@ -117,6 +128,11 @@ def decide_firmware(c: Context) -> FirmwareSpec:
     elif sb is None and os.requires_secure_boot and fw == "uefi" and is_q35(machine):
         secure = d.decide("firmware.secure_boot", True, "firmware.os-requires-secure-boot",
                           "os", os.name, f"{os.name} requires Secure Boot")
+        # the OS's own requirement is checked against the host like an explicit request
+        if not host.secure_boot:
+            d.error("secure-boot-unavailable", f"{os.name} requires Secure Boot but the host's "
+                    "firmware offers no Secure Boot", "place the image on a host with a "
+                    "secure-boot OVMF")
     else:
         d.decide("firmware.secure_boot", False, "firmware.secure-boot-default", "os_secure_boot",
                  sb, "Secure Boot is off unless os_secure_boot asks for it")
@@ -208,6 +224,7 @@ def decide_cpu(c: Context) -> CpuSpec:
         sockets, cores, threads = vcpus, 1, 1
         rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
     d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, vcpus, why)
+    model = None
     if "hw_cpu_mode" in c.props:
         name, given = c.prop("hw_cpu_mode")
         mode = d.decide("cpu.mode", c.props.get("hw_cpu_mode"), "cpu.mode-explicit", name,
@@ -222,13 +239,12 @@ def decide_cpu(c: Context) -> CpuSpec:
                         "host-model exposes the host's CPU features and stays migratable "
                         "(Nova's default for kvm)")
     else:
-        mode = d.decide("cpu.mode", "none", "cpu.mode-default", "hypervisor", c.hypervisor,
-                        "under TCG QEMU's default CPU model is used (Nova's default for qemu)")
+        mode, model = decide_tcg_cpu(c)
     if host.max_vcpus and vcpus > host.max_vcpus:
         d.error("too-many-vcpus", f"the flavor has {vcpus} vCPUs; the host allows at most "
                 f"{host.max_vcpus}", "use a smaller flavor")
     return CpuSpec(vcpus=vcpus, sockets=sockets, cores=cores, threads=threads, mode=mode,
-                   vendor=host.cpu_vendor)
+                   model=model, vendor=host.cpu_vendor)
 
 
 def _decide_cpu_count(c: Context) -> CpuSpec:

@@ -13,6 +13,8 @@ declared virtio drivers boots from SATA on q35 and IDE on pc, which its inbox dr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kumo.guest.policy.context import Context
 from kumo.guest.spec import ControllerSpec, DiskSpec
 
@@ -54,6 +56,27 @@ def root_and_ephemeral(c: Context, bus: str) -> list[DiskSpec]:
         c.d.decide("disks.ephemeral.bus", bus, "disk.ephemeral-same-bus", "flavor",
                    req.flavor.ephemeral_gib, "the ephemeral disk uses the root disk's bus")
     return disks
+
+
+def has_cdrom(c: Context) -> bool:
+    """The guest gets a CD-ROM: its config drive (attached, or required by the image)."""
+    return bool(c.req.config_drive) or c.props.get("img_config_drive") == "mandatory"
+
+
+def decide_discard(c: Context, disks: tuple[DiskSpec, ...]) -> tuple[DiskSpec, ...]:
+    """Writable disks pass the guest's TRIM/UNMAP to their qcow2 volume (discard='unmap'), so
+    space the guest frees is returned to the host's thin pool; libvirt's default is to drop it
+    (formatdomain.html#hard-drives-floppy-disks-cdroms, driver ``discard``; Nova's
+    ``[libvirt]hw_disk_discard=unmap``). Every bus kumo renders carries TRIM to QEMU (ATA TRIM on
+    IDE/SATA, UNMAP on SCSI, virtio-blk DISCARD since QEMU 4.0). Read-only CD-ROMs are left out."""
+    out = []
+    for disk in disks:
+        if disk.device == "disk" and not disk.readonly:
+            c.d.decide(f"disks.{disk.role}.discard", "unmap", "disk.discard-unmap", "default",
+                       None, "the guest's TRIM frees space in the thin volume behind the disk")
+            disk = replace(disk, discard="unmap")
+        out.append(disk)
+    return tuple(out)
 
 
 def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec, ...]]:
@@ -130,8 +153,7 @@ def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec
 
     disks = root_and_ephemeral(c, bus)
 
-    wants_drive = req.config_drive or c.props.get("img_config_drive") == "mandatory"
-    if wants_drive:
+    if has_cdrom(c):
         if "hw_cdrom_bus" in c.props:
             cbus = c.props.get("hw_cdrom_bus")
             name, given = c.prop("hw_cdrom_bus")
