@@ -18,7 +18,13 @@ from kumo.errors import (
     NotFound,
     StateError,
 )
-from kumo.hosts.libvirt_host import DomainState, LibvirtHost, NodeInfo, version_tuple
+from kumo.hosts.libvirt_host import (
+    DomainState,
+    LibvirtHost,
+    NodeInfo,
+    has_nvram,
+    version_tuple,
+)
 from tests.hosts.conftest import TEST_URI
 
 DOMAIN_XML = """<domain type='test'>
@@ -87,6 +93,19 @@ def test_version_tuple(encoded: int, expected: tuple[int, ...] | None) -> None:
 
 
 # --- domains ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("os_xml, expected", [
+    ("<os><type>hvm</type></os>", False),
+    ("<os><type>hvm</type><nvram>/v/x_VARS.fd</nvram></os>", True),
+    ("<os firmware='efi'><type>hvm</type></os>", True),
+    ("<os firmware='bios'><type>hvm</type></os>", False),
+    ("<os><type>hvm</type><loader type='pflash'>/c.fd</loader></os>", True),
+    ("", False),
+], ids=["bios", "explicit-nvram", "autoselected-efi", "autoselected-bios", "pflash-loader",
+     "no-os"])
+def test_has_nvram(os_xml: str, expected: bool) -> None:
+    assert has_nvram(f"<domain type='qemu'><name>x</name>{os_xml}</domain>") is expected
+
 
 def test_domain_lifecycle(test_host: LibvirtHost) -> None:
     assert define(test_host) == "web1"

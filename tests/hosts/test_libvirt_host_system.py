@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from kumo.errors import HostError, InvalidInput, NotFound, UnsupportedGuest
 from kumo.hosts.libvirt_host import GiB, LibvirtHost, VolumeInfo
@@ -86,6 +87,23 @@ def test_undefine_and_nvram(system_libvirt: LibvirtHost, tmp_path: Path,
     system_libvirt.undefine(name, keep_nvram=keep_nvram)
     assert not system_libvirt.domain_exists(name)
     assert nvram.exists() is keep_nvram
+
+
+def test_undefine_removes_the_nvram_of_autoselected_firmware(system_libvirt: LibvirtHost) -> None:
+    """UEFI by firmware autoselection: libvirt makes the variable store at first start but does
+    not write <nvram> into the inactive definition, and refuses a plain undefine."""
+    name = f"kumo-test-{uuid.uuid4().hex[:8]}"
+    system_libvirt.define(domain_xml(name, extra="<features><acpi/></features>").replace(
+        "<os>", "<os firmware='efi'>"))
+    try:
+        system_libvirt.start(name)
+        nvram = etree.fromstring(system_libvirt.domain_xml(name).encode()).findtext("os/nvram")
+        system_libvirt.destroy(name)
+        assert nvram and Path(nvram).exists()
+    finally:
+        system_libvirt.undefine(name)
+    assert not system_libvirt.domain_exists(name)
+    assert not Path(nvram).exists()
 
 
 # --- storage ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ record through ``kumo server set-property``, hard-reboot, and the domain XML is 
 * the flavor snapshot (size and extra specs),
 * the host's capabilities as stored when it was added, with its virt_type override applied
   (a QEMU host whose KVM is unusable runs guests as ``qemu``, i.e. TCG),
+* the machine type pinned at create (kept by hard reboot and rebuild),
 * the host-side paths of the instance's volumes in kumo's pool (kumo.compute.naming), and of the
   kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id).
 """
@@ -63,4 +64,5 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
                 if ramdisk_id else None),
         console_log=env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)),
         disk_format=props.get("disk_format"),
+        pinned_machine=instance.machine_type,
     )

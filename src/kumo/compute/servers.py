@@ -47,7 +47,7 @@ from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
 from kumo.compute.boot_source import boot_source, resolve_references
-from kumo.compute.instance_request import guest_request
+from kumo.compute.instance_request import guest_request, host_caps
 from kumo.compute.lookup import find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
@@ -58,6 +58,8 @@ from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEnt
                             JournalState, PowerState)
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
+from kumo.guest.policy.machine import versioned_machine
+from kumo.guest.spec import GuestSpec
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
 
@@ -163,8 +165,11 @@ def _check_placed(env: ComputeEnv, instance: Instance) -> None:
     with env.db.session_scope(readonly=True) as s:
         chosen = s.get_one(Host, instance.host_id)
         s.expunge(chosen)
-    check_plan(env, instance, chosen)
+    pin_machine(env, instance, chosen)
     env.host(chosen.uri).node_info()  # HostUnreachable before anything is done on it
+    with env.db.session_scope() as s:  # the pin is part of the record from here on
+        s.query(Instance).filter_by(uuid=instance.uuid).one().machine_type = \
+            instance.machine_type
     heartbeat.beat(env, chosen.id)
 
 
@@ -212,11 +217,23 @@ def _prepare(s: Session, ctx: RequestContext, name: str, image_ref: str, flavor_
     return instance, host_name
 
 
-def check_plan(env: ComputeEnv, instance: Instance, host: Host) -> None:
+def check_plan(env: ComputeEnv, instance: Instance, host: Host) -> GuestSpec:
     """Raise what building this instance's guest on ``host`` would raise (invalid properties,
-    flavor/image conflicts, policy errors, what the backend cannot express)."""
+    flavor/image conflicts, policy errors, what the backend cannot express); the spec."""
     spec = build_guest(guest_request(env, instance, host))
     get_backend(spec.hypervisor).render(spec)
+    return spec
+
+
+def pin_machine(env: ComputeEnv, instance: Instance, host: Host) -> None:
+    """Check the plan on ``host`` with no pinned machine and pin the machine type it chose
+    (the family resolved to the host's versioned machine, kumo.guest.policy.machine) on
+    ``instance``. Only libvirt QEMU guests have versioned machines."""
+    instance.machine_type = None
+    spec = check_plan(env, instance, host)
+    if spec.hypervisor in ("kvm", "qemu"):
+        instance.machine_type = versioned_machine(host_caps(host), spec.machine)
+        check_plan(env, instance, host)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -388,11 +405,17 @@ def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
         after = resolve_references(s, ctx, after, f"server {ref!r}")
         instance.image_properties = after
         host_row = s.get(Host, instance.host_id) if instance.host_id else None
-        if host_row is not None:
+        machine_before = instance.machine_type
+        moves_machine = "hw_machine_type" in changes or "hw_machine_type" in unset
+        if host_row is not None and moves_machine:
+            pin_machine(env, instance, host_row)  # the one audited way the pin moves
+        elif host_row is not None:
             check_plan(env, instance, host_row)
+        machine = ({"machine_type": {"before": machine_before, "after": instance.machine_type}}
+                   if machine_before != instance.machine_type else {})
         entry = journal.begin(s, env, ctx, "set-property", instance.uuid, "done",
                               set={k: after[k] for k in changes}, unset=unset,
-                              before={k: before.get(k) for k in [*changes, *unset]})
+                              before={k: before.get(k) for k in [*changes, *unset]}, **machine)
         journal.finish(s, entry.id, JournalState.DONE)
         s.flush()
         return server_view(instance)

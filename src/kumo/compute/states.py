@@ -74,6 +74,7 @@ def server_view(instance: Instance) -> dict[str, Any]:
                    "details": instance.fault_details} if instance.fault_reason else None),
         "notes": instance.notes,
         "config_digest": instance.config_digest,
+        "machine_type": instance.machine_type,
         "image_properties": dict(sorted((instance.image_properties or {}).items())),
         "created": instance.created_at.isoformat() if instance.created_at else None,
         "launched_at": instance.launched_at.isoformat() if instance.launched_at else None,

@@ -36,6 +36,8 @@ class GuestRequest:
     console_log: str | None = None
     #: Hyper-V/Xen: the image's disk format decides what the hypervisor can attach
     disk_format: str | None = None
+    #: the versioned machine type the instance was pinned to at create (kumo.guest.policy.machine)
+    pinned_machine: str | None = None
 
     @property
     def instance_uuid(self) -> str:

@@ -286,17 +286,8 @@ class LibvirtHost:
         action = f"undefine domain {name!r}"
         dom = self._domain(name, action)
         with self._translating(action):
-            os_el = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).encode()
-                                     ).find("os")
-            # a UEFI guest by firmware autoselection has no <nvram> in its inactive definition
-            # until libvirt fills it in, yet its variable store exists after the first start
-            # and libvirt 9.0 refuses to undefine it without the flag ("cannot undefine domain
-            # with nvram")
-            has_nvram = os_el is not None and (
-                os_el.find("nvram") is not None or os_el.get("firmware") == "efi"
-                or os_el.find("loader[@type='pflash']") is not None)
             flags = 0
-            if has_nvram:
+            if has_nvram(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)):
                 flags = (libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM if keep_nvram
                          else libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
             dom.undefineFlags(flags)
@@ -586,6 +577,19 @@ class LibvirtHost:
         vol = self._volume(pool, name)
         with self._translating(f"delete volume {name!r} from pool {pool!r}"):
             vol.delete(0)
+
+
+def has_nvram(domain_xml: str) -> bool:
+    """Whether the domain keeps a UEFI variable store libvirt refuses to undefine silently: an
+    explicit <nvram>, or UEFI by firmware autoselection (<os firmware='efi'>), whose store
+    libvirt creates at first start without writing <nvram> into the inactive definition."""
+    os_el = etree.fromstring(domain_xml.encode()).find("os")
+    if os_el is None:
+        return False
+    # libvirt 9.0 refuses to undefine such a guest without the flag ("cannot undefine domain
+    # with nvram"); a pflash loader keeps its variables beside it too
+    return (os_el.find("nvram") is not None or os_el.get("firmware") == "efi"
+            or os_el.find("loader[@type='pflash']") is not None)
 
 
 def _pool_path(pool: libvirt.virStoragePool) -> str | None:

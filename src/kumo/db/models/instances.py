@@ -125,6 +125,8 @@ class Instance(Timestamps, Base):
     #: what the operator should know that is not a fault (the server may be ACTIVE)
     notes: Mapped[str | None] = mapped_column(Text)
 
+    #: the versioned machine type pinned at create (kumo.guest.policy.machine); None: not pinned
+    machine_type: Mapped[str | None] = mapped_column(String(64))
     #: sha256 hex of the native config last rendered and the backend that rendered it
     config_digest: Mapped[str | None] = mapped_column(String(64))
     backend: Mapped[str | None] = mapped_column(String(32))

@@ -15,24 +15,37 @@ from __future__ import annotations
 
 from kumo.guest.policy.context import Context
 from kumo.guest.policy.cpu_model import decide_tcg_cpu
+from kumo.guest.policy.machine import family
 from kumo.guest.policy.storage import has_cdrom
 from kumo.guest.spec import CpuSpec, FirmwareSpec, TpmSpec
 
 
 def decide_machine(c: Context) -> str:
     d, host = c.d, c.req.host
+    pinned = c.req.pinned_machine
+    if pinned:
+        d.decide("machine", pinned, "machine.pinned", "instance", pinned,
+                 "the machine type pinned when the server was created; only an audited "
+                 "set-property hw_machine_type moves it (a chipset change is new hardware to "
+                 "the guest)")
+        if family(pinned) not in host.machines:
+            d.error("machine-type-unavailable",
+                    f"the server's pinned machine type {pinned}: the host offers "
+                    f"{', '.join(host.machines)}", "move the server to a host with that machine "
+                    "type, or change it with set-property hw_machine_type")
+        return pinned
     if "hw_machine_type" in c.props:
         name, given = c.prop("hw_machine_type")
         value = c.props.get("hw_machine_type")
         d.decide("machine", value, "machine.explicit", name, given,
                  "hw_machine_type is set on the image")
-        family = "q35" if "q35" in value else "pc" if value.startswith("pc") else value
-        if family.startswith("hyperv-") or family.startswith("xen"):
+        fam = family(value)
+        if fam.startswith("hyperv-") or fam.startswith("xen"):
             d.error("machine-type-wrong-hypervisor",
                     f"hw_machine_type={value} is for "
-                    f"{'Hyper-V' if family.startswith('hyperv') else 'Xen'}, but the host runs "
+                    f"{'Hyper-V' if fam.startswith('hyperv') else 'Xen'}, but the host runs "
                     f"{c.hypervisor}", "remove hw_machine_type or place the image on such a host")
-        elif family not in host.machines:
+        elif fam not in host.machines:
             d.error("machine-type-unavailable",
                     f"hw_machine_type={value}: the host offers {', '.join(host.machines)}",
                     "choose a machine type the host offers")
