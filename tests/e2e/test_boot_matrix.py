@@ -7,9 +7,10 @@ accept and run exactly the hardware kumo chose - q35 or pc, the USB controller, 
 the TCG CPU model, and for Windows 11 UEFI with Secure Boot (SMM, Microsoft keys enrolled) and a
 TPM 2.0 emulated by swtpm.
 
-The host's capabilities are read as ``kumo host add`` reads them (LibvirtHost.capabilities with
-the host's virt_type), for the q35 machine: its domain capabilities are the ones that list the
-secure-boot OVMF builds.
+The host's capabilities are read as ``kumo host add`` reads and records them
+(LibvirtHost.capabilities with the host's virt_type: every machine family probed, with its
+versioned names and firmware), and each guest is rendered with its machine pinned as a create
+pins it (kumo.guest.policy.machine).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +29,7 @@ from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
 from kumo.errors import DomainNotFound
 from kumo.guest.build import build_guest
+from kumo.guest.policy.machine import versioned_machine
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.libvirt_host import DomainState, LibvirtHost
@@ -47,7 +50,7 @@ START_TIMEOUT_S = 30.0
 
 @pytest.fixture(scope="module")
 def host_caps(system_libvirt: LibvirtHost) -> HostCapabilities:
-    return system_libvirt.capabilities(virt_type="qemu", machine="q35")
+    return system_libvirt.capabilities(virt_type="qemu")
 
 
 @pytest.fixture
@@ -78,9 +81,13 @@ def test_matrix_covers_every_windows_release_and_ten_linux():
 @pytest.mark.parametrize("short_id", MATRIX, ids=MATRIX)
 def test_release_runs_on_the_real_libvirtd(short_id, host_caps, blank_disk, domain_name,
                                            system_libvirt):
-    spec = build_guest(GuestRequest(ImageProperties.parse({"os_distro": short_id}),
-                                    flavor=FLAVOR, host=host_caps, name=domain_name,
-                                    uuid=str(uuid.uuid4()), root_disk=str(blank_disk)))
+    request = GuestRequest(ImageProperties.parse({"os_distro": short_id}), flavor=FLAVOR,
+                           host=host_caps, name=domain_name, uuid=str(uuid.uuid4()),
+                           root_disk=str(blank_disk))
+    family = build_guest(request).machine
+    pinned = versioned_machine(host_caps, family)
+    assert pinned != family, f"the host recorded no versioned {family} machine"
+    spec = build_guest(replace(request, pinned_machine=pinned))
     assert spec.hypervisor == "qemu" and spec.os_id == short_id
     system_libvirt.define(get_backend("qemu").render(spec).text)
     system_libvirt.start(domain_name)
@@ -91,8 +98,7 @@ def test_release_runs_on_the_real_libvirtd(short_id, host_caps, blank_disk, doma
     time.sleep(RUNNING_FOR_S)
     assert system_libvirt.domain_state(domain_name) == DomainState.RUNNING
     live = system_libvirt.domain_xml(domain_name)
-    assert f"<type arch='x86_64' machine='pc-{'q35' if spec.machine == 'q35' else 'i440fx'}-" \
-        in live
+    assert f"<type arch='x86_64' machine='{pinned}'>hvm</type>" in live
     if spec.firmware.secure_boot:
         assert "<smm state='on'/>" in live and "secure='yes'" in live
     if spec.tpm is not None:

@@ -15,28 +15,18 @@ only an audited ``kumo server set-property hw_machine_type=...`` moves it.
 
 from __future__ import annotations
 
-import re
-
-from kumo.hosts.capabilities import HostCapabilities
-
-_VERSIONED = re.compile(r"^pc-(q35|i440fx)-[0-9][0-9a-z.]*$")
-
-
-def family(machine: str) -> str:
-    """'pc-q35-7.2' -> 'q35', 'pc-i440fx-7.2' -> 'pc'; a family (or another name) unchanged."""
-    m = _VERSIONED.match(machine)
-    if m is None:
-        return machine
-    return "q35" if m.group(1) == "q35" else "pc"
+from kumo.hosts.capabilities import HostCapabilities, machine_family
 
 
 def versioned_machine(host: HostCapabilities, machine: str) -> str:
     """The host's versioned machine for ``machine``: a versioned name is kept; a family becomes
-    the version the host recorded for it. When the host recorded no version of that family (its
-    capabilities name one machine, libvirt's default), the family is returned unpinned."""
-    if machine != family(machine):
+    the version its alias stands for on the host (HostCapabilities.canonical_machine), or the
+    one machine an older record names when it is of that family. With neither, the family is
+    returned unpinned."""
+    if machine != machine_family(machine):
         return machine
-    recorded = host.machine_versioned
-    if recorded and family(recorded) == machine:
-        return recorded
-    return machine
+    resolved = host.canonical_machine(machine)
+    if resolved is None and host.machine_versioned \
+            and machine_family(host.machine_versioned) == machine:
+        resolved = host.machine_versioned
+    return resolved or machine
