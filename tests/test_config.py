@@ -87,3 +87,21 @@ def test_commands_print_one_line_for_a_bad_file(tmp_path, argv):
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == (f"kumo: error: config file {path}: log_format = 'xml' is invalid: "
                         "allowed plain, json (input should be 'plain' or 'json')\n")
+
+
+@pytest.mark.parametrize("value, ports", [(None, 16), ("0", 0), ("28", 28), ("4", 4)],
+                         ids=["default", "none", "ceiling", "some"])
+def test_pcie_root_ports(value, ports):
+    env = {} if value is None else {"KUMO_PCIE_ROOT_PORTS": value}
+    assert Settings.from_env(env).pcie_root_ports == ports
+
+
+@pytest.mark.parametrize("value, why", [
+    ("29", "input should be less than or equal to 28"),
+    ("-1", "input should be greater than or equal to 0"),
+], ids=["above-novas-ceiling", "negative"])
+def test_pcie_root_ports_refused(value, why):
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"KUMO_PCIE_ROOT_PORTS": value})
+    assert str(e.value) == (f"KUMO_PCIE_ROOT_PORTS={value} is invalid: allowed an integer 0..28 "
+                            f"({why})")

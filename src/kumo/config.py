@@ -34,6 +34,10 @@ from kumo.errors import ConfigError
 
 DEFAULT_DATA_DIR = "~/.local/share/kumo"
 DEFAULT_CONFIG_FILE = Path("/etc/kumo/kumo.toml")
+#: Nova's num_pcie_ports default is libvirt's (no spare port); kumo's is 16, see
+#: kumo.guest.policy.pcie. 28 is Nova's ceiling (the slots left on pcie.0).
+DEFAULT_PCIE_ROOT_PORTS = 16
+MAX_PCIE_ROOT_PORTS = 28
 CONFIG_ENV = "KUMO_CONFIG"
 ENV_PREFIX = "KUMO_"
 
@@ -61,6 +65,10 @@ class Settings(BaseModel):
     guest_timezone: str | None = _key(
         None, "time zone local-time guests (Windows) keep their RTC in; default the host's",
         "an IANA zone such as Asia/Shanghai")
+    pcie_root_ports: int = _key(
+        DEFAULT_PCIE_ROOT_PORTS, "PCIe root ports a q35 guest gets for hot-plug (Nova's "
+        "num_pcie_ports; why 16: kumo.guest.policy.pcie)",
+        f"an integer 0..{MAX_PCIE_ROOT_PORTS}", ge=0, le=MAX_PCIE_ROOT_PORTS)
     pool_name: str = _key("kumo", "libvirt storage pool kumo keeps its volumes in, on every host",
                           "a libvirt pool name", min_length=1)
     pool_path: str = _key("/var/lib/kumo/pool", "that pool's directory on each host",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kumo.compute import records
 from kumo.compute.instance_request import guest_request
-from kumo.db.models import Host
+from kumo.db.models import Host, Instance
 from tests.compute.records import add_instance
 
 KERNEL = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -31,3 +31,15 @@ def test_request_from_the_record(env, admin, kvm_host):
                                         f"{pool}/kumo-image-{RAMDISK}")
     assert req.ssh_keys == ("ssh-ed25519 AAAA op",)
     assert req.disk_format == "qcow2"
+    assert (req.pinned_machine, req.host_config.pcie_root_ports) == (None, 16)
+
+
+def test_request_carries_the_pin_and_the_configured_pcie_ports(env, admin, kvm_host):
+    from dataclasses import replace
+    uuid = add_instance(env, admin, kvm_host)
+    with env.db.session_scope() as s:
+        s.query(Instance).filter_by(uuid=uuid).one().machine_type = "pc-q35-6.2"
+    env.settings = replace(env.settings, pcie_root_ports=4)
+    instance, host = records.load(env, uuid)
+    req = guest_request(env, instance, host)
+    assert (req.pinned_machine, req.host_config.pcie_root_ports) == ("pc-q35-6.2", 4)

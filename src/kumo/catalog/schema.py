@@ -93,6 +93,8 @@ CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compr
 #: Paravirtual/extra guest drivers an image can declare it carries (kumo_guest_drivers).
 GUEST_DRIVERS = ("virtio-blk", "virtio-scsi", "virtio-net", "virtio-serial", "virtio-balloon",
                  "virtio-rng", "virtio-gpu", "virtio-input", "qxl", "xen-pv")
+#: Nova's hw_mem_page_size: small | large | any | a page size (2048, 2MB, 1GiB, ...)
+MEM_PAGE_SIZE_PATTERN = r"^(small|large|any|[0-9]+(k|kb|kib|m|mb|mib|g|gb|gib)?)$"
 MACHINE_TYPE_PATTERN = (r"^(pc|q35|pc-i440fx-[0-9][0-9a-z.]*|pc-q35-[0-9][0-9a-z.]*|"
                         r"hyperv-gen1|hyperv-gen2|xenfv|xenpv|microvm|virt(-[0-9.]+)?)$")
 
@@ -139,6 +141,19 @@ def _defs() -> list[PropertyDef]:
         PropertyDef("hw_cpu_policy", E, "vCPU pinning policy.", ("shared", "dedicated", "mixed")),
         PropertyDef("hw_cpu_thread_policy", E, "SMT placement policy.",
                     ("prefer", "isolate", "require")),
+        # -- Nova ImageMetaProps beyond the metadefs (nova/objects/image_meta.py)
+        PropertyDef("hw_pmu", "bool", "Virtual performance monitoring unit (PMU) for the guest.",
+                    origin="nova-imagemetaprops"),
+        PropertyDef("hw_serial_port_count", "int", "Number of serial ports.", minimum=1,
+                    origin="nova-imagemetaprops"),
+        PropertyDef("hw_mem_page_size", "pattern", "Guest memory page size (small, large, any "
+                    "or a size).", pattern=MEM_PAGE_SIZE_PATTERN, origin="nova-imagemetaprops"),
+        PropertyDef("hw_mem_encryption", "bool", "Encrypted guest memory (AMD SEV).",
+                    origin="nova-imagemetaprops"),
+        PropertyDef("hw_virtio_packed_ring", "bool", "Packed virtqueues on virtio devices.",
+                    origin="nova-imagemetaprops"),
+        PropertyDef("hw_numa_nodes", "int", "Number of guest NUMA nodes.", minimum=1,
+                    origin="nova-imagemetaprops"),
         PropertyDef("img_config_drive", E, "Whether a config drive is required.",
                     ("optional", "mandatory")),
         PropertyDef("img_hide_hypervisor_id", "bool", "Hide the KVM signature from the guest."),

@@ -13,7 +13,16 @@ from typing import Any, Callable
 from kumo.catalog.flavor import effective_properties
 from kumo.errors import UnsupportedGuest
 from kumo.guest.decider import Decider, Finding
-from kumo.guest.policy import credentials, hyperv, identity, kvm, xen
+from kumo.guest.policy import (
+    credentials,
+    hyperv,
+    identity,
+    kvm,
+    memory,
+    pinning,
+    storage,
+    xen,
+)
 from kumo.guest.policy.context import Context
 from kumo.guest.request import GuestRequest
 from kumo.guest.spec import BootSpec, GuestSpec
@@ -51,6 +60,10 @@ def plan_guest(req: GuestRequest) -> GuestPlan:
     identity.decide_release_known(c)
     arch = identity.decide_arch(c)
     _check_minimums(c)
+    # what no hypervisor kumo drives gives a guest (placement does not count it)
+    memory.check_memory(c)
+    pinning.check_pinning(c)
+    storage.check_container_format(c)
     platform_rules = PLATFORMS.get(req.host.hypervisor)
     if platform_rules is None:
         c.d.error("hypervisor-unsupported", f"no guest policy for hypervisor "

@@ -25,6 +25,7 @@ from typing import Any
 
 from lxml import etree
 
+from kumo.config import DEFAULT_PCIE_ROOT_PORTS
 from kumo.errors import InvalidInput
 from kumo.hosts.firmware import FirmwareDescriptor
 
@@ -315,8 +316,8 @@ class HostConfig:
     #: libvirt CPU mode for guests (Nova's [libvirt]cpu_mode); None = host-model on kvm, custom on qemu
     cpu_mode: str | None = None
     #: total PCIe root ports of a q35 guest, for hot-plug (Nova's num_pcie_ports; why 16:
-    #: kumo.guest.policy.pcie)
-    pcie_root_ports: int = 16
+    #: kumo.guest.policy.pcie; KUMO_PCIE_ROOT_PORTS)
+    pcie_root_ports: int = DEFAULT_PCIE_ROOT_PORTS
     #: network/bridge NICs attach to
     network: str | None = None
     bridge: str | None = None

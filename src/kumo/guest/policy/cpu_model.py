@@ -31,3 +31,16 @@ def decide_tcg_cpu(c: Context) -> tuple[str, str | None]:
     d.decide("cpu.mode", "none", "cpu.mode-default", "hypervisor", c.hypervisor,
              "under TCG QEMU's default CPU model is used (Nova's default for qemu)")
     return "none", None
+
+
+
+def decide_pmu(c: Context) -> bool | None:
+    """hw_pmu (Nova): the guest's virtual performance monitoring unit on or off
+    (libvirt ``<features><pmu state=...>``); unset: the hypervisor's default."""
+    if "hw_pmu" not in c.props:
+        return None
+    name, given = c.prop("hw_pmu")
+    on = bool(c.props.get("hw_pmu"))
+    return c.d.decide("pmu", on, "cpu.pmu-explicit", name, given,
+                      "hw_pmu is set: the guest's virtual PMU is " + ("on" if on else "off (no "
+                      "perf counters; saves the cost of emulating them)"))

@@ -125,3 +125,13 @@ def decide_extras(c: Context) -> dict:
         out["boot_menu"] = d.decide("boot_menu", True, "boot-menu.explicit", name, given,
                                     "hw_boot_menu is set")
     return out
+
+
+def decide_serial_ports(c: Context) -> int:
+    """hw_serial_port_count (Nova): serial ports the guest has; port 0 carries the console."""
+    if "hw_serial_port_count" not in c.props:
+        return 1
+    name, given = c.prop("hw_serial_port_count")
+    count = c.props.get("hw_serial_port_count")
+    return c.d.decide("serial_ports", count, "serial.count-explicit", name, given,
+                      f"{count} serial ports; the first carries the console")

@@ -45,7 +45,8 @@ PLACEHOLDER_DIR = r"C:\ProgramData\kumo\instances\{uuid}"
 IGNORED = ("hw_vif_model", "hw_scsi_model", "hw_cdrom_bus", "hw_video_model", "hw_video_ram",
            "hw_pointer_model", "hw_input_bus", "hw_rng_model", "hw_watchdog_action",
            "hw_qemu_guest_agent", "hw_time_hpet", "img_hide_hypervisor_id", "hw_boot_menu",
-           "hw_firmware_stateless", "hw_vif_multiqueue_enabled")
+           "hw_firmware_stateless", "hw_vif_multiqueue_enabled", "hw_pmu",
+           "hw_serial_port_count", "hw_virtio_packed_ring")
 
 
 def decide(c: Context) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from kumo.guest.policy import (
     clock,
+    cpu_model,
     devices,
     enlightenments,
     hostfit,
@@ -14,6 +15,7 @@ from kumo.guest.policy import (
     power,
     storage,
     usb,
+    virtio,
 )
 from kumo.guest.policy.context import Context
 
@@ -21,6 +23,7 @@ from kumo.guest.policy.context import Context
 def decide(c: Context) -> dict[str, Any]:
     """GuestSpec fields for a kvm/qemu guest (each rule reads what earlier ones chose)."""
     ch = c.chosen
+    _check_vm_mode(c)
     ch["machine"] = platform.decide_machine(c)
     ch["cpu"] = platform.decide_cpu(c)
     ch["firmware"] = platform.decide_firmware(c)
@@ -28,17 +31,30 @@ def decide(c: Context) -> dict[str, Any]:
     disks, controllers = storage.decide_disks(c)
     video, video_ram = devices.decide_video(c)
     pointer, input_bus = devices.decide_pointer(c)
+    disks = storage.decide_discard(c, disks)
+    nic = virtio.decide_multiqueue(c, devices.decide_nic(c))
+    nic, disks = virtio.decide_packed_ring(c, nic, disks)
     fields = dict(
         virt_mode="hvm", machine=ch["machine"], cpu=ch["cpu"], firmware=ch["firmware"],
         tpm=platform.decide_tpm(c), clock=ch["clock"],
         hyperv=enlightenments.decide_hyperv(c),
         features=("acpi", "apic") + (("smm",) if ch["firmware"].secure_boot else ()),
-        disks=storage.decide_discard(c, disks), controllers=controllers,
-        nics=(devices.decide_nic(c),),
+        disks=disks, controllers=controllers, nics=(nic,),
         video=video, video_ram_mib=video_ram, pointer=pointer, input_bus=input_bus,
         usb_controller=usb.decide_usb_controller(c), suspend=power.decide_suspend(c),
-        pcie_root_ports=pcie.decide_pcie_root_ports(c),
+        pcie_root_ports=pcie.decide_pcie_root_ports(c), pmu=cpu_model.decide_pmu(c),
+        serial_ports=devices.decide_serial_ports(c),
     )
     fields.update(devices.decide_extras(c))
     hostfit.check(c, fields)  # what this host's libvirt/QEMU would refuse
     return fields
+
+
+def _check_vm_mode(c: Context) -> None:
+    """vm_mode=xen (paravirtual) and the other non-HVM modes need another hypervisor."""
+    mode = c.props.get("vm_mode")
+    if mode is not None and mode != "hvm":
+        name, given = c.prop("vm_mode")
+        what = " (Xen paravirtual)" if mode == "xen" else ""
+        c.d.error("vm-mode-unsupported", f"{name}={given}{what} cannot run on {c.hypervisor}: "
+                  "KVM/QEMU runs HVM guests only", "remove vm_mode or set vm_mode=hvm")

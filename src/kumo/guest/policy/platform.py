@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from kumo.guest.policy.context import Context
 from kumo.guest.policy.cpu_model import decide_tcg_cpu
-from kumo.guest.policy.machine import family
 from kumo.guest.policy.storage import has_cdrom
+from kumo.guest.policy.topology import Limits, fit
 from kumo.guest.spec import CpuSpec, FirmwareSpec, TpmSpec
+from kumo.hosts.capabilities import machine_family
 
 
 def decide_machine(c: Context) -> str:
@@ -28,10 +29,10 @@ def decide_machine(c: Context) -> str:
                  "the machine type pinned when the server was created; only an audited "
                  "set-property hw_machine_type moves it (a chipset change is new hardware to "
                  "the guest)")
-        if family(pinned) not in host.machines:
+        if not host.offers_machine(pinned):
             d.error("machine-type-unavailable",
                     f"the server's pinned machine type {pinned}: the host offers "
-                    f"{', '.join(host.machines)}", "move the server to a host with that machine "
+                    f"{', '.join(host.machine_versions(machine_family(pinned)) or host.machines)}", "move the server to a host with that machine "
                     "type, or change it with set-property hw_machine_type")
         return pinned
     if "hw_machine_type" in c.props:
@@ -39,7 +40,7 @@ def decide_machine(c: Context) -> str:
         value = c.props.get("hw_machine_type")
         d.decide("machine", value, "machine.explicit", name, given,
                  "hw_machine_type is set on the image")
-        fam = family(value)
+        fam = machine_family(value)
         if fam.startswith("hyperv-") or fam.startswith("xen"):
             d.error("machine-type-wrong-hypervisor",
                     f"hw_machine_type={value} is for "
@@ -218,6 +219,7 @@ def decide_cpu(c: Context) -> CpuSpec:
     d, flavor, host = c.d, c.req.flavor, c.req.host
     vcpus = flavor.vcpus
     given = {k: c.props.get(f"hw_cpu_{k}") for k in ("sockets", "cores", "threads")}
+    limits = Limits(*(c.props.get(f"hw_cpu_max_{k}") for k in ("sockets", "cores", "threads")))
     if any(v is not None for v in given.values()):
         threads = given["threads"] or 1
         cores = given["cores"] or max(1, vcpus // ((given["sockets"] or 1) * threads))
@@ -229,13 +231,31 @@ def decide_cpu(c: Context) -> CpuSpec:
                     f"hw_cpu_sockets/cores/threads give {sockets}x{cores}x{threads}="
                     f"{sockets * cores * threads} vCPUs but the flavor has {vcpus}",
                     "make sockets*cores*threads equal the flavor's vCPUs")
-    elif c.windows:
-        sockets, cores, threads = 1, vcpus, 1
-        rule, src, why = ("cpu.windows-cores", "os_type", "Windows client editions use at "
-                          "most 2 sockets, so vCPUs are given as cores of one socket")
+        elif not limits.admit((sockets, cores, threads)):
+            # Nova refuses a preference beyond the limits (ImageVCPUTopologyRangeExceeded)
+            d.error("cpu-topology-exceeds-max",
+                    f"hw_cpu_sockets/cores/threads give {sockets}x{cores}x{threads}, beyond the "
+                    f"image's limits: {', '.join(limits.exceeded((sockets, cores, threads)))}",
+                    "make hw_cpu_sockets/cores/threads fit hw_cpu_max_sockets/cores/threads")
     else:
-        sockets, cores, threads = vcpus, 1, 1
-        rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
+        if c.windows:
+            preferred = (1, vcpus, 1)
+            rule, src, why = ("cpu.windows-cores", "os_type", "Windows client editions use at "
+                              "most 2 sockets, so vCPUs are given as cores of one socket")
+        else:
+            preferred = (vcpus, 1, 1)
+            rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
+        shape = fit(vcpus, preferred, limits, prefer_cores=c.windows)
+        if shape is None:
+            d.error("cpu-topology-exceeds-max", f"no topology of {vcpus} vCPUs fits "
+                    "hw_cpu_max_sockets/cores/threads", "raise the hw_cpu_max_* limits or use "
+                    "a flavor with fewer vCPUs")
+            shape = preferred
+        elif shape != preferred:
+            rule, src, why = ("cpu.topology-max", "hw_cpu_max_*",
+                              "the preferred topology is beyond the image's hw_cpu_max_* "
+                              "limits; the closest one within them")
+        sockets, cores, threads = shape
     d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, vcpus, why)
     model = None
     if "hw_cpu_mode" in c.props:

@@ -58,6 +58,20 @@ def root_and_ephemeral(c: Context, bus: str) -> list[DiskSpec]:
     return disks
 
 
+#: Glance container formats a guest can boot from: a bare disk image (ovf counts as bare, as in
+#: Nova's libvirt driver) and the AMI trio (kernel, ramdisk, machine image)
+BOOTABLE_CONTAINERS = ("bare", "ovf", "ami", "aki", "ari")
+
+
+def check_container_format(c: Context) -> None:
+    fmt = c.props.get("container_format")
+    if fmt is not None and fmt not in BOOTABLE_CONTAINERS:
+        name, given = c.prop("container_format")
+        c.d.error("container-format-unsupported", f"{name}={given}: a guest boots a disk image "
+                  f"(bare, ovf, ami), not a {given} container", "upload the disk image itself "
+                  "(container_format=bare)")
+
+
 def has_cdrom(c: Context) -> bool:
     """The guest gets a CD-ROM: its config drive (attached, or required by the image)."""
     return bool(c.req.config_drive) or c.props.get("img_config_drive") == "mandatory"

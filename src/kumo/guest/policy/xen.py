@@ -47,7 +47,8 @@ VIDEO_MODELS = ("vga", "cirrus")  # libxl HVM: stdvga, cirrus
 #: image properties with no effect on a Xen guest as kumo renders it
 IGNORED = ("hw_scsi_model", "hw_qemu_guest_agent", "hw_rng_model", "hw_watchdog_action",
            "hw_time_hpet", "img_hide_hypervisor_id", "hw_boot_menu", "hw_firmware_stateless",
-           "hw_vif_multiqueue_enabled", "hw_video_ram")
+           "hw_vif_multiqueue_enabled", "hw_video_ram", "hw_pmu", "hw_serial_port_count",
+           "hw_virtio_packed_ring")
 
 
 def decide(c: Context) -> dict[str, Any]:
