@@ -36,7 +36,7 @@ def test_guest_rtc_follows_kumo_clock(system_libvirt, probe_image, tmp_path, os_
     log = tmp_path / "console.log"
     props = {**IMAGES[os_type], "os_command_line": probe_image.cmdline}
     spec = build_guest(GuestRequest(
-        ImageProperties.parse(props), flavor=Flavor(1, 512, 1), host=host,
+        ImageProperties.parse(props), flavor=Flavor(1, 512, 32), host=host,
         host_config=HostConfig(guest_timezone="Asia/Shanghai"), name=f"kumo-e2e-rtc-{os_type}",
         root_disk=str(disk), kernel=str(probe_image.kernel), initrd=str(probe_image.initramfs),
         console_log=str(log)))

@@ -6,12 +6,15 @@ The table pins what each release gets; the golden file pins the whole XML; libvi
 import pytest
 
 from kumo.backends import get_backend
+from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
 from kumo.guest.build import build_guest
 from kumo.guest.request import GuestRequest
 from tests.support.golden import assert_golden
 from tests.support.libvirt_check import assert_libvirt_accepts
 
+#: every release's minimum RAM and disk (osinfo-db: Windows 11 needs 4 GiB and 64 GB)
+FLAVOR = Flavor(2, 4096, 64, name="m1.windows")
 ALWAYS = ["relaxed", "vapic", "spinlocks"]
 OFFERED = ["vpindex", "runtime", "synic", "stimer", "reset", "frequencies", "tlbflush", "ipi"]
 
@@ -41,7 +44,7 @@ RELEASES = [
                          ids=[r[0] for r in RELEASES])
 def test_windows_release(short_id, machine, bus, nic, firmware, secure_boot, tpm):
     spec = build_guest(GuestRequest(ImageProperties.parse({"os_distro": short_id}),
-                                    name=f"win-{short_id}"))
+                                    flavor=FLAVOR, name=f"win-{short_id}"))
     assert spec.os_type == "windows"
     assert spec.os_id == short_id
     assert spec.machine == machine

@@ -20,6 +20,7 @@ from kumo.guest.policy import (
     kvm,
     memory,
     pinning,
+    requirements,
     storage,
     xen,
 )
@@ -60,6 +61,7 @@ def plan_guest(req: GuestRequest) -> GuestPlan:
     identity.decide_release_known(c)
     arch = identity.decide_arch(c)
     _check_minimums(c)
+    requirements.check_os_requirements(c, arch)
     # what no hypervisor kumo drives gives a guest (placement does not count it)
     memory.check_memory(c)
     pinning.check_pinning(c)

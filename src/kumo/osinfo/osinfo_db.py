@@ -148,7 +148,7 @@ class OsinfoDb:
         path = self._index[1].get(uri)
         return self._load(path) if path else None
 
-    def _chain(self, entry: DbOS) -> list[DbOS]:
+    def chain(self, entry: DbOS) -> list[DbOS]:
         """``entry`` and its ancestors, farthest ancestor first (so nearer entries override)."""
         order: list[DbOS] = []
         seen: set[str] = set()
@@ -169,14 +169,14 @@ class OsinfoDb:
     def devices(self, entry: DbOS) -> frozenset[str]:
         """Device URIs the OS supports, inherited through derives-from."""
         state: dict[str, bool] = {}
-        for e in self._chain(entry):
+        for e in self.chain(entry):
             state.update(e.devices)
         return frozenset(uri for uri, ok in state.items() if ok)
 
     def firmware(self, entry: DbOS) -> dict[tuple[str, str], bool]:
         """(arch, firmware type) -> supported, inherited through derives-from."""
         state: dict[tuple[str, str], bool] = {}
-        for e in self._chain(entry):
+        for e in self.chain(entry):
             state.update({(arch, kind): ok for arch, kind, ok in e.firmware})
         return state
 

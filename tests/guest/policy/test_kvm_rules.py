@@ -117,7 +117,7 @@ def test_linux_gets_no_enlightenments():
 ], ids=["windows-q35", "explicit-pc", "ide-needs-pc", "sb-required-implies-uefi",
         "sb-optional", "uefi-no-sb", "win11-defaults", "old-linux-pc"])
 def test_machine_and_firmware(props, machine, fw, sb):
-    s = spec(props)
+    s = spec(props, flavor=Flavor(2, 4096, 64))  # Windows 11 needs 64 GB (osinfo-db)
     assert (s.machine, s.firmware.type, s.firmware.secure_boot) == (machine, fw, sb)
     assert ("smm" in s.features) == sb
 
