@@ -56,7 +56,8 @@ def tpm_fleet(env, admin, image_file):
     images.create_image(env, admin, "linux", file=image_file, disk_format="qcow2",
                         properties={"os_distro": "ubuntu", "os_version": "22.04"},
                         visibility="public")
-    flavors.create_flavor(env, admin, "m1", vcpus=2, ram_mib=4096, disk_gib=1)
+    # Windows 11's minimum (osinfo-db: 4 GiB, 64 GB)
+    flavors.create_flavor(env, admin, "m1", vcpus=2, ram_mib=4096, disk_gib=64)
     return env
 
 
@@ -93,7 +94,8 @@ def licensed_fleet(env, admin, image_file, tmp_path, monkeypatch):
     images.create_image(env, admin, "cern-win10", file=image_file, disk_format="qcow2",
                         properties={"os_distro": "windows", "os_version": "10"},
                         visibility="public")
-    flavors.create_flavor(env, admin, "m1", vcpus=1, ram_mib=2048, disk_gib=1)
+    # Windows 10's minimum (osinfo-db: 2 GiB, 20 GB)
+    flavors.create_flavor(env, admin, "m1", vcpus=1, ram_mib=2048, disk_gib=20)
     return env
 
 

@@ -40,7 +40,8 @@ def _plan(env, uuid: str, host_name: str):
 @pytest.fixture
 def catalog(env, admin, kvm_host, image_file):
     from kumo.compute import flavors, images
-    flavors.create_flavor(env, admin, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
+    # Ubuntu 22.04's recommended RAM and disk (osinfo-db), so the flavor is no finding
+    flavors.create_flavor(env, admin, "tiny", vcpus=1, ram_mib=4096, disk_gib=25)
     for name, props in (("linux", {"os_type": "linux", "os_distro": "ubuntu",
                                    "os_version": "22.04"}),
                         ("xp", {"os_distro": "winxp"})):

@@ -242,7 +242,13 @@ POLICY_CASES = [
 @pytest.mark.parametrize("h,props,reason,text", [c[1:] for c in POLICY_CASES],
                          ids=[c[0] for c in POLICY_CASES])
 def test_guest_policy(h, props, reason, text):
-    _assert(check(GuestPolicy(), h, request(props=props)), reason, text)
+    # 4 GiB and 64 GB: Windows 11's minimum (osinfo-db), so only the host decides here
+    _assert(check(GuestPolicy(), h, request(ram=4096, disk=64, props=props)), reason, text)
+
+
+def test_guest_policy_refuses_a_flavor_below_the_release_minimum():
+    r = check(GuestPolicy(), EFI_KVM, request(ram=2048, disk=64, props=WIN11))
+    assert [x.finding for x in r.reasons] == ["flavor-below-os-min-ram"]
 
 
 def test_guest_policy_gives_every_error_finding():

@@ -119,7 +119,7 @@ def decide_firmware(c: Context) -> FirmwareSpec:
                     f"{' and '.join(problems)}",
                     "set hw_machine_type=q35 and hw_firmware_type=uefi, or os_secure_boot="
                     "optional")
-        elif not host.secure_boot:
+        elif not host.secure_boot_on(machine):
             d.error("secure-boot-unavailable", "os_secure_boot=required but the host's "
                     "firmware offers no Secure Boot", "place the image on a host with a "
                     "secure-boot OVMF")
@@ -133,7 +133,8 @@ def decide_firmware(c: Context) -> FirmwareSpec:
                           given, "os_secure_boot=required")
     elif sb == "optional":
         name, given = c.prop("os_secure_boot")
-        secure = fw == "uefi" and is_q35(machine) and host.secure_boot and os.secure_boot
+        secure = (fw == "uefi" and is_q35(machine) and host.secure_boot_on(machine)
+                  and os.secure_boot)
         d.decide("firmware.secure_boot", secure, "firmware.secure-boot-optional", name, given,
                  "os_secure_boot=optional: enabled because UEFI on q35 with a secure-boot host "
                  "and an OS that supports it" if secure else
@@ -143,7 +144,7 @@ def decide_firmware(c: Context) -> FirmwareSpec:
         secure = d.decide("firmware.secure_boot", True, "firmware.os-requires-secure-boot",
                           "os", os.name, f"{os.name} requires Secure Boot")
         # the OS's own requirement is checked against the host like an explicit request
-        if not host.secure_boot:
+        if not host.secure_boot_on(machine):
             d.error("secure-boot-unavailable", f"{os.name} requires Secure Boot but the host's "
                     "firmware offers no Secure Boot", "place the image on a host with a "
                     "secure-boot OVMF")
