@@ -25,7 +25,7 @@ def test_refresh_stores_what_the_host_offers_now(env, admin, fake_hosts):
     host = fake_hosts[URI]
     host.caps = recorded_caps(swtpm=False)
     hosts.add_host(env, admin, "tcg-1", URI, virt_type="qemu")
-    spec = service.request_spec(WIN11, Flavor(2, 4096, 20))
+    spec = service.request_spec(WIN11, Flavor(2, 4096, 64))
     assert service.explain(env.db, spec).summary == (
         "0/1 hosts: 1 policy: tpm-unavailable (TPM 2.0 (tpm-crb) needs swtpm, which is not "
         "installed on the host)")
