@@ -35,11 +35,10 @@ def test_request_from_the_record(env, admin, kvm_host):
 
 
 def test_request_carries_the_pin_and_the_configured_pcie_ports(env, admin, kvm_host):
-    from dataclasses import replace
     uuid = add_instance(env, admin, kvm_host)
     with env.db.session_scope() as s:
         s.query(Instance).filter_by(uuid=uuid).one().machine_type = "pc-q35-6.2"
-    env.settings = replace(env.settings, pcie_root_ports=4)
+    env.settings = env.settings.model_copy(update={"pcie_root_ports": 4})
     instance, host = records.load(env, uuid)
     req = guest_request(env, instance, host)
     assert (req.pinned_machine, req.host_config.pcie_root_ports) == ("pc-q35-6.2", 4)

@@ -78,7 +78,6 @@ def test_settings_from_env(env, expected):
     assert Settings.from_env(env) == Settings(**expected)
 
 
-
 def test_a_reading_session_does_not_block_a_unit_of_work(db, session):
     assert session.scalars(select(Flavor)).all() == []  # its transaction stays open
     with db.session_scope() as s:  # on SQLite: BEGIN IMMEDIATE, granted at once (WAL)
