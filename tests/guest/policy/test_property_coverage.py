@@ -63,7 +63,7 @@ CASES: dict[str, Case] = {
     "container_format": Case(X, {"container_format": "docker"}, finding="container-format-"
                              "unsupported", message="container_format=docker: a guest boots a disk "
                              "image (bare, ovf, ami), not a docker container"),
-    "disk_format": Case(U, {"disk_format": "raw"}, module="kumo.compute.spawn"),
+    "disk_format": Case(U, {"disk_format": "raw"}, module="kumo.compute.image_cache"),
     # -- machine and firmware
     "hw_machine_type": Case(R, {"hw_machine_type": "pc"}),
     "hw_firmware_type": Case(R, {"hw_firmware_type": "uefi"}),
