@@ -4,16 +4,16 @@ Set at create from the host's versioned machine for the chosen family, kept by h
 rebuild, moved only by an audited ``kumo server set-property hw_machine_type=...``. Existing
 instances get NULL: their next plan uses the family as before, and no chipset change is forced.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-28 19:20:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
