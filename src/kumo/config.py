@@ -100,6 +100,12 @@ class Settings(BaseModel):
     bind: str = _key("127.0.0.1", "address kumo serve's HTTP server listens on",
                      "an IP address or host name", min_length=1)
     port: int = _key(8774, "its TCP port", "an integer 1..65535", ge=1, le=65535)
+    token_expiration: float = _key(
+        3600.0, "seconds an Identity API token is valid (Keystone's [token] expiration)",
+        f"{_SECONDS} >= 60", ge=60)
+    max_request_body: int = _key(
+        65536, "bytes an API request body may have (image data uploads excepted)",
+        "an integer >= 1024", ge=1024)
 
     # --- periodic work (0 disables a task) ------------------------------------------------------
     sync_power_state_interval: float = _key(

@@ -8,6 +8,7 @@
     │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
     │   ├── NotFound               a named image, flavor, host or instance does not exist
     │   ├── Forbidden              the request context lacks the role the action needs
+    │   ├── Unauthorized           no valid credentials (unknown user, wrong password, expired token)
     │   ├── ConfigError            a configuration file or KUMO_<KEY> variable is unknown or invalid
     │   └── NoValidHost            no host passes the filters (defined in kumo.scheduler.errors;
     │                              carries the "0/12 hosts: 7 insufficient RAM (...), ..." summary)
@@ -70,6 +71,10 @@ class NotFound(UserError):
 
 
 class Forbidden(UserError):
+    pass
+
+
+class Unauthorized(UserError):
     pass
 
 

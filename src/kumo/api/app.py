@@ -2,23 +2,41 @@
 
 Routers read the controller from ``request.app.state.controller`` (kumo.serve.controller):
 no module-level state, so tests build as many apps as they like.
+
+One port serves kumo's own endpoints (/healthcheck, /metrics, /openapi.json) and the OpenStack
+APIs under their catalog prefixes: /identity (Keystone v3), /image (Glance v2), /compute/v2.1
+(Nova). Errors come in OpenStack's shapes (kumo.api.faults); request bodies are bounded by
+``max_request_body``, except image data uploads, which stream to the image store.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from kumo.api.routers import health, metrics
+from kumo.api import faults
+from kumo.api.routers import health, identity, metrics
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
 
+#: image data (PUT /image/v2/images/{id}/file) streams to disk: no body limit there
+_UPLOAD = re.compile(r"^/image/v2/images/[^/]+/file/?$")
+
+
+def _unbounded(path: str, method: str) -> bool:
+    return method == "PUT" and _UPLOAD.match(path) is not None
+
 
 def create_app(controller: "Controller") -> FastAPI:
-    app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="kumo", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.controller = controller
+    faults.install(app)
+    app.add_middleware(faults.BodyLimit, limit=controller.env.settings.max_request_body,
+                       unbounded=_unbounded)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(identity.router)
     return app

@@ -45,6 +45,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flavor": ("flavors", "flavor", "Flavors: guest sizes, and extra specs that may override "
                                     "image properties."),
     "server": ("servers", "server", "Servers (instances) on kumo's hosts."),
+    "bootstrap": ("identity", "bootstrap", "Create the first admin: a project and a user with "
+                                           "the admin role on it (idempotent; re-running sets "
+                                           "the password again)."),
+    "project": ("identity", "project", "Identity projects (tenants): what owns servers, images "
+                                       "and key pairs."),
+    "user": ("identity", "user", "Identity users: who gets API tokens (password hashed with "
+                                 "argon2)."),
+    "role": ("identity", "role", "Role assignments: admin, member or reader of a project."),
     "serve": ("serve", "serve", "Run the controller as a service: periodic power-state sync, host "
                                 "liveness, recovery, image-cache aging; /healthcheck, /metrics."),
 }

@@ -20,6 +20,10 @@
     periodic_runs        PeriodicRun        controller
     host_images          HostImage          (host; the image cache there and its upload state)
     inventory_epoch      InventoryEpoch     (the scheduler's reload token)
+    projects             Project            (identity)
+    users                User               (identity)
+    role_assignments     RoleAssignment     (user, project)
+    tokens               Token              (user, project; stored as sha256)
 """
 
 from kumo.db.base import Base
@@ -27,6 +31,7 @@ from kumo.db.models.flavors import Flavor, FlavorExtraSpec, FlavorProject
 from kumo.db.models.hosts import (Aggregate, AggregateMetadata, Host, InventoryEpoch, VirtType,
                                   aggregate_hosts, hypervisor_version_key)
 from kumo.db.models.host_images import HostImage, HostImageState
+from kumo.db.models.identity import Project, Role, RoleAssignment, Token, User
 from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, ImageProperty,
                                    ImageStatus, ImageTag, MemberStatus, Visibility)
 from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup,
@@ -38,8 +43,8 @@ __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Instance", "InventoryEpoch", "JournalEntry",
-    "JournalState",
-    "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PeriodicRun", "PowerState",
+    "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PeriodicRun", "PowerState",
+    "Project", "Role", "RoleAssignment", "Token", "User",
     "ServerGroup",
     "ServerGroupPolicy", "UNFINISHED_STATES", "VirtType", "Visibility", "aggregate_hosts",
     "hypervisor_version_key",

@@ -1,0 +1,127 @@
+"""A live ``kumo serve`` on 127.0.0.1 (free port, own data dir) and the unmodified OpenStack
+clients pointed at it through a clouds.yaml, as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+BIN = Path(sys.executable).parent
+ADMIN_PASSWORD = "admin-secret-1"
+ALICE_PASSWORD = "alice-secret-1"
+BOB_PASSWORD = "bob-secret-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Live:
+    base: Path
+    url: str
+    environ: dict[str, str]
+    proc: subprocess.Popen
+    log: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def kumo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kumo.cli.main", *args], env=self.environ,
+                              capture_output=True, text=True, timeout=120, check=check)
+
+    def client(self, program: str, *args: str, cloud: str = "admin",
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        e = {**self.environ, "OS_CLOUD": cloud, **(env or {})}
+        return subprocess.run([str(BIN / program), *args], env=e, capture_output=True,
+                              text=True, timeout=180)
+
+    def openstack(self, *args: str, cloud: str = "admin") -> object:
+        """``openstack ARGS -f json`` as ``cloud``; its JSON output, or AssertionError with the
+        client's stderr."""
+        r = self.client("openstack", *args, "-f", "json", cloud=cloud)
+        assert r.returncode == 0, f"openstack {' '.join(args)}: {r.stderr}\n{self.tail()}"
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def token(self, user: str = "admin", password: str = ADMIN_PASSWORD,
+              project: str = "admin") -> str:
+        r = httpx.post(f"{self.url}/identity/v3/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"name": "Default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}})
+        assert r.status_code == 201, r.text
+        return r.headers["X-Subject-Token"]
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+
+def start(base: Path) -> Live:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "KUMO_"))}
+    environ.update({
+        "HOME": str(base / "home"),  # glanceclient caches its schema under ~/.glanceclient
+        "KUMO_DATA_DIR": str(base / "data"), "KUMO_PORT": str(port),
+        "KUMO_SYNC_POWER_STATE_INTERVAL": "0", "KUMO_HOST_PROBE_INTERVAL": "0",
+        "KUMO_RECOVERY_INTERVAL": "0", "KUMO_IMAGE_CACHE_INTERVAL": "0",
+        "KUMO_POOL_PATH": str(base / "pool"),
+        "OS_CLIENT_CONFIG_FILE": str(base / "clouds.yaml"),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]
+                                                        / "src"),
+                                                    os.environ.get("PYTHONPATH")])),
+    })
+    (base / "home").mkdir(parents=True, exist_ok=True)
+    clouds = {"clouds": {
+        name: {"auth": {"auth_url": f"{url}/identity", "username": user, "password": pw,
+                        "project_name": project, "user_domain_name": "Default",
+                        "project_domain_name": "Default"},
+               "region_name": "RegionOne", "identity_api_version": 3}
+        for name, user, pw, project in (("admin", "admin", ADMIN_PASSWORD, "admin"),
+                                        ("alice", "alice", ALICE_PASSWORD, "demo"),
+                                        ("bob", "bob", BOB_PASSWORD, "other"))}}
+    (base / "clouds.yaml").write_text(yaml.safe_dump(clouds))
+    log = base / "serve.log"
+    live = Live(base, url, environ, None, log)  # type: ignore[arg-type]
+    live.kumo("db", "upgrade")
+    live.kumo("bootstrap", "--password", ADMIN_PASSWORD)
+    for project, user, pw in (("demo", "alice", ALICE_PASSWORD),
+                              ("other", "bob", BOB_PASSWORD)):
+        live.kumo("project", "create", project)
+        live.kumo("user", "create", user, "--password", pw, "--project", project)
+        live.kumo("role", "add", "member", "--user", user, "--project", project)
+    with log.open("w") as f:
+        live.proc = subprocess.Popen([sys.executable, "-m", "kumo.cli.main", "serve"],
+                                     env=environ, stdout=f, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthcheck", timeout=2).status_code == 200:
+                return live
+        except httpx.HTTPError:
+            pass
+        if live.proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop(live)
+    raise AssertionError(f"kumo serve did not come up:\n{live.tail()}")
+
+
+def stop(live: Live) -> None:
+    if live.proc is not None and live.proc.poll() is None:
+        live.proc.terminate()
+        try:
+            live.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            live.proc.kill()
+            live.proc.wait()
