@@ -34,7 +34,7 @@ class Live:
     environ: dict[str, str]
     proc: subprocess.Popen
     log: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
+    clouds: dict = field(default_factory=dict)
 
     def kumo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "kumo.cli.main", *args], env=self.environ,
@@ -42,14 +42,17 @@ class Live:
 
     def client(self, program: str, *args: str, cloud: str = "admin",
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        e = {**self.environ, "OS_CLOUD": cloud, **(env or {})}
+        if program == "openstack":
+            e = {**self.environ, "OS_CLOUD": cloud, **(env or {})}
+        else:  # nova and glance read only the OS_* variables, as from an openrc
+            e = {**self.environ, **self.openrc(cloud), **(env or {})}
         return subprocess.run([str(BIN / program), *args], env=e, capture_output=True,
                               text=True, timeout=180)
 
-    def openstack(self, *args: str, cloud: str = "admin") -> object:
+    def openstack(self, *args: str, cloud: str = "admin", json_out: bool = True) -> object:
         """``openstack ARGS -f json`` as ``cloud``; its JSON output, or AssertionError with the
-        client's stderr."""
-        r = self.client("openstack", *args, "-f", "json", cloud=cloud)
+        client's stderr. ``json_out=False`` for commands that print nothing (set, delete)."""
+        r = self.client("openstack", *args, *(("-f", "json") if json_out else ()), cloud=cloud)
         assert r.returncode == 0, f"openstack {' '.join(args)}: {r.stderr}\n{self.tail()}"
         return json.loads(r.stdout) if r.stdout.strip() else None
 
@@ -61,6 +64,13 @@ class Live:
             "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}})
         assert r.status_code == 201, r.text
         return r.headers["X-Subject-Token"]
+
+    def openrc(self, cloud: str) -> dict[str, str]:
+        auth = self.clouds[cloud]["auth"]
+        return {"OS_AUTH_URL": auth["auth_url"], "OS_USERNAME": auth["username"],
+                "OS_PASSWORD": auth["password"], "OS_PROJECT_NAME": auth["project_name"],
+                "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+                "OS_REGION_NAME": "RegionOne", "OS_IDENTITY_API_VERSION": "3"}
 
     def tail(self) -> str:
         return self.log.read_text()[-3000:] if self.log.exists() else ""
@@ -92,7 +102,7 @@ def start(base: Path) -> Live:
                                         ("bob", "bob", BOB_PASSWORD, "other"))}}
     (base / "clouds.yaml").write_text(yaml.safe_dump(clouds))
     log = base / "serve.log"
-    live = Live(base, url, environ, None, log)  # type: ignore[arg-type]
+    live = Live(base, url, environ, None, log, clouds["clouds"])  # type: ignore[arg-type]
     live.kumo("db", "upgrade")
     live.kumo("bootstrap", "--password", ADMIN_PASSWORD)
     for project, user, pw in (("demo", "alice", ALICE_PASSWORD),

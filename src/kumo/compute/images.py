@@ -28,7 +28,7 @@ from kumo.compute.lookup import find_image, image_visible
 from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
 from kumo.db.base import new_uuid
 from kumo.db.queries import image_query
-from kumo.errors import Forbidden, InvalidInput
+from kumo.errors import Forbidden, InvalidInput, NotFound, StateError
 
 #: schema properties that are Glance core attributes: stored in columns, not property rows
 COLUMN_PROPERTIES = ("disk_format", "container_format", "min_ram", "min_disk")
@@ -156,6 +156,50 @@ def delete_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
         s.delete(image)
     store(env).delete(store_path)
     return image_id
+
+
+def upload_image_data(env: ComputeEnv, ctx: RequestContext, ref: str,
+                      file: str | Path) -> dict[str, Any]:
+    """Store the data of a queued image (Glance's PUT /v2/images/{id}/file): owner or admin;
+    the image must have a disk_format, and goes queued -> saving -> active. Glance answers 409
+    to a second upload; so does this (StateError), and a failed check puts the image back to
+    queued with nothing stored."""
+    with env.db.session_scope() as s:
+        image = _owned_image(s, ctx, ref, "upload data to")
+        if image.status != ImageStatus.QUEUED.value:
+            raise StateError(f"image {ref!r} is {image.status}: data can only be uploaded to a "
+                             "queued image (create a new image)")
+        if not image.disk_format:
+            raise InvalidInput(f"image {ref!r} has no disk_format: set it before uploading data "
+                               f"(allowed {', '.join(DISK_FORMATS)})")
+        image.status = ImageStatus.SAVING.value  # claims the upload: a second one gets 409
+        image_id, disk_format = image.id, image.disk_format
+    try:
+        stored = store(env).put(image_id, file, disk_format)
+    except BaseException:
+        with env.db.session_scope() as s:
+            image = s.get(Image, image_id)
+            if image is not None:
+                image.status = ImageStatus.QUEUED.value
+        raise
+    with env.db.session_scope() as s:
+        image = s.get(Image, image_id)
+        if image is None:  # deleted while its data was being stored
+            store(env).delete(stored.store_path)
+            raise NotFound(f"image {ref!r} was deleted during the upload")
+        image.store_path, image.size = stored.store_path, stored.size
+        image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
+        image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
+        image.status = ImageStatus.ACTIVE.value
+        s.flush()
+        return image_view(image)
+
+
+def image_data_path(env: ComputeEnv, ctx: RequestContext, ref: str) -> Path | None:
+    """Where the data of an image ctx may see is stored; None if it has none yet."""
+    with env.db.session_scope(readonly=True) as s:
+        image = find_image(s, ctx, ref)
+        return store(env).path(image.store_path) if image.store_path else None
 
 
 def boot_properties(image: Image) -> dict[str, str]:
