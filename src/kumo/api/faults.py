@@ -32,6 +32,7 @@ FAULTS: dict[int, tuple[str, str]] = {
     404: ("itemNotFound", "Not Found"),
     405: ("badMethod", "Method Not Allowed"),
     409: ("conflictingRequest", "Conflict"),
+    406: ("notAcceptable", "Not Acceptable"),
     413: ("overLimit", "Request Entity Too Large"),
     415: ("badMediaType", "Unsupported Media Type"),
     500: ("computeFault", "Internal Server Error"),
@@ -45,6 +46,9 @@ class RequestTooLarge(Exception):
 
 
 def status_of(exc: KumoError) -> int:
+    explicit = getattr(exc, "status", None)  # an API-only error carrying its own status
+    if isinstance(explicit, int):
+        return explicit
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, Forbidden):
