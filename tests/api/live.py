@@ -54,6 +54,8 @@ class Live:
         client's stderr. ``json_out=False`` for commands that print nothing (set, delete)."""
         r = self.client("openstack", *args, *(("-f", "json") if json_out else ()), cloud=cloud)
         assert r.returncode == 0, f"openstack {' '.join(args)}: {r.stderr}\n{self.tail()}"
+        if not json_out:
+            return r.stdout
         return json.loads(r.stdout) if r.stdout.strip() else None
 
     def token(self, user: str = "admin", password: str = ADMIN_PASSWORD,
@@ -76,7 +78,8 @@ class Live:
         return self.log.read_text()[-3000:] if self.log.exists() else ""
 
 
-def start(base: Path) -> Live:
+def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
+    """``cloud_environ``: the KUMO_* settings of a cloud already set up (tests/e2e)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "KUMO_"))}
@@ -86,6 +89,7 @@ def start(base: Path) -> Live:
         "KUMO_SYNC_POWER_STATE_INTERVAL": "0", "KUMO_HOST_PROBE_INTERVAL": "0",
         "KUMO_RECOVERY_INTERVAL": "0", "KUMO_IMAGE_CACHE_INTERVAL": "0",
         "KUMO_POOL_PATH": str(base / "pool"),
+        **(cloud_environ or {}),
         "OS_CLIENT_CONFIG_FILE": str(base / "clouds.yaml"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]
                                                         / "src"),

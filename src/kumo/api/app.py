@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from kumo.api import faults
-from kumo.api.routers import compute, health, identity, image, metrics
+from kumo.api.routers import compute, health, identity, image, metrics, servers
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -41,4 +41,5 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(identity.router)
     app.include_router(image.router)
     app.include_router(compute.router)
+    app.include_router(servers.router)
     return app

@@ -1,0 +1,203 @@
+"""Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop),
+over kumo.compute.servers -- the same functions ``kumo server`` calls.
+
+Create answers 202 once the server is validated, placed and recorded (BUILD); the host-side
+build runs on a worker thread, as Nova's conductor does it, so ``openstack server create --wait``
+and openstacksdk's ``wait_for_server`` poll it to ACTIVE (or ERROR with the fault). A request
+the service refuses (unknown image or flavor, bad properties, no valid host) is answered at
+once: 400/404, nothing left behind -- except "no valid host", which Nova too records as an
+ERROR server; here it is answered 400 with the scheduler's summary and the ERROR record kept.
+Actions and delete run within the request (the journal makes them safe to interrupt).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from kumo import logs
+from kumo.api.auth import context, env_of
+from kumo.api.routers.compute import microversion
+from kumo.compute import reschedule
+from kumo.compute import servers as service
+from kumo.compute.context import RequestContext
+from kumo.errors import InvalidInput, KumoError, NotFound
+
+log = logs.get(__name__)
+
+router = APIRouter(prefix="/compute/v2.1", tags=["compute"],
+                   dependencies=[Depends(microversion)])
+
+
+class BlockDevice(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    uuid: str | None = Field(None, max_length=36)
+    source_type: str | None = Field(None, max_length=16)
+    boot_index: int | str | None = None
+
+
+class ServerBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(..., min_length=1, max_length=255)
+    imageRef: str | None = Field(None, max_length=255)
+    flavorRef: str = Field(..., min_length=1, max_length=255)
+    key_name: str | None = Field(None, max_length=255)
+    min_count: int = Field(1, ge=1, le=1)
+    max_count: int = Field(1, ge=1, le=1)
+    networks: Literal["auto", "none"] | list[dict[str, Any]] = "auto"
+    block_device_mapping_v2: list[BlockDevice] = Field(default_factory=list, max_length=8)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
+
+
+class ServerCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    server: ServerBody
+
+
+def _image_of(body: ServerBody) -> str:
+    if body.imageRef:
+        return body.imageRef
+    for bdm in body.block_device_mapping_v2:
+        if bdm.source_type == "image" and bdm.uuid and str(bdm.boot_index) == "0":
+            return bdm.uuid
+    raise InvalidInput("server.imageRef is required: kumo boots servers from an image "
+                       "(volumes are not supported)")
+
+
+def nova_server(view: dict[str, Any], request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    fault = view.get("fault")
+    out = {
+        "id": view["id"], "name": view["name"], "status": view["status"],
+        "tenant_id": view["project_id"], "user_id": view["user_id"],
+        "image": {"id": view["image"]} if view.get("image") else "",
+        "flavor": {"original_name": view["flavor"], "vcpus": view["vcpus"],
+                   "ram": view["ram"], "disk": view["disk"], "ephemeral": 0, "swap": 0,
+                   "extra_specs": {}},
+        "key_name": view.get("key_name"), "metadata": {}, "addresses": {},
+        "created": view.get("created"), "updated": view.get("created"),
+        "OS-EXT-SRV-ATTR:host": view.get("host"),
+        "OS-EXT-SRV-ATTR:hypervisor_hostname": view.get("host"),
+        "OS-EXT-STS:vm_state": view.get("vm_state"),
+        "OS-EXT-STS:task_state": view.get("task_state"),
+        "OS-EXT-STS:power_state": _POWER.get(view.get("power_state") or "", 0),
+        "OS-SRV-USG:launched_at": view.get("launched_at"),
+        "config_drive": "True", "locked": False, "tags": [],
+        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{view['id']}"}],
+    }
+    if fault:
+        out["fault"] = {"code": fault.get("code") or 500, "message": fault.get("message"),
+                        "details": fault.get("details") or "", "created": view.get("created")}
+    return out
+
+
+#: kumo's power state names -> Nova's numeric power_state
+_POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6,
+          "suspended": 7}
+
+
+def _visible(request: Request, ctx: RequestContext) -> list[dict[str, Any]]:
+    all_projects = request.query_params.get("all_tenants", "").lower() in ("1", "true", "yes")
+    if all_projects:
+        ctx.require_admin("listing every project's servers (all_tenants)")
+    rows = service.list_servers(env_of(request), ctx, all_projects=all_projects)
+    name = request.query_params.get("name")
+    if name:  # Nova matches name as a regular expression; kumo exactly (no ReDoS)
+        rows = [r for r in rows if r["name"] == name]
+    status = request.query_params.get("status")
+    if status:
+        rows = [r for r in rows if r["status"] == status.upper()]
+    return rows
+
+
+@router.get("/servers/detail")
+def list_detail(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    return {"servers": [nova_server(r, request) for r in _visible(request, ctx)]}
+
+
+@router.get("/servers")
+def list_servers(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    return {"servers": [{"id": r["id"], "name": r["name"],
+                         "links": nova_server(r, request)["links"]}
+                        for r in _visible(request, ctx)]}
+
+
+def _by_id(request: Request, ctx: RequestContext, server_id: str) -> dict[str, Any]:
+    view = service.show_server(env_of(request), ctx, server_id)
+    if view["id"] != server_id:  # a name is no id here: the clients fall back to ?name=
+        raise NotFound(f"Instance {server_id} could not be found.")
+    return view
+
+
+@router.get("/servers/{server_id}")
+def show(server_id: str, request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    return {"server": nova_server(_by_id(request, ctx, server_id), request)}
+
+
+@router.post("/servers", status_code=202)
+def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    s = body.server
+    env = env_of(request)
+    instance, host_name = service.new_instance(env, ctx, s.name, image=_image_of(s),
+                                               flavor=s.flavorRef, key_name=s.key_name)
+    entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
+    uuid = instance.uuid
+
+    def build() -> None:
+        try:
+            reschedule.build(env, ctx, entry_id, uuid)
+        except KumoError as e:  # recorded on the server (ERROR, fault) by the service
+            log.warning("build of server %s failed: %s", uuid, e)
+
+    threading.Thread(target=build, name=f"build-{uuid[:8]}", daemon=True).start()
+    base = str(request.base_url).rstrip("/")
+    return {"server": {"id": uuid, "links": [
+        {"rel": "self", "href": f"{base}/compute/v2.1/servers/{uuid}"}],
+        "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}}
+
+
+@router.delete("/servers/{server_id}", status_code=204)
+def delete(server_id: str, request: Request, ctx: RequestContext = Depends(context)) -> Response:
+    _by_id(request, ctx, server_id)
+    service.delete_server(env_of(request), ctx, server_id)
+    return Response(status_code=204)
+
+
+class Reboot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["HARD", "SOFT", "hard", "soft"]
+
+
+class Action(BaseModel):
+    """One action per request (Nova's ``POST /servers/{id}/action``); the ones kumo serves."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    reboot: Reboot | None = None
+    os_start: None | dict = Field(None, alias="os-start")
+    os_stop: None | dict = Field(None, alias="os-stop")
+
+
+@router.post("/servers/{server_id}/action", status_code=202)
+def action(server_id: str, body: Action, request: Request,
+           ctx: RequestContext = Depends(context)) -> Response:
+    given = body.model_fields_set
+    if len(given) != 1:
+        raise InvalidInput("the body must name exactly one action: allowed reboot, os-start, "
+                           "os-stop")
+    _by_id(request, ctx, server_id)
+    env = env_of(request)
+    if body.reboot is not None:
+        service.reboot_server(env, ctx, server_id, hard=body.reboot.type.upper() == "HARD")
+    elif "os_start" in given:
+        service.start_server(env, ctx, server_id)
+    else:
+        service.stop_server(env, ctx, server_id)
+    return Response(status_code=202)
