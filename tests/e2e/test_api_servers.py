@@ -57,3 +57,24 @@ def test_openstack_server_lifecycle_on_the_real_libvirtd(live):
 
     live.openstack("server", "delete", "--wait", "api-web", json_out=False)
     assert live.openstack("server", "list") == []
+
+
+def test_openstacksdk_create_server_and_wait(live):
+    import openstack
+
+    live, cloud = live
+    auth = live.clouds["admin"]["auth"]
+    conn = openstack.connect(load_yaml_config=False, load_envvars=False, auth=auth,
+                             region_name="RegionOne", identity_api_version="3")
+    try:
+        image = conn.image.find_image("linux", ignore_missing=False)
+        flavor = conn.compute.find_flavor("tiny", ignore_missing=False)
+        server = conn.compute.create_server(name="sdk-web", image_id=image.id,
+                                            flavor_id=flavor.id, networks="none")
+        server = conn.compute.wait_for_server(server, status="ACTIVE", wait=300)
+        assert (server.name, server.status) == ("sdk-web", "ACTIVE")
+        assert cloud.conn.domain_state(naming.domain_name(server.id)) == "running"
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=120)
+    finally:
+        conn.close()
