@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import parse_pairs, run
 from kumo.compute import flavors as service
@@ -53,7 +54,7 @@ def list_(out: Output) -> None:
 
 
 @flavor.command("show")
-@click.argument("ref", metavar="FLAVOR")
+@click.argument("ref", metavar="FLAVOR", shell_complete=complete.flavors)
 @show_options
 def show(ref: str, out: Output) -> None:
     """Show a flavor and its extra specs."""
@@ -61,7 +62,7 @@ def show(ref: str, out: Output) -> None:
 
 
 @flavor.command("set")
-@click.argument("ref", metavar="FLAVOR")
+@click.argument("ref", metavar="FLAVOR", shell_complete=complete.flavors)
 @click.option("--property", "props", multiple=True, metavar="KEY=VALUE",
               help="Set an extra spec (validated like an image property); repeatable.")
 @click.option("--no-property", is_flag=True, help="Remove every extra spec first.")
@@ -77,7 +78,7 @@ def set_(ref: str, props: tuple[str, ...], no_property: bool, description: str |
 
 
 @flavor.command("unset")
-@click.argument("ref", metavar="FLAVOR")
+@click.argument("ref", metavar="FLAVOR", shell_complete=complete.flavors)
 @click.option("--property", "keys", multiple=True, metavar="KEY", required=True,
               help="An extra spec to remove; repeatable.")
 @show_options
@@ -87,7 +88,8 @@ def unset(ref: str, keys: tuple[str, ...], out: Output) -> None:
 
 
 @flavor.command("delete")
-@click.argument("refs", metavar="FLAVOR...", nargs=-1, required=True)
+@click.argument("refs", metavar="FLAVOR...", nargs=-1, required=True,
+                shell_complete=complete.flavors)
 def delete(refs: tuple[str, ...]) -> None:
     """Delete flavors (admin). Servers booted from one keep their own copy of it."""
     def action(env, ctx) -> None:

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import click
 
+from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import run
 from kumo.compute import hosts as service
@@ -43,7 +44,7 @@ def add(name: str, uri: str, virt_type: str | None, availability_zone: str | Non
 
 
 @host.command("refresh")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @show_options
 def refresh(name: str, out: Output) -> None:
     """Probe the host again and store its capabilities (after upgrading QEMU, OVMF, swtpm)."""
@@ -59,7 +60,7 @@ def list_(out: Output) -> None:
 
 
 @host.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @show_options
 def show(name: str, out: Output) -> None:
     """Show a host, its usage and the orphans found on it."""
@@ -67,7 +68,7 @@ def show(name: str, out: Output) -> None:
 
 
 @host.command("orphans")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @list_options
 def orphans(name: str, out: Output) -> None:
     """Domains and volumes named as kumo's with no instance behind them (never deleted)."""
@@ -95,7 +96,7 @@ def audit_usage(dry_run: bool, out: Output) -> None:
 
 
 @host.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @show_options
 def enable(name: str, out: Output) -> None:
     """Let the host take new instances."""
@@ -103,7 +104,7 @@ def enable(name: str, out: Output) -> None:
 
 
 @host.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @click.option("--reason", default=None, help="Why (shown by list/show and to the scheduler).")
 @show_options
 def disable(name: str, reason: str | None, out: Output) -> None:
@@ -112,7 +113,7 @@ def disable(name: str, reason: str | None, out: Output) -> None:
 
 
 @host.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.hosts)
 @click.option("--virt-type", type=click.Choice(("kvm", "qemu")), default=None,
               help="Domain type of new guests (checked on the host, as at add).")
 @click.option("--uri", default=None, help="New libvirt URI of the host (asked now).")
@@ -135,7 +136,8 @@ def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: s
 
 
 @host.command("delete")
-@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+@click.argument("names", metavar="NAME...", nargs=-1, required=True,
+                shell_complete=complete.hosts)
 def delete(names: tuple[str, ...]) -> None:
     """Remove hosts that run no server (refused while any server is on one)."""
     from kumo.compute import host_admin

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import parse_pairs, run
 from kumo.compute import images as service
@@ -76,7 +77,7 @@ def list_(props: tuple[str, ...], sort: str, limit: int | None, long_: bool, out
 
 
 @image.command("show")
-@click.argument("ref", metavar="IMAGE")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
 @show_options
 def show(ref: str, out: Output) -> None:
     """Show an image and its properties."""
@@ -84,7 +85,7 @@ def show(ref: str, out: Output) -> None:
 
 
 @image.command("set")
-@click.argument("ref", metavar="IMAGE")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
 @click.option("--property", "props", multiple=True, metavar="KEY=VALUE",
               help="Set a property (the whole set is validated again); repeatable.")
 @click.option("--name", default=None)
@@ -104,7 +105,7 @@ def set_(ref: str, props: tuple[str, ...], name: str | None, min_ram: int | None
 
 
 @image.command("unset")
-@click.argument("ref", metavar="IMAGE")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
 @click.option("--property", "keys", multiple=True, metavar="KEY", required=True,
               help="A property to remove; repeatable.")
 @show_options
@@ -114,7 +115,8 @@ def unset(ref: str, keys: tuple[str, ...], out: Output) -> None:
 
 
 @image.command("delete")
-@click.argument("refs", metavar="IMAGE...", nargs=-1, required=True)
+@click.argument("refs", metavar="IMAGE...", nargs=-1, required=True,
+                shell_complete=complete.images)
 def delete(refs: tuple[str, ...]) -> None:
     """Delete images and their data (servers keep their frozen properties)."""
     def action(env, ctx) -> None:

@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                               "an error."),
     "demo": ("demo", "demo", "Lint, explain and render every bundled sample image, then boot a "
                              "Windows and a Linux guest."),
+    "doctor": ("doctor", "doctor", "Check that this machine can run kumo, and say what to fix."),
+    "completion": ("completion", "completion", "Print the shell completion script for bash, zsh "
+                                               "or fish."),
     "db": ("db", "db", "kumo's database: schema migrations."),
     "placement": ("placement", "placement", "Where guests go: the scheduler's filters and "
                                             "weighers over the registered hosts."),

@@ -14,6 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from kumo.cli.db import _shown, _unreachable, _url, url_option
+from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options
 from kumo.compute import heartbeat
 from kumo.compute.context import cli_context
@@ -34,12 +35,12 @@ def placement() -> None:
 
 @placement.command("explain")
 @click.option("--image", "image_ref", required=True, metavar="NAME_OR_ID",
-              help="Image id or exact name.")
+              help="Image id or exact name.", shell_complete=complete.images)
 @click.option("--flavor", "flavor_ref", required=True, metavar="NAME_OR_ID",
-              help="Flavor id or exact name.")
+              help="Flavor id or exact name.", shell_complete=complete.flavors)
 @click.option("--availability-zone", metavar="ZONE", default=None,
               help="Place in this availability zone only.")
-@click.option("--host", "hosts", metavar="NAME", multiple=True,
+@click.option("--host", "hosts", metavar="NAME", multiple=True, shell_complete=complete.hosts,
               help="Consider only this host (exact name); repeatable.")
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="Scheduler configuration file (default: KUMO_SCHEDULER_CONFIG, else "

@@ -18,6 +18,7 @@ import click
 
 from kumo import logs
 
+from kumo.cli import completion as complete
 from kumo.cli.output import (Output, emit_many, emit_one, format_option,  # noqa: F401
                              list_options, show_options)
 from kumo.compute import journal, servers
@@ -77,9 +78,12 @@ def _with_password(result: Any) -> dict[str, Any]:
 
 @server.command("create")
 @click.argument("name")
-@click.option("--image", required=True, help="Image name or id.")
-@click.option("--flavor", required=True, help="Flavor name or id.")
-@click.option("--host", default=None, help="Exact name of the host to boot on.")
+@click.option("--image", required=True, help="Image name or id.",
+              shell_complete=complete.images)
+@click.option("--flavor", required=True, help="Flavor name or id.",
+              shell_complete=complete.flavors)
+@click.option("--host", default=None, help="Exact name of the host to boot on.",
+              shell_complete=complete.hosts)
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="OpenSSH public key for a Linux guest (Windows guests get a generated "
                    "password instead: they have no use for an SSH key).")
@@ -111,7 +115,7 @@ def list_(all_projects: bool, out: Output) -> None:
 
 
 @server.command("show")
-@click.argument("server_ref", metavar="SERVER")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @show_options
 def show(server_ref: str, out: Output) -> None:
     """Show a server, its fault and its frozen image properties."""
@@ -120,7 +124,7 @@ def show(server_ref: str, out: Output) -> None:
 
 def _action(name: str, doc: str, call: Callable[..., Any]) -> None:
     @server.command(name, help=doc)
-    @click.argument("server_ref", metavar="SERVER")
+    @click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
     @show_options
     def command(server_ref: str, out: Output) -> None:
         out.one(run(lambda env, ctx: call(env, ctx, server_ref), recover=True))
@@ -132,7 +136,7 @@ _action("stop", "Stop a server: graceful shutdown, then power off if it does not
 
 
 @server.command("reboot")
-@click.argument("server_ref", metavar="SERVER")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @click.option("--hard", is_flag=True,
               help="Power-cycle and regenerate the domain from the server's record.")
 @show_options
@@ -143,8 +147,9 @@ def reboot(server_ref: str, hard: bool, out: Output) -> None:
 
 
 @server.command("rebuild")
-@click.argument("server_ref", metavar="SERVER")
-@click.option("--image", default=None, help="New image (default: the server's own).")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+@click.option("--image", default=None, help="New image (default: the server's own).",
+              shell_complete=complete.images)
 @show_options
 def rebuild(server_ref: str, image: str | None, out: Output) -> None:
     """Re-make the server's root disk from its (or another) image and boot it."""
@@ -176,7 +181,8 @@ def set_password(server_ref: str, password_file: str | None, out: Output) -> Non
 
 
 @server.command("delete")
-@click.argument("server_refs", metavar="SERVER...", nargs=-1, required=True)
+@click.argument("server_refs", metavar="SERVER...", nargs=-1, required=True,
+                shell_complete=complete.servers)
 def delete(server_refs: tuple[str, ...]) -> None:
     """Delete servers: domain (and NVRAM) undefined, volumes deleted, claim released."""
     def action(env: ComputeEnv, ctx: RequestContext) -> None:
@@ -186,7 +192,7 @@ def delete(server_refs: tuple[str, ...]) -> None:
 
 
 @server.command("set-property")
-@click.argument("server_ref", metavar="SERVER")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @click.argument("pairs", metavar="KEY=VALUE...", nargs=-1)
 @click.option("--unset", "unset", multiple=True, metavar="KEY", help="Remove a property.")
 @show_options
@@ -209,7 +215,7 @@ def event() -> None:
 
 
 @event.command("list")
-@click.argument("server_ref", metavar="SERVER")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @list_options
 def event_list(server_ref: str, out: Output) -> None:
     """List a server's actions, newest first, with their request ids."""
@@ -219,7 +225,7 @@ def event_list(server_ref: str, out: Output) -> None:
 
 
 @event.command("show")
-@click.argument("server_ref", metavar="SERVER")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @click.argument("request_id", metavar="REQUEST_ID")
 @show_options
 def event_show(server_ref: str, request_id: str, out: Output) -> None:
