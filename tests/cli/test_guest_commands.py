@@ -42,8 +42,7 @@ def test_explain_json_has_rule_source_and_value(capsys):
         "field": "os_type", "value": "windows", "rule": "os-type.inferred",
         "source": "os_distro", "source_value": "windows",
         "reason": "os_type is not set; os_distro identifies Windows (release unknown), so the "
-                  "guest is treated as windows (seed 000: os_distro=windows alone must be "
-                  "enough)"}
+                  "guest is treated as windows (os_distro=windows alone is enough)"}
     assert decisions["hyperv.spinlocks"]["value"] == "on retries=8191"
 
 
@@ -131,3 +130,21 @@ def test_render_xen_pv_with_kernel(capsys):
     assert out.startswith('<domain type="xen">')
     assert "<kernel>/boot/vmlinuz</kernel>" in out
     assert "xenbr1" in out
+
+
+def test_render_with_several_errors_prints_the_findings_table(capsys, monkeypatch):
+    """Several errors are a table on stderr (one row per finding, ids whole), not one
+    1,000-character line; exit 2, nothing on stdout."""
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, err = run(capsys, "render", "--hypervisor", "hyperv", "-p", "os_distro=win2k3",
+                         "-p", "hw_machine_type=hyperv-gen2", "-p", "hw_architecture=i686",
+                         "-p", "disk_format=vhd", "-p", "hw_disk_bus=ide", "-p",
+                         "hw_tpm_version=2.0", "--host-version", "6.2")
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert lines[0] == "kumo: error: the guest cannot be built as asked: 5 errors"
+    assert max(len(line) for line in lines) <= 100
+    ids = [line.split("|")[1].strip() for line in lines
+           if line.startswith("| ") and line.split("|")[1].strip()]
+    assert ids == ["id", "hyperv-gen2-host-too-old", "hyperv-gen2-32bit", "hyperv-gen2-vhd",
+                   "hyperv-tpm-unsupported", "hyperv-gen2-ide"]

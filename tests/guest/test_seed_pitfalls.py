@@ -15,8 +15,8 @@ def test_seed000_os_distro_windows_without_os_type():
     assert got["os-type-missing"] == (
         "warning",
         "os_type is not set although os_distro says Windows; kumo infers os_type=windows, but "
-        "Nova and other tools reading this image will not (seed 000: CLOCK_WATCHDOG_TIMEOUT "
-        "blue screens, seed 001: clock 8 h off)")
+        "Nova and other tools reading this image will not (for them a Windows guest "
+        "blue-screens with CLOCK_WATCHDOG_TIMEOUT under load and its clock runs hours off)")
 
 
 def test_seed001_os_type_contradicts_windows_distro():
@@ -24,7 +24,7 @@ def test_seed001_os_type_contradicts_windows_distro():
     assert got["os-type-contradiction"] == (
         "error",
         "os_type=linux contradicts os_distro='windows', which is Windows Server 2008 R2 "
-        "(windows); the guest would get linux clock and devices (seed 001: a Windows guest on "
+        "(windows); the guest would get linux clock and devices (a Windows guest on "
         "a UTC clock runs hours off)")
 
 
@@ -41,7 +41,7 @@ def test_seed002_disk_on_scsi_but_image_carries_virtio_blk():
         "error",
         "hw_disk_bus=scsi with hw_scsi_model=virtio-scsi needs the virtio-scsi driver, but the "
         "image declares only kumo_guest_drivers=virtio-blk and Windows Server 2012 has no inbox "
-        "virtio-scsi driver: the guest cannot find its boot disk and blue-screens (seed 002)")
+        "virtio-scsi driver: the guest cannot find its boot disk and blue-screens (INACCESSIBLE_BOOT_DEVICE)")
 
 
 def test_seed002_virtio_bus_for_windows_without_declared_drivers():
@@ -51,7 +51,7 @@ def test_seed002_virtio_bus_for_windows_without_declared_drivers():
         "warning",
         "hw_disk_bus=virtio needs the virtio-blk driver, which Windows does not ship; the image "
         "does not declare its drivers (kumo_guest_drivers), so kumo cannot tell whether it "
-        "boots (seed 002)")
+        "boots")
 
 
 def test_seed002_matching_driver_is_clean():
@@ -67,7 +67,7 @@ def test_seed003_ssh_key_for_windows_is_ignored():
     assert got["ssh-key-windows"] == (
         "warning",
         "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-        "Administrator is set instead (seed 003)")
+        "Administrator is set instead")
 
 
 def test_secure_boot_required_on_pc_machine():

@@ -203,7 +203,7 @@ POLICY_CASES = [
     ("gen2-on-hyperv-6.2", HV62, {"hw_machine_type": "hyperv-gen2"},
      *_refused("hyperv-gen2-host-too-old", "hw_machine_type=hyperv-gen2 needs Hyper-V 6.3 "
                "(Windows Server 2012 R2) or newer, but the host runs Hyper-V 6.2 (Windows "
-               "Server 2012) (seed 004)")),
+               "Server 2012)")),
     ("gen2-on-hyperv-6.3", HV63, {"hw_machine_type": "hyperv-gen2"}, None, None),
     ("gen2-on-kvm", host(), {"hw_machine_type": "hyperv-gen2"},
      *_refused("machine-type-wrong-hypervisor",

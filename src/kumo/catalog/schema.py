@@ -177,7 +177,7 @@ def _defs() -> list[PropertyDef]:
         PropertyDef("architecture", E, "CPU architecture the image needs.", ARCHITECTURES,
                     aliases=("hw_architecture",), synonyms=ARCH_SYNONYMS),
         PropertyDef("hypervisor_version_requires", "version_spec",
-                    "Hypervisor version constraints (seed 004: '>=6.3' for Hyper-V gen2).",
+                    "Hypervisor version constraints (e.g. '>=6.3' for Hyper-V generation 2).",
                     aliases=("img_hv_requested_version",), origin="nova-imagemetaprops"),
         # -- Glance core image attributes that arrive alongside the properties
         PropertyDef("disk_format", E, "Disk image format.", DISK_FORMATS, origin="glance-core"),
@@ -188,11 +188,11 @@ def _defs() -> list[PropertyDef]:
         # -- kumo extensions (README.md, "Image properties kumo adds")
         PropertyDef("kumo_guest_timezone", "timezone",
                     "Time zone a local-time guest (Windows) keeps its RTC in. Overrides the "
-                    "host's guest_timezone; seed 001's fleet runs UTC hosts but wants CST guests.",
+                    "host's guest_timezone, e.g. Asia/Shanghai for guests on UTC hosts.",
                     origin="kumo"),
         PropertyDef("kumo_guest_drivers", "list",
                     "Paravirtual drivers installed in the image (decides disk bus and NIC when "
-                    "hw_disk_bus/hw_vif_model are unset; seed 002).", GUEST_DRIVERS,
+                    "hw_disk_bus/hw_vif_model are unset, and lets lint catch a missing driver).", GUEST_DRIVERS,
                     origin="kumo"),
     ]
 

@@ -147,10 +147,10 @@ UNSUPPORTED = [
      "Hyper-V backend cannot render firmware.stateless=True: a generation 2 VM always keeps "
      "its UEFI variables"),
     ("gen2-ide", GEN2, dict(disks=(DiskSpec("root", "disk", "ide", r"C:\r.vhdx", "vhdx"),)),
-     "disks.root.bus='ide': a generation 2 VM has no IDE controller (seed 004)"),
+     "disks.root.bus='ide': a generation 2 VM has no IDE controller"),
     ("gen1-scsi-boot", GEN1, dict(disks=(SCSI_DISK,),
                                   controllers=(ControllerSpec("scsi", "hyperv-synthetic"),)),
-     "disks.root.bus='scsi': a generation 1 VM boots only from IDE (seed 004)"),
+     "disks.root.bus='scsi': a generation 1 VM boots only from IDE"),
     ("virtio", GEN2, dict(disks=(DiskSpec("root", "disk", "virtio", r"C:\r", "vhdx"),)),
      "Hyper-V backend cannot render disks.root.bus='virtio': allowed ide, scsi"),
     ("qcow2", GEN2, dict(disks=(replace(SCSI_DISK, format="qcow2"),)),

@@ -1,4 +1,4 @@
-"""Hyper-V platform rules (seed 004): generation, disk format, host version, 64-bit, disks on
+"""Hyper-V platform rules: generation, disk format, host version, 64-bit, disks on
 IDE or SCSI, Secure Boot and its template, the host's time service; every error's exact text."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_default_generation_reason_cites_seed_004():
     d = plan({**WIN2012R2, "disk_format": "vhd"}).spec.decision("machine")
     assert (d.value, d.source, d.reason) == (
         "hyperv-gen1", "default", "generation 1 is the default: older guests cannot boot as "
-        "generation 2 (seed 004)")
+        "generation 2")
 
 
 def test_disks_take_the_image_format_and_windows_paths():
@@ -82,38 +82,37 @@ def test_given_root_path_places_the_other_disks_beside_it():
 
 ERRORS = [
     ("gen2-vhd", {**WIN2012R2, **GEN2, "disk_format": "vhd"}, (10, 0), {}, "hyperv-gen2-vhd",
-     "error", "hw_machine_type=hyperv-gen2 needs a VHDX image, but disk_format=vhd (seed 004: "
+     "error", "hw_machine_type=hyperv-gen2 needs a VHDX image, but disk_format=vhd ("
      "generation 2 VMs boot only from VHDX)"),
     ("gen2-host-6.2", {**WIN2012R2, **GEN2}, (6, 2), {}, "hyperv-gen2-host-too-old", "error",
      "hw_machine_type=hyperv-gen2 needs Hyper-V 6.3 (Windows Server 2012 R2) or newer, but the "
-     "host runs Hyper-V 6.2 (Windows Server 2012) (seed 004)"),
+     "host runs Hyper-V 6.2 (Windows Server 2012)"),
     ("gen2-host-unknown", {**WIN2012R2, **GEN2}, None, {}, "hyperv-host-version-unknown",
      "warning", "the host's Hyper-V version is unknown; hyperv-gen2 needs Hyper-V 6.3 "
      "(Windows Server 2012 R2) or newer"),
     ("gen2-32bit-arch", {**UBUNTU, **GEN2, "architecture": "i386"}, (10, 0), {},
      "hyperv-gen2-32bit", "error", "hw_machine_type=hyperv-gen2 needs a 64-bit guest, but "
-     "architecture=i386 (seed 004)"),
+     "architecture=i386"),
     ("gen2-32bit-os", {"os_distro": "win2k", **GEN2}, (10, 0), {}, "hyperv-gen2-32bit", "error",
      "hw_machine_type=hyperv-gen2 needs a 64-bit guest, but Microsoft Windows 2000 has no "
-     "64-bit release (seed 004)"),
+     "64-bit release"),
     ("gen2-old-os", {"os_type": "windows", "os_distro": "windows", "os_version": "2008", **GEN2},
      (10, 0), {}, "hyperv-gen2-unsupported-os", "error",
-     "Windows Server 2008 cannot boot as a Hyper-V generation 2 VM (seed 004: Windows Server "
+     "Windows Server 2008 cannot boot as a Hyper-V generation 2 VM (Windows Server "
      "2012 / Windows 8 x64 and later, and recent Linux kernels, can)"),
     ("gen2-requires-unset", {**WIN2012R2, **GEN2, "hypervisor_version_requires": None}, (10, 0),
      {}, "hyperv-gen2-version-requires", "warning",
      "hypervisor_version_requires is not set: the scheduler may place this generation 2 image "
-     "on a Hyper-V host older than 6.3 (Windows Server 2012 R2), where it cannot start "
-     "(seed 004)"),
+     "on a Hyper-V host older than 6.3 (Windows Server 2012 R2), where it cannot start"),
     ("gen2-requires-admits-6.2", {**WIN2012R2, **GEN2, "hypervisor_version_requires": ">=6.2"},
      (10, 0), {}, "hyperv-gen2-version-requires", "warning",
      "hypervisor_version_requires='>=6.2' admits Hyper-V hosts older than 6.3 (Windows Server "
-     "2012 R2), where a generation 2 VM cannot start (seed 004)"),
+     "2012 R2), where a generation 2 VM cannot start"),
     ("gen2-legacy-alias-admits", {**WIN2012R2, **GEN2, "hypervisor_version_requires": None,
                                   "img_hv_requested_version": "<10"},
      (10, 0), {}, "hyperv-gen2-version-requires", "warning",
      "img_hv_requested_version='<10' admits Hyper-V hosts older than 6.3 (Windows Server "
-     "2012 R2), where a generation 2 VM cannot start (seed 004)"),
+     "2012 R2), where a generation 2 VM cannot start"),
     ("qcow2", {**WIN2012R2, "disk_format": "qcow2"}, (10, 0), {}, "hyperv-disk-format", "error",
      "disk_format=qcow2: Hyper-V attaches only VHD and VHDX disks"),
     ("format-unknown", WIN2012R2, (10, 0), {}, "hyperv-disk-format-unknown", "warning",
@@ -129,10 +128,10 @@ ERRORS = [
      "Server 2012 R2)"),
     ("scsi-boot-gen1", {**WIN2012R2, "disk_format": "vhd", "hw_disk_bus": "scsi"}, (10, 0), {},
      "hyperv-gen1-scsi-boot", "error", "hw_disk_bus=scsi cannot hold the boot disk of a "
-     "hyperv-gen1 VM: generation 1 boots only from IDE (seed 004)"),
+     "hyperv-gen1 VM: generation 1 boots only from IDE"),
     ("ide-gen2", {**WIN2012R2, **GEN2, "hw_disk_bus": "ide"}, (10, 0), {}, "hyperv-gen2-ide",
      "error", "hw_disk_bus=ide cannot hold the boot disk of a hyperv-gen2 VM: generation 2 has "
-     "no IDE (seed 004)"),
+     "no IDE"),
     ("virtio-bus", {**WIN2012R2, "disk_format": "vhd", "hw_disk_bus": "virtio"}, (10, 0), {},
      "disk-bus-unavailable", "error",
      "hw_disk_bus=virtio is not offered by the host (offers ide, scsi)"),
@@ -165,7 +164,7 @@ ERRORS = [
     ("ssh-key-windows", {**WIN2012R2, "disk_format": "vhd"}, (10, 0),
      {"ssh_keys": ("ssh-ed25519 AAAA op@example",)}, "ssh-key-windows", "warning",
      "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-     "Administrator is set instead (seed 003)"),
+     "Administrator is set instead"),
 ]
 
 
@@ -181,8 +180,8 @@ def test_findings(props, version, kw, id, severity, message):
 def test_gen2_vhd_fix_explains_seed_004s_own_example():
     _, _, fix = finding(plan({**WIN2012R2, **GEN2, "disk_format": "vhd"}), "hyperv-gen2-vhd")
     assert fix == ("convert the image to VHDX (Convert-VHD, or qemu-img convert -O vhdx) and set "
-                   "disk_format=vhdx; if the file already is VHDX (seed 004's own example uploads "
-                   "a .vhdx with --disk-format vhd, from before Glance knew vhdx), set "
+                   "disk_format=vhdx; if the file already is VHDX (older guides upload a .vhdx "
+                   "with --disk-format vhd, from before Glance knew vhdx), set "
                    "disk_format=vhdx")
 
 
@@ -239,7 +238,7 @@ def test_secure_boot_default_reason():
     d = plan({**UBUNTU, **GEN2}).spec.decision("firmware.secure_boot")
     assert (d.value, d.rule, d.reason) == (
         False, "hyperv.secure-boot-off", "Hyper-V Secure Boot is enabled only when "
-        "os_secure_boot=required (seed 004: not every Linux distribution boots with it)")
+        "os_secure_boot=required (not every Linux distribution boots with it)")
 
 
 @pytest.mark.parametrize("props", [{**WIN2012R2, "disk_format": "vhd"}, {**UBUNTU, **GEN2}],
@@ -252,7 +251,7 @@ def test_time_comes_from_the_host_integration_service(props):
     assert (d.rule, d.reason) == (
         "clock.hyperv-time-sync", "the guest takes its time from the host through Hyper-V's "
         "Time Synchronization integration service, which sets the clock at start and keeps it "
-        "from drifting (so neither a Windows nor a Linux guest runs hours off, seed 001)")
+        "from drifting (so neither a Windows nor a Linux guest runs hours off)")
 
 
 @pytest.mark.parametrize("props, network, model, rule", [

@@ -217,3 +217,24 @@ def test_flavor_extra_spec_overrides_bus():
     s = spec(WIN, flavor=Flavor(2, 4096, 40, extra_specs={"hw:disk_bus": "ide",
                                                          "hw:machine_type": "pc"}))
     assert (s.machine, s.disk("root").bus) == ("pc", "ide")
+
+
+@pytest.mark.parametrize("props, topology, source, value, reason", [
+    ({"os_distro": "win2k19"}, "1x2x1", "os_type", "windows",
+     "Windows Server 2019 is licensed by processor socket, so the flavor's 2 vCPUs are given as "
+     "cores of one socket"),
+    ({"os_distro": "win10"}, "1x2x1", "os_type", "windows",
+     "Windows 10 (a client edition) uses at most 2 sockets, so the flavor's 2 vCPUs are given "
+     "as cores of one socket"),
+    ({"os_distro": "windows"}, "1x2x1", "os_type", "windows",
+     "Windows client editions use at most 2 sockets and Windows Server is licensed by socket, "
+     "so the flavor's 2 vCPUs are given as cores of one socket"),
+    ({"os_type": "linux"}, "2x1x1", "flavor vcpus", 2, "one socket per vCPU (Nova's default)"),
+    ({"os_type": "linux", "hw_cpu_sockets": "1", "hw_cpu_cores": "2"}, "1x2x1",
+     "hw_cpu_sockets,hw_cpu_cores", "1,2", "the image states a CPU topology"),
+], ids=["server-2019", "windows-10", "windows-unknown", "linux", "explicit"])
+def test_cpu_topology_names_its_real_source(props, topology, source, value, reason):
+    """The decision's source value is the source property's value (it was the vCPU count,
+    printed as os_type=2), and Windows Server is not called a client edition."""
+    d = spec(props).decision("cpu.topology")
+    assert (d.value, d.source, d.source_value, d.reason) == (topology, source, value, reason)

@@ -1,4 +1,4 @@
-"""Xen platform rules (seed 003): HVM or PV per guest from vm_mode, hvmloader and the device
+"""Xen platform rules: HVM or PV per guest from vm_mode, hvmloader and the device
 model for HVM, emulated or PV disks and NIC, pygrub or the image's kernel for PV, the shared
 clock rule; every error's exact text."""
 
@@ -138,13 +138,13 @@ def test_one_host_runs_windows_hvm_and_linux_pv_side_by_side():
 ERRORS = [
     ("windows-pv", {**WIN2008, "vm_mode": "xen"}, {}, "xen-pv-windows", "error",
      "vm_mode=xen asks for a Xen paravirtual guest, but Windows has no paravirtual kernel: it "
-     "runs on Xen only as an HVM guest (seed 003)"),
+     "runs on Xen only as an HVM guest"),
     ("windows-pv-alias", {**WIN2008, "hw_vm_mode": "pv"}, {}, "xen-pv-windows", "error",
      "hw_vm_mode=pv asks for a Xen paravirtual guest, but Windows has no paravirtual kernel: it "
-     "runs on Xen only as an HVM guest (seed 003)"),
+     "runs on Xen only as an HVM guest"),
     ("windows-pv-machine", {**WIN2008, "hw_machine_type": "xenpv"}, {}, "xen-pv-windows",
      "error", "hw_machine_type=xenpv asks for a Xen paravirtual guest, but Windows has no "
-     "paravirtual kernel: it runs on Xen only as an HVM guest (seed 003)"),
+     "paravirtual kernel: it runs on Xen only as an HVM guest"),
     ("old-linux-pv", {**CENTOS5, "vm_mode": "xen"}, {}, "xen-pv-unsupported", "error",
      "vm_mode=xen, but CentOS 5.3's kernel cannot run as a Xen paravirtual guest"),
     ("vm-mode-exe", {**CENTOS7, "vm_mode": "exe"}, {}, "vm-mode-unsupported", "error",
@@ -163,7 +163,7 @@ ERRORS = [
     ("xen-bus-no-driver", {**WIN2008, "hw_disk_bus": "xen"}, {}, "disk-driver-unverified",
      "warning", "hw_disk_bus=xen needs the xen-pv driver, which Windows does not ship; the "
      "image does not declare its drivers (kumo_guest_drivers), so kumo cannot tell whether it "
-     "boots (seed 002)"),
+     "boots"),
     ("vif-virtio", {**CENTOS7, "hw_vif_model": "virtio"}, {}, "xen-vif-model", "error",
      "hw_vif_model=virtio is not a NIC of a Xen HVM guest: allowed e1000, rtl8139, netfront"),
     ("pv-vif-e1000", {**CENTOS7, "vm_mode": "xen", "hw_vif_model": "e1000"}, {},
@@ -198,7 +198,7 @@ ERRORS = [
      "from <vcpu> alone (it applies no <cpu><topology>)"),
     ("ssh-key-windows", WIN2008, {"ssh_keys": ("ssh-rsa AAAA op@example",)}, "ssh-key-windows",
      "warning", "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-     "Administrator is set instead (seed 003)"),
+     "Administrator is set instead"),
 ]
 
 

@@ -71,8 +71,7 @@ def describe(spec: GuestSpec) -> VmDescription:
         raise UnsupportedGuest(f"a Hyper-V VM boots from one root disk; the spec has "
                                f"{len(roots)}")
     if generation == 1 and roots[0].controller_type != "IDE":
-        raise UnsupportedGuest("disks.root.bus='scsi': a generation 1 VM boots only from IDE "
-                               "(seed 004)")
+        raise UnsupportedGuest("disks.root.bus='scsi': a generation 1 VM boots only from IDE")
     return VmDescription(
         name=spec.name,
         generation=generation,
@@ -156,7 +155,7 @@ def _drives(disks: Sequence[DiskSpec], generation: int, scsi: int
         ctype = CONTROLLER_TYPES[d.bus]
         if ctype == "IDE" and generation == 2:
             raise UnsupportedGuest(f"disks.{d.role}.bus='ide': a generation 2 VM has no IDE "
-                                   "controller (seed 004)")
+                                   "controller")
         controllers, per = SLOTS[ctype]
         if ctype == "SCSI":
             controllers = scsi

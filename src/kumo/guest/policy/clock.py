@@ -35,14 +35,14 @@ def decide_clock(c: Context) -> ClockSpec:
             tz = tz_source[1]
             d.decide("clock.offset", "timezone", "clock.windows-timezone", tz_source[0], tz,
                      f"Windows keeps its RTC in local time; a guest time zone is configured, "
-                     f"so the RTC runs in {tz} whatever the host's own zone (seed 001)")
+                     f"so the RTC runs in {tz} whatever the host's own zone")
             d.decide("clock.timezone", tz, "clock.windows-timezone", tz_source[0], tz,
                      "the configured guest time zone")
             offset, timezone = "timezone", tz
         else:
             d.decide("clock.offset", "localtime", "clock.windows-localtime", "os_type",
                      "windows",
-                     "Windows keeps its RTC in local time (seed 001: with 'utc' the guest runs "
+                     "Windows keeps its RTC in local time (with 'utc' the guest runs "
                      "8 hours slow on a UTC+8 host and KMS activation fails; Microsoft KB "
                      "2687252)")
             offset, timezone = "localtime", None

@@ -29,10 +29,10 @@ def decide_credentials(c: Context) -> CredentialSpec:
                             "Windows gets an admin password for Administrator (os_admin_user "
                             "unset)")
         d.decide("credentials.ssh_keys", "none", "credentials.no-ssh-windows", "os_type",
-                 "windows", "SSH keys are never injected into Windows (seed 003)")
+                 "windows", "SSH keys are never injected into Windows")
         if keys:
             d.warn("ssh-key-windows", f"{len(keys)} SSH key(s) requested for a Windows guest are "
-                   f"ignored; an admin password for {user} is set instead (seed 003)",
+                   f"ignored; an admin password for {user} is set instead",
                    "log in with the admin password (nova get-password / kumo server show)")
         return CredentialSpec(ssh_keys=(), admin_user=user, admin_password=True)
     if keys:

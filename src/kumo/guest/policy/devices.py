@@ -112,8 +112,7 @@ def decide_extras(c: Context) -> dict:
                                       "channel org.qemu.guest_agent.0")
     elif c.windows:
         d.info("guest-agent-off", "hw_qemu_guest_agent is not set: no guest agent channel, so "
-               "no quiesced snapshots, password set or in-guest monitoring (seed 001's "
-               "operators patched the database by hand to add it)",
+               "no quiesced snapshots, password set or in-guest monitoring",
                "install qemu-guest-agent in the image and set hw_qemu_guest_agent=yes")
     if c.props.get("img_hide_hypervisor_id"):
         name, given = c.prop("img_hide_hypervisor_id")

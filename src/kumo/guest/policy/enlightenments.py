@@ -72,7 +72,8 @@ def decide_hyperv(c: Context) -> tuple[HypervFeature, ...]:
         d.decide(f"hyperv.{name}", "on" if retries is None else f"on retries={retries}",
                  "hyperv.windows-base", "os_type", "windows",
                  "Windows guests always get relaxed timing, the virtual APIC and spinlock "
-                 "notification: the CLOCK_WATCHDOG_TIMEOUT (101) cure (seed 000)")
+                 "notification: without them Windows blue-screens with CLOCK_WATCHDOG_TIMEOUT "
+                 "(101) when the host is loaded")
     for name, needs in WHERE_OFFERED.items():
         if name not in offered:
             d.decide(f"hyperv.{name}", "off", "hyperv.not-offered", "host",

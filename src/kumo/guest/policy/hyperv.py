@@ -97,13 +97,12 @@ def decide_generation(c: Context) -> str:
                     f"{'Xen' if value.startswith('xen') else 'KVM'} host")
             return GEN1
         return d.decide("machine", value, "hyperv.generation-explicit", name, given,
-                        "hw_machine_type names the Hyper-V generation (seed 004)")
+                        "hw_machine_type names the Hyper-V generation")
     if c.os.requires_uefi:
         return d.decide("machine", GEN2, "hyperv.generation-os-uefi", "os", c.os.name,
                         f"{c.os.name} boots only from UEFI, which on Hyper-V is generation 2")
     return d.decide("machine", GEN1, "hyperv.generation-default", "default", None,
-                    "generation 1 is the default: older guests cannot boot as generation 2 "
-                    "(seed 004)")
+                    "generation 1 is the default: older guests cannot boot as generation 2")
 
 
 def _check_gen2(c: Context) -> None:
@@ -118,20 +117,20 @@ def _check_gen2(c: Context) -> None:
     elif version < GEN2_MIN_VERSION:
         d.error("hyperv-gen2-host-too-old",
                 f"hw_machine_type={GEN2} needs Hyper-V 6.3 (Windows Server 2012 R2) or newer, "
-                f"but the host runs Hyper-V {_version_text(version)} (seed 004)",
+                f"but the host runs Hyper-V {_version_text(version)}",
                 "place the image on a Hyper-V 6.3+ host (set hypervisor_version_requires='>=6.3' "
                 f"so the scheduler does), or use hw_machine_type={GEN1}")
     arch = c.props.get("architecture")
     if arch is not None and arch != "x86_64":
         name, given = c.prop("architecture")
         d.error("hyperv-gen2-32bit", f"hw_machine_type={GEN2} needs a 64-bit guest, but "
-                f"{name}={given} (seed 004)", f"use a 64-bit image, or hw_machine_type={GEN1}")
+                f"{name}={given}", f"use a 64-bit image, or hw_machine_type={GEN1}")
     elif os.release_known and not os.bits64:
         d.error("hyperv-gen2-32bit", f"hw_machine_type={GEN2} needs a 64-bit guest, but "
-                f"{os.name} has no 64-bit release (seed 004)", f"use hw_machine_type={GEN1}")
+                f"{os.name} has no 64-bit release", f"use hw_machine_type={GEN1}")
     elif os.release_known and not os.hyperv_gen2:
         d.error("hyperv-gen2-unsupported-os",
-                f"{os.name} cannot boot as a Hyper-V generation 2 VM (seed 004: Windows Server "
+                f"{os.name} cannot boot as a Hyper-V generation 2 VM (Windows Server "
                 "2012 / Windows 8 x64 and later, and recent Linux kernels, can)",
                 f"use hw_machine_type={GEN1}")
     _lint_version_requires(c)
@@ -169,14 +168,14 @@ def _lint_version_requires(c: Context) -> None:
         d.warn("hyperv-gen2-version-requires",
                "hypervisor_version_requires is not set: the scheduler may place this "
                f"generation 2 image on a Hyper-V host older than {floor}, where it cannot "
-               "start (seed 004)",
+               "start",
                "glance image-update --property hypervisor_version_requires='>=6.3' <image>")
         return
     name, given = c.prop("hypervisor_version_requires")
     if admits_below(c.props.get("hypervisor_version_requires"), GEN2_MIN_VERSION):
         d.warn("hyperv-gen2-version-requires",
                f"{name}={given!r} admits Hyper-V hosts older than {floor}, where a generation 2 "
-               "VM cannot start (seed 004)",
+               "VM cannot start",
                "glance image-update --property hypervisor_version_requires='>=6.3' <image>")
 
 
@@ -204,10 +203,10 @@ def decide_disk_format(c: Context, gen: str) -> str:
                 "disks", "convert the image (qemu-img convert -O vhdx) and set disk_format=vhdx")
     elif fmt == "vhd" and gen == GEN2:
         d.error("hyperv-gen2-vhd", f"hw_machine_type={GEN2} needs a VHDX image, but "
-                "disk_format=vhd (seed 004: generation 2 VMs boot only from VHDX)",
+                "disk_format=vhd (generation 2 VMs boot only from VHDX)",
                 "convert the image to VHDX (Convert-VHD, or qemu-img convert -O vhdx) and set "
-                "disk_format=vhdx; if the file already is VHDX (seed 004's own example uploads "
-                "a .vhdx with --disk-format vhd, from before Glance knew vhdx), set "
+                "disk_format=vhdx; if the file already is VHDX (older guides upload a .vhdx "
+                "with --disk-format vhd, from before Glance knew vhdx), set "
                 "disk_format=vhdx")
     return fmt
 
@@ -233,15 +232,15 @@ def decide_disks(c: Context, gen: str, fmt: str
         elif wanted != bus:
             d.error(f"hyperv-{'gen2-ide' if gen == GEN2 else 'gen1-scsi-boot'}",
                     f"hw_disk_bus={wanted} cannot hold the boot disk of a {gen} VM: generation "
-                    f"{'2 has no IDE' if gen == GEN2 else '1 boots only from IDE'} (seed 004)",
+                    f"{'2 has no IDE' if gen == GEN2 else '1 boots only from IDE'}",
                     f"remove hw_disk_bus (or set it to {bus})")
         d.decide("disks.root.bus", bus, "hyperv.disk-bus", name, given,
-                 f"a {gen} VM boots from {bus.upper()} (seed 004)")
+                 f"a {gen} VM boots from {bus.upper()}")
     else:
         d.decide("disks.root.bus", bus, "hyperv.disk-bus", "hw_machine_type", gen,
                  f"a {gen} VM boots from {bus.upper()}"
-                 + (" (seed 004: generation 2 has no IDE)" if gen == GEN2 else
-                    " (seed 004: generation 1 cannot boot from SCSI)"))
+                 + (" (generation 2 has no IDE)" if gen == GEN2 else
+                    " (generation 1 cannot boot from SCSI)"))
     folder = _instance_dir(c)
     root = req.root_disk or ntpath.join(folder, f"root.{fmt}")
     disks = [DiskSpec("root", "disk", bus, root, format=fmt, size_gib=req.flavor.disk_gib or None)]
@@ -250,7 +249,7 @@ def decide_disks(c: Context, gen: str, fmt: str
                               format=fmt, size_gib=req.flavor.ephemeral_gib))
         d.decide("disks.ephemeral.bus", bus, "hyperv.disk-bus", "flavor",
                  req.flavor.ephemeral_gib, f"ephemeral disks sit beside the boot disk on "
-                 f"{bus.upper()} (seed 004)")
+                 f"{bus.upper()}")
     if req.config_drive or c.props.get("img_config_drive") == "mandatory":
         source = req.config_drive or ntpath.join(folder, "configdrive.iso")
         disks.append(DiskSpec("config", "cdrom", bus, source, "raw", readonly=True))
@@ -294,7 +293,7 @@ def decide_firmware(c: Context, gen: str) -> FirmwareSpec:
                               f"{os.name} requires Secure Boot")
     else:
         d.decide("firmware.secure_boot", False, "hyperv.secure-boot-off", "os_secure_boot", sb,
-                 "Hyper-V Secure Boot is enabled only when os_secure_boot=required (seed 004: "
+                 "Hyper-V Secure Boot is enabled only when os_secure_boot=required ("
                  "not every Linux distribution boots with it)")
     if os.requires_secure_boot and not secure and gen == GEN2:
         d.error("os-requires-secure-boot", f"{os.name} requires Secure Boot, which this guest "
@@ -328,7 +327,7 @@ def decide_clock(c: Context) -> ClockSpec:
     d.decide("clock.host_time_sync", True, "clock.hyperv-time-sync", "hypervisor", "hyperv",
              "the guest takes its time from the host through Hyper-V's Time Synchronization "
              "integration service, which sets the clock at start and keeps it from drifting "
-             "(so neither a Windows nor a Linux guest runs hours off, seed 001)")
+             "(so neither a Windows nor a Linux guest runs hours off)")
     tz = c.props.get("kumo_guest_timezone") or c.req.host_config.guest_timezone
     if tz:
         d.warn("hyperv-guest-timezone-ignored", f"guest time zone {tz} cannot be applied on "

@@ -29,19 +29,20 @@ def decide_os_type(c: Context) -> str:
             d.error("os-type-contradiction",
                     f"os_type={value} contradicts os_distro={c.props.get('os_distro')!r}, "
                     f"which is {os.name} ({os.family}); the guest would get {value} clock and "
-                    f"devices (seed 001: a Windows guest on a UTC clock runs hours off)",
+                    f"devices (a Windows guest on a UTC clock runs hours off)",
                     f"set os_type={os.family}, or correct os_distro")
         return value
     if value != "other":
         d.decide("os_type", value, "os-type.inferred", "os_distro",
                  c.props.get("os_distro"),
                  f"os_type is not set; os_distro identifies {os.name}, so the guest is treated "
-                 f"as {os.family} (seed 000: os_distro=windows alone must be enough)")
+                 f"as {os.family} (os_distro=windows alone is enough)")
         if os.family == "windows":
             d.warn("os-type-missing",
                    "os_type is not set although os_distro says Windows; kumo infers "
                    "os_type=windows, but Nova and other tools reading this image will not "
-                   "(seed 000: CLOCK_WATCHDOG_TIMEOUT blue screens, seed 001: clock 8 h off)",
+                   "(for them a Windows guest blue-screens with CLOCK_WATCHDOG_TIMEOUT under "
+                   "load and its clock runs hours off)",
                    "glance image-update --property os_type=windows <image>")
         return value
     d.decide("os_type", value, "os-type.unknown", "default", None,

@@ -214,6 +214,19 @@ COUNT_ONLY_CPU = {
 }
 
 
+def _windows_sockets(c: Context) -> str:
+    """Why a Windows guest's vCPUs are cores of one socket, for its edition: client editions
+    use at most 2 sockets (Windows 10/11 Pro); Windows Server is licensed by processor socket
+    (2012 R2 and earlier per pair of sockets; 2016 and later per core with a minimum per
+    socket), so more sockets cost more licenses."""
+    if not c.os.release_known:
+        return ("Windows client editions use at most 2 sockets and Windows Server is licensed "
+                "by socket")
+    if "Server" in c.os.name:
+        return f"{c.os.name} is licensed by processor socket"
+    return f"{c.os.name} (a client edition) uses at most 2 sockets"
+
+
 def decide_cpu(c: Context) -> CpuSpec:
     if c.hypervisor in COUNT_ONLY_CPU:
         return _decide_cpu_count(c)
@@ -225,8 +238,10 @@ def decide_cpu(c: Context) -> CpuSpec:
         threads = given["threads"] or 1
         cores = given["cores"] or max(1, vcpus // ((given["sockets"] or 1) * threads))
         sockets = given["sockets"] or max(1, vcpus // (cores * threads))
-        rule, src, why = ("cpu.topology-explicit", "hw_cpu_*",
-                          "the image states a CPU topology")
+        stated = {f"hw_cpu_{k}": v for k, v in given.items() if v is not None}
+        rule, src, value, why = ("cpu.topology-explicit", ",".join(stated),
+                                 ",".join(str(v) for v in stated.values()),
+                                 "the image states a CPU topology")
         if sockets * cores * threads != vcpus:
             d.error("cpu-topology-mismatch",
                     f"hw_cpu_sockets/cores/threads give {sockets}x{cores}x{threads}="
@@ -241,11 +256,13 @@ def decide_cpu(c: Context) -> CpuSpec:
     else:
         if c.windows:
             preferred = (1, vcpus, 1)
-            rule, src, why = ("cpu.windows-cores", "os_type", "Windows client editions use at "
-                              "most 2 sockets, so vCPUs are given as cores of one socket")
+            rule, src, value, why = ("cpu.windows-cores", "os_type", "windows",
+                                     f"{_windows_sockets(c)}, so the flavor's {vcpus} vCPUs "
+                                     "are given as cores of one socket")
         else:
             preferred = (vcpus, 1, 1)
-            rule, src, why = ("cpu.default", "flavor", "one socket per vCPU (Nova's default)")
+            rule, src, value, why = ("cpu.default", "flavor vcpus", vcpus,
+                                     "one socket per vCPU (Nova's default)")
         shape = fit(vcpus, preferred, limits, prefer_cores=c.windows)
         if shape is None:
             d.error("cpu-topology-exceeds-max", f"no topology of {vcpus} vCPUs fits "
@@ -253,11 +270,15 @@ def decide_cpu(c: Context) -> CpuSpec:
                     "a flavor with fewer vCPUs")
             shape = preferred
         elif shape != preferred:
-            rule, src, why = ("cpu.topology-max", "hw_cpu_max_*",
-                              "the preferred topology is beyond the image's hw_cpu_max_* "
-                              "limits; the closest one within them")
+            given_max = {f"hw_cpu_max_{k}": c.props.get(f"hw_cpu_max_{k}")
+                         for k in ("sockets", "cores", "threads")}
+            given_max = {k: v for k, v in given_max.items() if v is not None}
+            rule, src, value, why = ("cpu.topology-max", ",".join(given_max),
+                                     ",".join(str(v) for v in given_max.values()),
+                                     "the preferred topology is beyond the image's hw_cpu_max_* "
+                                     "limits; the closest one within them")
         sockets, cores, threads = shape
-    d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, vcpus, why)
+    d.decide("cpu.topology", f"{sockets}x{cores}x{threads}", rule, src, value, why)
     model = None
     if "hw_cpu_mode" in c.props:
         name, given = c.prop("hw_cpu_mode")

@@ -33,14 +33,14 @@ def driver_check(c: Context, what: str, driver: str, prop: str) -> None:
                   f"{what} needs the {driver} driver, but the image declares only "
                   f"kumo_guest_drivers={','.join(declared)} and {c.os.name} has no inbox "
                   f"{driver} driver: the guest cannot find its boot disk and blue-screens "
-                  "(seed 002)",
+                  "(INACCESSIBLE_BOOT_DEVICE)",
                   f"install the {driver} driver in the image and add it to kumo_guest_drivers, "
                   f"or change {prop}")
     elif c.os.family == "windows":
         c.d.warn("disk-driver-unverified",
                   f"{what} needs the {driver} driver, which Windows does not ship; the image "
                   "does not declare its drivers (kumo_guest_drivers), so kumo cannot tell "
-                  "whether it boots (seed 002)",
+                  "whether it boots",
                   f"add kumo_guest_drivers={driver} if the image carries it, or change {prop}")
 
 
@@ -119,7 +119,7 @@ def decide_disks(c: Context) -> tuple[tuple[DiskSpec, ...], tuple[ControllerSpec
         bus = "sata"
         d.decide("disks.root.bus", bus, "disk.bus-no-virtio", "os", c.os.name,
                  f"{c.os.name} has no virtio disk driver and the image declares none; SATA "
-                 "(AHCI) is handled by its inbox driver (seed 002)")
+                 "(AHCI) is handled by its inbox driver")
     else:
         bus = "ide"
         d.decide("disks.root.bus", bus, "disk.bus-no-virtio", "os", c.os.name,

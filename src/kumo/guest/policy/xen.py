@@ -67,7 +67,7 @@ def decide(c: Context) -> dict[str, Any]:
     if mode == "hvm":
         c.d.decide("features", ",".join(HVM_FEATURES), "xen.hvm-features", "vm_mode", mode,
                    "an HVM guest needs PAE (64-bit and PAE kernels; libxl turns it off when "
-                   "absent), ACPI and the APIC, as seed 003's working Windows template has")
+                   "absent), ACPI and the APIC, as a working Xen Windows template has")
         fields.update(features=HVM_FEATURES, emulator=decide_emulator(c),
                       video=decide_video(c))
         fields["pointer"], fields["input_bus"] = decide_pointer(c)
@@ -91,8 +91,8 @@ def decide_virt_mode(c: Context) -> str:
             return "hvm"
         if mode == "xen" and c.windows:
             d.error("xen-pv-windows", f"{name}={given} asks for a Xen paravirtual guest, but "
-                    "Windows has no paravirtual kernel: it runs on Xen only as an HVM guest "
-                    "(seed 003)", "set vm_mode=hvm, or remove vm_mode")
+                    "Windows has no paravirtual kernel: it runs on Xen only as an HVM guest",
+                    "set vm_mode=hvm, or remove vm_mode")
             return "hvm"
         if mode == "xen" and os.family == "linux" and os.release_known and not os.xen_pv:
             d.error("xen-pv-unsupported", f"{name}={given}, but {os.name}'s kernel cannot run "
@@ -107,15 +107,15 @@ def decide_virt_mode(c: Context) -> str:
         mode = "xen" if machine == "xenpv" else "hvm"
         if mode == "xen" and c.windows:
             d.error("xen-pv-windows", f"{name}={given} asks for a Xen paravirtual guest, but "
-                    "Windows has no paravirtual kernel: it runs on Xen only as an HVM guest "
-                    "(seed 003)", "set hw_machine_type=xenfv, or remove it")
+                    "Windows has no paravirtual kernel: it runs on Xen only as an HVM guest",
+                    "set hw_machine_type=xenfv, or remove it")
             return "hvm"
         return d.decide("virt_mode", mode, "xen.vm-mode-machine", name, given,
                         f"hw_machine_type={machine} names the Xen guest type")
     return d.decide("virt_mode", "hvm", "xen.vm-mode-default", "vm_mode", None,
                     "vm_mode is not set: a fully virtualised (HVM) guest boots any x86 OS from "
                     "its disk through hvmloader; set vm_mode=xen for a paravirtual one "
-                    "(seed 003: one template per guest, not per cloud)")
+                    "(one configuration per guest, not one template per cloud)")
 
 
 def decide_machine(c: Context, mode: str) -> str:
@@ -144,7 +144,7 @@ def decide_firmware(c: Context, mode: str) -> FirmwareSpec:
                  "a paravirtual guest's kernel is started by Xen itself, without firmware")
     else:
         d.decide("firmware.type", "bios", "xen.hvm-bios", "vm_mode", mode,
-                 "HVM guests boot through hvmloader's BIOS (seed 003)")
+                 "HVM guests boot through hvmloader's BIOS")
     needs_uefi = []
     if c.props.get("hw_firmware_type") == "uefi":
         needs_uefi.append("hw_firmware_type=uefi")
@@ -170,7 +170,7 @@ def decide_boot(c: Context, mode: str) -> BootSpec:
     cmdline = c.props.get("os_command_line") if req.kernel else None
     if mode == "hvm":
         loader = d.decide("boot.loader", HVMLOADER, "xen.hvmloader", "vm_mode", mode,
-                          "HVM guests start in Xen's hvmloader firmware (seed 003's template)")
+                          "HVM guests start in Xen's hvmloader firmware")
         return BootSpec(kernel=req.kernel, initrd=req.initrd, cmdline=cmdline, loader=loader)
     if req.kernel:
         return BootSpec(kernel=req.kernel, initrd=req.initrd, cmdline=cmdline)
@@ -185,7 +185,7 @@ def decide_emulator(c: Context) -> str | None:
     if path:
         return c.d.decide("emulator", path, "xen.device-model", "host", path,
                           "the host's device model emulates the HVM guest's disks, NIC and VGA "
-                          "(seed 003's template names qemu-dm)")
+                          "(qemu-dm)")
     c.d.decide("emulator", None, "xen.device-model", "host", None,
                "the host's capabilities name no device model; Xen uses its default")
     return None
@@ -237,7 +237,7 @@ def decide_disks(c: Context, mode: str) -> tuple[DiskSpec, ...]:
         bus = "ide"
         d.decide("disks.root.bus", bus, "xen.hvm-ide", "os", c.os.name,
                  f"{c.os.name} has no Xen PV drivers and the image declares none: an emulated "
-                 "IDE disk (hda), as seed 003's Windows template")
+                 "IDE disk (hda), as Windows on Xen without PV drivers needs")
     disks = storage.root_and_ephemeral(c, bus)
     if req.config_drive or c.props.get("img_config_drive") == "mandatory":
         cbus = "xen" if mode == "xen" else "ide"
@@ -276,7 +276,7 @@ def decide_nic(c: Context, mode: str) -> NicSpec:
         model = next((m for m in EMULATED_NICS if m in c.drivers()), EMULATED_NICS[0])
         d.decide("nics.0.model", model, "xen.hvm-emulated-nic", "os", c.os.name,
                  f"no Xen PV drivers: an emulated {model}, which {c.os.name}'s inbox driver "
-                 "handles, bridged as in seed 003's template")
+                 "handles, on the host's bridge")
     if hc.network:
         d.decide("nics.0.network", hc.network, "xen.nic-attach", "host network", hc.network,
                  "the host's configured network")
