@@ -18,6 +18,7 @@ from kumo.errors import ConfigConflict, InvalidInput, InvalidProperty
 #: flavor extra spec -> the image property it overlaps
 EXTRA_SPEC_TO_PROPERTY = {
     "hw:disk_bus": "hw_disk_bus",
+    "os:shutdown_timeout": "os_shutdown_timeout",  # kumo's: a flavor for slow-stopping guests
     "hw:cdrom_bus": "hw_cdrom_bus",
     "hw:scsi_model": "hw_scsi_model",
     "hw:machine_type": "hw_machine_type",

@@ -165,6 +165,9 @@ def _defs() -> list[PropertyDef]:
         PropertyDef("os_version", "str", "Distribution version."),
         PropertyDef("os_admin_user", "str", "Administrator account for the admin password."),
         PropertyDef("os_command_line", "str", "Kernel command line for direct kernel boot."),
+        PropertyDef("os_shutdown_timeout", "int", "Seconds the guest gets to shut down "
+                    "gracefully before it is powered off (default 60).", minimum=0,
+                    origin="nova-imagemetaprops"),
         PropertyDef("kernel_id", "str", "Image id of the kernel (direct kernel boot, Xen PV).",
                     references="aki"),
         PropertyDef("ramdisk_id", "str", "Image id of the ramdisk (direct kernel boot, Xen PV).",

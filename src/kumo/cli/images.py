@@ -1,4 +1,5 @@
-"""``kumo image ...``: create, list (filter on any property, sort), show, set, unset, delete."""
+"""``kumo image ...``: create, list (filter on any property, sort), show, set, unset, upload,
+download, delete."""
 
 from __future__ import annotations
 
@@ -122,4 +123,41 @@ def delete(refs: tuple[str, ...]) -> None:
     def action(env, ctx) -> None:
         for ref in refs:
             click.echo(f"deleted image {service.delete_image(env, ctx, ref)}")
+    run(action)
+
+
+@image.command("upload")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
+@click.option("--file", "file", type=click.Path(dir_okay=False), required=True,
+              help="Image data (checked with qemu-img info against the disk format).")
+@click.option("--disk-format", default=None,
+              help="The image's disk format, if it was created without one.")
+@show_options
+def upload(ref: str, file: str, disk_format: str | None, out: Output) -> None:
+    """Upload data to a queued image (one created without --file); it becomes active."""
+    import os
+
+    from kumo.cli.progress import transfer
+    from kumo.compute import image_data
+    size = os.path.getsize(file) if os.path.isfile(file) else None
+    with transfer(f"uploading {os.path.basename(file)}", size) as advance:
+        view = run(lambda env, ctx: image_data.upload_image(
+            env, ctx, ref, file, disk_format=disk_format, progress=advance))
+    out.one(view)
+
+
+@image.command("download")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
+@click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+              required=True, help="Where to write the data ('-': standard output).")
+def download(ref: str, file: str) -> None:
+    """Download an active image's data (as `openstack image save --file`)."""
+    from kumo.cli.progress import transfer
+    from kumo.compute import image_data
+
+    def action(env, ctx) -> None:
+        size = image_data.data_size(env, ctx, ref)
+        with transfer(f"downloading {ref}", size) as advance:
+            dest = click.get_binary_stream("stdout") if file == "-" else file
+            image_data.download_image(env, ctx, ref, dest, advance)
     run(action)

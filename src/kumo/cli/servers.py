@@ -93,9 +93,9 @@ def create(name: str, image: str, flavor: str, host: str | None, key_file: str |
     """Create and boot a server; waits until it is ACTIVE (or ERROR)."""
     key = Path(key_file).read_text().strip() if key_file else None
     key_name = Path(key_file).stem if key_file else None
-    result = run(lambda env, ctx: servers.create_server(
+    result = run(lambda env, ctx: _waited(f"creating {name}", lambda: servers.create_server(
         env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
-        key_name=key_name), recover=True)
+        key_name=key_name)), recover=True)
     out.one(_with_password(result), f"server {name}")
     if result.admin_password and out.is_table:
         click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
@@ -131,19 +131,61 @@ def _action(name: str, doc: str, call: Callable[..., Any]) -> None:
 
 
 _action("start", "Start a stopped server.", servers.start_server)
-_action("stop", "Stop a server: graceful shutdown, then power off if it does not stop in time.",
-        servers.stop_server)
+
+
+def _waited(what: str, call: Callable[[], Any]) -> Any:
+    """``call()`` with a spinner and the elapsed time on a terminal (kumo.cli.progress)."""
+    from kumo.cli.progress import waiting
+    with waiting(what):
+        return call()
+
+
+def _say_notes(env: ComputeEnv, ctx: RequestContext, server_ref: str) -> None:
+    """What the last action recorded that the user would not otherwise see (a soft reboot
+    that became a hard one, a guest powered off after the shutdown timeout): from the
+    journal, on stderr."""
+    from kumo.compute import events
+    latest = events.list_events(env, ctx, server_ref)[:1]
+    note = latest[0]["details"].get("note") if latest else None
+    if note:
+        click.echo(f"kumo: {note}", err=True)
+
+
+timeout_option = click.option(
+    "--timeout", "timeout_s", type=float, default=None, metavar="SECONDS",
+    help="Graceful-shutdown time before the guest is powered off (default: the image's "
+         "os_shutdown_timeout, the flavor's os:shutdown_timeout, else 60).")
+
+
+@server.command("stop")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+@timeout_option
+@show_options
+def stop(server_ref: str, timeout_s: float | None, out: Output) -> None:
+    """Stop a server: graceful shutdown, then power off if it does not stop in time."""
+    def action(env: ComputeEnv, ctx: RequestContext) -> Any:
+        view = _waited(f"stopping {server_ref}",
+                       lambda: servers.stop_server(env, ctx, server_ref, timeout_s))
+        _say_notes(env, ctx, view["id"])
+        return view
+    out.one(run(action, recover=True))
 
 
 @server.command("reboot")
 @click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @click.option("--hard", is_flag=True,
               help="Power-cycle and regenerate the domain from the server's record.")
+@timeout_option
 @show_options
-def reboot(server_ref: str, hard: bool, out: Output) -> None:
-    """Reboot a server (soft by default)."""
-    out.one(run(lambda env, ctx: servers.reboot_server(env, ctx, server_ref, hard),
-                recover=True))
+def reboot(server_ref: str, hard: bool, timeout_s: float | None, out: Output) -> None:
+    """Reboot a server (soft by default; a guest that does not shut down in time gets a hard
+    reboot, and kumo says so)."""
+    def action(env: ComputeEnv, ctx: RequestContext) -> Any:
+        view = _waited(f"rebooting {server_ref}", lambda: servers.reboot_server(
+            env, ctx, server_ref, hard, timeout_s))
+        _say_notes(env, ctx, view["id"])
+        return view
+    out.one(run(action, recover=True))
 
 
 @server.command("rebuild")
@@ -187,7 +229,8 @@ def delete(server_refs: tuple[str, ...]) -> None:
     """Delete servers: domain (and NVRAM) undefined, volumes deleted, claim released."""
     def action(env: ComputeEnv, ctx: RequestContext) -> None:
         for ref in server_refs:
-            click.echo(f"deleted server {servers.delete_server(env, ctx, ref)}")
+            uuid = _waited(f"deleting {ref}", lambda: servers.delete_server(env, ctx, ref))
+            click.echo(f"deleted server {uuid}")
     run(action, recover=True)
 
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -162,11 +163,13 @@ class ImageStore:
         p = Path(store_path)
         return p if p.is_absolute() else self.directory / p
 
-    def put(self, image_id: str, source: str | Path, disk_format: str) -> StoredImage:
+    def put(self, image_id: str, source: str | Path, disk_format: str,
+            progress: Callable[[int], None] | None = None) -> StoredImage:
         """Copy ``source`` in under ``image_id``, then check the copy -- what was stored, not the
         source, which could be swapped for another file between a check and the copy -- and
         only then give it its final name. InvalidInput (naming ``source``) if the copy is not a
-        self-contained ``disk_format`` image; nothing is left behind then."""
+        self-contained ``disk_format`` image; nothing is left behind then. ``progress`` is told
+        each chunk's size as it is copied (a progress bar)."""
         _check_disk_format(disk_format)
         what = f"image file {str(source)!r}"
         private_dir(self.directory, root=self.data_dir)
@@ -181,6 +184,8 @@ class ImageStore:
                     sha.update(chunk)
                     dst.write(chunk)
                     size += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
                 dst.flush()
                 os.fsync(dst.fileno())
             with open(partial, "rb") as copy:
@@ -219,5 +224,24 @@ class ImageStore:
         if store_path:
             self.path(store_path).unlink(missing_ok=True)
 
-    def copy_out(self, store_path: str, dest: str | Path) -> None:
-        shutil.copyfile(self.path(store_path), dest)
+    def copy_out(self, store_path: str, dest: str | Path | BinaryIO,
+                 progress: Callable[[int], None] | None = None) -> None:
+        """Copy the image's data to ``dest`` (a path, or an open binary stream)."""
+        if progress is None and not hasattr(dest, "write"):
+            shutil.copyfile(self.path(store_path), dest)  # type: ignore[arg-type]
+            return
+        with open(self.path(store_path), "rb") as src, _writing(dest) as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+
+
+@contextlib.contextmanager
+def _writing(dest: str | Path | BinaryIO) -> Iterator[BinaryIO]:
+    if hasattr(dest, "write"):
+        yield dest  # type: ignore[misc]
+        dest.flush()  # type: ignore[union-attr]
+        return
+    with open(dest, "wb") as f:  # type: ignore[arg-type]
+        yield f

@@ -17,18 +17,40 @@ instance ERROR with that reason. Failpoints (test-only): reboot-hard:after-defin
 from __future__ import annotations
 
 
+from kumo.catalog.flavor import effective_properties
+from kumo.catalog.properties import ImageProperties
 from kumo.compute import journal, naming, records, spawn
+from kumo.compute.instance_request import flavor_snapshot
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.teardown import is_running
 from kumo.compute.states import ACTIVE, STOPPED
-from kumo.db.models import JournalEntry, JournalState, PowerState
+from kumo.db.models import Instance, JournalEntry, JournalState, PowerState
 
 
-def run(env: ComputeEnv, entry_id: int, uuid: str, operation: str) -> None:
-    """Carry out ``operation`` (start, stop, reboot, reboot-hard) on the instance's domain."""
+def shutdown_timeout(env: ComputeEnv, instance: Instance,
+                     override: float | None = None) -> float:
+    """Seconds a graceful shutdown may take before the domain is destroyed: the caller's
+    ``override`` (kumo server stop --timeout), else the instance's os_shutdown_timeout (image
+    property, or the flavor's os:shutdown_timeout extra spec, as the instance stores them), else
+    env.stop_timeout_s (60, Nova's [DEFAULT]shutdown_timeout)."""
+    if override is not None:
+        return float(override)
+    props = effective_properties(ImageProperties.parse(dict(instance.image_properties or {})),
+                                 flavor_snapshot(instance))
+    value = props.get("os_shutdown_timeout")
+    return float(value) if value is not None else env.stop_timeout_s
+
+
+def run(env: ComputeEnv, entry_id: int, uuid: str, operation: str,
+        timeout_s: float | None = None) -> None:
+    """Carry out ``operation`` (start, stop, reboot, reboot-hard) on the instance's domain;
+    ``timeout_s`` overrides the graceful-shutdown timeout of stop and soft reboot."""
     try:
-        _RUNNERS[operation](env, entry_id, uuid)
+        if operation in ("stop", "reboot"):
+            _RUNNERS[operation](env, entry_id, uuid, timeout_s)
+        else:
+            _RUNNERS[operation](env, entry_id, uuid)
     except Exception as e:
         records.fail(env, uuid, entry_id=entry_id, error=str(e),
                      fault=f"{operation} failed: {e}")
@@ -49,21 +71,28 @@ def _start(env: ComputeEnv, entry_id: int, uuid: str) -> None:
     _done(env, entry_id, uuid, host_id, running=True)
 
 
-def _stop(env: ComputeEnv, entry_id: int, uuid: str) -> None:
+def _stop(env: ComputeEnv, entry_id: int, uuid: str, override: float | None = None) -> None:
     conn, name, host_id = _conn(env, uuid)
-    journal.advance(env, entry_id, "shutdown", timeout_s=env.stop_timeout_s)
-    if is_running(conn, name):
-        conn.shutdown(name, env.stop_timeout_s)  # destroys the guest if it does not power off
+    instance, _host = records.load(env, uuid)
+    timeout = shutdown_timeout(env, instance, override)
+    journal.advance(env, entry_id, "shutdown", timeout_s=timeout)
+    # shutdown destroys the guest if it does not power off in time; the journal says so
+    if is_running(conn, name) and not conn.shutdown(name, timeout):
+        journal.advance(env, entry_id, "destroy",
+                        note=f"the guest did not shut down within {timeout:g} s: powered off")
     _done(env, entry_id, uuid, host_id, running=False)
 
 
-def _reboot_soft(env: ComputeEnv, entry_id: int, uuid: str) -> None:
+def _reboot_soft(env: ComputeEnv, entry_id: int, uuid: str,
+                 override: float | None = None) -> None:
     conn, name, host_id = _conn(env, uuid)
-    journal.advance(env, entry_id, "shutdown", timeout_s=env.stop_timeout_s)
-    if is_running(conn, name) and not conn.shutdown(name, env.stop_timeout_s):
+    instance, _host = records.load(env, uuid)
+    timeout = shutdown_timeout(env, instance, override)
+    journal.advance(env, entry_id, "shutdown", timeout_s=timeout)
+    if is_running(conn, name) and not conn.shutdown(name, timeout):
         # it did not power off in time and was destroyed: finish as a hard reboot (Nova does)
         journal.advance(env, entry_id, "destroy",
-                        note=f"the guest did not shut down within {env.stop_timeout_s:g} s: "
+                        note=f"the guest did not shut down within {timeout:g} s: "
                              "hard reboot")
         _reboot_hard(env, entry_id, uuid)
         return

@@ -331,19 +331,26 @@ def start_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, An
     return show_server(env, ctx, uuid)
 
 
-def stop_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
+def stop_server(env: ComputeEnv, ctx: RequestContext, ref: str,
+                timeout_s: float | None = None) -> dict[str, Any]:
+    """Graceful shutdown, powered off after the shutdown timeout (``timeout_s``, else the
+    server's os_shutdown_timeout, else 60 s: power.shutdown_timeout)."""
+    if timeout_s is not None and timeout_s < 0:
+        raise InvalidInput(f"timeout {timeout_s:g} is invalid: allowed 0 or more seconds")
     entry_id, uuid = _begin(env, ctx, ref, "stop")
-    power.run(env, entry_id, uuid, "stop")
+    power.run(env, entry_id, uuid, "stop", timeout_s)
     return show_server(env, ctx, uuid)
 
 
 def reboot_server(env: ComputeEnv, ctx: RequestContext, ref: str,
-                  hard: bool = False) -> dict[str, Any]:
+                  hard: bool = False, timeout_s: float | None = None) -> dict[str, Any]:
     """Soft reboot (graceful; hard if the guest does not shut down in time), or hard reboot:
     the domain regenerated from the instance record."""
+    if timeout_s is not None and timeout_s < 0:
+        raise InvalidInput(f"timeout {timeout_s:g} is invalid: allowed 0 or more seconds")
     operation = "reboot-hard" if hard else "reboot"
     entry_id, uuid = _begin(env, ctx, ref, operation)
-    power.run(env, entry_id, uuid, operation)
+    power.run(env, entry_id, uuid, operation, timeout_s)
     return show_server(env, ctx, uuid)
 
 
