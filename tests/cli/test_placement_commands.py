@@ -102,8 +102,7 @@ def test_explain_json(fleet, capsys):
     assert [(r["type"], r["finding"], r["text"]) for r in policy["reasons"]] == [
         ("PolicyRefusal", "hyperv-gen2-host-too-old",
          "hyperv-gen2-host-too-old (hw_machine_type=hyperv-gen2 needs Hyper-V 6.3 (Windows "
-         "Server 2012 R2) or newer, but the host runs Hyper-V 6.2 (Windows Server 2012) "
-         "(seed 004))")]
+         "Server 2012 R2) or newer, but the host runs Hyper-V 6.2 (Windows Server 2012))")]
     assert [(f["plugin"], [r["finding"] for r in f["reasons"]])
             for f in hosts["kvm-1"]["failed"]] == [
         ("GuestPolicy", ["hypervisor-type-mismatch", "machine-type-wrong-hypervisor"])]

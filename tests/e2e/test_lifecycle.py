@@ -395,4 +395,29 @@ def test_recovery_repairs_usage_nothing_holds(cloud):
     audit = cloud.kumo("host", "audit-usage", "-f", "json")
     assert [(r["host"], r["status"]) for r in json.loads(audit.stdout)] == [("local", "ok")]
     servers.delete_server(cloud.env, cloud.ctx, keep)
+
+
+def test_create_and_delete_show_progress_in_a_terminal(cloud):
+    """In a terminal, `kumo server create` and `delete` show a spinner with the elapsed time
+    while they wait (on stderr); the result is printed as usual."""
+    import pexpect
+
+    env = {**os.environ, **cloud.environ}
+    env.pop("KUMO_FAILPOINT", None)
+
+    def in_pty(*argv: str) -> str:
+        child = pexpect.spawn(sys.executable, ["-m", "kumo.cli.main", *argv], env=env,
+                              dimensions=(24, 100), encoding="utf-8", timeout=120)
+        text = child.read()
+        child.close()
+        assert child.exitstatus == 0, text
+        return text
+
+    text = in_pty("server", "create", "tty-web", "--image", "linux", "--flavor", "tiny",
+                  "-f", "value", "-c", "status")
+    assert re.search(r"creating tty-web\s+0:00:\d\d", text), text
+    assert text.rstrip().endswith("ACTIVE")
+    text = in_pty("server", "delete", "tty-web")
+    assert re.search(r"deleting tty-web\s+0:00:\d\d", text), text
+    assert "deleted server " in text
     assert cloud.usage() == (0, 0, 0, 0)
