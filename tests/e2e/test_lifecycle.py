@@ -411,7 +411,7 @@ def test_create_and_delete_show_progress_in_a_terminal(cloud):
         text = child.read()
         child.close()
         assert child.exitstatus == 0, text
-        return text
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # rich's colours and cursor
 
     text = in_pty("server", "create", "tty-web", "--image", "linux", "--flavor", "tiny",
                   "-f", "value", "-c", "status")
