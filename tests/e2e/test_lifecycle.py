@@ -421,3 +421,58 @@ def test_create_and_delete_show_progress_in_a_terminal(cloud):
     assert re.search(r"deleting tty-web\s+0:00:\d\d", text), text
     assert "deleted server " in text
     assert cloud.usage() == (0, 0, 0, 0)
+
+
+def _until(check, timeout_s: float = 90.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_no_wait_returns_at_once_and_a_detached_process_finishes(cloud):
+    """create --no-wait prints the server in BUILD and returns; a detached `kumo server
+    _finish` builds it (ACTIVE, domain running); stop --no-wait and delete --no-wait likewise."""
+    started = time.monotonic()
+    made = cloud.kumo("server", "create", "later", "--image", "linux", "--flavor", "tiny",
+                      "--no-wait", "-f", "json")
+    assert made.returncode == 0, made.stderr
+    server = json.loads(made.stdout)
+    assert (server["status"], server["task_state"]) == ("BUILD", "spawning")
+    assert time.monotonic() - started < 30
+    uuid = server["id"]
+
+    def status():
+        shown = json.loads(cloud.kumo("server", "show", uuid, "-f", "json").stdout)
+        return shown["status"] if shown["task_state"] is None else None
+
+    assert _until(status) == "ACTIVE"
+    assert cloud.conn.domain_state(naming.domain_name(uuid)) == "running"
+    stopped = cloud.kumo("server", "stop", uuid, "--no-wait", "-f", "value", "-c", "task_state")
+    assert (stopped.returncode, stopped.stdout) == (0, "powering-off\n"), stopped.stderr
+    assert _until(status) == "SHUTOFF"
+    deleting = cloud.kumo("server", "delete", uuid, "--no-wait")
+    assert (deleting.returncode, deleting.stdout) == (0, f"deleting server {uuid}\n")
+    _until(lambda: json.loads(cloud.kumo("server", "list", "-f", "json").stdout) == [])
+    assert not cloud.conn.domain_exists(naming.domain_name(uuid))
+    assert cloud.instance_volumes(uuid) == [] and cloud.usage() == (0, 0, 0, 0)
+
+
+def test_no_wait_finisher_killed_is_recovered_by_the_next_command(cloud):
+    made = cloud.kumo("server", "create", "orphan", "--image", "linux", "--flavor", "tiny",
+                      "--no-wait", "-f", "value", "-c", "id", failpoint="create:after-upload")
+    assert made.returncode == 0, made.stderr
+    uuid = made.stdout.strip()
+
+    def recovered():
+        listed = cloud.kumo("server", "list", "-f", "json")
+        return listed.stderr if "recovered create" in listed.stderr else None
+
+    assert _until(recovered) == (
+        f"kumo: recovered create of server {uuid}: create was interrupted at step upload (the "
+        "controller stopped); rolled back: delete the server and create it again\n")
+    assert cloud.kumo("server", "delete", "orphan").returncode == 0
+    assert cloud.usage() == (0, 0, 0, 0)

@@ -76,6 +76,12 @@ def _with_password(result: Any) -> dict[str, Any]:
     return view
 
 
+wait_option = click.option(
+    "--wait/--no-wait", default=True, show_default=True,
+    help="Wait until the operation is done, or return at once while a detached process "
+         "finishes it (followed with `kumo server show` / `kumo server event list`).")
+
+
 @server.command("create")
 @click.argument("name")
 @click.option("--image", required=True, help="Image name or id.",
@@ -87,18 +93,66 @@ def _with_password(result: Any) -> dict[str, Any]:
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="OpenSSH public key for a Linux guest (Windows guests get a generated "
                    "password instead: they have no use for an SSH key).")
+@wait_option
 @show_options
 def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
-           out: Output) -> None:
-    """Create and boot a server; waits until it is ACTIVE (or ERROR)."""
+           wait: bool, out: Output) -> None:
+    """Create and boot a server; waits until it is ACTIVE (or ERROR) unless --no-wait."""
     key = Path(key_file).read_text().strip() if key_file else None
     key_name = Path(key_file).stem if key_file else None
-    result = run(lambda env, ctx: _waited(f"creating {name}", lambda: servers.create_server(
-        env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
-        key_name=key_name)), recover=True)
+
+    def action(env: ComputeEnv, ctx: RequestContext) -> Any:
+        if wait:
+            return _waited(f"creating {name}", lambda: servers.create_server(
+                env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
+                key_name=key_name))
+        from kumo.compute import background, spawn
+        instance, host_name = servers.new_instance(env, ctx, name, image=image, flavor=flavor,
+                                                   host=host, public_key=key,
+                                                   key_name=key_name)
+        entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
+        if background.shows_password(env, instance.uuid):
+            click.echo("kumo: waiting for the build: a Windows server's admin password is "
+                       "shown once, by the command that builds it", err=True)
+        elif _handed_over(env, entry_id):
+            return servers.CreateResult(servers.show_server(env, ctx, instance.uuid))
+        password = _waited(f"creating {name}",
+                           lambda: spawn.run_create(env, entry_id, instance.uuid))
+        return servers.CreateResult(servers.show_server(env, ctx, instance.uuid), password)
+
+    result = run(action, recover=True)
     out.one(_with_password(result), f"server {name}")
     if result.admin_password and out.is_table:
         click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
+
+
+def _handed_over(env: ComputeEnv, entry_id: int) -> bool:
+    """Leave the operation to a detached finisher (kumo.compute.background); False, with the
+    reason on stderr, when it could not take over (this process then finishes it)."""
+    from kumo.compute import background
+    from kumo.errors import KumoError
+    try:
+        background.hand_over(env, entry_id)
+        return True
+    except KumoError as e:
+        click.echo(f"kumo: {e}: waiting instead", err=True)
+        return False
+
+
+def _no_wait(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
+             **payload: Any) -> dict[str, Any] | None:
+    """Begin ``operation`` and leave it to a finisher; the server's view (busy), or None when
+    the finisher could not take over and the caller must wait."""
+    entry_id, uuid = servers.begin_operation(env, ctx, ref, operation, **payload)
+    if _handed_over(env, entry_id):
+        return servers.show_server(env, ctx, uuid)
+    from kumo.compute import background
+    from kumo.db.models import JournalEntry
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        s.expunge(entry)
+    _waited(f"{operation} {ref}", lambda: background._finishers()[operation](env, entry))
+    return servers.show_server(env, ctx, uuid)
 
 
 @server.command("list")
@@ -160,10 +214,13 @@ timeout_option = click.option(
 @server.command("stop")
 @click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
 @timeout_option
+@wait_option
 @show_options
-def stop(server_ref: str, timeout_s: float | None, out: Output) -> None:
+def stop(server_ref: str, timeout_s: float | None, wait: bool, out: Output) -> None:
     """Stop a server: graceful shutdown, then power off if it does not stop in time."""
     def action(env: ComputeEnv, ctx: RequestContext) -> Any:
+        if not wait:
+            return _no_wait(env, ctx, server_ref, "stop", timeout_override=timeout_s)
         view = _waited(f"stopping {server_ref}",
                        lambda: servers.stop_server(env, ctx, server_ref, timeout_s))
         _say_notes(env, ctx, view["id"])
@@ -176,11 +233,16 @@ def stop(server_ref: str, timeout_s: float | None, out: Output) -> None:
 @click.option("--hard", is_flag=True,
               help="Power-cycle and regenerate the domain from the server's record.")
 @timeout_option
+@wait_option
 @show_options
-def reboot(server_ref: str, hard: bool, timeout_s: float | None, out: Output) -> None:
+def reboot(server_ref: str, hard: bool, timeout_s: float | None, wait: bool,
+           out: Output) -> None:
     """Reboot a server (soft by default; a guest that does not shut down in time gets a hard
     reboot, and kumo says so)."""
     def action(env: ComputeEnv, ctx: RequestContext) -> Any:
+        if not wait:
+            return _no_wait(env, ctx, server_ref, "reboot-hard" if hard else "reboot",
+                            timeout_override=timeout_s)
         view = _waited(f"rebooting {server_ref}", lambda: servers.reboot_server(
             env, ctx, server_ref, hard, timeout_s))
         _say_notes(env, ctx, view["id"])
@@ -225,10 +287,15 @@ def set_password(server_ref: str, password_file: str | None, out: Output) -> Non
 @server.command("delete")
 @click.argument("server_refs", metavar="SERVER...", nargs=-1, required=True,
                 shell_complete=complete.servers)
-def delete(server_refs: tuple[str, ...]) -> None:
+@wait_option
+def delete(server_refs: tuple[str, ...], wait: bool) -> None:
     """Delete servers: domain (and NVRAM) undefined, volumes deleted, claim released."""
     def action(env: ComputeEnv, ctx: RequestContext) -> None:
         for ref in server_refs:
+            if not wait:
+                view = _no_wait(env, ctx, ref, "delete")
+                click.echo(f"deleting server {view['id']}")
+                continue
             uuid = _waited(f"deleting {ref}", lambda: servers.delete_server(env, ctx, ref))
             click.echo(f"deleted server {uuid}")
     run(action, recover=True)
@@ -275,3 +342,13 @@ def event_show(server_ref: str, request_id: str, out: Output) -> None:
     """Show one action of a server: its steps' outcome and what it recorded."""
     from kumo.compute import events
     out.one(run(lambda env, ctx: events.show_event(env, ctx, server_ref, request_id)))
+
+
+@server.command("_finish", hidden=True)
+@click.argument("entry_id", type=int)
+@click.argument("owner")
+def finish(entry_id: int, owner: str) -> None:
+    """(internal) Carry out a --no-wait operation that the process ``owner`` journaled."""
+    from kumo.compute import background
+    # no recovery first: the entry is the caller's (alive) until this process takes it over
+    run(lambda env, ctx: background.finish(env, entry_id, owner))

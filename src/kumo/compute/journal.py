@@ -231,6 +231,12 @@ def _fail(env: ComputeEnv, entry_id: int, uuid: str | None, reason: str) -> None
             finish(s, entry_id, JournalState.FAILED, reason)
 
 
+def take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:
+    """Make this process the entry's owner if ``old_owner`` still is (one conditional UPDATE:
+    of several processes trying, exactly one wins). Recovery and --no-wait's finisher use it."""
+    return _take_over(env, entry_id, old_owner)
+
+
 def _take_over(env: ComputeEnv, entry_id: int, old_owner: str | None) -> bool:
     """Make this controller the entry's owner unless another did first (one conditional
     UPDATE, so of two controllers racing exactly one wins)."""

@@ -325,6 +325,17 @@ def busy_error(ref: str, operation: str | None, started: datetime | None) -> Sta
                       "progress; retry when it is done")
 
 
+def begin_operation(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
+                    **payload: Any) -> tuple[int, str]:
+    """Mark the server busy with ``operation`` and journal it (the journal entry's id and the
+    server's uuid), for a caller that has the operation finished elsewhere
+    (kumo.compute.background); the same checks as the operations below."""
+    timeout = payload.get("timeout_override")
+    if timeout is not None and timeout < 0:
+        raise InvalidInput(f"timeout {timeout:g} is invalid: allowed 0 or more seconds")
+    return _begin(env, ctx, ref, operation, **payload)
+
+
 def start_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
     entry_id, uuid = _begin(env, ctx, ref, "start")
     power.run(env, entry_id, uuid, "start")
