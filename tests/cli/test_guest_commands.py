@@ -148,3 +148,11 @@ def test_render_with_several_errors_prints_the_findings_table(capsys, monkeypatc
            if line.startswith("| ") and line.split("|")[1].strip()]
     assert ids == ["id", "hyperv-gen2-host-too-old", "hyperv-gen2-32bit", "hyperv-gen2-vhd",
                    "hyperv-tpm-unsupported", "hyperv-gen2-ide"]
+
+
+def test_image_from_stdin(monkeypatch, capsys):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(
+        {"name": "w10", "properties": {"os_distro": "win10"}})))
+    code, out, _ = run(capsys, "lint", "--image", "-", "-f", "value", "-c", "id")
+    assert (code, out) == (0, "os-type-missing\nguest-agent-off\n")

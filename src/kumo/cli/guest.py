@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ HYPERVISORS = ("kvm", "qemu", "xen", "hyperv")
 
 def _image_options(f):
     opts = [
-        click.option("--image", "image_file", type=click.Path(dir_okay=False),
-                     help="Glance v2 image JSON (as `openstack image show -f json` prints)."),
+        click.option("--image", "image_file", type=click.Path(dir_okay=False, allow_dash=True),
+                     help="Glance v2 image JSON file (as `openstack image show -f json` "
+                          "prints); '-' reads it from standard input."),
         click.option("-p", "--property", "props", multiple=True, metavar="KEY=VALUE",
                      help="An image property; repeatable; overrides --image."),
         click.option("--flavor", "flavor", default=None, metavar="VCPUS,RAM_MIB,DISK_GIB",
@@ -101,7 +103,9 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
     doc: dict[str, Any] = {}
     if image_file:
         try:
-            doc = json.loads(Path(image_file).read_text())
+            text = sys.stdin.read() if image_file == "-" else \
+                Path(image_file).read_text()
+            doc = json.loads(text)
         except FileNotFoundError:
             raise InvalidInput(f"--image {image_file!r}: no such file") from None
         except json.JSONDecodeError as e:

@@ -3,6 +3,8 @@ download, delete."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from kumo.cli import completion as complete
@@ -158,6 +160,6 @@ def download(ref: str, file: str) -> None:
     def action(env, ctx) -> None:
         size = image_data.data_size(env, ctx, ref)
         with transfer(f"downloading {ref}", size) as advance:
-            dest = click.get_binary_stream("stdout") if file == "-" else file
+            dest = sys.stdout.buffer if file == "-" else file
             image_data.download_image(env, ctx, ref, dest, advance)
     run(action)
