@@ -11,6 +11,8 @@ from importlib.metadata import version
 import click
 import pytest
 
+import kumo
+
 from kumo.cli.main import COMMANDS, cli, main
 
 
@@ -29,8 +31,11 @@ def test_help_lists_every_command(capsys):
 
 
 def test_version(capsys):
+    """kumo.__version__ is the one definition (pyproject reads it); the installed metadata
+    agrees."""
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out == f"kumo {version('kumo')}\n"
+    assert capsys.readouterr().out == f"kumo {kumo.__version__}\n"
+    assert version("kumo") == kumo.__version__
 
 
 HEAVY = ("numpy", "sqlalchemy", "alembic")

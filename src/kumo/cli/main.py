@@ -22,6 +22,7 @@ import sys
 
 import click
 
+from kumo import __version__
 from kumo.errors import HostError, KumoError
 
 #: name -> (module under kumo.cli, attribute, one-line help), in help order
@@ -96,8 +97,7 @@ def _exists(module: str) -> bool:
 
 
 @click.group("kumo", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=None, package_name="kumo", prog_name="kumo",
-                      message="%(prog)s %(version)s")
+@click.version_option(version=__version__, prog_name="kumo", message="%(prog)s %(version)s")
 @click.option("--config", "config_file", default=None, metavar="FILE",
               help="Configuration file (default: $KUMO_CONFIG, else /etc/kumo/kumo.toml).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what kumo does (info) to stderr.")
