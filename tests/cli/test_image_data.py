@@ -37,6 +37,10 @@ def test_upload_then_download(kumo, tmp_path):
 def test_upload_sets_a_missing_disk_format(kumo, tmp_path):
     disk = qcow2(tmp_path / "disk.qcow2")
     assert kumo("image", "create", "x")[0] == 0
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"\0" * 4096)
+    assert kumo("image", "upload", "x", "--file", str(raw), "--disk-format", "qcow2")[0] == 2
+    assert as_json(kumo("image", "show", "x", "-f", "json")[1])["disk_format"] is None
     assert kumo("image", "upload", "x", "--file", str(disk)) == (
         2, "", "kumo: error: image 'x' has no disk_format: give --disk-format (allowed "
                "ami, ari, aki, vhd, vhdx, vmdk, raw, qcow2, vdi, iso, ploop)\n")

@@ -2,9 +2,9 @@
 
 As in Glance v2 (``PUT /v2/images/{id}/file``), data goes to an image that has none yet (status
 queued), once: the image is marked ``saving`` in one conditional UPDATE, so two uploads to the
-same image cannot both proceed; the file is checked by qemu-img against the image's disk_format
-before a byte is stored (kumo.compute.image_store.inspect), and the image becomes ``active``
-with size and checksums, or goes back to ``queued`` if anything fails. ``progress`` callbacks are
+same image cannot both proceed; the stored copy is checked by qemu-img against the image's
+disk_format before it gets its name (ImageStore.put, as at create), and the image becomes
+``active`` with size and checksums, or goes back to ``queued`` if anything fails. ``progress`` callbacks are
 told each chunk's size, for a progress bar.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import update
 from kumo.catalog.schema import DISK_FORMATS
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.image_store import inspect
+from kumo.compute.image_store import _check_disk_format
 from kumo.compute.images import _owned_image, image_view, store
 from kumo.compute.lookup import find_image
 from kumo.db.models import Image, ImageStatus
@@ -35,6 +35,7 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
     with env.db.session_scope(readonly=True) as s:
         image = _owned_image(s, ctx, ref, "upload data to")
         image_id, status, fmt = image.id, image.status, image.disk_format
+    stored_format = fmt
     if status != ImageStatus.QUEUED.value:
         raise StateError(f"image {ref!r} is {status}: data can be uploaded only to a queued "
                          "image (create a new image for new data)")
@@ -45,7 +46,7 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
     if fmt is None:
         raise InvalidInput(f"image {ref!r} has no disk_format: give --disk-format (allowed "
                            f"{', '.join(DISK_FORMATS)})")
-    info = inspect(file, fmt)
+    _check_disk_format(fmt)
     with env.db.session_scope() as s:
         claimed = s.execute(update(Image).where(
             Image.id == image_id, Image.status == ImageStatus.QUEUED.value).values(
@@ -54,11 +55,11 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
         raise StateError(f"image {ref!r} is no longer queued: another upload took it")
     stored = None
     try:
-        stored = store(env).put(image_id, file, progress)
+        stored = store(env).put(image_id, file, fmt, progress)
         with env.db.session_scope() as s:
             image = s.get(Image, image_id)
             image.store_path, image.size = stored.store_path, stored.size
-            image.checksum, image.virtual_size = stored.checksum, info.virtual_size
+            image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
             image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
             image.status = ImageStatus.ACTIVE.value
             s.flush()
@@ -68,7 +69,7 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
             store(env).delete(stored.store_path)
         with env.db.session_scope() as s:
             s.execute(update(Image).where(Image.id == image_id).values(
-                status=ImageStatus.QUEUED.value))
+                status=ImageStatus.QUEUED.value, disk_format=stored_format))
         raise
 
 
