@@ -132,6 +132,7 @@ CASES: dict[str, Case] = {
     "os_command_line": Case(R, {"os_command_line": "console=ttyS0"},
                             request={"kernel": "/var/lib/kumo/k", "initrd": "/var/lib/kumo/i"}),
     "kumo_guest_timezone": Case(R, {"kumo_guest_timezone": "Asia/Shanghai"}, base=WIN),
+    "os_shutdown_timeout": Case(U, {"os_shutdown_timeout": "120"}, module="kumo.compute.power"),
     "kernel_id": Case(U, {"kernel_id": "k"}, module="kumo.compute.instance_request"),
     "ramdisk_id": Case(U, {"ramdisk_id": "r"}, module="kumo.compute.instance_request"),
     # -- which host may run it
