@@ -56,7 +56,12 @@ def refresh(name: str, out: Output) -> None:
 def list_(out: Output) -> None:
     """List hosts: liveness (up, down, unknown: no kumo serve probing it) with the last good
     contact, capacity and usage."""
-    out.many(run(service.list_hosts), LIST_COLUMNS, "hosts")
+    from kumo.compute.lookup import prefix_clashes
+
+    rows = run(service.list_hosts)
+    out.many(rows, LIST_COLUMNS, "hosts")
+    for line in prefix_clashes([r["name"] for r in rows]):
+        click.echo(line, err=True)
 
 
 @host.command("show")
@@ -121,18 +126,86 @@ def disable(name: str, reason: str | None, out: Output) -> None:
 @click.option("--cpu-allocation-ratio", type=float, default=None)
 @click.option("--ram-allocation-ratio", type=float, default=None)
 @click.option("--disk-allocation-ratio", type=float, default=None)
+@click.option("--down", "fence", flag_value="down", default=None,
+              help="Confirm the host is fenced (powered off): it may then be evacuated "
+                   "(Nova's forced_down). Journaled with who did it.")
+@click.option("--up", "fence", flag_value="up",
+              help="Clear the fencing confirmation (the host is back).")
+@click.option("--reason", default=None, help="Why (with --down/--up; journaled).")
 @show_options
 def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: str | None,
          cpu_allocation_ratio: float | None, ram_allocation_ratio: float | None,
-         disk_allocation_ratio: float | None, out: Output) -> None:
-    """Change a host's virt type, URI, allocation ratios or zone; its servers stay."""
-    from kumo.compute import host_admin
+         disk_allocation_ratio: float | None, fence: str | None, reason: str | None,
+         out: Output) -> None:
+    """Change a host's virt type, URI, allocation ratios or zone (its servers stay), or record
+    that it is fenced (--down) or back (--up)."""
+    from kumo.compute import evacuate, host_admin
     ratios = {"cpu_allocation_ratio": cpu_allocation_ratio,
               "ram_allocation_ratio": ram_allocation_ratio,
               "disk_allocation_ratio": disk_allocation_ratio}
-    out.one(run(lambda env, ctx: host_admin.update_host(
-        env, ctx, name, virt_type=virt_type, uri=uri, availability_zone=availability_zone,
-        ratios=ratios)), f"host {name}")
+    other = (virt_type, uri, availability_zone, *ratios.values())
+
+    def action(env, ctx):
+        view = None
+        if fence is None or any(v is not None for v in other):
+            view = host_admin.update_host(env, ctx, name, virt_type=virt_type, uri=uri,
+                                          availability_zone=availability_zone, ratios=ratios)
+        if fence is not None:
+            view = evacuate.set_fenced(env, ctx, name, fence == "down", reason)
+        return view
+    out.one(run(action), f"host {name}")
+
+
+@host.command("evacuate")
+@click.argument("name", required=False)
+@click.option("--match", "pattern", default=None, metavar="GLOB",
+              help="Evacuate every host whose name matches GLOB (shell pattern); the matched "
+                   "hosts are printed and nothing is done without --yes.")
+@click.option("--yes", is_flag=True, help="With --match: go ahead on the hosts listed.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (server, target, disk) only.")
+@click.option("--accept-rebuild", is_flag=True,
+              help="Accept that root disks are rebuilt from their images (data lost).")
+@click.option("--force-unfenced", is_flag=True,
+              help="Evacuate a down host not confirmed fenced (needs --reason; logged).")
+@click.option("--reason", default=None, help="Why, with --force-unfenced.")
+def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
+              accept_rebuild: bool, force_unfenced: bool, reason: str | None) -> None:
+    """Rebuild every server of a failed, fenced host on hosts the scheduler chooses. HOST is an
+    exact name or id; a pattern only with --match GLOB --yes."""
+    from kumo.compute import evacuate
+    from kumo.compute.lookup import match_hosts
+    from kumo.errors import InvalidInput
+
+    if (name is None) == (pattern is None):
+        raise InvalidInput("give exactly one of HOST (an exact name or id) and --match GLOB")
+    if force_unfenced and not (reason and reason.strip()):
+        raise InvalidInput("--force-unfenced needs --reason TEXT (it is logged with who "
+                           "gave it)")
+    forced = reason.strip() if force_unfenced and reason else None
+
+    def action(env, ctx) -> None:
+        names = [name] if name is not None else None
+        if names is None:
+            with env.db.session_scope(readonly=True) as s:
+                names = [h.name for h in match_hosts(s, pattern)]
+            if not names:
+                raise InvalidInput(f"--match {pattern!r} matches no host")
+            click.echo(f"--match {pattern!r} matches {len(names)} host(s): {', '.join(names)}")
+            if not yes:
+                click.echo("nothing done: add --yes to evacuate these hosts")
+                return
+        for ref in names:
+            if dry_run:
+                host_name, items = evacuate.plan(env, ctx, ref, force_unfenced_reason=forced)
+                click.echo(f"plan for {host_name}: {len(items)} server(s)")
+                for it in items:
+                    click.echo(f"  {it.name} ({it.uuid}) -> {it.target or 'NO HOST'}; "
+                               f"{it.disk}" + (f"; skipped: {it.skip}" if it.skip else ""))
+                continue
+            summary = evacuate.evacuate(env, ctx, ref, accept_rebuild=accept_rebuild,
+                                        force_unfenced_reason=forced, progress=click.echo)
+            click.echo(summary.line())
+    run(action, recover=True)
 
 
 @host.command("delete")

@@ -53,6 +53,7 @@ RECOVERERS: dict[str, str] = {
     "reboot-hard": "kumo.compute.power:recover_power",
     "delete": "kumo.compute.teardown:recover_delete",
     "set-password": "kumo.compute.passwords:recover_set_password",
+    "evacuate": "kumo.compute.evacuate:recover_evacuate",
 }
 
 

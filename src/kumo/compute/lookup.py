@@ -67,9 +67,53 @@ def find_flavor(session: Session, ctx: RequestContext, ref: str) -> Flavor:
 
 
 def find_host(session: Session, ref: str) -> Host:
-    """The host named exactly ``ref`` (or with that uuid)."""
+    """The host named exactly ``ref`` (or with that uuid). No exact match is NotFound naming
+    the nearest host names (a typo, or a prefix of several hosts: seed 002's 34 vs 340-349),
+    never a guess."""
     rows = session.scalars(select(Host).where(or_(Host.name == ref, Host.uuid == ref))).all()
+    if not rows:
+        names = list(session.scalars(select(Host.name).order_by(Host.name)))
+        raise NotFound(host_not_found(ref, names))
     return _one("host", ref, list(rows), lambda r: r.name)  # type: ignore[return-value]
+
+
+def host_not_found(ref: str, names: list[str], limit: int = 5) -> str:
+    """"host 'X' not found (exact name or id); nearest: A, B" -- nearest by difflib's ratio,
+    then the names that start with ``ref`` (a prefix is the dangerous near miss)."""
+    import difflib
+
+    near = difflib.get_close_matches(ref, names, n=limit, cutoff=0.6)
+    near += [n for n in names if n.startswith(ref) and n not in near]
+    shown = ", ".join(near[:limit]) + (f" and {len(near) - limit} more"
+                                       if len(near) > limit else "")
+    hint = f"; nearest: {shown}" if near else (f"; known hosts: {', '.join(names[:limit])}"
+                                              if names else "; no hosts are recorded")
+    return (f"host {ref!r} not found (a host is named exactly, by name or id; a pattern "
+            f"needs --match){hint}")
+
+
+def match_hosts(session: Session, pattern: str) -> list[Host]:
+    """Hosts whose name matches the shell glob ``pattern`` (fnmatch, case-sensitive): only for
+    commands given ``--match``, which show the list and ask for ``--yes``."""
+    import fnmatch
+
+    rows = session.scalars(select(Host).order_by(Host.name)).all()
+    return [h for h in rows if fnmatch.fnmatchcase(h.name, pattern)]
+
+
+def prefix_clashes(names: list[str]) -> list[str]:
+    """One warning per host name that is a prefix of other hosts' names (34 of 340-349): a
+    tool matching by prefix or substring would take them all."""
+    out = []
+    for name in sorted(names):
+        longer = sorted(n for n in names if n != name and n.startswith(name))
+        if longer:
+            shown = ", ".join(longer[:3]) + (f" and {len(longer) - 3} more"
+                                             if len(longer) > 3 else "")
+            out.append(f"warning: host name {name!r} is a prefix of {len(longer)} other "
+                       f"host name(s) ({shown}); refer to hosts by exact name (zero-padded "
+                       "numbers avoid this)")
+    return out
 
 
 def find_server(session: Session, ctx: RequestContext, ref: str) -> Instance:

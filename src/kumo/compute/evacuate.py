@@ -1,0 +1,308 @@
+"""Fencing a failed host and evacuating exactly its instances.
+
+Seed 002: a failed host's instances were evacuated together with ten healthy hosts' because the
+tool matched host names by substring. Here a host is named exactly (kumo.compute.lookup.find_host,
+whose miss names the nearest hosts), and a host is evacuated only when it is confirmed off:
+
+- ``set_fenced``: ``kumo host set HOST --down`` records the operator's confirmation that the host
+  is fenced (powered off), Nova's ``forced_down``; ``--up`` clears it. Each change is a journal
+  entry (operation ``host-fence``) naming who did it. A forced-down host takes no new instances
+  (the scheduler's ComputeFilter) and gets no heartbeat.
+- ``refusal``: a host that answered its last liveness probe is never evacuated (Masakari acts only
+  on a host confirmed off: two copies of one guest writing one disk destroy it); a host not
+  confirmed fenced is refused unless the operator overrides with a reason, which is journaled with
+  who gave it.
+- ``evacuate``: each instance on the host is rebuilt, through the normal create path
+  (kumo.compute.reschedule.build: journaled steps, the scheduler's alternates), on a host the
+  scheduler chooses under the instance's own request spec (its frozen image properties and flavor
+  snapshot: request_spec_for_instance), keeping its uuid, name, properties and pinned machine type.
+  kumo has no shared instance storage yet, so the root disk is rebuilt from the image (the data on
+  it is lost): that needs ``accept_rebuild``.
+
+Resumable and idempotent: the move of one instance -- claim on the target, the source's claim
+released, the record pointed at the target, a create journal entry naming ``evacuated_from`` --
+commits in one transaction (``scheduler.place(record=...)``), after checking under the row lock that
+the instance is still on the failed host. A controller killed at any point leaves each instance
+either still on the failed host (a re-run moves it) or on its target with an unfinished create
+that recovery finishes or rolls back; a rolled-back evacuee (ERROR on no host, its last create
+naming ``evacuated_from``) is picked up again by the re-run. No instance is moved twice, none is
+lost. The failed host is never asked anything: it is off.
+
+Failpoints (test-only, kumo.compute.failpoints): evacuate:after-move (one instance's move
+committed, nothing built on the target yet), evacuate:after-instance (one instance done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kumo import logs
+from kumo.compute import journal, records, reschedule
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.failpoints import failpoint
+from kumo.compute.lookup import find_host
+from kumo.compute.states import BUILDING, SPAWNING, clear_fault
+from kumo.db.models import Host, Image, Instance, JournalEntry, JournalState
+from kumo.errors import InvalidInput, KumoError, StateError
+from kumo.scheduler import service as scheduler
+from kumo.scheduler.errors import NoValidHost
+
+log = logs.get(__name__)
+
+UP = "up"
+
+
+# --- fencing -------------------------------------------------------------------------------------
+
+def set_fenced(env: ComputeEnv, ctx: RequestContext, ref: str, fenced: bool,
+               reason: str | None = None) -> dict[str, Any]:
+    """Record (``fenced``) or clear the operator's confirmation that the host is off; journaled
+    with who and why. The host's view."""
+    from kumo.compute.hosts import host_view
+
+    ctx.require_admin("fencing a host" if fenced else "clearing a host's fencing")
+    with env.db.session_scope() as s:
+        host = find_host(s, ref)
+        before = host.forced_down
+        host.forced_down = fenced
+        host.generation += 1  # the scheduler's cached inventory sees it
+        s.add(JournalEntry(
+            instance_uuid=None, operation="host-fence", step="down" if fenced else "up",
+            state=JournalState.DONE.value, owner=env.owner, request_id=ctx.request_id,
+            payload={"host": host.name, "host_id": host.id, "forced_down": fenced,
+                     "was": before, "by": ctx.user_id, "reason": reason}))
+        s.flush()
+        view = host_view(host, None)
+    (log.warning if fenced else log.info)(
+        "host %s %s by %s%s", view["name"],
+        "confirmed fenced (forced down)" if fenced else "no longer forced down", ctx.user_id,
+        f": {reason}" if reason else "", extra={"host": view["name"],
+                                                "request_id": ctx.request_id})
+    return view
+
+
+def refusal(host: Host, force_unfenced_reason: str | None) -> str | None:
+    """Why ``host`` must not be evacuated now, or None."""
+    if host.liveness == UP:
+        when = (host.liveness_checked_at.isoformat(timespec="seconds")
+                if host.liveness_checked_at else "its last probe")
+        return (f"host {host.name!r} is up (it answered at {when}): a host that may still run "
+                "its guests is never evacuated; power it off and wait for it to be seen down, "
+                "or migrate its servers")
+    if not host.forced_down and not force_unfenced_reason:
+        state = host.liveness or "unknown"
+        return (f"host {host.name!r} is {state} but not confirmed fenced: its guests may still "
+                f"be running; power it off, then `kumo host set {host.name} --down` "
+                "(or --force-unfenced --reason TEXT to override, logged)")
+    return None
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanItem:
+    uuid: str
+    name: str
+    target: str | None  # the scheduler's choice now (None: no host can take it)
+    disk: str  # what happens to the root disk
+    skip: str | None = None  # why it is not moved
+
+    def view(self) -> dict[str, Any]:
+        return {"instance": self.name, "id": self.uuid, "target": self.target or "-",
+                "disk": self.disk, "skip": self.skip or ""}
+
+
+@dataclass
+class Summary:
+    host: str
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (name, target)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+    def line(self) -> str:
+        parts = [f"evacuation of {self.host}: {len(self.moved)} moved, "
+                 f"{len(self.skipped)} skipped, {len(self.failed)} failed"]
+        parts += [f"skipped {n}: {r}" for n, r in self.skipped]
+        parts += [f"failed {n}: {r}" for n, r in self.failed]
+        return "\n".join(parts)
+
+
+def _evacuees(s: Session, host: Host) -> list[Instance]:
+    """The instances to move off ``host``: those recorded on it, and those a previous
+    evacuation of it moved off and then rolled back (ERROR on no host, their last create entry
+    naming ``evacuated_from``)."""
+    on_host = list(s.scalars(select(Instance).where(
+        Instance.host_id == host.id, Instance.deleted.is_(False)).order_by(Instance.name)))
+    stranded = []
+    for inst in s.scalars(select(Instance).where(Instance.host_id.is_(None),
+                                                 Instance.deleted.is_(False))):
+        creates = s.scalars(select(JournalEntry).where(
+            JournalEntry.instance_uuid == inst.uuid, JournalEntry.operation == "create")
+            .order_by(JournalEntry.id.desc()))
+        # the latest evacuation create (alternates' attempts do not repeat the key)
+        last = next((e for e in creates if "evacuated_from" in e.payload), None)
+        if last is not None and last.payload["evacuated_from"] == host.name:
+            stranded.append(inst)
+    return on_host + sorted(stranded, key=lambda i: i.name)
+
+
+def _disk_handling(s: Session, inst: Instance) -> str:
+    image = s.get(Image, inst.image_id) if inst.image_id else None
+    return (f"root disk rebuilt from image {image.name if image else inst.image_id!r} "
+            "(data on it lost: no shared storage)")
+
+
+def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
+         force_unfenced_reason: str | None = None) -> tuple[str, list[PlanItem]]:
+    """(exact host name, what would happen to each instance), after the fencing checks."""
+    ctx.require_admin("evacuating a host")
+    with env.db.session_scope(readonly=True) as s:
+        host = find_host(s, ref)
+        why = refusal(host, force_unfenced_reason)
+        if why:
+            raise StateError(f"cannot evacuate: {why}")
+        others = _targets(s, host)
+        items = []
+        for inst in _evacuees(s, host):
+            skip = _busy(inst)
+            target = None
+            if skip is None:
+                try:
+                    spec = scheduler.request_spec_for_instance(inst)
+                    target = scheduler.explain(env.db, spec, scheduler.load_config(
+                        settings=env.settings), hosts=others).chosen if others else None
+                except KumoError as e:
+                    skip = str(e)
+            items.append(PlanItem(inst.uuid, inst.name, target, _disk_handling(s, inst), skip))
+        return host.name, items
+
+
+def _targets(s: Session, host: Host) -> list[str]:
+    """Every other host (the scheduler's filters then decide; the failed host never)."""
+    return list(s.scalars(select(Host.name).where(Host.id != host.id).order_by(Host.name)))
+
+
+def _busy(inst: Instance) -> str | None:
+    if inst.task_state is not None and inst.host_id is not None:
+        return f"busy: task {inst.task_state} in progress"
+    return None
+
+
+# --- doing it ------------------------------------------------------------------------------------
+
+Progress = Callable[[str], None]
+
+
+def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: bool = False,
+             force_unfenced_reason: str | None = None,
+             progress: Progress | None = None) -> Summary:
+    """Move every instance off the failed host ``ref`` (see the module docstring); a progress
+    line per instance through ``progress``; the Summary."""
+    say = progress or (lambda line: None)
+    name, items = plan(env, ctx, ref, force_unfenced_reason=force_unfenced_reason)
+    if items and not accept_rebuild:
+        raise InvalidInput(
+            f"evacuating {name} rebuilds the root disk of {len(items)} server(s) from their "
+            "images (data on those disks is lost: no shared storage); pass --accept-rebuild "
+            "to go ahead, or --dry-run to see the plan")
+    with env.db.session_scope() as s:
+        host = find_host(s, name)
+        entry = journal.begin(s, env, ctx, "evacuate", None, "moving", host=name,
+                              host_id=host.id, by=ctx.user_id,
+                              instances=[i.uuid for i in items],
+                              forced_unfenced=force_unfenced_reason)
+        entry_id, source_id = entry.id, host.id
+    if force_unfenced_reason:
+        log.warning("evacuating unfenced host %s, override by %s: %s", name, ctx.user_id,
+                    force_unfenced_reason, extra={"host": name, "request_id": ctx.request_id})
+    summary = Summary(name)
+    for n, item in enumerate(items, 1):
+        prefix = f"[{n}/{len(items)}] {item.name}"
+        if item.skip:
+            summary.skipped.append((item.name, item.skip))
+            say(f"{prefix}: skipped ({item.skip})")
+            continue
+        try:
+            target = _move_one(env, ctx, item.uuid, source_id, name)
+        except KumoError as e:
+            summary.failed.append((item.name, str(e)))
+            say(f"{prefix}: failed ({e})")
+            continue
+        if target is None:
+            summary.skipped.append((item.name, f"no longer on {name}"))
+            say(f"{prefix}: skipped (no longer on {name})")
+        else:
+            summary.moved.append((item.name, target))
+            say(f"{prefix}: moved to {target}")
+        journal.advance(env, entry_id, "moving", done=n)
+        failpoint("evacuate:after-instance")
+    with env.db.session_scope() as s:
+        journal.record(s, entry_id, "done", moved=len(summary.moved),
+                       skipped=[list(x) for x in summary.skipped],
+                       failed=[list(x) for x in summary.failed])
+        journal.finish(s, entry_id, JournalState.DONE if not summary.failed
+                       else JournalState.FAILED, "; ".join(f"{n}: {r}" for n, r in summary.failed)
+                       or None)
+    return summary
+
+
+def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
+              source: str) -> str | None:
+    """Claim a target for the instance and point its record there (one transaction), then
+    build it there through the create path; the target's name, or None when the instance is no
+    longer the failed host's (moved by an earlier run, or deleted)."""
+    with env.db.session_scope(readonly=True) as s:
+        inst = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+        s.expunge(inst)
+        others = _targets(s, s.get_one(Host, source_id))
+    spec = scheduler.request_spec_for_instance(inst)
+    config = scheduler.load_config(settings=env.settings)
+    entry_ids: list[int] = []
+    gone: list[bool] = []
+
+    def record(s: Session, claim: Any) -> None:
+        row = s.scalars(select(Instance).where(Instance.uuid == uuid)
+                        .with_for_update()).one()
+        if row.deleted or not (row.host_id == source_id or row.host_id is None):
+            gone.append(True)  # a re-run: already moved (the claim is given back below)
+            return
+        target = s.scalars(select(Host).where(Host.name == claim.host)).one()
+        records.release_claim_of(s, row)  # the failed host's claim: it runs nothing now
+        row.host_id, row.node = target.id, target.name
+        row.vm_state, row.task_state = BUILDING, SPAWNING
+        clear_fault(row)
+        entry_ids.append(journal.begin(s, env, ctx, "create", uuid, "claimed",
+                                       host_id=target.id, host=target.name,
+                                       alternates=[], evacuated_from=source).id)
+
+    try:
+        placement = scheduler.place(env.db, spec, config, hosts=others, record=record)
+    except NoValidHost as e:
+        raise StateError(f"no host can take it: {e.summary}") from None
+    if gone:
+        scheduler.release(env.db, placement)
+        return None
+    [entry_id] = entry_ids
+    failpoint("evacuate:after-move")
+    if placement.alternates and placement.alternates[0]:
+        journal.advance(env, entry_id, "claimed", alternates=list(placement.alternates[0]))
+    reschedule.build(env, ctx, entry_id, uuid)
+    return records.load(env, uuid)[1].name
+
+
+def recover_evacuate(env: ComputeEnv, entry: JournalEntry) -> str:
+    """A controller died mid-evacuation: each instance is either still on the failed host or
+    has its own create entry, which recovery finishes or rolls back; re-running the evacuation
+    moves the rest. The host-level entry ends FAILED saying so."""
+    host = entry.payload.get("host")
+    reason = (f"evacuation of {host} interrupted after {entry.payload.get('done', 0)} "
+              f"instance(s); run `kumo host evacuate {host} --accept-rebuild` again to finish")
+    with env.db.session_scope() as s:
+        journal.finish(s, entry.id, JournalState.FAILED, reason)
+    return reason
