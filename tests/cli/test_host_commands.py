@@ -24,7 +24,8 @@ def test_list_show_disable_enable_orphans(kumo, test_host):
     code, out, _ = kumo("host", "show", "kvm-1", "-f", "json")
     assert (code, as_json(out)["orphans"]) == (0, [])
     assert kumo("host", "orphans", "kvm-1") == (0, "no orphans on host kvm-1\n", "")
-    assert kumo("host", "show", "kvm") == (2, "", "kumo: error: host 'kvm' not found\n")
+    assert kumo("host", "show", "kvm") == (
+        2, "", "kumo: error: host 'kvm' not found (hosts are named exactly); nearest: kvm-1\n")
 
 
 def test_set_ratios_zone_and_virt_type(kumo, test_host, db):
@@ -84,4 +85,28 @@ def test_refresh_a_host_that_cannot_be_probed_changes_nothing(kumo, test_host, d
                "virConnectGetDomainCapabilities\n")
     with db.session_scope(readonly=True) as s:
         assert s.query(Host).filter_by(name="kvm-1").one().capabilities_json == before
-    assert kumo("host", "refresh", "kvm") == (2, "", "kumo: error: host 'kvm' not found\n")
+    assert kumo("host", "refresh", "kvm") == (
+        2, "", "kumo: error: host 'kvm' not found (hosts are named exactly); nearest: kvm-1\n")
+
+
+def test_fence_and_evacuate_refusals(kumo, test_host):
+    """kumo host set --down/--up and kumo host evacuate's refusals (the moves themselves:
+    tests/compute/test_evacuate.py)."""
+    assert kumo("host", "evacuate", "kvm") == (
+        2, "", "kumo: error: host 'kvm' not found (hosts are named exactly); nearest: kvm-1\n")
+    assert kumo("host", "evacuate", "--match", "kvm*") == (
+        0, "--match 'kvm*' matches 1 host(s): kvm-1\nnothing done: add --yes to evacuate these "
+           "hosts\n", "")
+    assert kumo("host", "evacuate", "kvm-1", "--force-unfenced") == (
+        2, "", "kumo: error: --force-unfenced needs --reason TEXT (it is logged with who gave "
+               "it)\n")
+    assert kumo("host", "evacuate", "kvm-1", "--dry-run") == (
+        2, "", "kumo: error: cannot evacuate: host 'kvm-1' is unknown but not confirmed fenced: "
+               "its guests may still be running; power it off, then `kumo host set kvm-1 "
+               "--down` (or --force-unfenced --reason TEXT to override, logged)\n")
+    code, out, _ = kumo("host", "set", "kvm-1", "--down", "--reason", "IPMI off", "-f", "json")
+    assert (code, as_json(out)["forced_down"]) == (0, True)
+    assert kumo("host", "evacuate", "kvm-1", "--dry-run") == (
+        0, "plan for kvm-1: 0 server(s)\n", "")
+    code, out, _ = kumo("host", "set", "kvm-1", "--up", "-f", "json")
+    assert (code, as_json(out)["forced_down"]) == (0, False)

@@ -36,7 +36,7 @@ def test_add_refused_stores_nothing(env, admin, kvm_host, kwargs, error, message
 
 
 def test_exact_names_only(env, admin, kvm_host):
-    with pytest.raises(NotFound, match="^host 'kvm' not found$"):
+    with pytest.raises(NotFound, match=r"^host 'kvm' not found \(hosts are named exactly\); nearest: kvm-1$"):
         hosts.show_host(env, admin, "kvm")
 
 

@@ -54,7 +54,8 @@ CASES = [
     pytest.param(dict(image="linux", flavor="nope"), NotFound, "flavor 'nope' not found",
                  id="unknown-flavor"),
     pytest.param(dict(image="linux", flavor="tiny", host="kvm"), NotFound,
-                 "host 'kvm' not found", id="host-name-is-exact"),
+                 "host 'kvm' not found (hosts are named exactly); nearest: kvm-1",
+                 id="host-name-is-exact"),
     pytest.param(dict(image="meta-only", flavor="tiny"), InvalidInput,
                  "image 'meta-only' has no data (status queued): create it with a file to boot "
                  "from it", id="image-without-data"),

@@ -78,18 +78,20 @@ def find_host(session: Session, ref: str) -> Host:
 
 
 def host_not_found(ref: str, names: list[str], limit: int = 5) -> str:
-    """"host 'X' not found (exact name or id); nearest: A, B" -- nearest by difflib's ratio,
-    then the names that start with ``ref`` (a prefix is the dangerous near miss)."""
+    """"host 'X' not found; nearest: A, B" -- nearest by difflib's similarity ratio, then the
+    names that start with ``ref`` (a prefix is the dangerous near miss: 34 of 340-349)."""
     import difflib
 
-    near = difflib.get_close_matches(ref, names, n=limit, cutoff=0.6)
-    near += [n for n in names if n.startswith(ref) and n not in near]
+    def ratio(name: str) -> float:
+        return difflib.SequenceMatcher(None, ref, name).ratio()
+
+    near = sorted((n for n in names if n.startswith(ref) or ratio(n) >= 0.6),
+                  key=lambda n: (-ratio(n), n))  # most similar first, ties by name
+    if not near:
+        return f"host {ref!r} not found"
     shown = ", ".join(near[:limit]) + (f" and {len(near) - limit} more"
                                        if len(near) > limit else "")
-    hint = f"; nearest: {shown}" if near else (f"; known hosts: {', '.join(names[:limit])}"
-                                              if names else "; no hosts are recorded")
-    return (f"host {ref!r} not found (a host is named exactly, by name or id; a pattern "
-            f"needs --match){hint}")
+    return f"host {ref!r} not found (hosts are named exactly); nearest: {shown}"
 
 
 def match_hosts(session: Session, pattern: str) -> list[Host]:
