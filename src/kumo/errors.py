@@ -12,6 +12,8 @@
     │   ├── ConfigError            a configuration file or KUMO_<KEY> variable is unknown or invalid
     │   └── NoValidHost            no host passes the filters (defined in kumo.scheduler.errors;
     │                              carries the "0/12 hosts: 7 insufficient RAM (...), ..." summary)
+    ├── DatabaseUnusable           kumo's database cannot be used: unreachable, corrupt, not initialised
+    │                              (translated from SQLAlchemy by kumo.db.failures)
     ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
     │   ├── HostUnreachable        the host's URI does not answer
     │   └── DomainNotFound         the host has no such domain
@@ -80,6 +82,10 @@ class Unauthorized(UserError):
 
 class ConfigError(UserError):
     pass
+
+
+class DatabaseUnusable(KumoError):
+    """The database cannot be used; nothing was changed. The message says how to fix it."""
 
 
 class HostError(KumoError):

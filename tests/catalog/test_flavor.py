@@ -17,7 +17,7 @@ def test_parse(text, expected):
 
 @pytest.mark.parametrize("text, message", [
     ("2,4096", "flavor '2,4096' is invalid: allowed 'VCPUS,RAM_MIB,DISK_GIB'"),
-    ("0,4096,40", "flavor vcpus=0 is invalid: allowed an integer >= 1"),
+    ("0,4096,40", "flavor vcpus=0 is invalid: allowed an integer from 1 to 2147483647"),
     ("vcpus=1,ram=512,gpu=1", "flavor 'vcpus=1,ram=512,gpu=1': unknown field(s) gpu"),
 ], ids=["short", "zero-vcpus", "unknown-field"])
 def test_parse_errors(text, message):

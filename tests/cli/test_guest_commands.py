@@ -71,8 +71,8 @@ def test_lint_exit_0_with_warnings_only(capsys):
     (["render", "-p", "hw_disk_bus=floppy"],
      "kumo: error: hw_disk_bus='floppy' is invalid: allowed one of fdc, ide, sata, scsi, usb, "
      "virtio, xen, lxc, uml"),
-    (["render", "--image", "/nonexistent.json"], "kumo: error: --image '/nonexistent.json': "
-                                                 "no such file"),
+    (["render", "--image", "/nonexistent.json"], "kumo: error: --image '/nonexistent.json' "
+                                                 "does not exist"),
     (["render", "-p", "novalue"], "kumo: error: -p 'novalue' is invalid: allowed KEY=VALUE, "
                                   "e.g. -p os_type=windows"),
     (["render"], "kumo: error: nothing to work on: give --image FILE and/or -p KEY=VALUE"),

@@ -132,6 +132,6 @@ def test_database_not_initialised(tmp_path, capsys):
     code, out, err = run(capsys, "placement", "explain", "--image", "x", "--flavor", "y",
                          "--database-url", url)
     assert (code, out) == (1, "")
-    assert err == (f"Error: database {url} is not initialised: run `kumo db upgrade`, then add "
+    assert err == (f"kumo: error: database {url} is not initialised: run `kumo db upgrade`, then add "
                    "hosts, images and flavors\n")
     assert not (tmp_path / "none.db").exists()

@@ -26,7 +26,8 @@ UNREACHABLE = "qemu:///system?socket=/nonexistent/kumo.sock"
     (dict(name="x", uri="test:///default", virt_type="xen"), InvalidInput,
      "virt_type='xen' is invalid: allowed kvm, qemu"),
     (dict(name=" padded", uri="test:///default"), InvalidInput,
-     "host name ' padded' is invalid: allowed 1 to 255 characters, no surrounding spaces"),
+     "host name ' padded' is invalid (surrounding spaces): "
+     "allowed 1 to 255 characters, no surrounding spaces, no control characters"),
 ], ids=["unreachable", "no-domain-capabilities", "duplicate", "bad-virt-type", "padded-name"])
 def test_add_refused_stores_nothing(env, admin, kvm_host, kwargs, error, message):
     with pytest.raises(error) as e:

@@ -86,9 +86,11 @@ def test_cli_upgrade_and_current(empty_db_url):
     assert result.output.rstrip().endswith(f"{head_revision()} (up to date)")
 
 
-def test_cli_unreachable_database_is_one_clear_line():
-    result = CliRunner().invoke(
-        db_command, ["current", "--database-url", "postgresql://kumo@127.0.0.1:1/nowhere"])
-    assert result.exit_code == 1
-    assert result.output.startswith(
-        "Error: database postgresql://kumo@127.0.0.1:1/nowhere cannot be used: connection failed")
+def test_cli_unreachable_database_is_one_clear_line(capsys):
+    from kumo.cli.main import main
+
+    code = main(["db", "current", "--database-url", "postgresql://kumo@127.0.0.1:1/nowhere"])
+    assert (code, *capsys.readouterr()) == (
+        1, "", "kumo: error: database postgresql+psycopg://kumo@127.0.0.1:1/nowhere cannot be "
+               "used: connection failed: connection to server at \"127.0.0.1\", port 1 failed: "
+               "Connection refused\n")

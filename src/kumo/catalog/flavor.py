@@ -41,6 +41,11 @@ EXTRA_SPEC_TO_PROPERTY = {
 }
 
 
+#: the largest vCPU count, RAM (MiB), disk (GiB) or other count kumo stores: the SQL INTEGER
+#: range, as Nova bounds a flavor's fields (nova.db.constants.MAX_INT)
+MAX_INT = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Flavor:
     vcpus: int
@@ -54,9 +59,9 @@ class Flavor:
         for attr, minimum in (("vcpus", 1), ("ram_mib", 16), ("disk_gib", 0),
                               ("ephemeral_gib", 0)):
             value = getattr(self, attr)
-            if not isinstance(value, int) or value < minimum:
-                raise InvalidInput(f"flavor {attr}={value!r} is invalid: allowed an integer >= "
-                                   f"{minimum}")
+            if not isinstance(value, int) or not minimum <= value <= MAX_INT:
+                raise InvalidInput(f"flavor {attr}={value!r} is invalid: allowed an integer "
+                                   f"from {minimum} to {MAX_INT}")
         object.__setattr__(self, "extra_specs", MappingProxyType(dict(self.extra_specs)))
 
     @classmethod

@@ -7,10 +7,11 @@ see kumo.config) unless ``--database-url`` names another.
 from __future__ import annotations
 
 import click
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from kumo.config import Settings
+from kumo.db.failures import reason, shown
+from kumo.errors import DatabaseUnusable
 from kumo.db import migrate
 
 
@@ -19,12 +20,11 @@ def _url(database_url: str | None) -> str:
 
 
 def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return shown(url)
 
 
-def _unreachable(url: str, err: OperationalError) -> click.ClickException:
-    reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-    return click.ClickException(f"database {_shown(url)} cannot be used: {reason}")
+def _unreachable(url: str, err: OperationalError) -> DatabaseUnusable:
+    return DatabaseUnusable(f"database {shown(url)} cannot be used: {reason(err)}")
 
 
 url_option = click.option("--database-url", metavar="URL", envvar=None,

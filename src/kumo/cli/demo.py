@@ -117,6 +117,8 @@ def run_controller() -> None:
     try:
         click.secho(f"\n=== kumo on its embedded default ({_shown(env)})", bold=True)
         migrate.upgrade(env.settings.database_url)
+        for e in images.recover_store(env):
+            click.echo(f"recovered image store file {e.name}: {e.outcome}")
         for r in journal.recover(env):
             of = f" of {r.instance_uuid}" if r.instance_uuid else ""
             click.echo(f"recovered {r.operation}{of}: {r.outcome}")

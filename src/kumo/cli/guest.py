@@ -22,6 +22,8 @@ from kumo.catalog.flavor import DEFAULT_FLAVOR, Flavor
 from kumo.catalog.properties import ImageDocument
 from kumo.catalog.schema import is_timezone
 from kumo.errors import InvalidInput, UnsupportedGuest
+from kumo.compute.keys import parse_public_key
+from kumo.files import parse_json, read_json
 from kumo.guest.build import GuestPlan, plan_guest
 from kumo.guest.request import GuestRequest
 from kumo.hosts.capabilities import HostCapabilities, HostConfig
@@ -102,14 +104,8 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         raise InvalidInput("nothing to work on: give --image FILE and/or -p KEY=VALUE")
     doc: dict[str, Any] = {}
     if image_file:
-        try:
-            text = sys.stdin.read() if image_file == "-" else \
-                Path(image_file).read_text()
-            doc = json.loads(text)
-        except FileNotFoundError:
-            raise InvalidInput(f"--image {image_file!r}: no such file") from None
-        except json.JSONDecodeError as e:
-            raise InvalidInput(f"--image {image_file!r} is not valid JSON: {e}") from None
+        doc = (parse_json(sys.stdin.read(), "--image", "-") if image_file == "-"
+               else read_json(image_file, "--image"))
         if not isinstance(doc, dict):
             raise InvalidInput(f"--image {image_file!r} must hold a JSON object (a Glance image)")
     overrides = _parse_kv(props)
@@ -149,7 +145,7 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
                                network=network, bridge=bridge),
         name=name or _domain_name(image.name),
         root_disk=disk_path,
-        ssh_keys=ssh_keys,
+        ssh_keys=tuple(parse_public_key(k, "--ssh-key").openssh for k in ssh_keys),
         kernel=kernel,
         initrd=initrd,
         config_drive=config_drive,

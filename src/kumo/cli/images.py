@@ -9,11 +9,19 @@ import click
 
 from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
-from kumo.cli.servers import parse_pairs, run
+from kumo.cli.servers import parse_pairs
+from kumo.cli.servers import run as _run
 from kumo.compute import images as service
 from kumo.errors import InvalidInput
+from kumo.files import check_regular
 
 LIST_COLUMNS = ("id", "name", "status", "visibility", "disk_format", "size")
+
+
+def run(action, **kw):
+    """Every image command first finishes or undoes what a killed image create or delete left
+    in the store (kumo.compute.image_store)."""
+    return _run(action, recover_store=True, **kw)
 
 
 def _visibility_option(f):
@@ -46,6 +54,8 @@ def create(name: str, file: str | None, disk_format: str | None, container_forma
            visibility: str | None, out: Output) -> None:
     """Create an image (with --file, its data is checked and stored)."""
     properties = parse_pairs(props)
+    if file is not None:
+        check_regular(file, "--file")
     out.one(run(lambda env, ctx: service.create_image(
         env, ctx, name, file=file, disk_format=disk_format, container_format=container_format,
         properties=properties, visibility=visibility or "shared", min_ram=min_ram,
@@ -163,3 +173,16 @@ def download(ref: str, file: str) -> None:
             dest = sys.stdout.buffer if file == "-" else file
             image_data.download_image(env, ctx, ref, dest, advance)
     run(action)
+
+
+@image.command("orphans")
+@list_options
+def orphans(out: Output) -> None:
+    """Image store files with no image behind them, unfinished creates/deletes, and images whose
+    data file is missing (admin; reported, never deleted)."""
+    found = [{"kind": e.kind, "name": e.name, "reason": e.outcome}
+             for e in run(service.store_orphans)]
+    if out.is_table and not found:
+        click.echo("no orphans in the image store")
+        return
+    out.many(found, ("kind", "name", "reason"), "image store orphans")

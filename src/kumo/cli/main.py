@@ -6,12 +6,22 @@ help is asked for), so ``kumo --help`` and ``kumo render`` never import SQLAlche
 numpy: start-up stays well under the ~0.6 s an eager import of every command cost.
 tests/cli/test_main.py checks that each help here is the command's own short help.
 
-User errors (kumo.errors.UserError and other KumoErrors) print one clear line and exit 2 (host
-errors exit 3); programming errors are left to raise, so they are never disguised.
-
 Options every command takes, before or after the command's own words: ``-v/--verbose`` (log
 info lines to stderr), ``--debug`` (debug lines too), ``--config FILE`` (the configuration file,
 as KUMO_CONFIG; kumo.config). Logging is set up from the configuration (log_format, log_file).
+
+Whatever goes wrong, the user reads one line on stderr, never a traceback:
+
+    exit 2   kumo: error: ...         the request is wrong (kumo.errors.UserError and other
+                                      KumoErrors), or the command line is (click's usage errors)
+    exit 3   kumo: host error: ...    a hypervisor host failed or refused
+    exit 1   kumo: error: ...         the environment: the database cannot be used
+                                      (kumo.db.failures), a file or directory cannot be read or
+                                      written (OSError with its path)
+    exit 70  kumo: internal error: ...  a bug in kumo (EX_SOFTWARE): the exception's type and
+                                      message on one line; KUMO_DEBUG=1 re-raises it with its
+                                      traceback. Never a user's mistake in disguise: the tests
+                                      (tests/cli/test_no_traceback.py) fail on it.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import sys
 import click
 
 from kumo import __version__
-from kumo.errors import HostError, KumoError
+from kumo.errors import DatabaseUnusable, HostError, KumoError
 
 #: name -> (module under kumo.cli, attribute, one-line help), in help order
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -60,6 +70,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("serve", "serve", "Run the controller as a service: periodic power-state sync, host "
                                 "liveness, recovery, image-cache aging; /healthcheck, /metrics."),
 }
+EX_SOFTWARE = 70
 
 #: flags taken anywhere on the command line (moved to the front by ``main``)
 GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
@@ -122,26 +133,80 @@ def _global_flags_first(argv: list[str]) -> list[str]:
     return [*flags, *(a for a in argv[:end] if a not in GLOBAL_FLAGS), *argv[end:]]
 
 
+def _say(prefix: str, message: object) -> None:
+    from kumo.cli.output import error_line
+
+    click.echo(f"kumo: {prefix}{error_line(str(message))}", err=True)
+
+
+def _undecodable(argv: list[str]) -> str | None:
+    """The one-line complaint about the first argument that is not text (bytes that were not
+    UTF-8 arrive as lone surrogates, which no database, file name or terminal can take)."""
+    for i, arg in enumerate(argv, 1):
+        for j, ch in enumerate(arg):
+            if 0xD800 <= ord(ch) <= 0xDFFF:
+                return (f"argument {i} is not valid UTF-8 text (byte 0x{ord(ch) & 0xFF:02x} at "
+                        f"position {j}): allowed UTF-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = _global_flags_first(list(sys.argv[1:] if argv is None else argv))
+    bad = _undecodable(argv)
+    if bad is not None:
+        _say("error: ", bad)
+        return 2
     try:
         rv = cli.main(args=argv, prog_name="kumo", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "kumo"
+        _say("error: ", f"{e.format_message()} (see `{where} -h`)")
+        return 2
     except click.ClickException as e:
-        e.show()
+        _say("error: ", e.format_message())
         return e.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
     except HostError as e:
-        click.echo(f"kumo: host error: {e}", err=True)
+        _say("host error: ", e)
         return 3
+    except DatabaseUnusable as e:
+        _say("error: ", e)
+        return 1
     except KumoError as e:
-        click.echo(f"kumo: error: {e}", err=True)
+        _say("error: ", e)
         return 2
+    except Exception as e:  # noqa: BLE001 -- translated below, or reported as a bug
+        return _unexpected(e)
     # with standalone_mode=False click returns a command's Exit code instead of raising it
     return rv if isinstance(rv, int) else 0
+
+
+def _unexpected(err: Exception) -> int:
+    """The one line for an exception no command translated (module docstring)."""
+    from kumo.db.failures import translate
+
+    if os.environ.get("KUMO_DEBUG") == "1":
+        raise err
+    try:
+        from kumo.config import Settings
+
+        db_error = translate(err, Settings.from_env().database_url)
+    except Exception:  # noqa: BLE001 -- the settings themselves are broken: not a db error
+        db_error = None
+    if db_error is not None:
+        _say("error: ", db_error)
+        return 1
+    if isinstance(err, OSError) and err.filename is not None:
+        what = err.strerror or type(err).__name__
+        _say("error: ", f"{err.filename}: {what}")
+        return 1
+    _say("internal error: ", f"{type(err).__name__}: {err} (a bug in kumo; KUMO_DEBUG=1 shows "
+                             "the traceback)")
+    return EX_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ width, else -- piped -- as wide as the content, never wrapped). Columns holding 
 ids, any ``*_id``) are never folded: they keep their full width and the other columns wrap;
 when even that cannot fit, the table is drawn wider than the terminal rather than split an id.
 
+Text from records is inert in every text format (table, value, csv, shell): control and format
+characters are escaped (ESC as ``\x1b``, a newline as ``\n``, a right-to-left override as
+``\u202e``), and rich never reads a cell, header or title as markup (``[red]``, ``[link=...]``),
+so a value cannot recolour, move the cursor, hide or fake a row in an operator's terminal. Names
+cannot hold such characters at all (kumo.catalog.names); property values may, and are escaped
+here, once (``escape``). JSON and YAML carry them exactly, escaped by their own syntax. Error
+messages are printed as one inert line (``error_line``).
+
 rich and PyYAML are imported only when a table or YAML is printed, so the CLI starts fast.
 (cliff itself is not used: it pulls in stevedore, cmd2 and autopage and is built on argparse,
 while kumo's commands are click's.)
@@ -32,6 +40,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +53,8 @@ LIST_FORMATS = ("table", "csv", "json", "value", "yaml")
 SHOW_FORMATS = ("table", "json", "shell", "value", "yaml")
 _QUOTE = {"all": csv.QUOTE_ALL, "minimal": csv.QUOTE_MINIMAL,
           "nonnumeric": csv.QUOTE_NONNUMERIC, "none": csv.QUOTE_NONE}
+#: categories shown escaped: control (C0, DEL, C1), format (bidi, zero-width), surrogates
+_ESCAPED = {"Cc", "Cf", "Cs"}
 _ID_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
@@ -167,6 +178,19 @@ def terminal_width() -> int:
 
 # --- cells ---------------------------------------------------------------------------------------
 
+def escape(text: str) -> str:
+    """``text`` with every control, format and surrogate character written as a Python escape."""
+    if all(unicodedata.category(ch) not in _ESCAPED for ch in text):
+        return text
+    return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   if unicodedata.category(ch) in _ESCAPED else ch for ch in text)
+
+
+def error_line(message: str) -> str:
+    """An error message as one inert line (a message quoting a value cannot break it)."""
+    return escape(" ".join(str(message).splitlines()))
+
+
 def _line(value: Any) -> str:
     """A value on one line, for value/shell/csv (dicts as key='value', as openstackclient's
     format_dict does; lists comma-separated)."""
@@ -175,17 +199,17 @@ def _line(value: Any) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}='{_line(v)}'" for k, v in value.items())
+        return ", ".join(f"{escape(str(k))}='{_line(v)}'" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(_line(v) for v in value)
-    return str(value)
+    return escape(str(value))
 
 
 def _cell(value: Any) -> str:
     """A value in a table cell: a mapping one key=value per line, a list of mappings one
-    mapping per line."""
+    mapping per line (the line breaks are the table's, never data's: data is escaped)."""
     if isinstance(value, Mapping):
-        return "\n".join(f"{k}={_line(v)}" for k, v in value.items())
+        return "\n".join(f"{escape(str(k))}={_line(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping):
         return "\n".join(" ".join(_line(v) for v in item.values()) for item in value)
     return _line(value)
@@ -242,6 +266,7 @@ def render_table(title: str | None, columns: Sequence[str], rows: Sequence[Seque
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     texts = [[_cell(v) for v in row] for row in rows]
     ids = [is_id_column(col, [row[i] for row in texts]) for i, col in enumerate(columns)]
@@ -256,15 +281,16 @@ def render_table(title: str | None, columns: Sequence[str], rows: Sequence[Seque
         if sum(id_widths) + 4 * others + 3 * len(columns) + 1 > width:
             padding = 0
             width = max(width, sum(id_widths) + 3 * others + len(columns) + 1)
-    table = Table(title=title, box=box.ASCII, header_style="bold", title_justify="left",
+    table = Table(title=None if title is None else Text(escape(title)), box=box.ASCII, header_style="bold", title_justify="left",
                   padding=(0, padding))
     for col, is_id, id_width in zip(columns, ids, id_widths):
+        header = Text(escape(str(col)))  # never markup
         if is_id:
-            table.add_column(col, no_wrap=True, min_width=id_width, overflow="ignore")
+            table.add_column(header, no_wrap=True, min_width=id_width, overflow="ignore")
         else:
-            table.add_column(col, overflow="fold")
+            table.add_column(header, overflow="fold")
     for row in texts:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     # no width: as wide as the content (piped output stays one line per row, greppable)
     console = Console(width=width or 100_000, soft_wrap=False, highlight=False,
                       force_terminal=False if width is None else None,

@@ -17,7 +17,7 @@ from kumo.cli.db import _shown, _unreachable, _url, url_option
 from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options
 from kumo.compute import heartbeat
-from kumo.compute.context import cli_context
+from kumo.compute.context import HYPERVISORS, cli_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.flavors import flavor_value
 from kumo.compute.images import boot_properties
@@ -25,6 +25,7 @@ from kumo.compute.lookup import find_flavor, find_image
 from kumo.config import Settings
 from kumo.db import Database, migrate
 from kumo.scheduler import service
+from kumo.errors import DatabaseUnusable
 from kumo.scheduler.explain import Explanation
 
 
@@ -51,6 +52,8 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
             hosts: tuple[str, ...], config_file: str | None, database_url: str | None,
             out: Output) -> None:
     """Explain where IMAGE with FLAVOR would be placed, host by host."""
+    cli_context().require_admin(f"placement explain, which shows every host's inventory "
+                                f"(Nova policy {HYPERVISORS})")
     url = _url(database_url)
     config = service.load_config(config_file)
     try:
@@ -58,8 +61,8 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
     except OperationalError as e:
         raise _unreachable(url, e) from None
     if not initialised:  # (and a SQLite file that is not there is not created by asking)
-        raise click.ClickException(f"database {_shown(url)} is not initialised: run "
-                                   "`kumo db upgrade`, then add hosts, images and flavors")
+        raise DatabaseUnusable(f"database {_shown(url)} is not initialised: run "
+                               "`kumo db upgrade`, then add hosts, images and flavors")
     env = ComputeEnv(db=Database(url), settings=Settings.from_env())
     db = env.db
     try:

@@ -24,15 +24,28 @@ from kumo.cli.output import (Output, emit_many, emit_one, format_option,  # noqa
 from kumo.compute import journal, servers
 from kumo.compute.context import RequestContext, cli_context
 from kumo.compute.env import ComputeEnv
-from kumo.errors import InvalidInput
+from kumo.compute.keys import MAX_KEY_BYTES
+from kumo.config import Settings
+from kumo.db.engine import database_url as engine_url
+from kumo.db.failures import shown
+from kumo.errors import DatabaseUnusable, InvalidInput
+from kumo.files import read_text
 
 # --- shared by the kumo host/image/flavor/server commands ----------------------------------------
 
-def open_env(recover: bool = False) -> tuple[ComputeEnv, RequestContext]:
+def open_env(recover: bool = False, recover_store: bool = False
+             ) -> tuple[ComputeEnv, RequestContext]:
     """The configured ComputeEnv and the CLI's request context; with ``recover``, first finish
-    or roll back what a dead controller left (reported on stderr)."""
+    or roll back what a dead controller left (reported on stderr); with ``recover_store`` (or
+    ``recover``), the image creates and deletes a killed command left in the image store."""
+    _check_initialised(Settings.from_env().database_url)
     env = ComputeEnv.from_env()
     logs.apply_settings(env.settings)
+    if recover or recover_store:
+        from kumo.compute.images import recover_store as recover_images
+
+        for e in recover_images(env):
+            click.echo(f"kumo: recovered image store file {e.name}: {e.outcome}", err=True)
     if recover:
         for r in journal.recover(env):
             of = f" of server {r.instance_uuid}" if r.instance_uuid else ""
@@ -40,8 +53,19 @@ def open_env(recover: bool = False) -> tuple[ComputeEnv, RequestContext]:
     return env, cli_context()
 
 
-def run(action: Callable[[ComputeEnv, RequestContext], Any], recover: bool = False) -> Any:
-    env, ctx = open_env(recover)
+def _check_initialised(database_url: str) -> None:
+    """A SQLite database file that does not exist is not created by asking (kumo db upgrade
+    creates it); other failures are translated where they happen (kumo.db.failures)."""
+    url = engine_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not url.database.startswith(
+            "file:") and url.database != ":memory:" and not Path(url.database).exists():
+        raise DatabaseUnusable(f"database {shown(url)} is not initialised: run "
+                               "`kumo db upgrade`")
+
+
+def run(action: Callable[[ComputeEnv, RequestContext], Any], recover: bool = False,
+        recover_store: bool = False) -> Any:
+    env, ctx = open_env(recover, recover_store)
     try:
         return action(env, ctx)
     finally:
@@ -90,7 +114,7 @@ wait_option = click.option(
               shell_complete=complete.flavors)
 @click.option("--host", default=None, help="Exact name of the host to boot on.",
               shell_complete=complete.hosts)
-@click.option("--key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+@click.option("--key-file", default=None, metavar="FILE",
               help="OpenSSH public key for a Linux guest (Windows guests get a generated "
                    "password instead: they have no use for an SSH key).")
 @wait_option
@@ -98,7 +122,7 @@ wait_option = click.option(
 def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
            wait: bool, out: Output) -> None:
     """Create and boot a server; waits until it is ACTIVE (or ERROR) unless --no-wait."""
-    key = Path(key_file).read_text().strip() if key_file else None
+    key = read_text(key_file, "--key-file", MAX_KEY_BYTES) if key_file else None
     key_name = Path(key_file).stem if key_file else None
 
     def action(env: ComputeEnv, ctx: RequestContext) -> Any:

@@ -6,7 +6,10 @@ The HTTP API will build it from a Keystone token; the CLI builds it from the env
 
 Records a context creates carry its project_id and user_id; reads see what the project owns
 (plus public images); an admin context sees everything, and only an admin may change hosts and
-flavors (Nova's default policy).
+flavors (Nova's default policy). Host details are an admin's too, as in Nova's default policy:
+choosing the host a server boots on (``FORCED_HOST``), the host inventory ``placement explain``
+shows (``HYPERVISORS``) and the host a server runs on (``SERVER_HOST``: a member sees Nova's
+``hostId``, a per-project hash, instead).
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from typing import Mapping
 from kumo.errors import Forbidden
 
 ADMIN_ROLE = "admin"
+#: Nova policy names (nova/policies/servers.py, hypervisors.py, extended_server_attributes.py),
+#: all admin-only by default
+FORCED_HOST = "compute:servers:create:forced_host"
+HYPERVISORS = "os_compute_api:os-hypervisors"
+SERVER_HOST = "os_compute_api:os-extended-server-attributes"
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 
 from kumo.catalog.flavor import Flavor as FlavorValue
 from kumo.catalog.flavor import effective_properties
+from kumo.catalog.names import check_name, check_pairs
 from kumo.catalog.properties import ImageProperties
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.lookup import find_flavor, flavor_visible
+from kumo.compute.lookup import check_unclaimed, find_flavor, flavor_visible
 from kumo.db.models import Flavor, Instance
 from kumo.errors import InvalidInput
 
@@ -28,9 +29,11 @@ def create_flavor(env: ComputeEnv, ctx: RequestContext, name: str, *, vcpus: int
                   extra_specs: Mapping[str, str] | None = None, flavorid: str | None = None,
                   is_public: bool = True, description: str | None = None) -> dict[str, Any]:
     ctx.require_admin("creating a flavor")
-    if not name or len(name) > 255:
-        raise InvalidInput(f"flavor name {name!r} is invalid: allowed 1 to 255 characters")
+    check_name("flavor", name)
+    if flavorid is not None:
+        check_name("flavor", flavorid, "id")
     specs = {str(k): str(v) for k, v in (extra_specs or {}).items()}
+    check_pairs("extra spec", specs)
     value = FlavorValue(vcpus, ram_mib, disk_gib, name=name, ephemeral_gib=ephemeral_gib,
                         extra_specs=specs)
     effective_properties(ImageProperties(), value)  # InvalidProperty naming a bad extra spec
@@ -39,6 +42,7 @@ def create_flavor(env: ComputeEnv, ctx: RequestContext, name: str, *, vcpus: int
             raise InvalidInput(f"flavor name {name!r} is already taken")
         if flavorid and s.scalar(select(Flavor.id).where(Flavor.flavorid == flavorid)):
             raise InvalidInput(f"flavor id {flavorid!r} is already taken")
+        check_unclaimed(s, "flavor", name=name, ident=flavorid or None)
         flavor = Flavor(name=name, vcpus=vcpus, ram_mib=ram_mib, disk_gib=disk_gib,
                         ephemeral_gib=ephemeral_gib, is_public=is_public,
                         description=description)

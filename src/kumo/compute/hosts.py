@@ -25,11 +25,12 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import func, select
 
+from kumo.catalog.names import check_name, check_text
 from kumo.compute import heartbeat, naming
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.host_admin import refuse_unusable
-from kumo.compute.lookup import find_host
+from kumo.compute.lookup import check_unclaimed, find_host
 from kumo.compute.spawn import boot_images
 from kumo.compute.states import now
 from kumo.compute.teardown import pool_volumes
@@ -53,14 +54,16 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
              virt_type: str | None = None,
              availability_zone: str | None = None) -> dict[str, Any]:
     ctx.require_admin("adding a host")
-    if not name or len(name) > 255 or name != name.strip():
-        raise InvalidInput(f"host name {name!r} is invalid: allowed 1 to 255 characters, no "
-                           "surrounding spaces")
+    check_name("host", name)
+    check_text("host URI", uri)
+    if availability_zone is not None:
+        check_name("availability zone", availability_zone)
     allowed = [v.value for v in VirtType]
     if virt_type is not None and virt_type not in allowed:
         raise InvalidInput(f"virt_type={virt_type!r} is invalid: allowed {', '.join(allowed)}")
     with env.db.session_scope(readonly=True) as s:
         taken = s.scalar(select(Host.uri).where(Host.name == name))
+        check_unclaimed(s, "host", name=name)
     if taken is not None:
         raise InvalidInput(f"host name {name!r} is already taken (by {taken})")
     conn = env.host(uri)

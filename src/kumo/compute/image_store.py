@@ -4,28 +4,45 @@ file is what its disk_format says before anything is stored.
 ``inspect`` asks ``qemu-img info --output=json`` what the file really is: a raw file uploaded as
 qcow2 (or a qcow2 uploaded as raw, which would let a guest read host files through a backing
 file -- OSSA-2015-014) is refused, as are qcow2 images that point at a backing or external data
-file. ``put`` copies the file in under the image id, computing size, md5 (Glance's legacy
-``checksum``) and sha512 (``os_hash_value``) on the way, and renames it into place only when
-complete, so a crash never leaves a half-written image under a real name.
+file. ``write`` copies the file in under the image id, computing size, md5 (Glance's legacy
+``checksum``) and sha512 (``os_hash_value``) on the way, and checks the copy (what was stored,
+not the source, which could be swapped in between).
+
+Crash safety. The file names in the store are the journal of its two multi-step changes, and an
+advisory lock (flock) on the file tells a live writer from a dead one:
+
+    create   .<id>.part written and locked  ->  row committed  ->  renamed to <id>, unlocked
+    delete   <id> locked, renamed to .<id>.deleting  ->  row deleted  ->  unlinked
+
+``recover`` looks at every ``.part`` and ``.deleting`` file nobody holds locked and finishes or
+undoes the change by whether the image's row exists: a ``.part`` with a row is renamed into place
+(the create committed), without one it is removed (the create never happened); a ``.deleting``
+with a row is renamed back (the delete was not committed), without one it is removed. A file
+named ``<id>`` without a row is never deleted by recovery -- the database may be a restored or
+another installation's -- only reported (``orphans``; ``kumo image orphans``), as host orphans
+are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import BinaryIO, Iterator
 
 from kumo.config import Settings
 from kumo.errors import InvalidInput, StateError
-from kumo.private_files import open_private, private_dir
+from kumo.private_files import FILE_MODE, open_private, private_dir
 
 #: Glance disk_format -> the format qemu-img info reports for such a file
 QEMU_FORMAT = {"raw": "raw", "qcow2": "qcow2", "vhd": "vpc", "vhdx": "vhdx", "vmdk": "vmdk",
@@ -37,6 +54,10 @@ GLANCE_FORMAT = {"vpc": "vhd", "parallels": "ploop"}
 _ISO_MAGIC_OFFSET, _ISO_MAGIC = 0x8001, b"CD001"
 QEMU_IMG_TIMEOUT_S = 60
 HASH_ALGO = "sha512"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#: a stored image, and the two in-flight names (see the module docstring)
+_STORED = re.compile(rf"^({_UUID})$")
+_IN_FLIGHT = re.compile(rf"^\.({_UUID})\.(part|deleting)$")
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,38 @@ def _qemu_img_info(fh: BinaryIO, what: str) -> dict:
     return json.loads(out.stdout)
 
 
+@dataclass(frozen=True)
+class StoreEvent:
+    """What ``recover`` did with one file, or what ``orphans`` found."""
+
+    kind: str  # part | deleting | file | missing
+    name: str  # file name in the store (or image id for "missing")
+    image_id: str
+    outcome: str  # one sentence
+
+
+class PendingImage:
+    """Image data written to ``.<id>.part`` and locked; ``publish`` once the row is committed,
+    ``discard`` if it will not be."""
+
+    def __init__(self, store: "ImageStore", image_id: str, fd: int, stored: StoredImage):
+        self._store, self.image_id, self._fd, self.stored = store, image_id, fd, stored
+
+    def publish(self) -> None:
+        os.replace(self._store.partial(self.image_id), self._store.directory / self.image_id)
+        self._store._sync_dir()
+        self._close()
+
+    def discard(self) -> None:
+        self._store.partial(self.image_id).unlink(missing_ok=True)
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock
+            self._fd = -1
+
+
 class ImageStore:
     """Image data under one directory, one file per image, named by the image id."""
 
@@ -162,6 +215,45 @@ class ImageStore:
     def path(self, store_path: str) -> Path:
         p = Path(store_path)
         return p if p.is_absolute() else self.directory / p
+
+    def partial(self, image_id: str) -> Path:
+        return self.directory / f".{image_id}.part"
+
+    def tombstone(self, image_id: str) -> Path:
+        return self.directory / f".{image_id}.deleting"
+
+    def write(self, image_id: str, source: str | Path, disk_format: str) -> PendingImage:
+        """Copy ``source`` into ``.<id>.part`` (locked until published or discarded), then check
+        the copy -- what was stored, not the source, which could be swapped for another file
+        between a check and the copy. InvalidInput (naming ``source``) if the copy is not a
+        self-contained ``disk_format`` image; nothing is left behind then."""
+        _check_disk_format(disk_format)
+        what = f"image file {str(source)!r}"
+        private_dir(self.directory, root=self.data_dir)
+        partial = self.partial(image_id)
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)
+        size = 0
+        with _open_regular(source, what) as src:
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)  # 0600 whatever the umask (kumo.private_files)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                while chunk := src.read(1 << 20):
+                    md5.update(chunk)
+                    sha.update(chunk)
+                    os.write(fd, chunk)  # all of it or an OSError, for a regular file
+                    size += len(chunk)
+                os.fsync(fd)
+                with open(partial, "rb") as copy:
+                    info = _checked(copy, disk_format, what, InvalidInput,
+                                    "(nothing was stored)")
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                os.close(fd)
+                raise
+        return PendingImage(self, image_id, fd, StoredImage(
+            image_id, size, md5.hexdigest(), HASH_ALGO, sha.hexdigest(), info.format,
+            info.virtual_size))
 
     def put(self, image_id: str, source: str | Path, disk_format: str,
             progress: Callable[[int], None] | None = None) -> StoredImage:
@@ -219,6 +311,32 @@ class ImageStore:
                 raise StateError(f"{e} {after}") from None
             fh.seek(0)
             yield fh
+
+    @contextlib.contextmanager
+    def deleting(self, store_path: str | None) -> Iterator[None]:
+        """Around the row's deletion: the file is locked and set aside as ``.<id>.deleting``
+        first, removed when the block ends, and put back if the block raises."""
+        if not store_path or Path(store_path).is_absolute():
+            yield  # no data (or data kumo does not own): nothing to journal
+            return
+        final, tomb = self.path(store_path), self.tombstone(store_path)
+        try:
+            fd = os.open(final, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield  # the data was already gone
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.replace(final, tomb)
+            self._sync_dir()
+            try:
+                yield
+            except BaseException:
+                os.replace(tomb, final)
+                raise
+            tomb.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def delete(self, store_path: str | None) -> None:
         if store_path:

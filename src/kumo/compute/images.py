@@ -17,14 +17,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kumo.catalog.properties import CORE_ATTRIBUTES, ImageProperties
+from kumo.catalog.flavor import MAX_INT
+from kumo.catalog.names import check_name, check_pairs, check_text
 from kumo.catalog.schema import CONTAINER_FORMATS, DISK_FORMATS
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.image_store import ImageStore
-from kumo.compute.lookup import find_image, image_visible
+from kumo.compute.failpoints import failpoint
+from kumo.compute.image_store import ImageStore, StoreEvent
+from kumo.compute.lookup import check_unclaimed, find_image, image_visible
 from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
 from kumo.db.base import new_uuid
 from kumo.db.queries import image_query
@@ -47,8 +51,7 @@ def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,
                  visibility: str = Visibility.SHARED.value, min_ram: int | None = None,
                  min_disk: int | None = None, protected: bool = False) -> dict[str, Any]:
     """A new image owned by ctx's project; with ``file``, its data is checked and stored."""
-    if not name or len(name) > 255:
-        raise InvalidInput(f"image name {name!r} is invalid: allowed 1 to 255 characters")
+    check_name("image", name)
     props = dict(properties or {})
     cols = _lift_columns(props, disk_format=disk_format, container_format=container_format,
                          min_ram=min_ram, min_disk=min_disk)
@@ -58,28 +61,39 @@ def create_image(env: ComputeEnv, ctx: RequestContext, name: str, *,
         raise InvalidInput("an image with data needs a disk_format: allowed "
                            f"{', '.join(DISK_FORMATS)}")
     image_id = new_uuid()
-    # checked after it is copied in: the copy is what guests will boot from
-    stored = store(env).put(image_id, file, cols["disk_format"]) if file is not None else None
+    # data first (locked .part, checked after it is copied in: the copy is what guests will
+    # boot from), then the row, then the rename: a kill at any point leaves what
+    # ImageStore.recover finishes or removes (kumo.compute.image_store)
+    pending = (store(env).write(image_id, file, cols["disk_format"])
+               if file is not None else None)
     try:
+        if pending is not None:
+            failpoint("image-create:written")
         with env.db.session_scope() as s:
+            check_unclaimed(s, "image", name=name)
             image = Image(id=image_id, name=name, project_id=ctx.project_id, user_id=ctx.user_id,
                           visibility=visibility, protected=protected,
-                          status=(ImageStatus.ACTIVE if stored else ImageStatus.QUEUED).value,
+                          status=(ImageStatus.ACTIVE if pending else ImageStatus.QUEUED).value,
                           disk_format=cols["disk_format"],
                           container_format=cols["container_format"] or "bare",
                           min_ram=cols["min_ram"] or 0, min_disk=cols["min_disk"] or 0)
-            if stored is not None:
+            if pending is not None:
+                stored = pending.stored
                 image.store_path, image.size = stored.store_path, stored.size
                 image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
                 image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
             image.properties.update({k: str(v) for k, v in props.items()})
             s.add(image)
             s.flush()
-            return image_view(image)
+            view = image_view(image)
     except BaseException:
-        if stored is not None:
-            store(env).delete(stored.store_path)
+        if pending is not None:
+            pending.discard()
         raise
+    if pending is not None:
+        failpoint("image-create:committed")
+        pending.publish()
+    return view
 
 
 def list_images(env: ComputeEnv, ctx: RequestContext,
@@ -87,6 +101,14 @@ def list_images(env: ComputeEnv, ctx: RequestContext,
                 sort_key: str | Sequence[str] = "created_at", sort_dir: str = "desc",
                 limit: int | None = None) -> list[dict[str, Any]]:
     """Images ctx may see, filtered on any core attribute or property, custom ones included."""
+    for key, value in (filters or {}).items():
+        check_text("filter", key)
+        for v in [value] if isinstance(value, str) else value:
+            check_text(f"filter {key}", v)
+    for key in [sort_key] if isinstance(sort_key, str) else sort_key:
+        check_text("sort key", key)
+    if limit is not None and not 0 <= limit <= MAX_INT:
+        raise InvalidInput(f"limit={limit!r} is invalid: allowed an integer from 0 to {MAX_INT}")
     stmt = (image_query(filters, sort_key, sort_dir).where(image_visible(ctx))
             .options(selectinload(Image.property_rows)))
     if limit is not None:
@@ -134,8 +156,8 @@ def update_image(env: ComputeEnv, ctx: RequestContext, ref: str, *,
             if cols[key] is not None:
                 setattr(image, key, cols[key])
         if name is not None:
-            if not name or len(name) > 255:
-                raise InvalidInput(f"image name {name!r} is invalid: allowed 1 to 255 characters")
+            check_name("image", name)
+            check_unclaimed(s, "image", name=name)
             image.name = name
         if visibility is not None:
             image.visibility = visibility
@@ -153,8 +175,14 @@ def delete_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
             raise Forbidden(f"image {ref!r} is protected: unprotect it first "
                             "(kumo image set --unprotected)")
         image_id, store_path = image.id, image.store_path
-        s.delete(image)
-    store(env).delete(store_path)
+        # the data is set aside (locked) before the row goes and removed after the commit; a
+        # kill in between is finished or undone by recover_store
+        with store(env).deleting(store_path):
+            failpoint("image-delete:set-aside")
+            s.delete(image)
+            s.flush()
+            s.commit()
+            failpoint("image-delete:committed")
     return image_id
 
 
@@ -200,6 +228,30 @@ def image_data_path(env: ComputeEnv, ctx: RequestContext, ref: str) -> Path | No
     with env.db.session_scope(readonly=True) as s:
         image = find_image(s, ctx, ref)
         return store(env).path(image.store_path) if image.store_path else None
+
+
+def recover_store(env: ComputeEnv) -> list[StoreEvent]:
+    """Finish or undo the image creates and deletes a killed command left in the store."""
+    def has_row(image_id: str) -> bool:
+        with env.db.session_scope(readonly=True) as s:
+            return s.get(Image, image_id) is not None
+    return store(env).recover(has_row)
+
+
+def store_orphans(env: ComputeEnv, ctx: RequestContext) -> list[StoreEvent]:
+    """Store files with no image row, in-flight files, and active images without their file
+    (reported, never deleted: the database may be a restored one)."""
+    ctx.require_admin("looking for orphans in the image store")
+
+    def ids() -> set[str]:
+        with env.db.session_scope(readonly=True) as s:
+            return set(s.scalars(select(Image.id)))
+
+    def paths() -> dict[str, str]:
+        with env.db.session_scope(readonly=True) as s:
+            return {i: p for i, p in s.execute(select(Image.id, Image.store_path)
+                                               .where(Image.store_path.is_not(None)))}
+    return store(env).orphans(ids, paths)
 
 
 def boot_properties(image: Image) -> dict[str, str]:
@@ -255,11 +307,11 @@ def _lift_columns(props: dict[str, Any], **given: Any) -> dict[str, Any]:
         if out[key] is not None:
             try:
                 out[key] = int(out[key])
-                if out[key] < 0:
+                if not 0 <= out[key] <= MAX_INT:
                     raise ValueError
             except ValueError:
-                raise InvalidInput(f"{key}={out[key]!r} is invalid: allowed an integer >= 0"
-                                   ) from None
+                raise InvalidInput(f"{key}={out[key]!r} is invalid: allowed an integer from 0 "
+                                   f"to {MAX_INT}") from None
     return out
 
 
@@ -268,9 +320,8 @@ def _check_properties(props: Mapping[str, Any]) -> None:
     if reserved:
         what = "it is an image attribute" if len(reserved) == 1 else "they are image attributes"
         raise InvalidInput(f"{', '.join(reserved)} cannot be set as a property: {what}")
+    check_pairs("property", props)
     for key, value in props.items():
-        if not key or len(key) > 255:
-            raise InvalidInput(f"property name {key!r} is invalid: allowed 1 to 255 characters")
         if len(str(value)) > PROPERTY_VALUE_MAX:
             raise InvalidInput(f"property {key} is {len(str(value))} characters long: allowed at "
                                f"most {PROPERTY_VALUE_MAX}")

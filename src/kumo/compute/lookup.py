@@ -1,22 +1,28 @@
 """Finding the records a request names, as the requester may see them.
 
-A reference is an id (uuid / flavorid) or an exact name -- never a pattern (seed 002: a substring
-match evacuated ten healthy hosts). A name two visible records share is refused, listing their
-ids. What a project may see follows Glance and Nova: public and community images, its own, and
-those shared with it (membership accepted); public flavors and private ones it was given; its own
-instances. An admin sees everything.
+What a name may be is kumo.catalog.names (one rule for every name). A reference is an id (uuid / flavorid) or an exact name -- never a pattern (seed 002: a substring
+match evacuated ten healthy hosts). One rule for every kind (``_find``): every visible record
+whose id or name equals the reference is a candidate; one candidate is the answer, several are
+refused as ambiguous, listing them -- so a record named like another's id (a flavor whose id is
+another flavor's name, an image named with another image's uuid) can never silently take over a
+reference. ``check_unclaimed`` refuses such a name or id when it is created. What a project may
+see follows Glance and Nova: public and community images, its own, and those shared with it
+(membership accepted); public flavors and private ones it was given; its own instances. An admin
+sees everything.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
-from sqlalchemy.orm import Session
+from typing import Any
 
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from kumo.catalog.names import forbidden_character, short
 from kumo.compute.context import RequestContext
 from kumo.db.models import (Flavor, FlavorProject, Host, Image, ImageMember, Instance,
                             MemberStatus, Visibility)
 from kumo.errors import InvalidInput, NotFound
-
 
 def image_visible(ctx: RequestContext) -> ColumnElement[bool]:
     if ctx.is_admin:
@@ -42,39 +48,72 @@ def instance_visible(ctx: RequestContext) -> ColumnElement[bool]:
     return live if ctx.is_admin else and_(live, Instance.project_id == ctx.project_id)
 
 
-def _one(kind: str, ref: str, rows: list, ident) -> object:
+def _find(session: Session, kind: str, model: type, ident: InstrumentedAttribute,
+          name: InstrumentedAttribute, visible: ColumnElement[bool], ref: str) -> Any:
+    """The one visible ``model`` whose id or name is ``ref`` (module docstring)."""
+    if not isinstance(ref, str) or forbidden_character(ref) is not None or not ref:
+        raise NotFound(f"{kind} {short(ref)} not found")  # no record can have such a name
+    rows = list(session.scalars(select(model).where(or_(ident == ref, name == ref), visible)))
     if not rows:
-        raise NotFound(f"{kind} {ref!r} not found")
-    if len(rows) > 1:
-        ids = ", ".join(sorted(str(ident(r)) for r in rows))
-        raise InvalidInput(f"{kind} name {ref!r} is ambiguous: {len(rows)} {kind}s have it "
-                           f"({ids}); give the id")
-    return rows[0]
+        raise NotFound(f"{kind} {short(ref)} not found")
+    if len(rows) == 1:
+        return rows[0]
+    key = ident.key
+    ids = ", ".join(sorted(str(getattr(r, key)) for r in rows))
+    if any(getattr(r, key) == ref for r in rows):
+        raise InvalidInput(f"{kind} {short(ref)} is ambiguous: it is the id of one {kind} and "
+                           f"the name of another ({ids}); rename the {kind} named {ref!r}")
+    raise InvalidInput(f"{kind} name {short(ref)} is ambiguous: {len(rows)} {kind}s have it "
+                       f"({ids}); give the id")
+
+
+def check_unclaimed(session: Session, kind: str, *, name: str | None = None,
+                    ident: str | None = None) -> None:
+    """Refuse a new ``kind``'s name that is another's id, or an id that is another's name (or
+    id): either would make references to one of them ambiguous."""
+    model, id_col, name_col = _COLUMNS[kind]
+    if name is not None:
+        other = session.scalar(select(id_col).where(id_col == name))
+        if other is not None:
+            raise InvalidInput(f"{kind} name {short(name)} is the id of another {kind}: "
+                               f"allowed a name that is no {kind}'s id")
+    if ident is not None:
+        if session.scalar(select(id_col).where(id_col == ident)) is not None:
+            raise InvalidInput(f"{kind} id {short(ident)} is already taken")
+        if session.scalar(select(id_col).where(name_col == ident).limit(1)) is not None:
+            raise InvalidInput(f"{kind} id {short(ident)} is the name of another {kind}: "
+                               f"allowed an id that is no {kind}'s name")
+
+
+#: kind -> (model, id column, name column): what _find and check_unclaimed compare
+_COLUMNS: dict[str, tuple[type, InstrumentedAttribute, InstrumentedAttribute]] = {
+    "image": (Image, Image.id, Image.name),
+    "flavor": (Flavor, Flavor.flavorid, Flavor.name),
+    "host": (Host, Host.uuid, Host.name),
+    "server": (Instance, Instance.uuid, Instance.name),
+}
 
 
 def find_image(session: Session, ctx: RequestContext, ref: str) -> Image:
-    visible = image_visible(ctx)
-    by_id = session.scalars(select(Image).where(Image.id == ref, visible)).all()
-    rows = by_id or session.scalars(select(Image).where(Image.name == ref, visible)).all()
-    return _one("image", ref, list(rows), lambda r: r.id)  # type: ignore[return-value]
+    return _find(session, "image", Image, Image.id, Image.name, image_visible(ctx), ref)
 
 
 def find_flavor(session: Session, ctx: RequestContext, ref: str) -> Flavor:
-    visible = flavor_visible(ctx)
-    by_id = session.scalars(select(Flavor).where(Flavor.flavorid == ref, visible)).all()
-    rows = by_id or session.scalars(select(Flavor).where(Flavor.name == ref, visible)).all()
-    return _one("flavor", ref, list(rows), lambda r: r.flavorid)  # type: ignore[return-value]
+    return _find(session, "flavor", Flavor, Flavor.flavorid, Flavor.name, flavor_visible(ctx),
+                 ref)
 
 
 def find_host(session: Session, ref: str) -> Host:
     """The host named exactly ``ref`` (or with that uuid). No exact match is NotFound naming
     the nearest host names (a typo, or a prefix of several hosts: seed 002's 34 vs 340-349),
     never a guess."""
-    rows = session.scalars(select(Host).where(or_(Host.name == ref, Host.uuid == ref))).all()
-    if not rows:
+    try:
+        return _find(session, "host", Host, Host.uuid, Host.name, Host.id.is_not(None), ref)
+    except NotFound:
+        if not isinstance(ref, str) or not ref or forbidden_character(ref) is not None:
+            raise
         names = list(session.scalars(select(Host.name).order_by(Host.name)))
-        raise NotFound(host_not_found(ref, names))
-    return _one("host", ref, list(rows), lambda r: r.name)  # type: ignore[return-value]
+        raise NotFound(host_not_found(ref, names)) from None
 
 
 def host_not_found(ref: str, names: list[str], limit: int = 5) -> str:
@@ -119,7 +158,5 @@ def prefix_clashes(names: list[str]) -> list[str]:
 
 
 def find_server(session: Session, ctx: RequestContext, ref: str) -> Instance:
-    visible = instance_visible(ctx)
-    by_id = session.scalars(select(Instance).where(Instance.uuid == ref, visible)).all()
-    rows = by_id or session.scalars(select(Instance).where(Instance.name == ref, visible)).all()
-    return _one("server", ref, list(rows), lambda r: r.uuid)  # type: ignore[return-value]
+    return _find(session, "server", Instance, Instance.uuid, Instance.name,
+                 instance_visible(ctx), ref)

@@ -41,14 +41,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs, metrics
+from kumo.catalog.names import check_name, check_pairs
 from kumo.catalog.properties import ImageProperties
 from kumo.compute import heartbeat, journal, power, records, reschedule, spawn, teardown
-from kumo.compute.context import RequestContext
+from kumo.compute.context import FORCED_HOST, RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
 from kumo.compute.boot_source import boot_source, resolve_references
 from kumo.compute.instance_request import guest_request, host_caps
-from kumo.compute.lookup import find_host, find_server, instance_visible
+from kumo.compute.keys import parse_public_key
+from kumo.compute.lookup import check_unclaimed, find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
                                  STOPPED, VM_STATUS, server_view, set_fault, status)
@@ -93,9 +95,16 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
     """The instance a create would record (BUILDING/scheduling, on no host, not yet in the
     database) and the exact name of the host asked for (None: the scheduler chooses), after
     every check that needs no host. Records nothing."""
-    if not name or len(name) > 255:
-        raise InvalidInput(f"server name {name!r} is invalid: allowed 1 to 255 characters")
+    check_name("server", name)
+    if host is not None:
+        ctx.require_admin(f"choosing the host a server boots on (--host; Nova policy "
+                          f"{FORCED_HOST})")
+    if public_key is not None:
+        public_key = parse_public_key(public_key).openssh
+    if key_name is not None:
+        check_name("key pair", key_name)
     with env.db.session_scope(readonly=True) as s:
+        check_unclaimed(s, "server", name=name)
         return _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
 
 
@@ -248,12 +257,12 @@ def list_servers(env: ComputeEnv, ctx: RequestContext,
         ids = {i.image_id for i in rows if i.image_id}
         names = dict(s.execute(select(Image.id, Image.name).where(Image.id.in_(ids))).all()) \
             if ids else {}
-        return [{**server_view(i), "image_name": names.get(i.image_id)} for i in rows]
+        return [{**server_view(i, ctx), "image_name": names.get(i.image_id)} for i in rows]
 
 
 def show_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
     with env.db.session_scope(readonly=True) as s:
-        return server_view(find_server(s, ctx, ref))
+        return server_view(find_server(s, ctx, ref), ctx)
 
 
 def _own(ctx: RequestContext) -> RequestContext:
@@ -405,6 +414,7 @@ def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
     reboot; journaled (operation set-property) with the values before and after."""
     ctx.require_admin("changing a server's image properties")
     changes, unset = dict(changes or {}), list(unset)
+    check_pairs("property", changes)
     if not changes and not unset:
         raise InvalidInput("nothing to change: give KEY=VALUE or --unset KEY")
     with env.db.session_scope() as s:

@@ -7,11 +7,15 @@ reported (kumo.db.models.PowerState). ``status`` is the Compute API's one-word s
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kumo.db.models import Instance, PowerState
 from kumo.hosts.protocol import DomainState
+
+if TYPE_CHECKING:
+    from kumo.compute.context import RequestContext
 
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
 
@@ -60,12 +64,25 @@ def clear_fault(instance: Instance) -> None:
     instance.fault_code = instance.fault_reason = instance.fault_details = None
 
 
-def server_view(instance: Instance) -> dict[str, Any]:
+def server_view(instance: Instance, ctx: RequestContext | None = None) -> dict[str, Any]:
+    """The server as ``ctx`` may see it (None: an admin's view). A member sees no host name,
+    only Nova's ``hostId``: sha224 of project id and host name, the same for two servers of
+    the project on one host and telling nothing about the host (Nova policy SERVER_HOST)."""
+    host = instance.host.name if instance.host_id and instance.host else None
+    view = _admin_view(instance, host)
+    if ctx is not None and not ctx.is_admin:
+        view["host"] = None
+        view["host_id"] = (hashlib.sha224(f"{instance.project_id}{host}".encode()).hexdigest()
+                           if host else "")
+    return view
+
+
+def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
     return {
         "id": instance.uuid, "name": instance.name, "status": status(instance),
         "vm_state": instance.vm_state, "task_state": instance.task_state,
         "power_state": PowerState(instance.power_state).name.lower(),
-        "host": instance.host.name if instance.host_id and instance.host else None,
+        "host": host,
         "image": instance.image_id, "flavor": instance.flavor_name,
         "vcpus": instance.vcpus, "ram": instance.ram_mib, "disk": instance.disk_gib,
         "project_id": instance.project_id, "user_id": instance.user_id,

@@ -30,15 +30,49 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 SQLITE_BEGIN = "kumo_sqlite_begin"
 
 
+#: the URL schemes kumo accepts -> the SQLAlchemy driver it uses for them. ``postgres://`` is
+#: the spelling Heroku, libpq's docs and many .env files use; psycopg 3 is the driver installed.
+DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
+           "postgres": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg"}
+URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME"
+
+
+def database_url(url: str | URL) -> URL:
+    """``url`` as the SQLAlchemy URL kumo connects with; InvalidInput (password hidden) if it is
+    not a database URL kumo can use."""
+    from kumo.errors import InvalidInput
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # ArgumentError, or ValueError on a bad port: not a URL either way
+        raise InvalidInput(f"database URL {_masked(str(url))!r} is invalid: allowed "
+                           f"{URL_FORMS}") from None
+    driver = DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise InvalidInput(f"database URL {_masked(str(url))!r} is invalid: driver "
+                           f"{parsed.drivername!r} is not supported; allowed {URL_FORMS}")
+    if driver == "sqlite" and not parsed.database:
+        raise InvalidInput(f"database URL {_masked(str(url))!r} is invalid: it names no file; "
+                           f"allowed {URL_FORMS}")
+    return parsed.set(drivername=driver)
+
+
+def _masked(url: str) -> str:
+    """``url`` with any password between ``://user:`` and ``@`` replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url`` with kumo's per-backend set-up. Extra kwargs go to create_engine.
 
-    ``postgresql://`` URLs use psycopg 3 (``postgresql+psycopg://``). A SQLite file's directory
-    is created if missing.
+    ``postgresql://`` and ``postgres://`` URLs use psycopg 3 (``postgresql+psycopg://``); see
+    ``database_url``. A SQLite file's directory is created if missing.
     """
-    url = make_url(url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
+    url = database_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)

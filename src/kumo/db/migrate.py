@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 
-from kumo.db.engine import make_engine
+from kumo.db.engine import database_url, make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -46,7 +46,7 @@ def current_revision(url_or_engine: str | URL | Engine) -> str | None:
     """The revision the database is at; None for a database never migrated (or a SQLite file
     that does not exist yet, which is not created by asking)."""
     if not isinstance(url_or_engine, Engine):
-        url = make_url(url_or_engine)
+        url = database_url(url_or_engine)
         if (url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
                 and not url.database.startswith("file:") and not Path(url.database).exists()):
             return None

@@ -261,10 +261,9 @@ class HostCapabilities:
 
     @classmethod
     def load(cls, path: str | Path) -> "HostCapabilities":
-        try:
-            return cls.from_domcaps_xml(Path(path).read_bytes())
-        except FileNotFoundError:
-            raise InvalidInput(f"host capabilities file {str(path)!r} does not exist") from None
+        from kumo.files import read_bytes
+
+        return cls.from_domcaps_xml(read_bytes(path, "host capabilities file"))
 
 
 def _version_key(name: str) -> tuple[int, ...]:

@@ -65,6 +65,7 @@ from kumo.db import Database
 from kumo.db.prepared import held_connections
 from kumo.db.models import Host, Instance
 from kumo.errors import InvalidInput, KumoError, NotFound
+from kumo.files import parse_json, read_text
 from kumo.scheduler import inventory, resident
 from kumo.scheduler.claims import Claim, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
@@ -128,12 +129,14 @@ def load_config(path: str | Path | None = None, *,
 
 
 def _parse_config(p: Path) -> SchedulerConfig:
+    what = "scheduler configuration file"
+    text = read_text(p, what)
     try:
         if p.suffix == ".json":
-            data = json.loads(p.read_text())
+            data = parse_json(text, what, p)
         else:
-            data = tomllib.loads(p.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
         raise InvalidInput(f"scheduler configuration file {str(p)!r} is not valid "
                            f"{'JSON' if p.suffix == '.json' else 'TOML'}: {e}") from None
     if not isinstance(data, dict):

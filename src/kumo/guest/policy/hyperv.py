@@ -58,6 +58,10 @@ def decide(c: Context) -> dict[str, Any]:
         _check_gen2(c)
     fmt = decide_disk_format(c, gen)
     ch["cpu"] = platform.decide_cpu(c)
+    # "Plan for Hyper-V scalability in Windows Server": memory per VM 12 TB for generation 2,
+    # 1 TB for generation 1
+    platform.check_ram(c, (12 if gen == GEN2 else 1) * platform.TIB_MIB,
+                       f"Hyper-V's limit for a generation {2 if gen == GEN2 else 1} VM")
     firmware = decide_firmware(c, gen)
     _check_tpm(c)
     disks, controllers = decide_disks(c, gen, fmt)

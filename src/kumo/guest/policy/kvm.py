@@ -26,6 +26,13 @@ def decide(c: Context) -> dict[str, Any]:
     _check_vm_mode(c)
     ch["machine"] = platform.decide_machine(c)
     ch["cpu"] = platform.decide_cpu(c)
+    if ch["cpu"].mode != "host-passthrough":
+        # QEMU gives every CPU model but the host's own a 40-bit guest-physical address space
+        # (phys-bits=40, target/i386: TCG_PHYS_ADDR_BITS) and refuses to start a guest whose RAM
+        # ends above it ("Address space limit ... phys-bits too low (40)", QEMU >= 7.1);
+        # host-passthrough takes the host's width, which only the host knows
+        platform.check_ram(c, platform.TIB_MIB, "QEMU's 40-bit guest physical address space "
+                                                "for CPU models other than host-passthrough")
     ch["firmware"] = platform.decide_firmware(c)
     ch["clock"] = clock.decide_clock(c)
     disks, controllers = storage.decide_disks(c)

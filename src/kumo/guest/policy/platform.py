@@ -9,6 +9,8 @@ Firmware (Nova: hw_firmware_type, os_secure_boot): Secure Boot needs UEFI with S
 lacks). Windows 11 requires UEFI, Secure Boot and TPM 2.0 (Microsoft's Windows 11 system
 requirements), so it gets them by default.
 TPM (Nova hw_tpm_version/hw_tpm_model): the CRB interface exists only for TPM 2.0.
+RAM: a flavor with more RAM than the hypervisor can give one guest is an error (``check_ram``),
+as more vCPUs than the host allows is; each platform states its limit and where it is written.
 """
 
 from __future__ import annotations
@@ -300,6 +302,19 @@ def decide_cpu(c: Context) -> CpuSpec:
                 f"{host.max_vcpus}", "use a smaller flavor")
     return CpuSpec(vcpus=vcpus, sockets=sockets, cores=cores, threads=threads, mode=mode,
                    model=model, vendor=host.cpu_vendor)
+
+
+#: MiB in a TiB
+TIB_MIB = 1 << 20
+
+
+def check_ram(c: Context, limit_mib: int, why: str) -> None:
+    """Error ``too-much-ram`` when the flavor's RAM exceeds ``limit_mib`` (``why``: the
+    hypervisor's limit and its source)."""
+    ram = c.req.flavor.ram_mib
+    if ram > limit_mib:
+        c.d.error("too-much-ram", f"the flavor has {ram} MiB of RAM; a {c.hypervisor} guest "
+                  f"can have at most {limit_mib} MiB ({why})", "use a smaller flavor")
 
 
 def _decide_cpu_count(c: Context) -> CpuSpec:

@@ -57,6 +57,8 @@ def decide(c: Context) -> dict[str, Any]:
     mode = decide_virt_mode(c)
     ch["machine"] = machine = decide_machine(c, mode)
     ch["cpu"] = platform.decide_cpu(c)
+    if mode == "hvm":  # Xen SUPPORT.md, Limits/Guest, Virtual RAM: "Limit, x86 HVM: 1TB"
+        platform.check_ram(c, platform.TIB_MIB, "Xen's supported limit for an HVM guest")
     firmware = decide_firmware(c, mode)
     ch["clock"] = decide_clock(c)
     disks = decide_disks(c, mode)

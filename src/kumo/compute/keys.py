@@ -1,0 +1,122 @@
+"""SSH public keys: the one check a key passes before kumo stores it or gives it to a guest (a
+server's --key-file today; key pairs later).
+
+A key is one OpenSSH public key line, ``TYPE BASE64 [COMMENT]`` (what ``ssh-keygen`` writes to
+``id_*.pub`` and Nova's os-keypairs stores), parsed with ``cryptography``'s
+``load_ssh_public_key`` -- not matched by a pattern -- and checked as OpenSSH checks it: types
+ssh-ed25519, ecdsa-sha2-nistp256/384/521, their security-key (sk-) forms, and ssh-rsa of at least
+2048 bits (OpenSSH 9.x refuses smaller RSA keys; ssh-dss was disabled in OpenSSH 7.0 and removed
+in 9.8). A private key is refused naming what it is and how to get its public half, and the
+message never quotes the file's content (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+
+from kumo.errors import InvalidInput
+
+#: a key line is ~100 bytes (ed25519) to ~750 (rsa 4096); a larger file is not one key
+MAX_KEY_BYTES = 16 * 1024
+MIN_RSA_BITS = 2048
+#: key types OpenSSH accepts by default (sshd PubkeyAcceptedAlgorithms, OpenSSH 9.x)
+KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+             "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-rsa")
+ALLOWED = f"one OpenSSH public key line 'TYPE BASE64 [COMMENT]', TYPE one of {', '.join(KEY_TYPES)}"
+
+#: first-line markers of what people give instead of a public key -> what it is, what to do
+_NOT_PUBLIC = (
+    ("-----BEGIN OPENSSH PRIVATE KEY-----", "an OpenSSH private key"),
+    ("-----BEGIN RSA PRIVATE KEY-----", "an RSA private key (PEM)"),
+    ("-----BEGIN EC PRIVATE KEY-----", "an EC private key (PEM)"),
+    ("-----BEGIN DSA PRIVATE KEY-----", "a DSA private key (PEM)"),
+    ("-----BEGIN PRIVATE KEY-----", "a private key (PKCS#8)"),
+    ("-----BEGIN ENCRYPTED PRIVATE KEY-----", "an encrypted private key (PKCS#8)"),
+    ("PuTTY-User-Key-File-", "a PuTTY private key"),
+)
+_PRIVATE_FIX = "give its public key (the .pub file; `ssh-keygen -y -f KEYFILE` prints it)"
+_CONVERTIBLE = (
+    ("---- BEGIN SSH2 PUBLIC KEY ----", "an RFC 4716 (SSH2) public key",
+     "convert it with `ssh-keygen -i -f FILE`"),
+    ("-----BEGIN PUBLIC KEY-----", "a PEM public key",
+     "convert it with `ssh-keygen -i -m PKCS8 -f FILE`"),
+    ("-----BEGIN RSA PUBLIC KEY-----", "a PEM RSA public key",
+     "convert it with `ssh-keygen -i -m PEM -f FILE`"),
+)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    type: str
+    data: str  # base64, as in the key line
+    comment: str
+    bits: int
+    #: OpenSSH's fingerprint (``ssh-keygen -l``): SHA256:<unpadded base64 of the blob's sha256>
+    fingerprint: str
+
+    @property
+    def openssh(self) -> str:
+        """The key line as stored and given to guests (normalised spacing)."""
+        return " ".join(p for p in (self.type, self.data, self.comment) if p)
+
+
+def parse_public_key(text: str, what: str = "SSH key") -> PublicKey:
+    """The OpenSSH public key in ``text``; InvalidInput saying what ``text`` is instead."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    stripped = text.strip()
+    head = stripped.splitlines()[0].strip() if stripped else ""
+    for marker, kind in _NOT_PUBLIC:
+        if head.startswith(marker):
+            raise InvalidInput(f"{what} is {kind}, which must never leave its owner: {_PRIVATE_FIX}")
+    for marker, kind, fix in _CONVERTIBLE:
+        if head.startswith(marker):
+            raise InvalidInput(f"{what} is {kind}, not in OpenSSH format: {fix}")
+    if not stripped:
+        raise InvalidInput(f"{what} is empty: allowed {ALLOWED}")
+    if "\n" in stripped or "\r" in stripped:
+        raise InvalidInput(f"{what} has {len(stripped.splitlines())} lines: allowed {ALLOWED}")
+    parts = stripped.split(None, 2)
+    key_type = parts[0]
+    if key_type not in KEY_TYPES:
+        shown = key_type if key_type.isprintable() and len(key_type) <= 40 else "(unreadable)"
+        if key_type == "ssh-dss":
+            raise InvalidInput(f"{what} is a DSA (ssh-dss) key, which OpenSSH no longer "
+                               f"accepts: allowed {ALLOWED}")
+        raise InvalidInput(f"{what} is not an OpenSSH public key (it starts with {shown!r}): "
+                           f"allowed {ALLOWED}")
+    if len(parts) < 2:
+        raise InvalidInput(f"{what} has no key data after {key_type}: allowed {ALLOWED}")
+    comment = parts[2] if len(parts) == 3 else ""
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in comment):
+        raise InvalidInput(f"{what}'s comment has control characters: allowed printable text")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        key = load_ssh_public_key(f"{key_type} {parts[1]}".encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise InvalidInput(f"{what} is a {key_type} key whose data does not decode "
+                           "(truncated or damaged): allowed a key line as ssh-keygen writes it"
+                           ) from None
+    except Exception as e:  # cryptography's UnsupportedAlgorithm: a type it cannot load
+        raise InvalidInput(f"{what} ({key_type}) cannot be read: {type(e).__name__}: "
+                           f"allowed {ALLOWED}") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        bits = key.key_size
+        if bits < MIN_RSA_BITS:
+            raise InvalidInput(f"{what} is a {bits}-bit RSA key: allowed at least "
+                               f"{MIN_RSA_BITS} bits (OpenSSH refuses smaller ones); make a new "
+                               "one with `ssh-keygen -t ed25519`")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        bits = key.curve.key_size
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        bits = 256
+    elif isinstance(key, dsa.DSAPublicKey):  # (the type check above already refused it)
+        raise InvalidInput(f"{what} is a DSA key: allowed {ALLOWED}")
+    else:
+        raise InvalidInput(f"{what} is a {type(key).__name__}: allowed {ALLOWED}")
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return PublicKey(key_type, parts[1], comment, bits, f"SHA256:{digest}")
