@@ -93,7 +93,7 @@ def test_recovery_leaves_a_live_upload_alone(tmp_path, disk):
     """A .part whose writer is alive (holds its lock) is not touched, even with no row yet."""
     store = ImageStore(tmp_path / "images")
     image_id = "0b7e2f7e-0000-4000-8000-000000000001"
-    pending = store.write(image_id, disk)
+    pending = store.write(image_id, disk, "qcow2")
     assert store.recover(lambda _id: False) == []
     assert os.listdir(store.directory) == [f".{image_id}.part"]
     pending.publish()
