@@ -354,6 +354,95 @@ class ImageStore:
                 if progress is not None:
                     progress(len(chunk))
 
+    def recover(self, has_row: Callable[[str], bool]) -> list[StoreEvent]:
+        """Finish or undo the creates and deletes a killed process left (module docstring)."""
+        events = []
+        for name in self._names():
+            m = _IN_FLIGHT.match(name)
+            if m is None:
+                continue
+            image_id, kind = m.groups()
+            with self._locked(name) as fd:
+                if fd is None:
+                    continue  # a live process is at work on it, or it is gone already
+                path, final = self.directory / name, self.directory / image_id
+                if has_row(image_id):
+                    if kind == "part":
+                        outcome = "the create was committed: data moved into place"
+                    else:
+                        outcome = "the delete was not committed: data put back"
+                    os.replace(path, final)
+                else:
+                    outcome = ("the create was never committed: partial data removed"
+                               if kind == "part" else "the delete was committed: data removed")
+                    path.unlink()
+                self._sync_dir()
+                events.append(StoreEvent(kind, name, image_id, outcome))
+        return events
+
+    def orphans(self, image_ids: Callable[[], set[str]],
+                stored_paths: Callable[[], dict[str, str]]) -> list[StoreEvent]:
+        """Files named as image data with no row (never deleted here), in-flight files a live
+        process holds, and rows whose data file is missing."""
+        names = self._names()
+        known = image_ids()
+        found = []
+        for name in names:
+            m, f = _STORED.match(name), _IN_FLIGHT.match(name)
+            if m and m.group(1) not in known:
+                found.append(StoreEvent("file", name, m.group(1),
+                                        f"no image {m.group(1)} in the database"))
+            elif f:
+                found.append(StoreEvent(f.group(2), name, f.group(1),
+                                        f"a {'create' if f.group(2) == 'part' else 'delete'} "
+                                        "in progress (or left by a killed command: recovered "
+                                        "by the next kumo image or server command)"))
+        present = set(names)
+        for image_id, store_path in sorted(stored_paths().items()):
+            if not Path(store_path).is_absolute() and store_path not in present:
+                found.append(StoreEvent("missing", image_id, image_id,
+                                        f"image {image_id} is active but its data file "
+                                        f"{store_path} is not in the store"))
+        return found
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.directory))
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[int | None]:
+        """An fd holding ``name``'s lock, or None if another process holds it or the name no
+        longer names the file that was locked (renamed meanwhile by its owner)."""
+        path = self.directory / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield None
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            yield fd if same else None
+        finally:
+            os.close(fd)
+
+    def _sync_dir(self) -> None:
+        """Make a rename durable (the directory entry is what changed)."""
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
 
 @contextlib.contextmanager
 def _writing(dest: str | Path | BinaryIO) -> Iterator[BinaryIO]:
