@@ -22,13 +22,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from kumo.backends.libvirt_xml.domain import Domain
 from kumo.cli.demo import GUEST_CMDLINE, GUEST_MARK, build_guest_files
 from kumo.compute import flavors, hosts, image_cache, images, journal, naming, servers
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
+from kumo.compute.installation import installation_id
 from kumo.db import upgrade
-from kumo.db.models import Host, Instance, JournalEntry
+from kumo.db.models import Host, Image, Instance, JournalEntry
 from kumo.errors import StateError
 from kumo.hosts.libvirt_host import LibvirtHost
 
@@ -476,3 +479,44 @@ def test_no_wait_finisher_killed_is_recovered_by_the_next_command(cloud):
         "controller stopped); rolled back: delete the server and create it again\n")
     assert cloud.kumo("server", "delete", "orphan").returncode == 0
     assert cloud.usage() == (0, 0, 0, 0)
+
+
+def test_two_installations_on_one_daemon_do_not_claim_each_others_domains(cloud, tmp_path):
+    """A second kumo (its own database) on the same libvirtd and even the same pool: each marks
+    its domains with its installation id (libvirt <metadata>), and neither reports the other's
+    domain or volumes as orphans."""
+    env, ctx, conn = cloud.env, cloud.ctx, cloud.conn
+    other = ComputeEnv.from_env({**cloud.environ, "KUMO_DATA_DIR": str(tmp_path / "other")},
+                                stop_timeout_s=2.0)
+    upgrade(other.settings.database_url)
+    theirs = None
+    try:
+        hosts.add_host(other, ctx, "local", URI, virt_type="qemu")  # another database: allowed
+        flavors.create_flavor(other, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
+        kernel, initramfs = build_guest_files(tmp_path / "guest")
+        aki = images.create_image(other, ctx, "kernel", file=kernel, disk_format="aki")["id"]
+        ari = images.create_image(other, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
+        linux = images.show_image(env, ctx, "linux")
+        root = images.create_image(other, ctx, "linux", file=env.settings.image_dir / linux["id"],
+                                   disk_format="qcow2", properties={
+                                       **linux["properties"], "kernel_id": aki,
+                                       "ramdisk_id": ari})["id"]
+        mine = servers.create_server(env, ctx, "mine", image="linux", flavor="tiny").server
+        theirs = servers.create_server(other, ctx, "theirs", image="linux",
+                                       flavor="tiny").server
+        for e, server, image in ((env, mine, linux["id"]), (other, theirs, root)):
+            mark = Domain.from_xml(conn.domain_xml(naming.domain_name(server["id"]))).kumo
+            assert (mark.installation, mark.uuid, mark.project, mark.flavor, mark.image) == (
+                installation_id(e.db), server["id"], ctx.project_id, "tiny", image)
+        assert hosts.find_orphans(env, ctx, "local") == []
+        assert hosts.find_orphans(other, ctx, "local") == []
+        servers.delete_server(env, ctx, "mine")
+    finally:
+        if theirs is not None:
+            servers.delete_server(other, ctx, "theirs")
+        conn.refresh_pool(env.pool_name)
+        with other.db.session_scope(readonly=True) as s:  # the other's image cache
+            their_images = {naming.image_volume_name(i) for i in s.scalars(select(Image.id))}
+        for volume in their_images & set(conn.list_volumes(env.pool_name)):
+            conn.delete_volume(env.pool_name, volume)
+        other.close()

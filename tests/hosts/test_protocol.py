@@ -19,7 +19,7 @@ MEMBERS = sorted(name for name in dir(HostConnection)
 
 def test_protocol_names_what_compute_uses():
     assert MEMBERS == [
-        "capabilities", "close", "create_overlay_volume", "create_volume", "define",
+        "capabilities", "close", "create_overlay_volume", "create_volume", "daemon_id", "define",
         "delete_volume", "destroy", "domain_exists", "domain_state", "domain_states", "domain_xml",
         "ensure_pool", "list_domains", "list_volumes", "node_info", "pool_info", "reboot",
         "refresh_pool", "set_user_password", "shutdown", "start", "undefine", "upload_volume",

@@ -12,8 +12,15 @@ fresh from then on (kumo.compute.heartbeat).
 Orphans are domains and volumes whose names kumo makes (kumo.compute.naming) with no live
 instance on that host behind them, and cached image volumes of images no longer in the catalog
 that no instance there boots from. They are reported, never deleted unasked. A domain counts as
-this kumo's only when its disks are in this kumo's pool (another kumo, with another database,
-may share the host).
+this installation's only when its libvirt metadata carries this installation's mark
+(kumo.backends.libvirt_xml.metadata): another kumo, with another database, may share the daemon,
+and an operator's domain may happen to use kumo's names; neither is reported, nor are the
+volumes of such a domain. An image volume is this installation's when its image cache record
+(kumo.db.models.HostImage) says it uploaded it there.
+
+One daemon is one host: ``add_host`` refuses an empty URI and a URI reaching a daemon another
+record already names (compared by the daemon's host UUID, LibvirtHost.daemon_id), which would
+count its capacity twice.
 """
 
 from __future__ import annotations
@@ -23,19 +30,23 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 
+from kumo.backends.libvirt_xml.domain import Domain
+from kumo.backends.libvirt_xml.metadata import KumoInstance
 from kumo.catalog.names import check_name, check_text
 from kumo.compute import heartbeat, naming
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.host_admin import refuse_unusable
+from kumo.compute.installation import installation_id
 from kumo.compute.lookup import check_unclaimed, find_host
 from kumo.compute.spawn import boot_images
 from kumo.compute.states import now
 from kumo.compute.teardown import pool_volumes
-from kumo.db.models import Host, Image, Instance, VirtType
-from kumo.errors import HostError, InvalidInput
+from kumo.db.models import Host, HostImage, Image, Instance, VirtType
+from kumo.errors import ConfigConflict, HostError, InvalidInput
 
 GiB = 1 << 30
 UNKNOWN = "unknown"
@@ -61,6 +72,10 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
     allowed = [v.value for v in VirtType]
     if virt_type is not None and virt_type not in allowed:
         raise InvalidInput(f"virt_type={virt_type!r} is invalid: allowed {', '.join(allowed)}")
+    if not uri.strip() or uri != uri.strip():
+        raise InvalidInput(f"host URI {uri!r} is invalid: allowed a libvirt URI naming one "
+                           "daemon, such as qemu:///system or qemu+ssh://HOST/system (an empty "
+                           "URI is whichever daemon libvirt picks by default)")
     with env.db.session_scope(readonly=True) as s:
         taken = s.scalar(select(Host.uri).where(Host.name == name))
         check_unclaimed(s, "host", name=name)
@@ -68,6 +83,8 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
         raise InvalidInput(f"host name {name!r} is already taken (by {taken})")
     conn = env.host(uri)
     try:
+        daemon = conn.daemon_id()
+        _refuse_registered(env, uri, daemon)
         refuse_unusable(name, conn, uri, virt_type)  # KVM asked for (or libvirt's default)
         caps = conn.capabilities(virt_type=virt_type)
         node = conn.node_info()
@@ -76,14 +93,39 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
     except HostError:
         env.forget_host(uri)
         raise
-    with env.db.session_scope() as s:
-        host = Host(name=name, uri=uri, virt_type=virt_type, availability_zone=availability_zone,
-                    vcpus=node.cpus, ram_mib=node.memory_mib, disk_gib=disk_gib,
-                    last_heartbeat=now())
-        host.set_capabilities(caps)
-        s.add(host)
-        s.flush()
-        return host_view(host, instances=0)
+    try:
+        with env.db.session_scope() as s:
+            host = Host(name=name, uri=uri, daemon_id=daemon, virt_type=virt_type,
+                        availability_zone=availability_zone, vcpus=node.cpus,
+                        ram_mib=node.memory_mib, disk_gib=disk_gib, last_heartbeat=now())
+            host.set_capabilities(caps)
+            s.add(host)
+            s.flush()
+            return host_view(host, instances=0)
+    except IntegrityError:  # another controller registered the daemon (or the name) meanwhile
+        _refuse_registered(env, uri, daemon)
+        raise InvalidInput(f"host name {name!r} is already taken") from None
+
+
+def _refuse_registered(env: ComputeEnv, uri: str, daemon: str, *,
+                       other_than: int | None = None) -> None:
+    """ConfigConflict when a host record already names the daemon ``uri`` reaches (by its
+    daemon id, or by the same URI for records made before daemon ids were kept): its capacity
+    would be counted twice, and each record would take the other's guests for orphans."""
+    with env.db.session_scope(readonly=True) as s:
+        stmt = select(Host).where(or_(Host.daemon_id == daemon,
+                                      and_(Host.daemon_id.is_(None), Host.uri == uri)))
+        if other_than is not None:
+            stmt = stmt.where(Host.id != other_than)
+        same = s.scalars(stmt).first()
+        if same is None:
+            return
+        what = (f"host UUID {daemon.removeprefix('uuid:')}" if daemon.startswith("uuid:")
+                else f"libvirt URI {daemon.removeprefix('uri:')}")
+        raise ConfigConflict(
+            f"host URI {uri!r} reaches the libvirt daemon already registered as host "
+            f"{same.name!r} (URI {same.uri!r}; same {what}): one daemon is one host -- its "
+            "capacity would be counted twice")
 
 
 def refresh_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
@@ -97,13 +139,18 @@ def refresh_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, An
         uri, virt_type = host.uri, host.virt_type
     conn = env.host(uri)
     try:
+        daemon = conn.daemon_id()
         caps = conn.capabilities(virt_type=virt_type)
         node = conn.node_info()
     except HostError:
         env.forget_host(uri)
         raise
+    with env.db.session_scope(readonly=True) as s:
+        host_id = find_host(s, ref).id
+    _refuse_registered(env, uri, daemon, other_than=host_id)
     with env.db.session_scope() as s:
         host = find_host(s, ref)
+        host.daemon_id = daemon  # kept from now on (older records have none)
         host.set_capabilities(caps)
         host.vcpus, host.ram_mib = node.cpus, node.memory_mib
         heartbeat.touch(s, [host.id])
@@ -171,30 +218,44 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
         live_uuids = {i.uuid for i in live}
         in_use = {image_id for i in live for image_id in boot_images(i)}
         known_images = set(s.scalars(select(Image.id)))
+        # the image volumes this installation put there (another's may share the pool)
+        cached_here = set(s.scalars(select(HostImage.image_id).where(
+            HostImage.host_id == host_id)))
     conn = env.host(uri)
-    orphans = []
+    ours = installation_id(env.db)
+    orphans, theirs, their_volumes = [], set(), set()
     for name in conn.list_domains():
         uuid = naming.instance_of_domain(name)
-        if uuid and uuid not in live_uuids and _in_pool(env, conn.domain_xml(name,
-                                                                            inactive=True)):
+        if not uuid or uuid in live_uuids:
+            continue
+        xml = conn.domain_xml(name, inactive=True)
+        mark = Domain.from_xml(xml).kumo
+        if mark is not None and mark.installation == ours:
             orphans.append(Orphan("domain", name, f"no live instance {uuid} on this host"))
-    for name in sorted(pool_volumes(env, conn)):
+        else:  # another installation's, or not kumo's at all: neither it nor what it uses
+            theirs.add(uuid)
+            their_volumes |= _volumes_used(xml, mark)
+    for name in sorted(pool_volumes(env, conn) - their_volumes):
         uuid, image_id = naming.instance_of_volume(name), naming.image_of_volume(name)
-        if uuid and uuid not in live_uuids:
+        if uuid and uuid not in live_uuids and uuid not in theirs:
             orphans.append(Orphan("volume", name, f"no live instance {uuid} on this host"))
-        elif image_id and image_id not in in_use and image_id not in known_images:
+        elif (image_id and image_id not in in_use and image_id not in known_images
+              and image_id in cached_here):
             orphans.append(Orphan("image-cache", name, f"image {image_id} is not in the "
                                   "catalog (deleted) and no instance on this host boots from it"))
     heartbeat.beat(env, host_id)  # it answered
     return orphans
 
 
-def _in_pool(env: ComputeEnv, domain_xml: str) -> bool:
-    """True if the domain's disks are in this kumo's pool: another kumo (another database)
-    sharing the host keeps its domains in a pool of its own, and they are not ours to report."""
-    prefix = env.pool_path.rstrip("/") + "/"
-    sources = etree.fromstring(domain_xml.encode()).xpath("devices/disk/source/@file")
-    return any(str(src).startswith(prefix) for src in sources)
+def _volumes_used(domain_xml: str, mark: KumoInstance | None) -> set[str]:
+    """The volume names a domain uses: its disks, kernel and initrd, and the image its mark
+    names (whose cached volume backs its root disk)."""
+    root = etree.fromstring(domain_xml.encode())
+    paths = root.xpath("devices/disk/source/@file | os/kernel/text() | os/initrd/text()")
+    used = {str(p).rsplit("/", 1)[-1] for p in paths}
+    if mark is not None and mark.image:
+        used.add(naming.image_volume_name(mark.image))
+    return used
 
 
 def host_view(host: Host, instances: int | None, state: str | None = None) -> dict[str, Any]:

@@ -10,18 +10,24 @@ record through ``kumo server set-property``, hard-reboot, and the domain XML is 
   (a QEMU host whose KVM is unusable runs guests as ``qemu``, i.e. TCG),
 * the machine type pinned at create (kept by hard reboot and rebuild),
 * the host-side paths of the instance's volumes in kumo's pool (kumo.compute.naming), and of the
-  kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id).
+  kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id),
+* the owner mark written into the domain's <metadata>: this installation, the instance, its
+  project, flavor and image (kumo.backends.libvirt_xml.metadata).
 """
 
 from __future__ import annotations
+
+from sqlalchemy.orm import object_session
 
 from kumo.catalog.flavor import Flavor as FlavorValue
 from kumo.catalog.properties import ImageProperties
 from kumo.compute import naming
 from kumo.compute.env import ComputeEnv
+from kumo.compute.installation import installation_id
 from kumo.db.models import Host, Instance
 from kumo.errors import InvalidInput
 from kumo.guest.request import GuestRequest
+from kumo.guest.spec import InstanceMark
 from kumo.hosts.capabilities import HostCapabilities, HostConfig
 
 
@@ -66,4 +72,8 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
         console_log=env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)),
         disk_format=props.get("disk_format"),
         pinned_machine=instance.machine_type,
+        mark=InstanceMark(installation=installation_id(env.db, object_session(instance)),
+                          instance_uuid=uuid,
+                          project=instance.project_id, flavor=instance.flavor_name,
+                          image=instance.image_id),
     )

@@ -81,7 +81,7 @@ def plan_guest(req: GuestRequest) -> GuestPlan:
     spec = GuestSpec(
         name=req.name, uuid=req.instance_uuid, hypervisor=req.host.hypervisor, arch=arch,
         os_type=c.chosen["os_type"], os_id=os.short_id, memory_mib=req.flavor.ram_mib,
-        console_log=req.console_log, decisions=tuple(c.d.decisions), **fields)
+        console_log=req.console_log, mark=req.mark, decisions=tuple(c.d.decisions), **fields)
     return GuestPlan(spec, tuple(c.d.findings))
 
 

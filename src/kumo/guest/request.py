@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from kumo.catalog.flavor import DEFAULT_FLAVOR, Flavor
 from kumo.catalog.properties import ImageProperties
+from kumo.guest.spec import InstanceMark
 from kumo.hosts.capabilities import HostCapabilities, HostConfig, default_host_caps
 
 #: root disk path used when the caller has none yet (render/explain before a host is chosen)
@@ -38,6 +39,8 @@ class GuestRequest:
     disk_format: str | None = None
     #: the versioned machine type the instance was pinned to at create (kumo.guest.policy.machine)
     pinned_machine: str | None = None
+    #: the controller's owner mark, passed through to the domain's <metadata>
+    mark: InstanceMark | None = None
 
     @property
     def instance_uuid(self) -> str:

@@ -129,6 +129,20 @@ class BootSpec:
 
 
 @dataclass(frozen=True)
+class InstanceMark:
+    """Who a domain belongs to, written into its libvirt metadata: this kumo installation (one
+    id per database) and the instance's uuid, project, flavor and image. Not policy: it decides
+    nothing about the guest, it lets an installation recognise its own domains on a shared
+    daemon (kumo host orphans)."""
+
+    installation: str
+    instance_uuid: str
+    project: str | None = None
+    flavor: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
 class CredentialSpec:
     """How the guest gets its first login (seed 003: no SSH key injection into Windows)."""
 
@@ -185,6 +199,8 @@ class GuestSpec:
     #: device model binary (Xen HVM: the host's qemu-dm / qemu-system-i386, from its
     #: capabilities); None: the hypervisor's own default
     emulator: str | None = None
+    #: the owner mark for the domain's <metadata> (None: a render outside the controller)
+    mark: InstanceMark | None = None
     decisions: tuple[Decision, ...] = ()
 
     def decision(self, field_name: str) -> Decision:

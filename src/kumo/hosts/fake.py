@@ -130,6 +130,8 @@ class FakeHost:
         #: called with each Call as it arrives, before the fake acts or fails
         self.hooks: list[Callable[[Call], None]] = []
         self.down = False
+        #: the host UUID libvirt would report (None: like the test driver, none)
+        self.host_uuid: str | None = None
         self._armed: list[_Armed] = []
         self._lock = threading.RLock()
 
@@ -209,6 +211,12 @@ class FakeHost:
 
     def node_info(self) -> NodeInfo:
         return self._run("node_info", lambda: self.node)
+
+    def daemon_id(self) -> str:
+        """``uuid:`` and ``host_uuid`` when a test set one (two URIs, one daemon), else ``uri:``
+        and the URI (each fake host is a daemon of its own)."""
+        return self._run("daemon_id", lambda: f"uuid:{self.host_uuid}" if self.host_uuid
+                         else f"uri:{self.uri}")
 
     # --- domains -----------------------------------------------------------------------------
 

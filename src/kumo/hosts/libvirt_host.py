@@ -208,6 +208,16 @@ class LibvirtHost:
         vendor = etree.fromstring(xml.encode()).findtext("host/cpu/vendor")
         return vendor.strip() if vendor else None
 
+    def daemon_id(self) -> str:
+        """What names the daemon this connection reached, whatever URI reached it: ``uuid:`` and
+        the host UUID libvirt reports (virConnectGetCapabilities host/uuid: the machine's SMBIOS
+        UUID, or libvirtd.conf's host_uuid), else -- for a driver that reports none, such as the
+        test driver -- ``uri:`` and the URI libvirt resolved (virConnectGetURI)."""
+        conn = self._connection()
+        with self._translating("read host capabilities"):
+            found = etree.fromstring(conn.getCapabilities().encode()).findtext("host/uuid")
+            return f"uuid:{found.strip()}" if found and found.strip() else f"uri:{conn.getURI()}"
+
     def node_info(self) -> NodeInfo:
         conn = self._connection()
         with self._translating("read node info"):

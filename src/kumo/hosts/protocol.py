@@ -120,6 +120,12 @@ class HostConnection(Protocol):
 
     def node_info(self) -> NodeInfo: ...
 
+    def daemon_id(self) -> str:
+        """What names the daemon behind the connection whatever URI reached it (``uuid:<host
+        UUID>``, or ``uri:<resolved URI>`` for a driver with no host UUID): two host records
+        with one daemon_id would count one machine twice."""
+        ...
+
     # --- domains
     def define(self, xml: str) -> str:
         """Define (or redefine) a persistent domain; its name."""

@@ -21,6 +21,7 @@ from kumo.backends.libvirt_xml import (
     Timer,
     Topology,
 )
+from kumo.backends.libvirt_xml.metadata import mark_node
 from kumo.errors import UnsupportedGuest
 from kumo.guest.spec import ClockSpec, CpuSpec, GuestSpec, HypervFeature
 
@@ -55,6 +56,7 @@ def to_domain(spec: GuestSpec) -> Domain:
         type=check_allowed("hypervisor", spec.hypervisor, DOMAIN_TYPES),
         name=spec.name,
         uuid=spec.uuid,
+        kumo=mark_node(spec.mark),
         memory=spec.memory_mib,
         memory_unit="MiB",
         vcpu=spec.cpu.vcpus,

@@ -8,6 +8,7 @@ policy decisions (conventions.md #2) and is shared by every libvirt backend (KVM
 from __future__ import annotations
 
 from kumo.backends.libvirt_xml.devices import Devices
+from kumo.backends.libvirt_xml.metadata import KumoInstance
 from kumo.backends.libvirt_xml.mapper import (
     INT,
     ON_OFF,
@@ -180,6 +181,8 @@ class Domain(XmlNode):
     type = Prop("@type")  # kvm | qemu | xen | test
     name = Prop("name")
     uuid = Prop("uuid")
+    #: <metadata><kumo:instance>: who defined the domain (kumo.backends.libvirt_xml.metadata)
+    kumo = Child(KumoInstance, under="metadata")
     memory = Prop("memory", INT)
     memory_unit = Prop("memory/@unit")  # libvirt's default and dumpxml unit is KiB
     current_memory = Prop("currentMemory", INT)

@@ -21,6 +21,9 @@ Field kinds (``path`` is relative to the node's own element, ``/``-separated):
     Flag("a")               True when an (empty) sub-element is present: <acpi/>, <readonly/>
     Child(Node, under=...)  one nested node;  Children(Node, under=...)  a list of them
 
+A node in an XML namespace (libvirt's <metadata> holds only namespaced elements) sets ``tag =
+"{uri}local"`` and ``nsmap``; its fields' paths stay local and mean elements in its namespace.
+
 Elements and attributes are written in declaration order, so output is deterministic. Parsing
 reads only what is declared: anything else in the document (libvirt's expanded defaults,
 addresses, aliases, elements kumo does not model) is ignored, never an error.
@@ -79,18 +82,33 @@ def _split(path: str) -> tuple[str | None, str | None]:
     return path, None
 
 
+def _qualified(elem: etree._Element, step: str) -> str:
+    """``step`` in ``elem``'s namespace: the fields of a namespaced node (libvirt <metadata>)
+    name their sub-elements locally, and they are written and read in the node's namespace."""
+    ns = etree.QName(elem).namespace
+    return f"{{{ns}}}{step}" if ns and not step.startswith("{") else step
+
+
 def _ensure(elem: etree._Element, path: str | None) -> etree._Element:
     """The sub-element at ``path`` under ``elem``, created (step by step) when missing."""
     if not path:
         return elem
     for step in path.split("/"):
+        step = _qualified(elem, step)
         found = elem.find(step)
         elem = found if found is not None else etree.SubElement(elem, step)
     return elem
 
 
 def _find(elem: etree._Element, path: str | None) -> etree._Element | None:
-    return elem if not path else elem.find(path)
+    if not path:
+        return elem
+    for step in path.split("/"):
+        found = elem.find(_qualified(elem, step))
+        if found is None:
+            return None
+        elem = found
+    return elem
 
 
 class Field:
@@ -171,7 +189,7 @@ class Flag(Field):
             _ensure(elem, self.path)
 
     def read(self, elem: etree._Element) -> bool:
-        return elem.find(self.path) is not None
+        return _find(elem, self.path) is not None
 
 
 class Child(Field):
@@ -223,6 +241,8 @@ class XmlNode:
     """Base of every modelled element. Subclasses set ``tag`` and declare fields."""
 
     tag: ClassVar[str]
+    #: prefixes for a namespaced node (tag ``{uri}local``), e.g. {"kumo": uri}
+    nsmap: ClassVar[dict[str, str] | None] = None
     _fields: ClassVar[tuple[Field, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -248,7 +268,7 @@ class XmlNode:
     # -- building and parsing, both driven by the one list of fields
 
     def to_element(self) -> etree._Element:
-        elem = etree.Element(self.tag)
+        elem = etree.Element(self.tag, nsmap=self.nsmap)
         for f, value in self._values():
             f.write(value, elem)
         return elem

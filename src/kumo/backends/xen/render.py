@@ -36,6 +36,7 @@ from kumo.backends.libvirt_xml import (
     Serial,
     Video,
 )
+from kumo.backends.libvirt_xml.metadata import mark_node
 from kumo.backends.libvirt_xml.naming import target_names
 from kumo.errors import UnsupportedGuest
 from kumo.guest.spec import DiskSpec, GuestSpec, NicSpec
@@ -84,6 +85,7 @@ def to_domain(spec: GuestSpec) -> Domain:
         type="xen",
         name=spec.name,
         uuid=spec.uuid,
+        kumo=mark_node(spec.mark),
         memory=spec.memory_mib,
         memory_unit="MiB",
         vcpu=spec.cpu.vcpus,

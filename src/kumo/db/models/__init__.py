@@ -24,6 +24,7 @@
     users                User               (identity)
     role_assignments     RoleAssignment     (user, project)
     tokens               Token              (user, project; stored as sha256)
+    installation         Installation       (one row: this installation's id)
 """
 
 from kumo.db.base import Base
@@ -34,6 +35,7 @@ from kumo.db.models.host_images import HostImage, HostImageState
 from kumo.db.models.identity import Project, Role, RoleAssignment, Token, User
 from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, ImageProperty,
                                    ImageStatus, ImageTag, MemberStatus, Visibility)
+from kumo.db.models.installation import Installation
 from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup,
                                       ServerGroupPolicy)
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
@@ -42,10 +44,9 @@ from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
-    "ImageProperty", "ImageStatus", "ImageTag", "Instance", "InventoryEpoch", "JournalEntry",
-    "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX", "PeriodicRun", "PowerState",
-    "Project", "Role", "RoleAssignment", "Token", "User",
-    "ServerGroup",
-    "ServerGroupPolicy", "UNFINISHED_STATES", "VirtType", "Visibility", "aggregate_hosts",
-    "hypervisor_version_key",
+    "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
+    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX",
+    "PeriodicRun", "PowerState", "Project", "Role", "RoleAssignment", "ServerGroup",
+    "ServerGroupPolicy", "Token", "UNFINISHED_STATES", "User", "VirtType", "Visibility",
+    "aggregate_hosts", "hypervisor_version_key",
 ]

@@ -95,6 +95,10 @@ class Host(Timestamps, Base):
     #: the exact name; never matched by pattern unless the operator asks (seed 002)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     uri: Mapped[str] = mapped_column(String(1024))
+    #: the libvirt daemon the URI reaches (LibvirtHost.daemon_id: its host UUID, or the URI
+    #: libvirt resolved for a driver with none): one record per daemon, so no capacity is
+    #: counted twice; None for hosts recorded before it was kept
+    daemon_id: Mapped[str | None] = mapped_column(String(1024), index=True, unique=True)
     #: as libvirt reports it (kvm, qemu, xen, hyperv, test)
     hypervisor_type: Mapped[str] = mapped_column(String(32))
     hypervisor_version: Mapped[str | None] = mapped_column(String(64))
