@@ -46,7 +46,7 @@ from kumo.compute.spawn import boot_images
 from kumo.compute.states import now
 from kumo.compute.teardown import pool_volumes
 from kumo.db.models import Host, HostImage, Image, Instance, VirtType
-from kumo.errors import ConfigConflict, HostError, InvalidInput
+from kumo.errors import ConfigConflict, DomainNotFound, HostError, InvalidInput
 
 GiB = 1 << 30
 UNKNOWN = "unknown"
@@ -228,7 +228,10 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
         uuid = naming.instance_of_domain(name)
         if not uuid or uuid in live_uuids:
             continue
-        xml = conn.domain_xml(name, inactive=True)
+        try:
+            xml = conn.domain_xml(name, inactive=True)
+        except DomainNotFound:  # undefined since it was listed: nothing left to report
+            continue
         mark = Domain.from_xml(xml).kumo
         if mark is not None and mark.installation == ours:
             orphans.append(Orphan("domain", name, f"no live instance {uuid} on this host"))
