@@ -123,3 +123,32 @@ def test_orphans_is_admin_only(kumo, monkeypatch):
     assert kumo("image", "orphans") == (
         2, "", "kumo: error: looking for orphans in the image store needs the 'admin' role; "
                "user 'admin' in project 'admin' has roles member\n")
+
+
+def test_killed_upload_into_a_queued_image_never_publishes_partial_data(kumo, disk, tmp_path):
+    """An upload (kumo image upload, the Image API's PUT .../file) writes into a row that exists
+    already: the row existing must not make recovery take a half-written .part as committed."""
+    code, out, _ = kumo("image", "create", "q", "--disk-format", "qcow2", "-f", "json")
+    image_id = as_json(out)["id"]
+    proc = killed("image", "upload", "q", "--file", str(disk),
+                  failpoint="image-upload-data:written")
+    assert proc.returncode == -9, proc.stderr
+    assert os.listdir(store_dir(tmp_path)) == [f".{image_id}.part"]
+
+    code, out, err = kumo("image", "show", "q", "-f", "json")  # the next command recovers
+    assert (code, err) == (0, f"kumo: recovered image store file .{image_id}.part: the create "
+                              "was never committed: partial data removed\n")
+    assert as_json(out)["status"] == "queued"  # it may be uploaded again
+    assert os.listdir(store_dir(tmp_path)) == []
+    assert kumo("image", "upload", "q", "--file", str(disk))[0] == 0
+    assert os.listdir(store_dir(tmp_path)) == [image_id]
+
+
+def test_a_half_written_part_of_a_row_without_data_is_removed(kumo, tmp_path):
+    """The state a SIGKILL mid-copy leaves (no failpoint needed): the lock died with the writer."""
+    code, out, _ = kumo("image", "create", "q", "--disk-format", "qcow2", "-f", "json")
+    image_id = as_json(out)["id"]
+    store_dir(tmp_path).mkdir(parents=True, exist_ok=True)
+    (store_dir(tmp_path) / f".{image_id}.part").write_bytes(b"QFI\xfb half")
+    assert kumo("image", "list", "-f", "json")[0] == 0
+    assert os.listdir(store_dir(tmp_path)) == []

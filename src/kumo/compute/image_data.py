@@ -19,6 +19,7 @@ from sqlalchemy import update
 from kumo.catalog.schema import DISK_FORMATS
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
+from kumo.compute.failpoints import failpoint
 from kumo.compute.image_store import _check_disk_format
 from kumo.compute.images import _owned_image, image_view, store
 from kumo.compute.lookup import find_image
@@ -53,9 +54,11 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
             status=ImageStatus.SAVING.value, disk_format=fmt)).rowcount
     if not claimed:
         raise StateError(f"image {ref!r} is no longer queued: another upload took it")
-    stored = None
+    pending = None
     try:
-        stored = store(env).put(image_id, file, fmt, progress)
+        pending = store(env).write(image_id, file, fmt, progress)
+        failpoint("image-upload-data:written")
+        stored = pending.stored
         with env.db.session_scope() as s:
             image = s.get(Image, image_id)
             image.store_path, image.size = stored.store_path, stored.size
@@ -63,14 +66,16 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
             image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
             image.status = ImageStatus.ACTIVE.value
             s.flush()
-            return image_view(image)
+            view = image_view(image)
     except BaseException:
-        if stored is not None:
-            store(env).delete(stored.store_path)
+        if pending is not None:
+            pending.discard()
         with env.db.session_scope() as s:
             s.execute(update(Image).where(Image.id == image_id).values(
                 status=ImageStatus.QUEUED.value, disk_format=stored_format))
         raise
+    pending.publish()  # the row is committed: the data takes its final name
+    return view
 
 
 def download_image(env: ComputeEnv, ctx: RequestContext, ref: str,

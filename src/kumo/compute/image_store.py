@@ -12,12 +12,15 @@ Crash safety. The file names in the store are the journal of its two multi-step 
 advisory lock (flock) on the file tells a live writer from a dead one:
 
     create   .<id>.part written and locked  ->  row committed  ->  renamed to <id>, unlocked
+    upload   the same, into a queued image's row (saving -> active with store_path)
     delete   <id> locked, renamed to .<id>.deleting  ->  row deleted  ->  unlinked
 
 ``recover`` looks at every ``.part`` and ``.deleting`` file nobody holds locked and finishes or
-undoes the change by whether the image's row exists: a ``.part`` with a row is renamed into place
-(the create committed), without one it is removed (the create never happened); a ``.deleting``
-with a row is renamed back (the delete was not committed), without one it is removed. A file
+undoes the change by whether the image's row was committed with its data (``store_path`` set):
+a ``.part`` so committed is renamed into place (the create or upload committed), otherwise it is
+removed (the create never happened; an upload into a queued image died half-way: its row keeps
+no data); a ``.deleting`` whose row is still there is renamed back (the delete was not
+committed), without one it is removed. A file
 named ``<id>`` without a row is never deleted by recovery -- the database may be a restored or
 another installation's -- only reported (``orphans``; ``kumo image orphans``), as host orphans
 are.
@@ -222,11 +225,15 @@ class ImageStore:
     def tombstone(self, image_id: str) -> Path:
         return self.directory / f".{image_id}.deleting"
 
-    def write(self, image_id: str, source: str | Path, disk_format: str) -> PendingImage:
+    def write(self, image_id: str, source: str | Path, disk_format: str,
+              progress: Callable[[int], None] | None = None) -> PendingImage:
         """Copy ``source`` into ``.<id>.part`` (locked until published or discarded), then check
         the copy -- what was stored, not the source, which could be swapped for another file
         between a check and the copy. InvalidInput (naming ``source``) if the copy is not a
-        self-contained ``disk_format`` image; nothing is left behind then."""
+        self-contained ``disk_format`` image; nothing is left behind then. ``progress`` is told
+        each chunk's size as it is copied (a progress bar). The caller commits the image's row
+        (with ``store_path``) and then publishes: ``recover`` rolls a ``.part`` forward only
+        when its row was committed with data."""
         _check_disk_format(disk_format)
         what = f"image file {str(source)!r}"
         private_dir(self.directory, root=self.data_dir)
@@ -243,6 +250,8 @@ class ImageStore:
                     sha.update(chunk)
                     os.write(fd, chunk)  # all of it or an OSError, for a regular file
                     size += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
                 os.fsync(fd)
                 with open(partial, "rb") as copy:
                     info = _checked(copy, disk_format, what, InvalidInput,
@@ -254,40 +263,6 @@ class ImageStore:
         return PendingImage(self, image_id, fd, StoredImage(
             image_id, size, md5.hexdigest(), HASH_ALGO, sha.hexdigest(), info.format,
             info.virtual_size))
-
-    def put(self, image_id: str, source: str | Path, disk_format: str,
-            progress: Callable[[int], None] | None = None) -> StoredImage:
-        """Copy ``source`` in under ``image_id``, then check the copy -- what was stored, not the
-        source, which could be swapped for another file between a check and the copy -- and
-        only then give it its final name. InvalidInput (naming ``source``) if the copy is not a
-        self-contained ``disk_format`` image; nothing is left behind then. ``progress`` is told
-        each chunk's size as it is copied (a progress bar)."""
-        _check_disk_format(disk_format)
-        what = f"image file {str(source)!r}"
-        private_dir(self.directory, root=self.data_dir)
-        final = self.directory / image_id
-        partial = self.directory / f".{image_id}.part"
-        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)
-        size = 0
-        try:
-            with _open_regular(source, what) as src, open_private(partial, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    md5.update(chunk)
-                    sha.update(chunk)
-                    dst.write(chunk)
-                    size += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-                dst.flush()
-                os.fsync(dst.fileno())
-            with open(partial, "rb") as copy:
-                info = _checked(copy, disk_format, what, InvalidInput, "(nothing was stored)")
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return StoredImage(image_id, size, md5.hexdigest(), HASH_ALGO, sha.hexdigest(),
-                           info.format, info.virtual_size)
 
     @contextlib.contextmanager
     def open_checked(self, store_path: str, disk_format: str,
@@ -354,7 +329,7 @@ class ImageStore:
                 if progress is not None:
                     progress(len(chunk))
 
-    def recover(self, has_row: Callable[[str], bool]) -> list[StoreEvent]:
+    def recover(self, committed: Callable[[str], bool]) -> list[StoreEvent]:
         """Finish or undo the creates and deletes a killed process left (module docstring)."""
         events = []
         for name in self._names():
@@ -366,7 +341,7 @@ class ImageStore:
                 if fd is None:
                     continue  # a live process is at work on it, or it is gone already
                 path, final = self.directory / name, self.directory / image_id
-                if has_row(image_id):
+                if committed(image_id):
                     if kind == "part":
                         outcome = "the create was committed: data moved into place"
                     else:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from kumo.catalog.properties import CORE_ATTRIBUTES, ImageProperties
@@ -202,25 +202,30 @@ def upload_image_data(env: ComputeEnv, ctx: RequestContext, ref: str,
                                f"(allowed {', '.join(DISK_FORMATS)})")
         image.status = ImageStatus.SAVING.value  # claims the upload: a second one gets 409
         image_id, disk_format = image.id, image.disk_format
+    pending = None
     try:
-        stored = store(env).put(image_id, file, disk_format)
-    except BaseException:
+        pending = store(env).write(image_id, file, disk_format)
+        stored = pending.stored
         with env.db.session_scope() as s:
             image = s.get(Image, image_id)
-            if image is not None:
+            if image is None:  # deleted while its data was being stored
+                raise NotFound(f"image {ref!r} was deleted during the upload")
+            image.store_path, image.size = stored.store_path, stored.size
+            image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
+            image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
+            image.status = ImageStatus.ACTIVE.value
+            s.flush()
+            view = image_view(image)
+    except BaseException:
+        if pending is not None:
+            pending.discard()
+        with env.db.session_scope() as s:
+            image = s.get(Image, image_id)
+            if image is not None and image.store_path is None:
                 image.status = ImageStatus.QUEUED.value
         raise
-    with env.db.session_scope() as s:
-        image = s.get(Image, image_id)
-        if image is None:  # deleted while its data was being stored
-            store(env).delete(stored.store_path)
-            raise NotFound(f"image {ref!r} was deleted during the upload")
-        image.store_path, image.size = stored.store_path, stored.size
-        image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
-        image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
-        image.status = ImageStatus.ACTIVE.value
-        s.flush()
-        return image_view(image)
+    pending.publish()  # the row is committed: the data takes its final name
+    return view
 
 
 def image_data_path(env: ComputeEnv, ctx: RequestContext, ref: str) -> Path | None:
@@ -232,10 +237,19 @@ def image_data_path(env: ComputeEnv, ctx: RequestContext, ref: str) -> Path | No
 
 def recover_store(env: ComputeEnv) -> list[StoreEvent]:
     """Finish or undo the image creates and deletes a killed command left in the store."""
-    def has_row(image_id: str) -> bool:
+    def committed(image_id: str) -> bool:
+        """The image's row holds its data: a create or upload committed, a delete did not."""
         with env.db.session_scope(readonly=True) as s:
-            return s.get(Image, image_id) is not None
-    return store(env).recover(has_row)
+            image = s.get(Image, image_id)
+            return image is not None and image.store_path is not None
+    events = store(env).recover(committed)
+    dropped = [e.image_id for e in events if e.kind == "part"]
+    if dropped:  # an upload into a queued image died half-way: it may be uploaded again
+        with env.db.session_scope() as s:
+            s.execute(update(Image).where(
+                Image.id.in_(dropped), Image.status == ImageStatus.SAVING.value,
+                Image.store_path.is_(None)).values(status=ImageStatus.QUEUED.value))
+    return events
 
 
 def store_orphans(env: ComputeEnv, ctx: RequestContext) -> list[StoreEvent]:
