@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from kumo.compute import hosts
 from kumo.db.models import Host
 from kumo.errors import (ConfigConflict, Forbidden, HostError, HostUnreachable, InvalidInput,
-                         NotFound)
+                         NotFound, StateError)
 from tests.compute.conftest import count
 from tests.compute.records import add_instance
 
@@ -170,3 +171,50 @@ def test_image_volumes_another_installation_cached_are_not_orphans(env, admin, f
     assert hosts.find_orphans(env, admin, "local") == [hosts.Orphan(
         "image-cache", naming.image_volume_name(mine), f"image {mine} is not in the catalog "
         "(deleted) and no instance on this host boots from it")]
+
+
+def test_set_uri_keeps_one_daemon_one_host(env, admin, fake_hosts):
+    """`kumo host set --uri` follows the rule add follows: no empty URI, no URI reaching a
+    daemon another record names; the new daemon's id is kept."""
+    from kumo.compute.host_admin import update_host
+
+    fake_hosts["fake:///a"].host_uuid = "5435fbe2-5c17-4008-86e5-051e297afcd2"
+    fake_hosts["fake:///a-by-address"].host_uuid = "5435fbe2-5c17-4008-86e5-051e297afcd2"
+    fake_hosts["fake:///b"].host_uuid = "0b6f3c56-9a1d-4a7c-8a53-0d2c5a2b9e01"
+    hosts.add_host(env, admin, "a", "fake:///a")
+    hosts.add_host(env, admin, "b", "fake:///b")
+    with pytest.raises(InvalidInput) as e:
+        update_host(env, admin, "b", uri="")
+    assert str(e.value).startswith("host URI '' is invalid: allowed a libvirt URI naming one")
+    with pytest.raises(ConfigConflict) as e:
+        update_host(env, admin, "b", uri="fake:///a-by-address")
+    assert str(e.value) == (
+        "host URI 'fake:///a-by-address' reaches the libvirt daemon already registered as host "
+        "'a' (URI 'fake:///a'; same host UUID 5435fbe2-5c17-4008-86e5-051e297afcd2): "
+        "one daemon is one host -- its capacity would be counted twice")
+    # the same daemon by another URI is fine for the record that names it
+    assert update_host(env, admin, "a", uri="fake:///a-by-address")["uri"] == (
+        "fake:///a-by-address")
+    fake_hosts["fake:///c"].host_uuid = "9e1d0c56-9a1d-4a7c-8a53-0d2c5a2b9e07"
+    update_host(env, admin, "b", uri="fake:///c")
+    with env.db.session_scope(readonly=True) as s:
+        assert {h.name: (h.uri, h.daemon_id) for h in s.scalars(select(Host))} == {
+            "a": ("fake:///a-by-address", "uuid:5435fbe2-5c17-4008-86e5-051e297afcd2"),
+            "b": ("fake:///c", "uuid:9e1d0c56-9a1d-4a7c-8a53-0d2c5a2b9e07")}
+
+
+def test_set_uri_to_another_daemon_is_refused_while_servers_run(env, admin, fake_hosts):
+    from kumo.compute.host_admin import update_host
+
+    fake_hosts["fake:///a"].host_uuid = "5435fbe2-5c17-4008-86e5-051e297afcd2"
+    fake_hosts["fake:///z"].host_uuid = "7a1d0c56-9a1d-4a7c-8a53-0d2c5a2b9e09"
+    hosts.add_host(env, admin, "a", "fake:///a")
+    add_instance(env, admin, "a")
+    with pytest.raises(StateError) as e:
+        update_host(env, admin, "a", uri="fake:///z")
+    assert str(e.value) == (
+        "cannot point host 'a' at 'fake:///z': it reaches another libvirt daemon than the one "
+        "its 1 server run on; evacuate or delete them first, or add the new daemon as a host "
+        "of its own")
+    with env.db.session_scope(readonly=True) as s:
+        assert s.scalar(select(Host.uri).where(Host.name == "a")) == "fake:///a"

@@ -86,7 +86,8 @@ def update_host(env: ComputeEnv, ctx: RequestContext, ref: str, *,
                 ratios: dict[str, float] | None = None) -> dict[str, Any]:
     """Change a host's virt type or URI (the host is asked again, and refused as at add when
     it cannot run that virt type), its allocation ratios or its availability zone."""
-    from kumo.compute.hosts import host_view  # (hosts imports spawn; keep this module light)
+    # (hosts imports spawn; keep this module light)
+    from kumo.compute.hosts import check_uri, host_view, refuse_registered
 
     ctx.require_admin("changing a host")
     ratios = {k: v for k, v in (ratios or {}).items() if v is not None}
@@ -99,9 +100,15 @@ def update_host(env: ComputeEnv, ctx: RequestContext, ref: str, *,
     for key, value in ratios.items():
         if not value > 0:
             raise InvalidInput(f"{key}={value!r} is invalid: allowed a number above 0")
+    if uri is not None:
+        check_uri(uri)
     with env.db.session_scope(readonly=True) as s:
         host = find_host(s, ref)
-        name, old_uri, old_virt = host.name, host.uri, host.virt_type
+        name, old_uri, old_virt, host_id = host.name, host.uri, host.virt_type, host.id
+        old_daemon = host.daemon_id
+        running = s.scalar(select(func.count()).select_from(Instance).where(
+            Instance.host_id == host.id, Instance.deleted.is_(False))) or 0
+    daemon = None
     if virt_type is not None or uri is not None:
         # the host is asked now: a new URI must answer, and KVM must work there if it is (or
         # stays) the virt type. The stored capabilities stay: a virt_type override is applied
@@ -110,6 +117,18 @@ def update_host(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         conn = env.host(new_uri)
         try:
             conn.node_info()
+            if uri is not None:
+                # one daemon is one host, as at add (kumo.compute.hosts.refuse_registered); and
+                # a host with servers keeps its daemon: a URI reaching another one would leave
+                # their records naming guests that are not there
+                daemon = conn.daemon_id()
+                refuse_registered(env, uri, daemon, other_than=host_id)
+                if running and old_daemon is not None and daemon != old_daemon:
+                    raise StateError(
+                        f"cannot point host {name!r} at {uri!r}: it reaches another libvirt "
+                        f"daemon than the one its {running} server{'s' if running != 1 else ''}"
+                        " run on; evacuate or delete them first, or add the new daemon as a "
+                        "host of its own")
             refuse_unusable(name, conn, new_uri, new_virt)
         except HostError:
             env.forget_host(new_uri)
@@ -119,7 +138,7 @@ def update_host(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         if virt_type is not None:
             host.virt_type = virt_type
         if uri is not None:
-            host.uri = uri
+            host.uri, host.daemon_id = uri, daemon
         if availability_zone is not None:
             host.availability_zone = availability_zone or None
         for key, value in ratios.items():

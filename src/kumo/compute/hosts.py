@@ -72,10 +72,7 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
     allowed = [v.value for v in VirtType]
     if virt_type is not None and virt_type not in allowed:
         raise InvalidInput(f"virt_type={virt_type!r} is invalid: allowed {', '.join(allowed)}")
-    if not uri.strip() or uri != uri.strip():
-        raise InvalidInput(f"host URI {uri!r} is invalid: allowed a libvirt URI naming one "
-                           "daemon, such as qemu:///system or qemu+ssh://HOST/system (an empty "
-                           "URI is whichever daemon libvirt picks by default)")
+    check_uri(uri)
     with env.db.session_scope(readonly=True) as s:
         taken = s.scalar(select(Host.uri).where(Host.name == name))
         check_unclaimed(s, "host", name=name)
@@ -84,7 +81,7 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
     conn = env.host(uri)
     try:
         daemon = conn.daemon_id()
-        _refuse_registered(env, uri, daemon)
+        refuse_registered(env, uri, daemon)
         refuse_unusable(name, conn, uri, virt_type)  # KVM asked for (or libvirt's default)
         caps = conn.capabilities(virt_type=virt_type)
         node = conn.node_info()
@@ -103,11 +100,20 @@ def add_host(env: ComputeEnv, ctx: RequestContext, name: str, uri: str, *,
             s.flush()
             return host_view(host, instances=0)
     except IntegrityError:  # another controller registered the daemon (or the name) meanwhile
-        _refuse_registered(env, uri, daemon)
+        refuse_registered(env, uri, daemon)
         raise InvalidInput(f"host name {name!r} is already taken") from None
 
 
-def _refuse_registered(env: ComputeEnv, uri: str, daemon: str, *,
+def check_uri(uri: str) -> None:
+    """InvalidInput for an empty or padded URI: libvirt resolves an empty one to whichever daemon
+    it picks by default, which may be one another record already names."""
+    if not uri.strip() or uri != uri.strip():
+        raise InvalidInput(f"host URI {uri!r} is invalid: allowed a libvirt URI naming one "
+                           "daemon, such as qemu:///system or qemu+ssh://HOST/system (an empty "
+                           "URI is whichever daemon libvirt picks by default)")
+
+
+def refuse_registered(env: ComputeEnv, uri: str, daemon: str, *,
                        other_than: int | None = None) -> None:
     """ConfigConflict when a host record already names the daemon ``uri`` reaches (by its
     daemon id, or by the same URI for records made before daemon ids were kept): its capacity
@@ -147,7 +153,7 @@ def refresh_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, An
         raise
     with env.db.session_scope(readonly=True) as s:
         host_id = find_host(s, ref).id
-    _refuse_registered(env, uri, daemon, other_than=host_id)
+    refuse_registered(env, uri, daemon, other_than=host_id)
     with env.db.session_scope() as s:
         host = find_host(s, ref)
         host.daemon_id = daemon  # kept from now on (older records have none)
