@@ -14,8 +14,10 @@ pool (``kumo-image-<image id>``, kumo.compute.naming) are sorted into
 
 and an unused volume whose ``unused_since`` is older than the max age is deleted, after its use
 is checked again in the database. Never touched: volumes outside kumo's naming scheme (an
-upload in progress under a temporary name, an operator's own), and volumes outside this
-installation's pool (another kumo sharing the host keeps its own pool). A host that does not
+upload in progress under a temporary name, an operator's own), volumes outside this
+installation's pool, and cached image volumes this installation did not upload (no host_images
+row of its own: another kumo sharing the daemon and, by default, the pool name ``kumo``, whose
+guests may boot from them -- the rule ``kumo host orphans`` follows too). A host that does not
 answer is skipped; rows of volumes no longer on a host are forgotten.
 """
 
@@ -52,6 +54,12 @@ def in_use(env: ComputeEnv, host_id: int) -> set[str]:
     return used
 
 
+def uploaded_here(env: ComputeEnv, host_id: int) -> set[str]:
+    """The image volumes this installation put on the host (its host_images rows)."""
+    with env.db.session_scope(readonly=True) as s:
+        return set(s.scalars(select(HostImage.volume).where(HostImage.host_id == host_id)))
+
+
 def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
     at = at or now()
     max_age = timedelta(seconds=env.settings.image_cache_max_age)
@@ -63,7 +71,9 @@ def run(env: ComputeEnv, at: datetime | None = None) -> Outcome:
         with logs.log_context(host=name):
             try:
                 conn = env.host(uri)
-                present = {v for v in pool_volumes(env, conn) if naming.image_of_volume(v)}
+                ours = uploaded_here(env, host_id)
+                present = {v for v in pool_volumes(env, conn)
+                           if naming.image_of_volume(v) and v in ours}
             except HostError as e:
                 env.forget_host(uri)
                 log.warning("host %s did not answer; its image cache left as it is: %s", name,
