@@ -26,6 +26,8 @@ from tests.e2e.probe import adapt_for_probe
 pytestmark = pytest.mark.e2e
 
 LINUX = {"os_distro": "ubuntu", "os_version": "22.04"}
+#: a flavor Ubuntu 22.04 runs well on (osinfo-db's minimum and recommended): only the host refuses
+FLAVOR = Flavor(1, 4096, 25)
 
 CASES = [
     ("machine-type-8.2", {"hw_machine_type": "pc-q35-8.2"}, "machine-type-unavailable",
@@ -56,7 +58,7 @@ def tcg_caps(system_libvirt):
 def test_what_kumo_refuses_libvirt_refuses(system_libvirt, tcg_caps, probe_image, tmp_path,
                                            monkeypatch, props, finding, step, refusal):
     name = f"kumo-e2e-refused-{secrets.token_hex(4)}"
-    request = GuestRequest(ImageProperties.parse({**LINUX, **props}), flavor=Flavor(1, 256, 1),
+    request = GuestRequest(ImageProperties.parse({**LINUX, **props}), flavor=FLAVOR,
                            host=tcg_caps, name=name, root_disk=str(tmp_path / "root.qcow2"),
                            config_drive=str(tmp_path / "disk.config"))
     assert [f.id for f in plan_guest(request).errors] == [finding]
@@ -92,7 +94,7 @@ def test_the_same_pipeline_starts_a_guest_kumo_accepts(system_libvirt, tcg_caps,
                                                         tmp_path):
     """The control: without a refused setting the same render-and-adapt path starts."""
     name = f"kumo-e2e-refused-{secrets.token_hex(4)}"
-    request = GuestRequest(ImageProperties.parse(LINUX), flavor=Flavor(1, 256, 1),
+    request = GuestRequest(ImageProperties.parse(LINUX), flavor=FLAVOR,
                            host=tcg_caps, name=name, config_drive=str(tmp_path / "disk.config"))
     spec = plan_guest(request).spec
     assert spec is not None
