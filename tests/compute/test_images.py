@@ -225,3 +225,28 @@ def test_vhd_is_checked_as_vpc(env, admin, tmp_path):
     vhd = make_disk(tmp_path / "d.vhd", "vpc")
     assert images.create_image(env, admin, "vhd", file=vhd, disk_format="vhd")["status"] == \
         "active"
+
+
+def test_image_deleted_during_its_upload_is_not_found_and_keeps_no_data(env, admin, image_file):
+    """The one upload path (CLI and Image API) re-reads the row after the data is written: an
+    image deleted meanwhile is a clear NotFound, and its written data is discarded."""
+    from kumo.compute import image_data
+    images.create_image(env, admin, "gone", disk_format="qcow2")
+
+    def delete_midway(_chunk: int) -> None:
+        with env.db.session_scope() as s:
+            s.query(Image).filter_by(name="gone").delete()
+
+    with pytest.raises(NotFound, match="^image 'gone' was deleted during the upload$"):
+        image_data.upload_image(env, admin, "gone", image_file, progress=delete_midway)
+    assert sorted(p.name for p in env.settings.image_dir.iterdir()
+                  if not p.name.startswith(".")) == []
+
+
+def test_upload_without_disk_format_says_how_the_caller_sets_it(env, admin, image_file):
+    from kumo.compute import image_data
+    images.create_image(env, admin, "nofmt")
+    with pytest.raises(InvalidInput, match=r"^image 'nofmt' has no disk_format: set it on the "
+                                           r"image first \(allowed ami, "):
+        image_data.upload_image(env, admin, "nofmt", image_file,
+                                set_format_hint="set it on the image first")

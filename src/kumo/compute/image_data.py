@@ -24,15 +24,19 @@ from kumo.compute.image_store import _check_disk_format
 from kumo.compute.images import _owned_image, image_view, store
 from kumo.compute.lookup import find_image
 from kumo.db.models import Image, ImageStatus
-from kumo.errors import InvalidInput, StateError
+from kumo.errors import InvalidInput, NotFound, StateError
 
 Progress = Callable[[int], None]
 
 
 def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Path, *,
                  disk_format: str | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Store ``file`` as the data of the queued image ``ref`` (its owner or an admin)."""
+                 progress: Progress | None = None,
+                 set_format_hint: str = "give --disk-format") -> dict[str, Any]:
+    """Store ``file`` as the data of the queued image ``ref`` (its owner or an admin): the one
+    upload path of the CLI (``kumo image upload``) and the Image API (``PUT .../file``).
+    ``set_format_hint`` says, in the caller's terms, how an image without a disk_format gets
+    one (the CLI takes ``--disk-format``; an API client sets it on the image first)."""
     with env.db.session_scope(readonly=True) as s:
         image = _owned_image(s, ctx, ref, "upload data to")
         image_id, status, fmt = image.id, image.status, image.disk_format
@@ -45,7 +49,7 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
                            f"disk_format={fmt}, which cannot change")
     fmt = fmt or disk_format
     if fmt is None:
-        raise InvalidInput(f"image {ref!r} has no disk_format: give --disk-format (allowed "
+        raise InvalidInput(f"image {ref!r} has no disk_format: {set_format_hint} (allowed "
                            f"{', '.join(DISK_FORMATS)})")
     _check_disk_format(fmt)
     with env.db.session_scope() as s:
@@ -61,6 +65,8 @@ def upload_image(env: ComputeEnv, ctx: RequestContext, ref: str, file: str | Pat
         stored = pending.stored
         with env.db.session_scope() as s:
             image = s.get(Image, image_id)
+            if image is None:  # deleted while its data was being stored
+                raise NotFound(f"image {ref!r} was deleted during the upload")
             image.store_path, image.size = stored.store_path, stored.size
             image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
             image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value

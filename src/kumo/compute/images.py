@@ -32,7 +32,7 @@ from kumo.compute.lookup import check_unclaimed, find_image, image_visible
 from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
 from kumo.db.base import new_uuid
 from kumo.db.queries import image_query
-from kumo.errors import Forbidden, InvalidInput, NotFound, StateError
+from kumo.errors import Forbidden, InvalidInput
 
 #: schema properties that are Glance core attributes: stored in columns, not property rows
 COLUMN_PROPERTIES = ("disk_format", "container_format", "min_ram", "min_disk")
@@ -184,48 +184,6 @@ def delete_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
             s.commit()
             failpoint("image-delete:committed")
     return image_id
-
-
-def upload_image_data(env: ComputeEnv, ctx: RequestContext, ref: str,
-                      file: str | Path) -> dict[str, Any]:
-    """Store the data of a queued image (Glance's PUT /v2/images/{id}/file): owner or admin;
-    the image must have a disk_format, and goes queued -> saving -> active. Glance answers 409
-    to a second upload; so does this (StateError), and a failed check puts the image back to
-    queued with nothing stored."""
-    with env.db.session_scope() as s:
-        image = _owned_image(s, ctx, ref, "upload data to")
-        if image.status != ImageStatus.QUEUED.value:
-            raise StateError(f"image {ref!r} is {image.status}: data can only be uploaded to a "
-                             "queued image (create a new image)")
-        if not image.disk_format:
-            raise InvalidInput(f"image {ref!r} has no disk_format: set it before uploading data "
-                               f"(allowed {', '.join(DISK_FORMATS)})")
-        image.status = ImageStatus.SAVING.value  # claims the upload: a second one gets 409
-        image_id, disk_format = image.id, image.disk_format
-    pending = None
-    try:
-        pending = store(env).write(image_id, file, disk_format)
-        stored = pending.stored
-        with env.db.session_scope() as s:
-            image = s.get(Image, image_id)
-            if image is None:  # deleted while its data was being stored
-                raise NotFound(f"image {ref!r} was deleted during the upload")
-            image.store_path, image.size = stored.store_path, stored.size
-            image.checksum, image.virtual_size = stored.checksum, stored.virtual_size
-            image.os_hash_algo, image.os_hash_value = stored.os_hash_algo, stored.os_hash_value
-            image.status = ImageStatus.ACTIVE.value
-            s.flush()
-            view = image_view(image)
-    except BaseException:
-        if pending is not None:
-            pending.discard()
-        with env.db.session_scope() as s:
-            image = s.get(Image, image_id)
-            if image is not None and image.store_path is None:
-                image.status = ImageStatus.QUEUED.value
-        raise
-    pending.publish()  # the row is committed: the data takes its final name
-    return view
 
 
 def image_data_path(env: ComputeEnv, ctx: RequestContext, ref: str) -> Path | None:

@@ -11,6 +11,7 @@ takes ``/image``. Both answer 200 here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kumo.api.auth import context, env_of
 from kumo.api.faults import validation_message
 from kumo.catalog.schema import CONTAINER_FORMATS, DISK_FORMATS
+from kumo.compute import image_data
 from kumo.compute import images as service
 from kumo.compute.context import RequestContext
 from kumo.db.models import Visibility
@@ -333,7 +335,9 @@ async def upload(image_id: str, request: Request,
         with open_private(tmp, "wb") as f:
             async for chunk in request.stream():
                 await run_in_threadpool(f.write, chunk)
-        await run_in_threadpool(service.upload_image_data, env, ctx, image_id, tmp)
+        await run_in_threadpool(functools.partial(
+            image_data.upload_image, env, ctx, image_id, tmp,
+            set_format_hint="set it on the image first"))
     finally:
         tmp.unlink(missing_ok=True)
     return Response(status_code=204)
