@@ -192,17 +192,44 @@ def _files(tmp_path):
         (("placement", "explain", "--image", "i", "--flavor", "f", "--config",
           f"{t}/binary.toml"), f"scheduler configuration file '{t}/binary.toml' is not UTF-8 "
                                "text (byte 0xff at offset 0): allowed UTF-8"),
+        # a regular file whose read fails (EIO): what a failing disk gives, and root cannot be
+        # denied a chmod-000 file, so this is how the suite (run as root) meets an unreadable one
+        (("render", "--image", UNREADABLE),
+         f"--image '{UNREADABLE}' cannot be read: Input/output error"),
+        (("render", "-p", "os_type=linux", "--host-caps", UNREADABLE),
+         f"host capabilities file '{UNREADABLE}' cannot be read: Input/output error"),
+        (("server", "create", "web", "--image", "i", "--flavor", "f", "--key-file", UNREADABLE),
+         f"--key-file '{UNREADABLE}' cannot be read: Input/output error"),
+        (("image", "create", "i", "--disk-format", "raw", "--file", UNREADABLE),
+         f"image file '{UNREADABLE}' cannot be read: Input/output error (nothing was stored)"),
+        (("placement", "explain", "--image", "i", "--flavor", "f", "--config", UNREADABLE),
+         f"scheduler configuration file '{UNREADABLE}' cannot be read: Input/output error"),
     ]
 
 
-@pytest.mark.parametrize("case", range(13), ids=[
+UNREADABLE = "/proc/self/mem"  # S_ISREG, and reading offset 0 fails with EIO
+
+
+@pytest.mark.parametrize("case", range(18), ids=[
     "image-dev-zero", "image-fifo", "image-not-utf8", "image-deeply-nested", "image-huge-int",
     "host-caps-dev-zero", "host-caps-fifo", "key-file-directory", "key-file-dev-zero",
     "image-data-fifo", "image-data-device", "scheduler-config-directory",
-    "scheduler-config-not-utf8"])
+    "scheduler-config-not-utf8", "image-unreadable", "host-caps-unreadable",
+    "key-file-unreadable", "image-data-unreadable", "scheduler-config-unreadable"])
 def test_special_and_malformed_files(kumo, tmp_path, case):
     argv, message = _files(tmp_path)[case]
     assert kumo(*argv) == (2, "", f"kumo: error: {message}\n")
+
+
+def test_upload_of_an_unreadable_file_keeps_the_image_queued_with_nothing_stored(kumo,
+                                                                                 tmp_path):
+    assert kumo("image", "create", "q", "--disk-format", "raw")[0] == 0
+    assert kumo("image", "upload", "q", "--file", UNREADABLE) == (
+        2, "", f"kumo: error: image file '{UNREADABLE}' cannot be read: Input/output error "
+               "(nothing was stored)\n")
+    assert kumo("image", "show", "q", "-f", "value", "-c", "status") == (0, "queued\n", "")
+    images = tmp_path / "data" / "images"
+    assert (sorted(p.name for p in images.iterdir()) if images.exists() else []) == []
 
 
 def test_scheduler_config_from_the_environment_that_is_not_a_file(kumo, monkeypatch, tmp_path):

@@ -202,6 +202,16 @@ class PendingImage:
             self._fd = -1
 
 
+def _read_source(src: BinaryIO, what: str) -> bytes:
+    """The next chunk of a user's image file: a read error (EIO from a failing disk, a file
+    that only looks regular, such as /proc/self/mem) is that file's fault, said in one line,
+    unlike a write error in the store."""
+    try:
+        return src.read(1 << 20)
+    except OSError as e:
+        raise InvalidInput(f"{what} cannot be read: {e.strerror} (nothing was stored)") from None
+
+
 class ImageStore:
     """Image data under one directory, one file per image, named by the image id."""
 
@@ -245,7 +255,7 @@ class ImageStore:
             try:
                 os.fchmod(fd, FILE_MODE)  # 0600 whatever the umask (kumo.private_files)
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                while chunk := src.read(1 << 20):
+                while chunk := _read_source(src, what):
                     md5.update(chunk)
                     sha.update(chunk)
                     os.write(fd, chunk)  # all of it or an OSError, for a regular file
