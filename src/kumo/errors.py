@@ -16,8 +16,12 @@
     │                              (translated from SQLAlchemy by kumo.db.failures)
     ├── HostError                  a hypervisor host failed or refused (translated from libvirt by error code)
     │   ├── HostUnreachable        the host's URI does not answer
-    │   └── DomainNotFound         the host has no such domain
+    │   ├── DomainNotFound         the host has no such domain
+    │   └── GuestAgentError        the QEMU guest agent failed the command it was given
+    │       ├── GuestAgentUnresponsive   the guest has the agent channel but nothing answers on it
+    │       └── GuestAgentNotConfigured  the domain has no agent channel at all
     └── StateError                 a lifecycle operation is not allowed in the current state
+        ├── GuestNotRunning        a call that needs the running guest (its agent) found it stopped
         └── LeaseLost              this controller's lease on a journal entry expired and another
                                    controller took the work over: stop, it is theirs now
 
@@ -100,8 +104,26 @@ class DomainNotFound(HostError):
     pass
 
 
+class GuestAgentError(HostError):
+    """The guest agent answered with an error (or failed in a way the subclasses do not name)."""
+
+
+class GuestAgentUnresponsive(GuestAgentError):
+    """The agent channel exists but no agent answers (not started in the guest, hung, or the
+    guest is still booting): retrying later may succeed."""
+
+
+class GuestAgentNotConfigured(GuestAgentError):
+    """The domain has no guest agent channel (its image lacks hw_qemu_guest_agent=yes):
+    retrying cannot succeed."""
+
+
 class StateError(KumoError):
     pass
+
+
+class GuestNotRunning(StateError):
+    """The guest is not running (shut off or paused), so its agent cannot be asked."""
 
 
 class LeaseLost(StateError):

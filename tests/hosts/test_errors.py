@@ -7,6 +7,10 @@ import pytest
 
 from kumo.errors import (
     DomainNotFound,
+    GuestAgentError,
+    GuestAgentNotConfigured,
+    GuestAgentUnresponsive,
+    GuestNotRunning,
     HostError,
     HostUnreachable,
     InvalidInput,
@@ -15,7 +19,7 @@ from kumo.errors import (
     StateError,
     UnsupportedGuest,
 )
-from kumo.hosts.errors import ERROR_CLASSES, translate
+from kumo.hosts.errors import AGENT_ERROR_CLASSES, ERROR_CLASSES, translate
 
 URI = "qemu+ssh://node7/system"
 
@@ -100,3 +104,49 @@ def test_translate_on_open(code: int, message: str, cls: type[KumoError], text: 
 
 def test_the_table_maps_only_to_kumo_errors() -> None:
     assert all(issubclass(cls, KumoError) for cls in ERROR_CLASSES.values())
+
+
+#: what libvirt 9.0's QEMU driver raises for a call through the guest agent (qemu_domain.c
+#: qemuDomainAgentAvailable, qemu_agent.c), with the class it becomes there and elsewhere
+AGENT_CASES = [
+    (libvirt.VIR_ERR_OPERATION_INVALID, "Requested operation is not valid: domain is not running",
+     GuestNotRunning, StateError),
+    (libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+     "Guest agent is not responding: QEMU guest agent is not connected",
+     GuestAgentUnresponsive, HostError),
+    (libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+     "Guest agent is not responding: Guest agent not available for now",
+     GuestAgentUnresponsive, HostError),
+    (libvirt.VIR_ERR_AGENT_UNSYNCED,
+     "Guest agent is not responding: guest agent replied with wrong id",
+     GuestAgentUnresponsive, HostError),
+    (libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+     "argument unsupported: QEMU guest agent is not configured",
+     GuestAgentNotConfigured, HostError),
+    (libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command "
+     "'guest-set-time': Invalid time", GuestAgentError, HostError),
+    (libvirt.VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name 'web1'",
+     DomainNotFound, DomainNotFound),
+    (libvirt.VIR_ERR_OPERATION_UNSUPPORTED, "Operation not supported: rtc-reset-reinjection",
+     HostError, HostError),
+]
+
+
+@pytest.mark.parametrize("code, message, through_agent, elsewhere", AGENT_CASES,
+                         ids=["not-running", "not-connected", "sync-timeout", "unsynced",
+                              "not-configured", "command-failed", "no-domain", "unsupported"])
+def test_translate_through_the_agent(code: int, message: str, through_agent: type[KumoError],
+                                     elsewhere: type[KumoError]) -> None:
+    action = "read the clock of domain 'web1' through its guest agent"
+    exc = translate(libvirt_error(code, message), URI, action, agent=True)
+    assert type(exc) is through_agent
+    assert str(exc) == f"cannot {action} on {URI}: {message}"
+    assert "\n" not in str(exc)
+    assert type(translate(libvirt_error(code, message), URI, action)) is elsewhere
+
+
+def test_agent_classes_refine_the_general_ones() -> None:
+    """A caller catching what the general table gives (StateError, HostError) still catches the
+    agent's errors: the agent table only names them more precisely."""
+    for code, cls in AGENT_ERROR_CLASSES.items():
+        assert issubclass(cls, ERROR_CLASSES.get(code, HostError)), cls

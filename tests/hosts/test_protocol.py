@@ -21,9 +21,9 @@ def test_protocol_names_what_compute_uses():
     assert MEMBERS == [
         "capabilities", "close", "create_overlay_volume", "create_volume", "daemon_id", "define",
         "delete_volume", "destroy", "domain_exists", "domain_state", "domain_states", "domain_xml",
-        "ensure_pool", "list_domains", "list_volumes", "node_info", "pool_info", "reboot",
-        "refresh_pool", "set_user_password", "shutdown", "start", "undefine", "upload_volume",
-        "volume_info"]
+        "ensure_pool", "guest_time", "list_domains", "list_volumes", "node_info", "pool_info",
+        "reboot", "refresh_pool", "set_guest_time", "set_user_password", "shutdown", "start",
+        "undefine", "upload_volume", "volume_info"]
 
 
 @pytest.mark.parametrize("impl", [LibvirtHost, FakeHost], ids=["libvirt", "fake"])

@@ -1,11 +1,13 @@
 """libvirt errors -> kumo exceptions, by error code (conventions.md #10).
 
 One table, ``ERROR_CLASSES``, says which kumo exception each libvirt error code becomes; a code
-not in it becomes a plain ``HostError``. The only context that changes the answer is opening the
-connection: there ``UNREACHABLE_ON_OPEN`` codes (the socket is missing or refuses, no driver
-answers the URI) mean ``HostUnreachable``. Every translated exception keeps libvirt's own message
-and names the host URI and the operation; it also carries them as attributes (``uri``,
-``action``, ``libvirt_code``, ``libvirt_message``) for code that needs more than the text.
+not in it becomes a plain ``HostError``. Two contexts change the answer: opening the
+connection, where ``UNREACHABLE_ON_OPEN`` codes (the socket is missing or refuses, no driver
+answers the URI) mean ``HostUnreachable``; and a call through the QEMU guest agent, where
+``AGENT_ERROR_CLASSES`` say whether the guest is stopped, has no agent, or its agent is silent.
+Every translated exception keeps libvirt's own message and names the host URI and the
+operation; it also carries them as attributes (``uri``, ``action``, ``libvirt_code``,
+``libvirt_message``) for code that needs more than the text.
 Errors the hosts layer detects itself (``host_error``) carry the same attributes, with
 ``libvirt_code`` and ``libvirt_message`` None.
 
@@ -21,6 +23,10 @@ import libvirt
 
 from kumo.errors import (
     DomainNotFound,
+    GuestAgentError,
+    GuestAgentNotConfigured,
+    GuestAgentUnresponsive,
+    GuestNotRunning,
     HostError,
     HostUnreachable,
     InvalidInput,
@@ -48,6 +54,23 @@ ERROR_CLASSES: Mapping[int, type[KumoError]] = MappingProxyType({
     libvirt.VIR_ERR_OPERATION_INVALID: StateError,
 })
 
+#: in a call through the guest agent (virDomainGetTime, virDomainSetTime, virDomainSetUserPassword)
+#: these codes mean more than the general table says. libvirt's QEMU driver checks, in order
+#: (qemu_domain.c, qemuDomainAgentAvailable): the domain is running ("domain is not running",
+#: OPERATION_INVALID -- also for a paused guest); an agent is connected ("QEMU guest agent is not
+#: connected", AGENT_UNRESPONSIVE, when the channel exists but the guest has not opened it) or at
+#: least configured ("QEMU guest agent is not configured", ARGUMENT_UNSUPPORTED: no channel).
+#: An agent that never answers libvirt's guest-sync within 5 s is AGENT_UNRESPONSIVE too, one that
+#: answers out of order AGENT_UNSYNCED; an agent that answers with an error is INTERNAL_ERROR
+#: ("unable to execute QEMU agent command 'guest-set-time': ...", qemu_agent.c).
+AGENT_ERROR_CLASSES: Mapping[int, type[KumoError]] = MappingProxyType({
+    libvirt.VIR_ERR_OPERATION_INVALID: GuestNotRunning,
+    libvirt.VIR_ERR_AGENT_UNRESPONSIVE: GuestAgentUnresponsive,
+    libvirt.VIR_ERR_AGENT_UNSYNCED: GuestAgentUnresponsive,
+    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED: GuestAgentNotConfigured,
+    libvirt.VIR_ERR_INTERNAL_ERROR: GuestAgentError,
+})
+
 #: while opening a connection, these codes mean the host does not answer
 UNREACHABLE_ON_OPEN: frozenset[int] = frozenset({
     libvirt.VIR_ERR_SYSTEM_ERROR,  # socket missing / connection refused / ssh failed
@@ -64,15 +87,15 @@ CONNECTION_LOST_DOMAINS: frozenset[int] = frozenset({libvirt.VIR_FROM_RPC})
 
 
 def translate(err: libvirt.libvirtError, uri: str, action: str, *,
-              opening: bool = False) -> KumoError:
+              opening: bool = False, agent: bool = False) -> KumoError:
     """The kumo exception for ``err``, raised while doing ``action`` (e.g. "start domain 'web1'")
-    on the host ``uri``."""
+    on the host ``uri``; ``agent``: the call went through the guest agent."""
     return from_code(err.get_error_code(), err.get_error_message() or str(err), uri, action,
-                     opening=opening, domain=err.get_error_domain())
+                     opening=opening, agent=agent, domain=err.get_error_domain())
 
 
 def from_code(code: int, message: str, uri: str, action: str, *, opening: bool = False,
-              domain: int | None = None) -> KumoError:
+              agent: bool = False, domain: int | None = None) -> KumoError:
     """The kumo exception for libvirt error ``code`` (from error ``domain``) with libvirt's
     ``message`` (translate's answer; also how kumo.hosts.fake fails exactly as a libvirt host
     would)."""
@@ -81,6 +104,8 @@ def from_code(code: int, message: str, uri: str, action: str, *, opening: bool =
         return _with_context(exc, uri, action, code, message)
     if domain in CONNECTION_LOST_DOMAINS:
         return host_error(HostUnreachable, uri, action, message, code=code)
+    if agent and code in AGENT_ERROR_CLASSES:
+        return host_error(AGENT_ERROR_CLASSES[code], uri, action, message, code=code)
     return host_error(ERROR_CLASSES.get(code, HostError), uri, action, message, code=code)
 
 

@@ -12,6 +12,8 @@ runs ``hooks`` at the moment each call arrives (a test asserts there what the jo
     host.fail("start", Fault.TIMEOUT, after=True)         # the domain starts, the answer is lost
     host.fail("define", Fault.CONNECTION_LOST)            # raises, then the host stops answering
     host.heal()                                           # ... until healed
+    host.domains["web"].guest_clock_offset = timedelta(hours=8)   # its guest clock runs ahead
+    host.domains["web"].agent_answers = False             # the agent is configured but silent
 
 Faults are made by the libvirt error table (kumo.hosts.errors.from_code) from the code and
 message libvirt gives for that failure, so compute sees exactly the exception a real host's
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -33,11 +36,20 @@ from lxml import etree
 from kumo.errors import ConfigConflict, KumoError
 from kumo.hosts.capabilities import HostCapabilities, default_host_caps
 from kumo.hosts.errors import from_code, host_error
-from kumo.hosts.protocol import DomainState, DomainStatus, NodeInfo, PoolInfo, VolumeInfo
+from kumo.hosts.protocol import (
+    DomainState,
+    DomainStatus,
+    NodeInfo,
+    PoolInfo,
+    VolumeInfo,
+    guest_time_to_set,
+)
 
 GiB = 1 << 30
 #: the channel libvirt's QEMU driver talks to the guest agent on
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
+#: operations that go through the guest agent: their faults use the agent's error table
+_AGENT_OPS = frozenset({"set_user_password", "guest_time", "set_guest_time"})
 
 
 class Fault(Enum):
@@ -102,6 +114,10 @@ class FakeDomain:
     graceful: bool = True
     #: guest user -> password the agent set
     passwords: dict[str, str] = field(default_factory=dict)
+    #: the guest's clock minus the host's (what guest_time reads; set_guest_time changes it)
+    guest_clock_offset: timedelta = timedelta(0)
+    #: False: the agent channel is configured but nothing answers on it (agent not running)
+    agent_answers: bool = True
 
 
 @dataclass
@@ -132,6 +148,8 @@ class FakeHost:
         self.down = False
         #: the host UUID libvirt would report (None: like the test driver, none)
         self.host_uuid: str | None = None
+        #: the host's UTC clock (a test may pin it); guest clocks are offsets from it
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._armed: list[_Armed] = []
         self._lock = threading.RLock()
 
@@ -183,7 +201,8 @@ class FakeHost:
         if fault is Fault.CONNECTION_LOST:  # raised by libvirt's RPC client, not the daemon
             self.down, domain = True, libvirt.VIR_FROM_RPC
         detail = ", ".join(f"{k}={v!r}" for k, v in args.items() if k != "xml")
-        return from_code(fault.code, fault.message, self.uri, f"{op}({detail})", domain=domain)
+        return from_code(fault.code, fault.message, self.uri, f"{op}({detail})", domain=domain,
+                         agent=op in _AGENT_OPS)
 
     def _run(self, op: str, act: Callable[[], Any], **args: Any) -> Any:
         with self._lock:
@@ -193,8 +212,8 @@ class FakeHost:
                 raise self._raise(late.fault, op, args)
             return result
 
-    def _error(self, code: int, message: str, action: str) -> KumoError:
-        return from_code(code, message, self.uri, action)
+    def _error(self, code: int, message: str, action: str, *, agent: bool = False) -> KumoError:
+        return from_code(code, message, self.uri, action, agent=agent)
 
     # --- connection and host -----------------------------------------------------------------
 
@@ -315,18 +334,45 @@ class FakeHost:
     def domain_exists(self, name: str) -> bool:
         return self._run("domain_exists", lambda: name in self.domains, name=name)
 
+    def _agent(self, name: str, action: str) -> FakeDomain:
+        """The domain, if its agent can be asked now; else what libvirt's QEMU driver says, in
+        its order (qemuDomainAgentAvailable): not running, no agent connected, none configured."""
+        dom = self._domain(name, action)
+        if dom.state != DomainState.RUNNING:
+            raise self._error(libvirt.VIR_ERR_OPERATION_INVALID,
+                              "Requested operation is not valid: domain is not running", action,
+                              agent=True)
+        if AGENT_CHANNEL not in dom.xml:
+            raise self._error(libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+                              "argument unsupported: QEMU guest agent is not configured", action,
+                              agent=True)
+        if not dom.agent_answers:
+            raise self._error(libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+                              "Guest agent is not responding: QEMU guest agent is not connected",
+                              action, agent=True)
+        return dom
+
     def set_user_password(self, name: str, user: str, password: str) -> None:
         def act() -> None:
-            action = f"set the password of user {user!r} in domain {name!r}"
-            dom = self._domain(name, action)
-            if dom.state != DomainState.RUNNING:
-                raise self._invalid(action, "domain is not running")
-            if AGENT_CHANNEL not in dom.xml:
-                raise self._error(libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
-                                  "argument unsupported: QEMU guest agent is not configured",
-                                  action)
+            dom = self._agent(name, f"set the password of user {user!r} in domain {name!r}")
             dom.passwords[user] = password
         self._run("set_user_password", act, name=name, user=user)  # the password is not kept
+
+    def guest_time(self, domain_name: str) -> datetime:
+        def act() -> datetime:
+            dom = self._agent(domain_name, f"read the clock of domain {domain_name!r} through "
+                                           "its guest agent")
+            return self.clock() + dom.guest_clock_offset
+        return self._run("guest_time", act, domain_name=domain_name)
+
+    def set_guest_time(self, domain_name: str, when: datetime | None = None) -> None:
+        def act() -> None:
+            now = self.clock()
+            target = guest_time_to_set(when, now)
+            dom = self._agent(domain_name, f"set the clock of domain {domain_name!r} through "
+                                           "its guest agent")
+            dom.guest_clock_offset = target - now
+        self._run("set_guest_time", act, domain_name=domain_name, when=when)
 
     # --- pools -------------------------------------------------------------------------------
 

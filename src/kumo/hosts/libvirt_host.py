@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -37,12 +38,20 @@ from kumo.hosts import firmware, probe
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.uri import is_local
 from kumo.hosts.errors import host_error, translate
-from kumo.hosts.protocol import DomainState, DomainStatus, NodeInfo, PoolInfo, VolumeInfo
+from kumo.hosts.protocol import (
+    DomainState,
+    DomainStatus,
+    NodeInfo,
+    PoolInfo,
+    VolumeInfo,
+    guest_time_to_set,
+)
 
 __all__ = ["DomainState", "GiB", "LibvirtHost", "NodeInfo", "PoolInfo", "VolumeInfo",
            "version_tuple"]
 
 GiB = 1024 ** 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: how long an upload waits for its pool to be refreshable (another volume being built)
 _REFRESH_WAIT_S = 30.0
 
@@ -148,11 +157,13 @@ class LibvirtHost:
             return self._conn
 
     @contextlib.contextmanager
-    def _translating(self, action: str) -> Iterator[None]:
+    def _translating(self, action: str, *, agent: bool = False) -> Iterator[None]:
+        """libvirt errors inside become kumo's (``agent``: the call goes through the guest
+        agent, whose errors say more; kumo.hosts.errors.AGENT_ERROR_CLASSES)."""
         try:
             yield
         except libvirt.libvirtError as e:
-            raise translate(e, self.uri, action) from e
+            raise translate(e, self.uri, action, agent=agent) from e
 
     # --- the host ----------------------------------------------------------------------------
 
@@ -324,8 +335,36 @@ class LibvirtHost:
         Needs a running guest with the agent channel (hw_qemu_guest_agent=yes)."""
         action = f"set the password of user {user!r} in domain {name!r}"
         dom = self._domain(name, action)
-        with self._translating(action):
+        with self._translating(action, agent=True):
             dom.setUserPassword(user, password, 0)
+
+    def guest_time(self, domain_name: str) -> datetime:
+        """virDomainGetTime: the guest agent's guest-get-time, the guest kernel's clock (not
+        its RTC), as an aware UTC datetime (microseconds; the agent gives nanoseconds)."""
+        action = f"read the clock of domain {domain_name!r} through its guest agent"
+        dom = self._domain(domain_name, action)
+        with self._translating(action, agent=True):
+            got = dom.getTime(0)
+        return (datetime.fromtimestamp(got["seconds"], timezone.utc)
+                + timedelta(microseconds=got["nseconds"] // 1000))
+
+    def set_guest_time(self, domain_name: str, when: datetime | None = None) -> None:
+        """virDomainSetTime with an explicit time: ``when``, or the host's UTC time at the call.
+
+        Not VIR_DOMAIN_TIME_SYNC: that flag asks the agent to reset the guest's clock *from
+        the guest's own RTC* (libvirt-domain.c, virDomainSetTime: "the time is reset using
+        domain's RTC"; qemu-ga runs ``hwclock -s`` on Linux and ``w32tm /resync`` on Windows),
+        so a guest whose RTC is wrong -- the case this exists for -- would stay wrong. With an
+        explicit time qemu-ga sets the kernel clock and then writes it to the RTC
+        (``hwclock -w``); libvirt then resets QEMU's RTC interrupt reinjection backlog
+        (rtc-reset-reinjection), as it does for both forms."""
+        action = f"set the clock of domain {domain_name!r} through its guest agent"
+        target = guest_time_to_set(when, datetime.now(timezone.utc))
+        dom = self._domain(domain_name, action)
+        since = target - _EPOCH  # exact, where a float timestamp rounds microseconds
+        with self._translating(action, agent=True):
+            dom.setTime({"seconds": since.days * 86400 + since.seconds,
+                         "nseconds": since.microseconds * 1000}, 0)
 
     def domain_states(self) -> dict[str, DomainStatus]:
         """Every domain's state and libvirt's reason for it, in one listing (the power-state

@@ -12,7 +12,9 @@ talks to a transport -- and gets plain values back (``NodeInfo``, ``DomainState`
 Failures cross the seam as kumo exceptions only (kumo.errors), made by the libvirt error table
 (kumo.hosts.errors): DomainNotFound, NotFound (pool, volume), InvalidInput (XML refused),
 UnsupportedGuest, StateError (operation invalid in the domain's state), HostUnreachable (the
-URI does not answer), HostError (anything else). A caller handles those and nothing else.
+URI does not answer), HostError (anything else). Calls through the guest agent add
+GuestNotRunning (a StateError), GuestAgentNotConfigured and GuestAgentUnresponsive (both
+GuestAgentError, a HostError). A caller handles those and nothing else.
 
 The value types live here, not in libvirt_host, so the seam and the fake need no libvirt.
 """
@@ -20,10 +22,12 @@ The value types live here, not in libvirt_host, so the seam and the fake need no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from kumo.errors import InvalidInput
 from kumo.hosts.capabilities import HostCapabilities
 
 
@@ -104,6 +108,18 @@ class VolumeInfo:
     backing_path: str | None = None
 
 
+def guest_time_to_set(when: datetime | None, now: datetime) -> datetime:
+    """What ``set_guest_time`` sets: ``when`` in UTC, or ``now`` (the host's UTC time) when None.
+    A naive ``when`` is refused: a clock without a zone is exactly the 8-hour mistake this call
+    exists to fix."""
+    if when is None:
+        return now
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInput(f"guest time {when.isoformat()} has no time zone: give an aware "
+                           "datetime (e.g. with tzinfo=timezone.utc)")
+    return when.astimezone(timezone.utc)
+
+
 @runtime_checkable
 class HostConnection(Protocol):
     """One hypervisor host, as kumo.compute uses it. Every method may raise the kumo exceptions
@@ -158,7 +174,19 @@ class HostConnection(Protocol):
 
     def set_user_password(self, name: str, user: str, password: str) -> None:
         """Set a guest account's password through the guest agent (virDomainSetUserPassword).
-        HostError when the agent does not answer."""
+        The guest-agent errors of the module docstring when it cannot."""
+        ...
+
+    def guest_time(self, domain_name: str) -> datetime:
+        """The guest's own clock (its kernel's time, read by the guest agent: virDomainGetTime),
+        as an aware UTC datetime; compare it with the host's UTC now for the guest's offset.
+        GuestNotRunning, GuestAgentNotConfigured, GuestAgentUnresponsive when it cannot."""
+        ...
+
+    def set_guest_time(self, domain_name: str, when: datetime | None = None) -> None:
+        """Set the guest's clock through its agent (virDomainSetTime) to ``when`` (aware) or,
+        when None, to the host's UTC time at the call. The same errors as ``guest_time``;
+        InvalidInput for a naive ``when``."""
         ...
 
     # --- storage pools
