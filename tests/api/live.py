@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret-1"
 ALICE_PASSWORD = "alice-secret-1"
 BOB_PASSWORD = "bob-secret-1"
+RITA_PASSWORD = "rita-secret-1"  # a reader in project demo (alice's)
 
 
 def free_port() -> int:
@@ -103,7 +104,8 @@ def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
                "region_name": "RegionOne", "identity_api_version": 3}
         for name, user, pw, project in (("admin", "admin", ADMIN_PASSWORD, "admin"),
                                         ("alice", "alice", ALICE_PASSWORD, "demo"),
-                                        ("bob", "bob", BOB_PASSWORD, "other"))}}
+                                        ("bob", "bob", BOB_PASSWORD, "other"),
+                                        ("rita", "rita", RITA_PASSWORD, "demo"))}}
     (base / "clouds.yaml").write_text(yaml.safe_dump(clouds))
     log = base / "serve.log"
     live = Live(base, url, environ, None, log, clouds["clouds"])  # type: ignore[arg-type]
@@ -114,6 +116,8 @@ def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
         live.kumo("project", "create", project)
         live.kumo("user", "create", user, "--password", pw, "--project", project)
         live.kumo("role", "add", "member", "--user", user, "--project", project)
+    live.kumo("user", "create", "rita", "--password", RITA_PASSWORD, "--project", "demo")
+    live.kumo("role", "add", "reader", "--user", "rita", "--project", "demo")
     with log.open("w") as f:
         live.proc = subprocess.Popen([sys.executable, "-m", "kumo.cli.main", "serve"],
                                      env=environ, stdout=f, stderr=subprocess.STDOUT)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from kumo.api import faults
-from kumo.api.routers import compute, health, identity, image, metrics, servers
+from kumo.api.routers import (aggregates, compute, health, hypervisors, identity, image,
+                               instance_actions, metrics, servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -42,4 +43,7 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(image.router)
     app.include_router(compute.router)
     app.include_router(servers.router)
+    app.include_router(instance_actions.router)
+    app.include_router(hypervisors.router)
+    app.include_router(aggregates.router)
     return app

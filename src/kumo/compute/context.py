@@ -22,6 +22,11 @@ from typing import Mapping
 from kumo.errors import Forbidden
 
 ADMIN_ROLE = "admin"
+MEMBER_ROLE = "member"
+#: Keystone's default roles imply each other: admin -> member -> reader. A context whose roles
+#: include neither admin nor member (only reader) may read what its project may see and change
+#: nothing (Nova's, Glance's and Keystone's default "project reader" persona).
+WRITER_ROLES = frozenset((ADMIN_ROLE, MEMBER_ROLE))
 #: Nova policy names (nova/policies/servers.py, hypervisors.py, extended_server_attributes.py),
 #: all admin-only by default
 FORCED_HOST = "compute:servers:create:forced_host"
@@ -47,6 +52,19 @@ class RequestContext:
             raise Forbidden(f"{action} needs the {ADMIN_ROLE!r} role; user {self.user_id!r} "
                             f"in project {self.project_id!r} has roles "
                             f"{', '.join(self.roles) or 'none'}")
+
+    @property
+    def can_change(self) -> bool:
+        """False for a reader-only context: it may read, never change (module docstring)."""
+        return not WRITER_ROLES.isdisjoint(self.roles)
+
+    def require_change(self, action: str) -> None:
+        """Forbidden naming the action unless this context may change things (admin or
+        member); a reader may only read."""
+        if not self.can_change:
+            raise Forbidden(f"{action} needs the {MEMBER_ROLE!r} or {ADMIN_ROLE!r} role; user "
+                            f"{self.user_id!r} in project {self.project_id!r} has roles "
+                            f"{', '.join(self.roles) or 'none'} (a reader may only read)")
 
     def owns(self, project_id: str | None) -> bool:
         """True if this context may act on a record of ``project_id``."""

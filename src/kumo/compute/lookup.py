@@ -142,6 +142,19 @@ def match_hosts(session: Session, pattern: str) -> list[Host]:
     return [h for h in rows if fnmatch.fnmatchcase(h.name, pattern)]
 
 
+def search_hosts(session: Session, pattern: str) -> list[Host]:
+    """Hosts whose name contains ``pattern`` (case-insensitive, literally: no wildcards), by
+    name: Nova's ``hypervisor_hostname_pattern`` search, a ``LIKE '%pattern%'`` on a MySQL
+    collation (nova/db/main/api.py compute_node_search_by_hypervisor). Kept because clients
+    rely on it (``nova hypervisor-servers``; ``nova host-evacuate --strict`` filters the exact
+    name itself); it is the substring danger of a failed host "34" matching 340-349, so kumo
+    never acts on it: every command names hosts exactly (``find_host``). Nova's ``%`` and ``_``
+    are wildcards there; here they match themselves."""
+    needle = pattern.casefold()
+    rows = session.scalars(select(Host).order_by(Host.name)).all()
+    return [h for h in rows if needle in h.name.casefold()]
+
+
 def prefix_clashes(names: list[str]) -> list[str]:
     """One warning per host name that is a prefix of other hosts' names (34 of 340-349): a
     tool matching by prefix or substring would take them all."""

@@ -72,9 +72,14 @@ def server_view(instance: Instance, ctx: RequestContext | None = None) -> dict[s
     view = _admin_view(instance, host)
     if ctx is not None and not ctx.is_admin:
         view["host"] = None
-        view["host_id"] = (hashlib.sha224(f"{instance.project_id}{host}".encode()).hexdigest()
-                           if host else "")
+        view["host_id"] = host_id_hash(instance.project_id, host)
     return view
+
+
+def host_id_hash(project_id: str, host: str | None) -> str:
+    """Nova's ``hostId``: sha224 of the project id and the host name ("" for no host) -- the
+    same for a project's servers on one host, telling nothing about the host itself."""
+    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest() if host else ""
 
 
 def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:

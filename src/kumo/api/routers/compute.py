@@ -43,6 +43,17 @@ def requested_version(request: Request) -> tuple[int, int] | str | None:
     return int(m.group(1)), int(m.group(2))
 
 
+def api_version(request: Request) -> tuple[int, int]:
+    """The microversion this request is answered at: the one asked, "latest" the maximum, none
+    2.1 (as Nova). Call only behind the ``microversion`` dependency (it refuses the rest)."""
+    v = requested_version(request)
+    if v is None:
+        return MIN_VERSION
+    if v == "latest" or isinstance(v, str):
+        return MAX_VERSION
+    return v
+
+
 async def microversion(request: Request) -> None:
     v = requested_version(request)
     if isinstance(v, str) and v != "latest" or isinstance(v, tuple) and not (

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kumo.api.auth import context, env_of
+from kumo.api.auth import context, env_of, own_context
 from kumo.compute.context import RequestContext
 from kumo.errors import InvalidInput, Unauthorized
 from kumo.identity import service as identity
@@ -138,7 +138,7 @@ def check(request: Request, ctx: RequestContext = Depends(context)) -> dict:
 
 
 @router.delete("/v3/auth/tokens", status_code=204)
-def revoke(request: Request, ctx: RequestContext = Depends(context)) -> Response:
+def revoke(request: Request, ctx: RequestContext = Depends(own_context)) -> Response:
     subject = request.headers.get("x-subject-token", "")
     db = env_of(request).db
     issued = identity.validate_token(db, subject)

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from kumo import logs
 from kumo.api.auth import context, env_of
 from kumo.api.routers.compute import microversion
-from kumo.compute import reschedule
+from kumo.compute import naming, reschedule
 from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
+from kumo.compute.states import host_id_hash
 from kumo.errors import InvalidInput, KumoError, NotFound
 
 log = logs.get(__name__)
@@ -70,8 +71,10 @@ def _image_of(body: ServerBody) -> str:
                        "(volumes are not supported)")
 
 
-def nova_server(view: dict[str, Any], request: Request) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
+def nova_server(view: dict[str, Any], request: Request, ctx: RequestContext) -> dict[str, Any]:
+    """Nova's server view of kumo's, as ``ctx`` may see it: the host a server runs on
+    (``OS-EXT-SRV-ATTR:*``) and a fault's details are an admin's (Nova policies
+    os-extended-server-attributes and the fault's details); everyone gets ``hostId``."""
     fault = view.get("fault")
     out = {
         "id": view["id"], "name": view["name"], "status": view["status"],
@@ -82,24 +85,35 @@ def nova_server(view: dict[str, Any], request: Request) -> dict[str, Any]:
                    "extra_specs": {}},
         "key_name": view.get("key_name"), "metadata": {}, "addresses": {},
         "created": view.get("created"), "updated": view.get("created"),
-        "OS-EXT-SRV-ATTR:host": view.get("host"),
-        "OS-EXT-SRV-ATTR:hypervisor_hostname": view.get("host"),
+        "hostId": view.get("host_id") if "host_id" in view
+        else host_id_hash(view["project_id"], view.get("host")),
         "OS-EXT-STS:vm_state": view.get("vm_state"),
         "OS-EXT-STS:task_state": view.get("task_state"),
         "OS-EXT-STS:power_state": _POWER.get(view.get("power_state") or "", 0),
         "OS-SRV-USG:launched_at": view.get("launched_at"),
         "config_drive": "True", "locked": False, "tags": [],
-        "links": [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{view['id']}"}],
+        "links": _links(request, view["id"]),
     }
+    if ctx.is_admin:
+        out["OS-EXT-SRV-ATTR:host"] = view.get("host")
+        out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = view.get("host")
+        out["OS-EXT-SRV-ATTR:instance_name"] = naming.domain_name(view["id"])
     if fault:
         out["fault"] = {"code": fault.get("code") or 500, "message": fault.get("message"),
-                        "details": fault.get("details") or "", "created": view.get("created")}
+                        "created": view.get("created")}
+        if ctx.is_admin:
+            out["fault"]["details"] = fault.get("details") or ""
     return out
 
 
 #: kumo's power state names -> Nova's numeric power_state
 _POWER = {"nostate": 0, "running": 1, "paused": 3, "shutdown": 4, "crashed": 6,
           "suspended": 7}
+
+
+def _links(request: Request, server_id: str) -> list[dict[str, str]]:
+    base = str(request.base_url).rstrip("/")
+    return [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{server_id}"}]
 
 
 def _visible(request: Request, ctx: RequestContext) -> list[dict[str, Any]]:
@@ -118,13 +132,13 @@ def _visible(request: Request, ctx: RequestContext) -> list[dict[str, Any]]:
 
 @router.get("/servers/detail")
 def list_detail(request: Request, ctx: RequestContext = Depends(context)) -> dict:
-    return {"servers": [nova_server(r, request) for r in _visible(request, ctx)]}
+    return {"servers": [nova_server(r, request, ctx) for r in _visible(request, ctx)]}
 
 
 @router.get("/servers")
 def list_servers(request: Request, ctx: RequestContext = Depends(context)) -> dict:
     return {"servers": [{"id": r["id"], "name": r["name"],
-                         "links": nova_server(r, request)["links"]}
+                         "links": _links(request, r["id"])}
                         for r in _visible(request, ctx)]}
 
 
@@ -137,7 +151,7 @@ def _by_id(request: Request, ctx: RequestContext, server_id: str) -> dict[str, A
 
 @router.get("/servers/{server_id}")
 def show(server_id: str, request: Request, ctx: RequestContext = Depends(context)) -> dict:
-    return {"server": nova_server(_by_id(request, ctx, server_id), request)}
+    return {"server": nova_server(_by_id(request, ctx, server_id), request, ctx)}
 
 
 @router.post("/servers", status_code=202)

@@ -1,0 +1,164 @@
+"""Compute v2.1 os-hypervisors and os-services, over kumo.compute.hypervisors and
+kumo.compute.services (the functions behind ``kumo host ...``). Admin-only, as Nova's default
+policy.
+
+Microversions, as Nova defines them (nova/api/openstack/compute/hypervisors.py, services.py):
+ids are uuids and the search is the ``hypervisor_hostname_pattern`` query parameter from 2.53
+(below it, ``/os-hypervisors/{pattern}/search`` and ``/{pattern}/servers``, 404 from 2.53);
+the capacity and usage fields (vcpus, memory_mb, local_gb, their ``_used``, running_vms, ...)
+are shown below 2.88 and dropped from 2.88, which shows ``uptime`` instead; ``PUT
+/os-services/{id}`` with status/disabled_reason/forced_down is 2.53 (forced_down needs 2.11).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from kumo.api.auth import context, env_of
+from kumo.api.routers.compute import api_version, microversion
+from kumo.compute import hypervisors as hv
+from kumo.compute import services as svc
+from kumo.compute.context import RequestContext
+from kumo.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/compute/v2.1", tags=["compute"],
+                   dependencies=[Depends(microversion)])
+
+V2_53, V2_88 = (2, 53), (2, 88)
+_TRUE = {"1", "t", "true", "on", "y", "yes"}
+_FALSE = {"0", "f", "false", "off", "n", "no"}
+_OLD_FIELDS = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb",
+               "local_gb_used", "running_vms")
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A boolean query parameter as oslo's bool_from_string(strict=True) reads it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise InvalidInput(f"{name}={raw!r} is invalid: allowed true or false")
+
+
+def nova_hypervisor(view: dict[str, Any], request: Request, detail: bool) -> dict[str, Any]:
+    out = {k: view[k] for k in ("id", "hypervisor_hostname", "state", "status")}
+    if detail:
+        out.update({k: view[k] for k in ("hypervisor_type", "hypervisor_version", "host_ip",
+                                          "service")})
+        if api_version(request) >= V2_88:
+            out["uptime"] = None  # kumo asks no host for it (Nova: the driver's, or None)
+        else:
+            out.update({k: view[k] for k in _OLD_FIELDS})
+            out.update({"free_ram_mb": view["memory_mb"] - view["memory_mb_used"],
+                        "free_disk_gb": view["local_gb"] - view["local_gb_used"],
+                        "current_workload": 0, "disk_available_least": None,
+                        "cpu_info": {}})
+    if view["servers"]:  # Nova leaves the key out for a hypervisor without servers
+        out["servers"] = view["servers"]
+    return out
+
+
+def _page(request: Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    marker, limit = request.query_params.get("marker"), request.query_params.get("limit")
+    if marker is not None:
+        ids = [v["id"] for v in views]
+        if marker not in ids:
+            raise InvalidInput(f"marker {marker!r} is invalid: no hypervisor has this id")
+        views = views[ids.index(marker) + 1:]
+    if limit is not None:
+        if not limit.isdigit():
+            raise InvalidInput(f"limit={limit!r} is invalid: allowed an integer >= 0")
+        views = views[:int(limit)]
+    return views
+
+
+def _list(request: Request, ctx: RequestContext, detail: bool) -> dict:
+    pattern = request.query_params.get("hypervisor_hostname_pattern")
+    if pattern is not None and api_version(request) < V2_53:
+        raise InvalidInput("hypervisor_hostname_pattern needs microversion 2.53 or later; "
+                           "below it, use /os-hypervisors/{pattern}/search")
+    if pattern is not None and ({"limit", "marker"} & set(request.query_params)):
+        raise InvalidInput("Paging over hypervisors with the hypervisor_hostname_pattern "
+                           "query parameter is not supported.")
+    views = hv.list_hypervisors(env_of(request), ctx, pattern=pattern,
+                                with_servers=_flag(request, "with_servers"))
+    return {"hypervisors": [nova_hypervisor(v, request, detail) for v in _page(request, views)]}
+
+
+@router.get("/os-hypervisors")
+def list_hypervisors(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    return _list(request, ctx, detail=False)
+
+
+@router.get("/os-hypervisors/detail")
+def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    return _list(request, ctx, detail=True)
+
+
+@router.get("/os-hypervisors/{hypervisor_id}")
+def show_hypervisor(hypervisor_id: str, request: Request,
+                    ctx: RequestContext = Depends(context)) -> dict:
+    view = hv.show_hypervisor(env_of(request), ctx, hypervisor_id,
+                              with_servers=_flag(request, "with_servers"))
+    return {"hypervisor": nova_hypervisor(view, request, detail=True)}
+
+
+@router.get("/os-hypervisors/{pattern}/search")
+@router.get("/os-hypervisors/{pattern}/servers")
+def legacy_search(pattern: str, request: Request,
+                  ctx: RequestContext = Depends(context)) -> dict:
+    """Below 2.53 only (Nova removed both routes there)."""
+    if api_version(request) >= V2_53:
+        raise NotFound(f"no such resource: {request.url.path} (removed in microversion 2.53: "
+                       "use ?hypervisor_hostname_pattern=)")
+    servers = request.url.path.endswith("/servers")
+    views = hv.list_hypervisors(env_of(request), ctx, pattern=pattern, with_servers=servers)
+    return {"hypervisors": [nova_hypervisor(v, request, detail=False) for v in views]}
+
+
+# --- os-services ---------------------------------------------------------------------------------
+
+def nova_service(view: dict[str, Any], request: Request) -> dict[str, Any]:
+    out = dict(view)
+    if api_version(request) < (2, 11):
+        out.pop("forced_down")
+    return out
+
+
+@router.get("/os-services")
+def list_services(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    rows = svc.list_services(env_of(request), ctx, host=request.query_params.get("host"),
+                             binary=request.query_params.get("binary"))
+    return {"services": [nova_service(r, request) for r in rows]}
+
+
+class ServiceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(None, max_length=16)
+    disabled_reason: str | None = Field(None, max_length=svc.REASON_MAX)
+    forced_down: bool | None = None
+
+
+@router.put("/os-services/{service_id}")
+def update_service(service_id: str, body: ServiceUpdate, request: Request,
+                   ctx: RequestContext = Depends(context)) -> dict:
+    if api_version(request) < V2_53:
+        raise NotFound(f"no such resource: PUT {request.url.path} (service ids in the path "
+                       "need microversion 2.53 or later)")
+    view = svc.update_service(env_of(request), ctx, service_id, svc.ServiceChange(
+        body.status, body.disabled_reason, body.forced_down))
+    return {"service": nova_service(view, request)}
+
+
+@router.delete("/os-services/{service_id}", status_code=204)
+def delete_service(service_id: str, request: Request,
+                   ctx: RequestContext = Depends(context)) -> Response:
+    svc.delete_service(env_of(request), ctx, service_id)
+    return Response(status_code=204)
