@@ -99,11 +99,14 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
                   guest_timezone: str | None, cpu_mode: str | None, name: str | None,
                   disk_path: str | None, ssh_keys: tuple[str, ...], kernel: str | None = None,
                   initrd: str | None = None, network: str | None = None,
-                  bridge: str | None = None, managed_host: str | None = None) -> GuestRequest:
-    if not image_file and not props:
+                  bridge: str | None = None, managed_host: str | None = None,
+                  document: dict[str, Any] | None = None) -> GuestRequest:
+    """``document``: the Glance image document itself (read from a cloud) instead of
+    ``image_file``."""
+    if not image_file and not props and document is None:
         raise InvalidInput("nothing to work on: give --image FILE and/or -p KEY=VALUE")
-    doc: dict[str, Any] = {}
-    if image_file:
+    doc: dict[str, Any] = dict(document or {})
+    if image_file and document is None:
         doc = (parse_json(sys.stdin.read(), "--image", "-") if image_file == "-"
                else read_json(image_file, "--image"))
         if not isinstance(doc, dict):
@@ -233,13 +236,51 @@ def explain(out: Output, **kw) -> None:
 
 @click.command()
 @_image_options
+@click.option("--os-cloud", "os_cloud", default=None, metavar="NAME",
+              help="Lint the images of this OpenStack cloud (clouds.yaml; 'envvars' for the "
+                   "OS_* variables), read through its Image API: --image then names an image "
+                   "there (id or name).")
+@click.option("--all-images", is_flag=True,
+              help="With --os-cloud: every image the credentials see.")
 @list_options
-def lint(out: Output, **kw) -> None:
+def lint(out: Output, os_cloud: str | None, all_images: bool, **kw) -> None:
     """Print findings (id, severity, message, fix); exit 1 when any is an error."""
+    if os_cloud is not None or all_images:
+        return _lint_cloud(out, os_cloud, all_images, kw)
     plan = plan_guest(build_request(**kw))
     if out.is_table and not plan.findings:
         click.echo("no findings")
     else:
         out.many([f.as_dict() for f in plan.findings], FINDING_COLUMNS, "findings")
     if plan.errors:
+        raise click.exceptions.Exit(1)
+
+
+def _lint_cloud(out: Output, os_cloud: str | None, all_images: bool, kw: dict) -> None:
+    """kumo's checks over another cloud's catalog: one row per finding, with its image."""
+    from kumo.cli import cloud
+
+    ref = kw.pop("image_file")
+    if os_cloud is None:
+        raise InvalidInput("--all-images needs --os-cloud NAME (the cloud whose images to lint)")
+    if all_images == bool(ref):
+        raise InvalidInput("with --os-cloud give exactly one of --image ID|NAME and "
+                           "--all-images")
+    conn = cloud.connect(os_cloud)
+    try:
+        docs = list(cloud.all_image_documents(conn)) if all_images else [
+            cloud.image_document(conn, ref)]
+    finally:
+        conn.close()
+    rows, failed = [], False
+    for doc in docs:
+        plan = plan_guest(build_request(image_file=None, document=doc, **kw))
+        failed = failed or bool(plan.errors)
+        rows += [{"image_id": doc.get("id"), "image": doc.get("name"), **f.as_dict()}
+                 for f in plan.findings]
+    if out.is_table and not rows:
+        click.echo(f"no findings in {len(docs)} image{'s' if len(docs) != 1 else ''}")
+    else:
+        out.many(rows, ("image_id", "image", *FINDING_COLUMNS), "findings")
+    if failed:
         raise click.exceptions.Exit(1)
