@@ -106,6 +106,13 @@ class Settings(BaseModel):
     max_request_body: int = _key(
         65536, "bytes an API request body may have (image data uploads excepted)",
         "an integer >= 1024", ge=1024)
+    api_workers: int = _key(
+        1, "HTTP processes serving the APIs on bind:port (the periodic work runs in the first "
+        "only)", "an integer 1..64", ge=1, le=64)
+    tls_cert_file: Path | None = _key(
+        None, "PEM certificate (chain) of kumo serve's HTTP server; with tls_key_file it speaks "
+        "HTTPS only", "a file path")
+    tls_key_file: Path | None = _key(None, "PEM private key of tls_cert_file", "a file path")
 
     # --- periodic work (0 disables a task) ------------------------------------------------------
     sync_power_state_interval: float = _key(
@@ -132,7 +139,8 @@ class Settings(BaseModel):
         86400.0, "seconds a cached image volume stays on a host unused before it is removed "
         "(Nova's remove_unused_original_minimum_age_seconds)", f"{_SECONDS} >= 0", ge=0)
 
-    @field_validator("data_dir", "image_dir", "log_file", mode="after")
+    @field_validator("data_dir", "image_dir", "log_file", "tls_cert_file", "tls_key_file",
+                     mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else _path(value)

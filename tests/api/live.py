@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -82,7 +83,8 @@ class Live:
 def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
     """``cloud_environ``: the KUMO_* settings of a cloud already set up (tests/e2e)."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    cert = (cloud_environ or {}).get("KUMO_TLS_CERT_FILE")  # HTTPS: the clients trust it
+    url = f"{'https' if cert else 'http'}://127.0.0.1:{port}"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "KUMO_"))}
     environ.update({
         "HOME": str(base / "home"),  # glanceclient caches its schema under ~/.glanceclient
@@ -101,7 +103,8 @@ def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
         name: {"auth": {"auth_url": f"{url}/identity", "username": user, "password": pw,
                         "project_name": project, "user_domain_name": "Default",
                         "project_domain_name": "Default"},
-               "region_name": "RegionOne", "identity_api_version": 3}
+               "region_name": "RegionOne", "identity_api_version": 3,
+               **({"cacert": cert} if cert else {})}
         for name, user, pw, project in (("admin", "admin", ADMIN_PASSWORD, "admin"),
                                         ("alice", "alice", ALICE_PASSWORD, "demo"),
                                         ("bob", "bob", BOB_PASSWORD, "other"),
@@ -124,7 +127,9 @@ def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthcheck", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/healthcheck", timeout=2,
+                         verify=ssl.create_default_context(cafile=cert) if cert else True
+                         ).status_code == 200:
                 return live
         except httpx.HTTPError:
             pass

@@ -25,11 +25,10 @@ def serve(ctx: click.Context, config_file: str | None) -> None:
 
     Runs until SIGTERM or SIGINT, then stops taking work, waits for what is in progress (up to
     shutdown_timeout) and hands the rest back through the journal."""
-    import uvicorn
-
     from kumo import logs
     from kumo.api.app import create_app
     from kumo.config import CONFIG_ENV, Settings
+    from kumo.serve import http
     from kumo.serve.controller import Controller
 
     if config_file:
@@ -40,11 +39,12 @@ def serve(ctx: click.Context, config_file: str | None) -> None:
     logs.setup(level, settings.log_format, settings.log_file, settings.controller_name)
     log = logs.get("kumo.serve")
 
+    http.check_tls(settings)
     controller = Controller(settings)
+    sock = http.listen(settings)
     controller.start()
-    server = _server(uvicorn.Config(create_app(controller), host=settings.bind,
-                                    port=settings.port, log_config=None, access_log=False,
-                                    lifespan="off"))
+    server = _server(http.uvicorn_config(create_app(controller), settings))
+    workers = http.start_workers(config_file, settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -53,16 +53,20 @@ def serve(ctx: click.Context, config_file: str | None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    http = threading.Thread(target=server.run, name="kumo-http", daemon=True)
-    http.start()
-    log.info("HTTP on http://%s:%d (/healthcheck, /metrics)", settings.bind, settings.port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kumo-http",
+                              daemon=True)
+    thread.start()
+    log.info("%s on %s://%s:%d (/healthcheck, /metrics, the OpenStack APIs), %d process%s",
+             http.scheme(settings).upper(), http.scheme(settings), settings.bind, settings.port,
+             settings.api_workers, "es" if settings.api_workers != 1 else "")
     while not stop.wait(0.5):
-        if not http.is_alive():  # the port was taken, say: nothing to serve
+        if not thread.is_alive():  # the server failed: nothing to serve
             log.error("the HTTP server stopped; stopping")
             break
     server.should_exit = True
+    http.stop_workers(workers)
     controller.stop()
-    http.join(timeout=10)
+    thread.join(timeout=10)
 
 
 def _server(config: object) -> object:
