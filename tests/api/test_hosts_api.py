@@ -264,3 +264,55 @@ def test_a_member_never_sees_the_host_name(cloud):
     admin = httpx.get(f"{live.url}/compute/v2.1/servers/{SERVER}", headers=h(live)).json()
     assert (admin["server"]["OS-EXT-SRV-ATTR:host"], admin["server"]["hostId"]) == (
         "rack-34", hashlib.sha224(f"{demo}rack-34".encode()).hexdigest())
+
+
+# --- the kumo extension (/kumo/v1): the kumo command against a remote controller ----------------
+
+@pytest.fixture(scope="module")
+def catalog(cloud):
+    live = cloud
+    # (no --file: the client uploads its empty stdin, which only raw accepts)
+    live.openstack("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                   "--public", "--property", "os_distro=windows", "ext-win")
+    live.openstack("flavor", "create", "--vcpus", "2", "--ram", "4096", "--disk", "40",
+                   "ext.medium")
+    return live
+
+
+def test_kumo_placement_explain_os_cloud(catalog):
+    live = catalog
+    r = live.kumo("placement", "explain", "--os-cloud", "admin", "--image", "ext-win",
+                  "--flavor", "ext.medium", "-f", "json", check=False)
+    assert r.returncode == 0, r.stderr + live.tail()
+    doc = json.loads(r.stdout)
+    assert (doc["image"]["name"], doc["flavor"]["name"]) == ("ext-win", "ext.medium")
+    assert sorted(h["host"] for h in doc["hosts"]) == sorted(HOSTS)
+    assert doc["chosen"] in HOSTS
+    table = live.kumo("placement", "explain", "--os-cloud", "admin", "--image", "ext-win",
+                      "--flavor", "ext.medium", "--host", "edge-1", check=False)
+    assert table.returncode == 0, table.stderr
+    assert "edge-1" in table.stdout and "rack-34 " not in table.stdout
+    assert doc["summary"] in live.kumo("placement", "explain", "--os-cloud", "admin",
+                                       "--image", "ext-win", "--flavor", "ext.medium",
+                                       check=False).stdout
+
+
+def test_kumo_placement_explain_os_cloud_as_a_member_is_refused(catalog):
+    r = catalog.kumo("placement", "explain", "--os-cloud", "alice", "--image", "ext-win",
+                     "--flavor", "ext.medium", check=False)
+    assert r.returncode == 2
+    assert r.stderr.startswith("kumo: error: the controller answered 403: placement explain, "
+                               "which shows every host's inventory")
+
+
+def test_lint_through_the_api_as_a_reader(catalog):
+    """Linting changes nothing: a reader of the project may lint an image it sees."""
+    live = catalog
+    token = live.token("rita", "rita-secret-1", "demo")
+    r = httpx.post(f"{live.url}/kumo/v1/lint", headers={"X-Auth-Token": token},
+                   json={"image": "ext-win", "flavor": "ext.medium"})
+    assert r.status_code == 200, r.text
+    assert "os-type-missing" in {f["id"] for f in r.json()["findings"]}
+    r = httpx.post(f"{live.url}/kumo/v1/lint", headers={"X-Auth-Token": token},
+                   json={"image": {"name": "w", "os_type": "windows", "hw_disk_bus": "floppy"}})
+    assert r.status_code == 400 and "hw_disk_bus" in r.json()["error"]["message"]

@@ -78,3 +78,46 @@ def all_image_documents(conn: Any) -> Iterator[dict[str, Any]]:
         yield from page.get("images") or []
         nxt = page.get("next")
         path = nxt.removeprefix("/v2") if isinstance(nxt, str) and nxt else None
+
+
+#: the service type of kumo's own operations in the catalog (kumo.api.routers.kumo_ext)
+KUMO_SERVICE = "kumo"
+
+
+def kumo_get(cloud: str, path: str, params: list[tuple[str, str]]) -> Any:
+    """GET ``path`` of the kumo extension of ``cloud``'s controller (its catalog's ``kumo``
+    endpoint) as the cloud's credentials; the answer's JSON, or the controller's own error."""
+    from openstack import exceptions as os_exc
+
+    conn = connect(cloud)
+    try:
+        r = conn.session.get(path, params=params, raise_exc=False,
+                             endpoint_filter={"service_type": KUMO_SERVICE,
+                                              "interface": "public"})
+    except os_exc.SDKException as e:
+        raise HostUnreachable(f"--os-cloud {cloud!r}: {e}") from None
+    except Exception as e:  # keystoneauth: no such endpoint, connection refused
+        raise HostUnreachable(f"--os-cloud {cloud!r}: {type(e).__name__}: {e}") from None
+    finally:
+        conn.close()
+    if r.status_code < 300:
+        return r.json()
+    raise remote_error(r.status_code, _message(r))
+
+
+def _message(response: Any) -> str:
+    try:
+        body = response.json()
+        inner = next(iter(body.values()))
+        return str(inner.get("message"))
+    except (ValueError, AttributeError, StopIteration, TypeError):
+        return response.text[:200] or f"HTTP {response.status_code}"
+
+
+def remote_error(status: int, message: str) -> Exception:
+    """The kumo error a controller's answer stands for (its message kept)."""
+    from kumo.errors import Forbidden, Unauthorized
+
+    kinds = {400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound,
+             409: InvalidInput}
+    return kinds.get(status, HostUnreachable)(f"the controller answered {status}: {message}")

@@ -16,17 +16,13 @@ from sqlalchemy.exc import OperationalError
 from kumo.cli.db import _shown, _unreachable, _url, url_option
 from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options
-from kumo.compute import heartbeat
+from kumo.compute import placement as explained
 from kumo.compute.context import HYPERVISORS, cli_context
 from kumo.compute.env import ComputeEnv
-from kumo.compute.flavors import flavor_value
-from kumo.compute.images import boot_properties
-from kumo.compute.lookup import find_flavor, find_image
 from kumo.config import Settings
 from kumo.db import Database, migrate
+from kumo.errors import DatabaseUnusable, InvalidInput
 from kumo.scheduler import service
-from kumo.errors import DatabaseUnusable
-from kumo.scheduler.explain import Explanation
 
 
 @click.group("placement")
@@ -46,12 +42,26 @@ def placement() -> None:
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="Scheduler configuration file (default: KUMO_SCHEDULER_CONFIG, else "
                    "scheduler.toml in the data directory, else the defaults).")
+@click.option("--os-cloud", "os_cloud", default=None, metavar="NAME",
+              help="Ask the kumo controller of this cloud (clouds.yaml; 'envvars': the OS_* "
+                   "variables) through its API instead of the local database.")
 @url_option
 @list_options
 def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
             hosts: tuple[str, ...], config_file: str | None, database_url: str | None,
-            out: Output) -> None:
+            os_cloud: str | None, out: Output) -> None:
     """Explain where IMAGE with FLAVOR would be placed, host by host."""
+    if os_cloud is not None:
+        from kumo.cli import cloud
+
+        if config_file or database_url:
+            raise InvalidInput("--os-cloud asks the remote controller, which uses its own "
+                               "scheduler configuration and database: drop --config and "
+                               "--database-url")
+        params = [("image", image_ref), ("flavor", flavor_ref),
+                  *(("availability_zone", z) for z in [availability_zone] if z),
+                  *(("host", h) for h in hosts)]
+        return _print(out, cloud.kumo_get(os_cloud, "/placement/explain", params))
     cli_context().require_admin(f"placement explain, which shows every host's inventory "
                                 f"(Nova policy {HYPERVISORS})")
     url = _url(database_url)
@@ -64,40 +74,19 @@ def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,
         raise DatabaseUnusable(f"database {_shown(url)} is not initialised: run "
                                "`kumo db upgrade`, then add hosts, images and flavors")
     env = ComputeEnv(db=Database(url), settings=Settings.from_env())
-    db = env.db
     try:
-        with db.session_scope(readonly=True) as s:
-            ctx = cli_context()
-            image = find_image(s, ctx, image_ref)
-            flavor = find_flavor(s, ctx, flavor_ref)
-            spec = service.request_spec(boot_properties(image), flavor_value(flavor),
-                                        availability_zone=availability_zone)
-            subject = {"image": {"id": image.id, "name": image.name},
-                       "flavor": {"id": flavor.flavorid, "name": flavor.name,
-                                  "vcpus": flavor.vcpus, "ram": flavor.ram_mib,
-                                  "disk": flavor.disk_gib + flavor.ephemeral_gib}}
-        heartbeat.refresh_stale(env, config, hosts or None)
-        result = service.explain(db, spec, config, hosts=hosts or None)
+        document = explained.explain_placement(
+            env, cli_context(), image_ref, flavor_ref, availability_zone=availability_zone,
+            hosts=hosts, config=config)
     except OperationalError as e:
         raise _unreachable(url, e) from None
     finally:
         env.close()
-    _print(out, result, subject)
+    _print(out, document)
 
 
-COLUMNS = ("host", "result", "weight", "reasons / weights")
-
-
-def _print(out: Output, result: Explanation, subject: dict) -> None:
-    f = subject["flavor"]
-    title = (f"placement of image {subject['image']['name'] or subject['image']['id']} with "
-             f"flavor {f['name']} ({f['vcpus']} vCPU, {f['ram']} MiB RAM, {f['disk']} GiB disk)")
-    rows = []
-    for r in result.rows:
-        state = ("chosen" if r.host == result.chosen else "pass") if r.passed else "FAIL"
-        rows.append({"host": r.host, "result": state,
-                     "weight": "-" if r.total is None else f"{r.total:.4f}",
-                     "reasons / weights": r.details()})
-    out.many(rows, COLUMNS, title, document={**subject, **result.to_dict()})
+def _print(out: Output, document: dict) -> None:
+    out.many(explained.rows(document), explained.COLUMNS, explained.title(document),
+             document=document)
     if out.is_table:
-        click.echo(result.summary)
+        click.echo(document["summary"])
