@@ -54,6 +54,23 @@ def api_version(request: Request) -> tuple[int, int]:
     return v
 
 
+def paged(request: Request, rows: list[dict], key: str, what: str) -> list[dict]:
+    """``rows`` after the one whose ``key`` is the ``marker`` query parameter, at most
+    ``limit`` of them (Nova's paging); a marker that names no row, or a limit that is no
+    integer, is 400."""
+    marker, limit = request.query_params.get("marker"), request.query_params.get("limit")
+    if marker is not None:
+        keys = [r[key] for r in rows]
+        if marker not in keys:
+            raise InvalidInput(f"marker {marker!r} is invalid: no {what} has this {key}")
+        rows = rows[keys.index(marker) + 1:]
+    if limit is not None:
+        if not limit.isdigit():
+            raise InvalidInput(f"limit={limit!r} is invalid: allowed an integer >= 0")
+        rows = rows[:int(limit)]
+    return rows
+
+
 async def microversion(request: Request) -> None:
     v = requested_version(request)
     if isinstance(v, str) and v != "latest" or isinstance(v, tuple) and not (

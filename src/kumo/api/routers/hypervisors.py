@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kumo.api.auth import context, env_of
-from kumo.api.routers.compute import api_version, microversion
+from kumo.api.routers.compute import api_version, microversion, paged
 from kumo.compute import hypervisors as hv
 from kumo.compute import services as svc
 from kumo.compute.context import RequestContext
@@ -64,20 +64,6 @@ def nova_hypervisor(view: dict[str, Any], request: Request, detail: bool) -> dic
     return out
 
 
-def _page(request: Request, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    marker, limit = request.query_params.get("marker"), request.query_params.get("limit")
-    if marker is not None:
-        ids = [v["id"] for v in views]
-        if marker not in ids:
-            raise InvalidInput(f"marker {marker!r} is invalid: no hypervisor has this id")
-        views = views[ids.index(marker) + 1:]
-    if limit is not None:
-        if not limit.isdigit():
-            raise InvalidInput(f"limit={limit!r} is invalid: allowed an integer >= 0")
-        views = views[:int(limit)]
-    return views
-
-
 def _list(request: Request, ctx: RequestContext, detail: bool) -> dict:
     pattern = request.query_params.get("hypervisor_hostname_pattern")
     if pattern is not None and api_version(request) < V2_53:
@@ -88,7 +74,7 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> dict:
                            "query parameter is not supported.")
     views = hv.list_hypervisors(env_of(request), ctx, pattern=pattern,
                                 with_servers=_flag(request, "with_servers"))
-    return {"hypervisors": [nova_hypervisor(v, request, detail) for v in _page(request, views)]}
+    return {"hypervisors": [nova_hypervisor(v, request, detail) for v in paged(request, views, "id", "hypervisor")]}
 
 
 @router.get("/os-hypervisors")

@@ -14,12 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from kumo.api.auth import context, env_of
-from kumo.api.routers.compute import microversion
+from kumo.api.routers.compute import microversion, paged
 from kumo.api.routers.servers import _by_id
 from kumo.compute import events
 from kumo.compute.context import RequestContext
 from kumo.compute.states import host_id_hash
-from kumo.errors import InvalidInput
 
 router = APIRouter(prefix="/compute/v2.1/servers/{server_id}/os-instance-actions",
                    tags=["compute"], dependencies=[Depends(microversion)])
@@ -52,28 +51,13 @@ def nova_event(event: dict[str, Any], project_id: str, ctx: RequestContext) -> d
     return out
 
 
-def _limit(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    marker, limit = request.query_params.get("marker"), request.query_params.get("limit")
-    if marker is not None:
-        ids = [r["request_id"] for r in rows]
-        if marker not in ids:
-            raise InvalidInput(f"marker {marker!r} is invalid: no action of this server has "
-                               "this request id")
-        rows = rows[ids.index(marker) + 1:]
-    if limit is not None:
-        if not limit.isdigit():
-            raise InvalidInput(f"limit={limit!r} is invalid: allowed an integer >= 0")
-        rows = rows[:int(limit)]
-    return rows
-
-
 @router.get("")
 def list_actions(server_id: str, request: Request,
                  ctx: RequestContext = Depends(context)) -> dict:
     server = _by_id(request, ctx, server_id)
     rows = events.list_events(env_of(request), ctx, server["id"])
     return {"instanceActions": [nova_action(r, server["project_id"])
-                                for r in _limit(request, rows)]}
+                                for r in paged(request, rows, "request_id", "action of this server")]}
 
 
 @router.get("/{request_id}")
