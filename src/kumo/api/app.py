@@ -23,8 +23,8 @@ from kumo.api.routers import (aggregates, compute, health, hypervisors, identity
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
 
-#: image data (PUT /image/v2/images/{id}/file) streams to disk: no body limit there
-_UPLOAD = re.compile(r"^/image/v2/images/[^/]+/file/?$")
+#: image data (PUT /image/v2/images/{id}/file or .../stage) streams to disk: no body limit there
+_UPLOAD = re.compile(r"^/image/v2/images/[^/]+/(file|stage)/?$")
 
 
 def _unbounded(path: str, method: str) -> bool:

@@ -158,6 +158,39 @@ def upload(ref: str, file: str, disk_format: str | None, out: Output) -> None:
     out.one(view)
 
 
+@image.command("stage")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
+@click.option("--file", "file", type=click.Path(dir_okay=False), required=True,
+              help="Image data to stage (checked at import).")
+@click.option("--disk-format", default=None,
+              help="The image's disk format, if it was created without one.")
+@show_options
+def stage(ref: str, file: str, disk_format: str | None, out: Output) -> None:
+    """Stage data for a queued image (as `openstack image stage`); `kumo image import` then
+    checks and stores it. The image is uploading meanwhile."""
+    import os
+
+    from kumo.cli.progress import transfer
+    from kumo.compute import image_data
+    size = os.path.getsize(file) if os.path.isfile(file) else None
+    with transfer(f"staging {os.path.basename(file)}", size) as advance:
+        view = run(lambda env, ctx: image_data.stage_image(
+            env, ctx, ref, file, disk_format=disk_format, progress=advance))
+    out.one(view)
+
+
+@image.command("import")
+@click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
+@click.option("--method", default="glance-direct", show_default=True,
+              help="Import method (kumo offers glance-direct: data staged by `image stage`).")
+@show_options
+def import_(ref: str, method: str, out: Output) -> None:
+    """Import an image's staged data (as `openstack image import`): checked with qemu-img like
+    an upload; the image becomes active. A failed check keeps the staged data."""
+    from kumo.compute import image_data
+    out.one(run(lambda env, ctx: image_data.import_image(env, ctx, ref, method)))
+
+
 @image.command("download")
 @click.argument("ref", metavar="IMAGE", shell_complete=complete.images)
 @click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),

@@ -44,8 +44,13 @@ def open_env(recover: bool = False, recover_store: bool = False
     if recover or recover_store:
         from kumo.compute.images import recover_store as recover_images
 
+        from kumo.compute.image_data import recover_staging
+
         for e in recover_images(env):
             click.echo(f"kumo: recovered image store file {e.name}: {e.outcome}", err=True)
+        for st in recover_staging(env):
+            click.echo(f"kumo: recovered staged data of image {st.image_id}: {st.outcome}",
+                       err=True)
     if recover:
         for r in journal.recover(env):
             of = f" of server {r.instance_uuid}" if r.instance_uuid else ""

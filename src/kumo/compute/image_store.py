@@ -236,7 +236,8 @@ class ImageStore:
         return self.directory / f".{image_id}.deleting"
 
     def write(self, image_id: str, source: str | Path, disk_format: str,
-              progress: Callable[[int], None] | None = None) -> PendingImage:
+              progress: Callable[[int], None] | None = None,
+              what: str | None = None) -> PendingImage:
         """Copy ``source`` into ``.<id>.part`` (locked until published or discarded), then check
         the copy -- what was stored, not the source, which could be swapped for another file
         between a check and the copy. InvalidInput (naming ``source``) if the copy is not a
@@ -245,7 +246,7 @@ class ImageStore:
         (with ``store_path``) and then publishes: ``recover`` rolls a ``.part`` forward only
         when its row was committed with data."""
         _check_disk_format(disk_format)
-        what = f"image file {str(source)!r}"
+        what = what or f"image file {str(source)!r}"
         private_dir(self.directory, root=self.data_dir)
         partial = self.partial(image_id)
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.new(HASH_ALGO)

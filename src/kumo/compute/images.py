@@ -27,6 +27,7 @@ from kumo.catalog.schema import CONTAINER_FORMATS, DISK_FORMATS
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
+from kumo.compute.image_staging import StagingArea
 from kumo.compute.image_store import ImageStore, StoreEvent
 from kumo.compute.lookup import check_unclaimed, find_image, image_visible
 from kumo.db.models import PROPERTY_VALUE_MAX, Image, ImageStatus, Visibility
@@ -183,6 +184,8 @@ def delete_image(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
             s.flush()
             s.commit()
             failpoint("image-delete:committed")
+    # staged data of an image never imported goes with it (recovery removes it after a kill)
+    StagingArea.of(env.settings).remove(image_id)
     return image_id
 
 

@@ -321,11 +321,10 @@ def delete_image(image_id: str, request: Request,
     return Response(status_code=204)
 
 
-@router.put("/v2/images/{image_id}/file", status_code=204)
-async def upload(image_id: str, request: Request,
-                 ctx: RequestContext = Depends(context)) -> Response:
-    """The data, streamed to a private file in the image store (never held in memory), then
-    checked and stored by the service (qemu-img against the image's disk_format)."""
+async def _from_body(request: Request, ctx: RequestContext, image_id: str, action) -> None:
+    """The request body streamed to a private file in the image store (never held in memory),
+    then given to ``action(env, ctx, image_id, path)`` in a worker thread; the file is removed
+    afterwards whatever happened."""
     env = env_of(request)
     await run_in_threadpool(_by_id, request, ctx, image_id)
     directory = service.store(env).directory
@@ -335,12 +334,58 @@ async def upload(image_id: str, request: Request,
         with open_private(tmp, "wb") as f:
             async for chunk in request.stream():
                 await run_in_threadpool(f.write, chunk)
-        await run_in_threadpool(functools.partial(
-            image_data.upload_image, env, ctx, image_id, tmp,
-            set_format_hint="set it on the image first"))
+        await run_in_threadpool(action, env, ctx, image_id, tmp)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@router.put("/v2/images/{image_id}/file", status_code=204)
+async def upload(image_id: str, request: Request,
+                 ctx: RequestContext = Depends(context)) -> Response:
+    """The data, checked and stored by the service (qemu-img against the image's disk_format)."""
+    await _from_body(request, ctx, image_id, functools.partial(
+        image_data.upload_image, set_format_hint="set it on the image first",
+        what="the uploaded data"))
     return Response(status_code=204)
+
+
+@router.put("/v2/images/{image_id}/stage", status_code=204)
+async def stage(image_id: str, request: Request,
+                ctx: RequestContext = Depends(context)) -> Response:
+    """Glance's interoperable import, step 1 (Image API 2.6): the data is staged; the image
+    goes uploading until ``POST .../import`` checks and stores it."""
+    await _from_body(request, ctx, image_id, functools.partial(
+        image_data.stage_image, set_format_hint="set it on the image first",
+        what="the staged data"))
+    return Response(status_code=204)
+
+
+class _ImportMethod(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class _ImportBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    method: _ImportMethod
+
+
+@router.post("/v2/images/{image_id}/import", status_code=202)
+def import_(image_id: str, body: _ImportBody, request: Request,
+            ctx: RequestContext = Depends(context)) -> Response:
+    """Step 2: import the staged data (method glance-direct). Glance runs the import as a task
+    and answers 202 at once; kumo imports before answering (the image is active when the 202
+    arrives), which a client polling the image's status cannot tell apart."""
+    _by_id(request, ctx, image_id)
+    image_data.import_image(env_of(request), ctx, image_id, body.method.name)
+    return Response(status_code=202)
+
+
+@router.get("/v2/info/import")
+def import_info() -> dict:
+    """The import methods offered (GET /v2/info/import), read by `openstack image import`."""
+    return {"import-methods": {"description": "Import methods available.", "type": "array",
+                               "value": list(image_data.IMPORT_METHODS)}}
 
 
 @router.get("/v2/images/{image_id}/file", response_model=None)
