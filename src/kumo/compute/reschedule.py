@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import heartbeat, journal, records, spawn
+from kumo.compute import domain_config, heartbeat, journal, records, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.states import BUILDING, SPAWNING, clear_fault
@@ -110,7 +110,7 @@ def _check_attempt(env: ComputeEnv, uuid: str) -> None:
     """What building it there would refuse, and that the host answers (its heartbeat then)."""
     instance, host = records.load(env, uuid)
     assert host is not None
-    spawn.render(env, instance, host)
+    domain_config.desired(env, instance, host)
     env.host(host.uri).node_info()  # HostUnreachable before anything is done there
     heartbeat.beat(env, host.id)
 

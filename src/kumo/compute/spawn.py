@@ -8,7 +8,7 @@ create (journal operation ``create``; step = the step about to be taken):
               unless already there complete (kumo.compute.image_cache: waits for another
               process's upload of the same image, never boots from a partial one)
     volumes   the qcow2 overlay root volume over the image, the config drive ISO volume
-    define    render the domain from the instance record (instance_request), define it
+    define    render the domain from the instance record (domain_config.desired), define it
     start     start it; then ACTIVE/RUNNING, the XML's sha256 stored, the entry DONE
 
     rollback  (after a failure) the instance's domain and volumes being removed
@@ -34,8 +34,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from kumo.backends import get_backend
-from kumo.compute import config_drive, image_cache, journal, naming, records
+from kumo.compute import config_drive, domain_config, image_cache, journal, naming, records
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
@@ -215,19 +214,12 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     return password
 
 
-def render(env: ComputeEnv, instance: Instance, host: Host) -> tuple[str, str, str]:
-    """(domain XML, its sha256, backend name) for the instance, made from its record."""
-    spec = build_guest(guest_request(env, instance, host))
-    rendered = get_backend(spec.hypervisor).render(spec)
-    return rendered.text, hashlib.sha256(rendered.text.encode()).hexdigest(), rendered.backend
-
-
 def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid: str, op: str) -> None:
     """Render from the record, define (journal step define), start (step start), ACTIVE."""
     instance, host = records.load(env, uuid)
-    xml, digest, backend = render(env, instance, host)
-    journal.advance(env, entry_id, "define", digest=digest)
-    conn.define(xml)
+    config = domain_config.desired(env, instance, host)  # the one answer (audit, reconcile)
+    journal.advance(env, entry_id, "define", digest=config.digest)
+    conn.define(config.text)
     failpoint(f"{op}:after-define")
     journal.advance(env, entry_id, "start")
     name = naming.domain_name(uuid)
@@ -236,7 +228,7 @@ def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid:
     failpoint(f"{op}:after-start")
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host.id,
                  vm_state=ACTIVE, task_state=None, power_state=PowerState.RUNNING.value,
-                 config_digest=digest, backend=backend,
+                 config_digest=config.digest, backend=config.backend,
                  launched_at=instance.launched_at or now(), fault_code=None, fault_reason=None,
                  fault_details=None)
 
