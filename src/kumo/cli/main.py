@@ -67,6 +67,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("identity", "user", "Identity users: who gets API tokens (password hashed with "
                                  "argon2)."),
     "role": ("identity", "role", "Role assignments: admin, member or reader of a project."),
+    "audit": ("audit", "audit", "Compare every instance with its record, its image and today's "
+                                "rules; exit 1 on errors."),
     "serve": ("serve", "serve", "Run the controller as a service: periodic power-state sync, host "
                                 "liveness, recovery, image-cache aging; /healthcheck, /metrics."),
 }

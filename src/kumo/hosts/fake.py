@@ -118,6 +118,9 @@ class FakeDomain:
     guest_clock_offset: timedelta = timedelta(0)
     #: False: the agent channel is configured but nothing answers on it (agent not running)
     agent_answers: bool = True
+    #: the running configuration while it differs from the defined one ``xml`` (libvirt: a
+    #: define while the domain runs changes only what its next start gets)
+    live_xml: str | None = None
 
 
 @dataclass
@@ -264,6 +267,8 @@ class FakeHost:
             if dom is None:
                 self.domains[name] = FakeDomain(name, xml)
             else:
+                if dom.state == DomainState.RUNNING and dom.live_xml is None:
+                    dom.live_xml = dom.xml  # the running guest keeps what it started with
                 dom.xml, dom.persistent = xml, True
             return name
         return self._run("define", act, xml=xml)
@@ -273,11 +278,11 @@ class FakeHost:
             dom = self._domain(name, f"start domain {name!r}")
             if dom.state == DomainState.RUNNING:
                 raise self._invalid(f"start domain {name!r}", "domain is already running")
-            dom.state = DomainState.RUNNING
+            dom.state, dom.live_xml = DomainState.RUNNING, None
         self._run("start", act, name=name)
 
     def _power_off(self, dom: FakeDomain) -> None:
-        dom.state = DomainState.SHUTOFF
+        dom.state, dom.live_xml = DomainState.SHUTOFF, None
         if not dom.persistent:  # a transient domain vanishes when it stops
             del self.domains[dom.name]
 
@@ -315,9 +320,10 @@ class FakeHost:
         self._run("undefine", act, name=name, keep_nvram=keep_nvram)
 
     def domain_xml(self, name: str, *, inactive: bool = False, secure: bool = False) -> str:
-        return self._run("domain_xml",
-                         lambda: self._domain(name, f"read the XML of domain {name!r}").xml,
-                         name=name)
+        def act() -> str:
+            dom = self._domain(name, f"read the XML of domain {name!r}")
+            return dom.xml if inactive or dom.live_xml is None else dom.live_xml
+        return self._run("domain_xml", act, name=name, inactive=inactive)
 
     def domain_state(self, name: str) -> DomainState:
         return self._run("domain_state",

@@ -18,7 +18,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index,
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relationship
 
-from kumo.db.base import Base, Timestamps, UTCDateTime, check_in, new_uuid
+from kumo.db.base import Base, Timestamps, UTCDateTime, check_in, new_uuid, utcnow
 
 
 class Visibility(StrEnum):
@@ -66,6 +66,10 @@ class ImageProperty(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     #: verbatim, at most PROPERTY_VALUE_MAX characters (validate before, for a friendly error)
     value: Mapped[str] = mapped_column(Text)
+    #: when the property got this value (set on insert and on each change; kumo audit says when
+    #: an image gained or changed a property); None for rows older than migration 0010
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow,
+                                                        onupdate=utcnow)
 
     def __repr__(self) -> str:
         return f"<ImageProperty {self.name}={self.value!r}>"

@@ -1,0 +1,87 @@
+"""``kumo audit``: the selected instances checked against their records, images and hosts.
+
+The database is read once (kumo.audit.snapshot); then the hosts are audited in parallel, at most
+``parallel`` at a time, each on its one connection (kumo.audit.host) -- libvirt calls wait on the
+network and the daemon, not on this process. ``progress`` is told each instance done (a progress
+bar over large fleets). Nothing is written: the audit only reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from kumo.audit import properties
+from kumo.audit.expected import Expected
+from kumo.audit.findings import Finding, order, worst
+from kumo.audit.host import HostJob, audit_host
+from kumo.audit.snapshot import Selection, read
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+
+#: hosts audited at once by default (each one libvirt connection)
+DEFAULT_PARALLEL = 8
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    instances: int = 0
+    hosts: int = 0
+    seconds: float = 0.0
+    #: distinct configurations rendered (kumo.audit.expected)
+    renders: int = 0
+
+    @property
+    def worst(self) -> str | None:
+        return worst(self.findings)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            out[f.severity] += 1
+        return dict(out)
+
+    def summary(self) -> str:
+        c = self.counts()
+        found = ", ".join(f"{c[s]} {s}{'s' if c[s] != 1 else ''}"
+                          for s in ("error", "warning", "info") if c.get(s)) or "no findings"
+        return (f"{self.instances} instance{'s' if self.instances != 1 else ''} on "
+                f"{self.hosts} host{'s' if self.hosts != 1 else ''} audited in "
+                f"{self.seconds:.1f} s: {found}")
+
+
+def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
+          parallel: int = DEFAULT_PARALLEL,
+          started: Callable[[int], None] = lambda total: None,
+          progress: Callable[[int], None] = lambda n: None) -> Report:
+    """Audit the selection; ``started(total)`` once the instances are counted, ``progress(n)``
+    as they are done."""
+    t0 = time.perf_counter()
+    snap = read(env, ctx, sel)
+    started(len(snap.instances))
+    exp = Expected(env)
+    by_host: dict[int, list] = {h: [] for h in snap.hosts}
+    for i in snap.instances:
+        by_host[i.host_id].append(i)
+    report = Report(instances=len(snap.instances), hosts=len(by_host))
+    for i in snap.instances:
+        report.findings += properties.check(exp, i, snap.hosts[i.host_id],
+                                            snap.images.get(i.image_id or ""),
+                                            snap.overrides.get(i.uuid, {}))
+    jobs = [HostJob(snap.hosts[h], members, snap.busy, snap.installation, snap.placed)
+            for h, members in by_host.items()]
+    workers = max(1, min(parallel, len(jobs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit") as pool:
+        for found in pool.map(lambda job: audit_host(env.host, env.forget_host, exp, job,
+                                                     progress), jobs):
+            report.findings += found
+    if not ctx.is_admin:  # where a server runs is an admin's (Nova's os-extended-server-attributes)
+        report.findings = [replace(f, host=None) for f in report.findings]
+    report.findings.sort(key=order)
+    report.renders = exp.renders
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,44 @@
+"""``kumo audit``: every instance against its record, its image and today's rules
+(kumo.audit); findings with their consequences, exit 1 when any is an error."""
+
+from __future__ import annotations
+
+import click
+
+from kumo.cli import completion as complete
+from kumo.cli.output import Output, list_options
+
+COLUMNS = ("severity", "id", "name", "host", "message")
+
+
+@click.command("audit")
+@click.option("--host", "host", default=None, metavar="NAME",
+              help="Only this host's instances, and this installation's domains there that no "
+                   "record owns (admin).", shell_complete=complete.hosts)
+@click.option("--instance", "instance", default=None, metavar="NAME_OR_ID",
+              help="Only this instance.")
+@click.option("--all-projects", is_flag=True,
+              help="Every project's instances, and the orphan domains on every host (admin).")
+@click.option("--parallel", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Hosts audited at once (one libvirt connection each).")
+@list_options
+def audit(host: str | None, instance: str | None, all_projects: bool, parallel: int,
+          out: Output) -> None:
+    """Compare every instance with its record, its image and today's rules; exit 1 on errors."""
+    from kumo.audit.fleet import audit as run_audit
+    from kumo.audit.snapshot import Selection
+    from kumo.cli.progress import counting
+    from kumo.cli.servers import run
+
+    sel = Selection(host=host, instance=instance, all_projects=all_projects)
+    with counting("auditing") as bar:
+        report = run(lambda env, ctx: run_audit(env, ctx, sel, parallel=parallel,
+                                                started=bar.start, progress=bar.advance))
+    rows = [f.as_dict() for f in report.findings]
+    if out.is_table and not rows:
+        click.echo("no findings")
+    else:
+        out.many(rows, COLUMNS, "audit")
+    click.echo(report.summary(), err=True)
+    if report.worst == "error":
+        raise click.exceptions.Exit(1)

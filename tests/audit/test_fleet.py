@@ -1,0 +1,156 @@
+"""kumo audit on in-memory hosts (kumo.hosts.fake): servers created through the real create path
+(so each domain is exactly what kumo defined), then one drift per case -- in the domain, the
+image, the record or the host -- and exactly the findings it must give, with their messages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from kumo.audit.fleet import audit
+from kumo.audit.snapshot import Selection
+from kumo.compute import images, journal, naming, servers
+from kumo.compute.context import admin_context
+from kumo.db.models import ImageProperty, Instance
+from kumo.hosts.protocol import DomainState
+from tests.compute.fakehost import FAKE_URI, fake_cloud
+from tests.support.hosts import add_host
+
+FIX_CONFIG = ("kumo reconcile --instance {uuid} --apply --reboot now (or kumo server reboot "
+              "{uuid} --hard): the domain is defined again from its record")
+
+
+@pytest.fixture
+def web(env, admin, image_file, fake_hosts):
+    """ACTIVE server ``web`` on fake host kvm-1 (image ``linux``: os_type=linux,
+    hw_disk_bus=virtio): (env, fake host, uuid)."""
+    host = fake_cloud(env, admin, image_file, fake_hosts)
+    uuid = servers.create_server(env, admin, "web", image="linux", flavor="tiny").server["id"]
+    return env, host, uuid
+
+
+def rows(report):
+    return [(f.id, f.severity, f.kind, f.message) for f in report.findings]
+
+
+def edit(host, uuid, old: str, new: str, *, running_only: bool = False) -> None:
+    """Change the domain's XML as `virsh edit` would (``running_only``: only the running
+    configuration, as a live change does)."""
+    dom = host.domains[naming.domain_name(uuid)]
+    assert old in dom.xml
+    if running_only:
+        dom.live_xml = dom.xml.replace(old, new)
+    else:
+        dom.xml = dom.xml.replace(old, new)
+
+
+def test_a_fresh_fleet_has_no_findings(web, admin):
+    env, host, uuid = web
+    report = audit(env, admin)
+    assert rows(report) == []
+    assert (report.instances, report.hosts, report.worst) == (1, 1, None)
+
+
+CLOCK = ("clock-offset", "error", "config",
+         "clock offset localtime, should be utc: the guest reads local time from an RTC it "
+         "expects in UTC: its clock is off by the host's UTC offset")
+BUS = ("disk-bus", "error", "config",
+       "root disk bus ide, should be virtio: the guest needs a driver for the bus it boots "
+       "from: a Windows guest without it stops with INACCESSIBLE_BOOT_DEVICE, others run on a "
+       "slower emulated bus")
+HPET = ("timer", "warning", "config",
+        "timer hpet present, should be absent: an HPET present makes Windows use it as its "
+        "clock source: higher CPU use and time lost under host load")
+
+
+@pytest.mark.parametrize("old, new, running_only, expected", [
+    ('<clock offset="utc">', '<clock offset="localtime">', False, [CLOCK]),
+    ('<target dev="vda" bus="virtio"/>', '<target dev="vda" bus="ide"/>', False, [BUS]),
+    ('<timer name="hpet" present="no"/>', '<timer name="hpet" present="yes"/>', False, [HPET]),
+    ('<clock offset="utc">', '<clock offset="localtime">', True,
+     [CLOCK[:3] + ("running guest (its defined configuration is right: a restart fixes it): "
+                   + CLOCK[3],)]),
+], ids=["clock-offset", "disk-bus", "hpet", "running-only"])
+def test_config_drift_is_reported_with_its_consequence(web, admin, old, new, running_only,
+                                                       expected):
+    env, host, uuid = web
+    edit(host, uuid, old, new, running_only=running_only)
+    report = audit(env, admin)
+    assert rows(report) == expected
+    f = report.findings[0]
+    assert (f.instance, f.name, f.host, f.fix) == (uuid, "web", "kvm-1",
+                                                   FIX_CONFIG.format(uuid=uuid))
+    assert report.worst == expected[0][1]
+
+
+def test_a_define_while_running_is_the_next_starts_config(web, admin):
+    """libvirt keeps a running guest's configuration when its domain is defined again: the
+    defined configuration (what the next start gets) drifted, the running one did not."""
+    env, host, uuid = web
+    dom = host.domains[naming.domain_name(uuid)]
+    host.define(dom.xml.replace('<clock offset="utc">', '<clock offset="localtime">'))
+    assert rows(audit(env, admin)) == [
+        CLOCK[:3] + ("defined configuration (the guest's next start): " + CLOCK[3],)]
+
+
+def test_image_gained_a_property(web, admin, image_file):
+    """Seed 001: the image gains os_type=windows; the running guest keeps its frozen none --
+    reported with when, and with what the image's properties would change in the guest."""
+    env, host, _ = web
+    images.create_image(env, admin, "legacy", file=image_file, disk_format="qcow2",
+                        properties={"hw_disk_bus": "virtio"}, visibility="public")
+    uuid = servers.create_server(env, admin, "old", image="legacy",
+                                 flavor="tiny").server["id"]
+    images.update_image(env, admin, "legacy", set_properties={"os_type": "windows"})
+    with env.db.session_scope(readonly=True) as s:
+        at = s.scalars(select(ImageProperty.updated_at).where(
+            ImageProperty.name == "os_type", ImageProperty.value == "windows")).one()
+    report = audit(env, admin)
+    found = rows(report)
+    fix = f"kumo reconcile --from-image --instance {uuid} (plan), then --apply"
+    assert found[0] == (
+        "image-clock-offset", "error", "properties",
+        "with its image's current properties the guest's clock offset would be localtime; its "
+        "record gives utc: the guest clock is off by the host's UTC offset; Windows KMS "
+        "activation fails")
+    assert ("image-property", "warning", "properties",
+            f"image gained os_type=windows on {at:%Y-%m-%d %H:%M} UTC; this instance still has "
+            "none") in found
+    assert ("image-hyperv", "warning", "properties",
+            "with its image's current properties the guest's Hyper-V relaxed would be on; its "
+            "record gives absent: without relaxed timing Windows may stop with "
+            "CLOCK_WATCHDOG_TIMEOUT when the host is busy") in found
+    assert {f.fix for f in report.findings} == {fix}
+    assert {f.kind for f in report.findings} == {"properties"}  # the domain is as recorded
+    assert report.worst == "error"
+
+
+def test_a_property_without_effect_is_info(web, admin):
+    env, host, uuid = web
+    images.update_image(env, admin, "linux", set_properties={"release_date": "2017-05-05"})
+    (found,) = rows(audit(env, admin))
+    assert re.fullmatch(
+        r"image gained release_date=2017-05-05 on \d{4}-\d\d-\d\d \d\d:\d\d UTC; this instance "
+        r"still has none: the guest's configuration would not change", found[3])
+    assert found[:3] == ("image-property", "info", "properties")
+
+
+def test_a_set_property_override_is_kept(web, admin):
+    env, host, uuid = web
+    servers.set_property(env, admin, "web", {"hw_disk_bus": "sata"})
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.scalars(select(journal.JournalEntry).where(
+            journal.JournalEntry.operation == "set-property")).one()
+        at, request = entry.created_at, entry.request_id
+    found = rows(audit(env, admin))
+    # the record says sata now; the domain keeps virtio until the next hard reboot
+    assert found == [
+        ("disk-bus", "error", "config", "ephemeral disk bus virtio, should be sata: the guest "
+         "needs a driver for this bus: without it the disk is not there"),
+        BUS[:3] + ("root disk bus virtio, should be sata:" + BUS[3].split(":", 1)[1],),
+        ("image-property-overridden", "info", "properties",
+         f"image has hw_disk_bus=virtio, this instance hw_disk_bus=sata as set by set-property "
+         f"on {at:%Y-%m-%d %H:%M} UTC (request {request}): kept"),
+    ]
