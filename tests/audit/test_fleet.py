@@ -154,3 +154,15 @@ def test_a_set_property_override_is_kept(web, admin):
          f"image has hw_disk_bus=virtio, this instance hw_disk_bus=sata as set by set-property "
          f"on {at:%Y-%m-%d %H:%M} UTC (request {request}): kept"),
     ]
+
+
+def test_one_class_many_instances(web, admin):
+    """Instances of one class share one rendered configuration and their domains one parse
+    per shape (kumo.audit.expected); a drift in one of them is still that one's alone."""
+    env, host, uuid = web
+    others = [servers.create_server(env, admin, f"web{i}", image="linux",
+                                    flavor="tiny").server["id"] for i in range(3)]
+    edit(host, others[1], '<clock offset="utc">', '<clock offset="localtime">')
+    report = audit(env, admin)
+    assert [(f.instance, f.id) for f in report.findings] == [(others[1], "clock-offset")]
+    assert (report.renders, report.parses) == (1, 2)  # defined and running: one shape each

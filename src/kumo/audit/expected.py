@@ -11,12 +11,15 @@ others. ``key`` lists every field of the record the rules read besides identity.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 from typing import Any
 
 from kumo.audit.domain_diff import Facets, facets
 from kumo.backends.base import LIBVIRT_DOMAIN_XML
+from kumo.backends.libvirt_xml import Domain
 from kumo.compute import domain_config
 from kumo.compute.env import ComputeEnv
 from kumo.compute.instance_request import host_caps
@@ -25,26 +28,68 @@ from kumo.errors import KumoError
 from kumo.hosts.capabilities import HostCapabilities
 
 
-def key(instance: Instance, host: Host, image_properties: dict[str, Any] | None = None
+def host_key(host: Host) -> str:
+    """What the rules read of a host: its recorded capabilities and virt type (hosts of one
+    capability class -- the same QEMU, firmware, CPU -- give their guests the same hardware)."""
+    return hashlib.sha1(json.dumps([host.capabilities_json, host.virt_type],
+                                   sort_keys=True).encode()).hexdigest()
+
+
+def key(instance: Instance, host: str, image_properties: dict[str, Any] | None = None
         ) -> tuple:
-    """What the rules read of an instance and its host, identity left out."""
+    """What the rules read of an instance and of its host (``host_key``), identity left
+    out."""
     props = instance.image_properties if image_properties is None else image_properties
     return (json.dumps(props or {}, sort_keys=True), instance.vcpus, instance.ram_mib,
             instance.disk_gib, instance.ephemeral_gib, instance.flavor_name,
             json.dumps(instance.flavor_extra_specs or {}, sort_keys=True),
-            instance.machine_type, bool(instance.public_key), host.id, host.virt_type)
+            instance.machine_type, bool(instance.public_key), host)
+
+
+#: what differs between two domains of one class on a host besides what the audit compares
+#: (kumo.audit.domain_diff): the MAC libvirt generates, the running domain's id, its console's
+#: pseudo-terminal, its graphics port -- and the instance uuid, in name, uuid, paths and mark
+_VOLATILE = re.compile(r"<mac address=['\"][^'\"]*['\"]\s*/>|(?<=<domain) [^>]*?id=['\"]\d+['\"]"
+                       r"|/dev/pts/\d+|(?<=<graphics )[^>]*")
+
+
+def _shape(xml: str, uuid: str) -> str:
+    """A key for the facets of ``xml``: equal for two domains whose compared facets are equal
+    (a different key only costs a parse)."""
+    return hashlib.sha1(_VOLATILE.sub("", xml.replace(uuid, "")).encode()).hexdigest()
 
 
 class Expected:
-    """Memoized ``facets(desired(...))`` for the instances of one audit run; thread-safe (a
-    race renders a class twice, never wrongly)."""
+    """Memoized ``facets(desired(...))`` for the instances of one audit run, and the facets of
+    the hosts' domain XML by its shape; thread-safe (a race works a class out twice, never
+    wrongly)."""
 
     def __init__(self, env: ComputeEnv):
         self.env = env
         self._memo: dict[tuple, Facets | KumoError | None] = {}
         self._caps: dict[int, HostCapabilities] = {}
+        self._host_keys: dict[int, str] = {}
+        self._seen: dict[tuple[str, str], Facets] = {}
         self._lock = threading.Lock()
         self.renders = 0
+        self.parses = 0
+
+    def live_facets(self, host: Host, uuid: str, xml: str) -> Facets:
+        """The facets of instance ``uuid``'s domain XML as its host gave it (parsed with the
+        renderer's mapping once per shape: the domains of one class differ only in identity
+        and runtime details, see _VOLATILE)."""
+        k = (self.host_key(host), _shape(xml, uuid))
+        found = self._seen.get(k)
+        if found is None:
+            found = self._seen[k] = facets(Domain.from_xml(xml), self.caps(host))
+            self.parses += 1
+        return found
+
+    def host_key(self, host: Host) -> str:
+        found = self._host_keys.get(host.id)
+        if found is None:
+            found = self._host_keys.setdefault(host.id, host_key(host))
+        return found
 
     def caps(self, host: Host) -> HostCapabilities:
         caps = self._caps.get(host.id)
@@ -57,7 +102,7 @@ class Expected:
         """The facets of the instance's configuration by today's rules (with
         ``image_properties`` instead of its frozen ones, when given); None for a backend that
         is not libvirt (Hyper-V); the KumoError the rules raise when they refuse the guest."""
-        k = key(instance, host, image_properties)
+        k = key(instance, self.host_key(host), image_properties)
         hit = self._memo.get(k, self)
         if hit is self:
             hit = self._render(instance, host, image_properties)

@@ -32,8 +32,9 @@ class Report:
     instances: int = 0
     hosts: int = 0
     seconds: float = 0.0
-    #: distinct configurations rendered (kumo.audit.expected)
+    #: distinct configurations rendered, domain XML documents parsed (kumo.audit.expected)
     renders: int = 0
+    parses: int = 0
 
     @property
     def worst(self) -> str | None:
@@ -82,6 +83,6 @@ def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
     if not ctx.is_admin:  # where a server runs is an admin's (Nova's os-extended-server-attributes)
         report.findings = [replace(f, host=None) for f in report.findings]
     report.findings.sort(key=order)
-    report.renders = exp.renders
+    report.renders, report.parses = exp.renders, exp.parses
     report.seconds = time.perf_counter() - t0
     return report

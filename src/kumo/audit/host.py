@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kumo.audit.domain_diff import Difference, compare_facets, facets
+from kumo.audit.domain_diff import Difference, compare_facets
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding
 from kumo.backends.libvirt_xml import Domain
@@ -137,10 +137,10 @@ def _record(instance: Instance, host: Host, name: str,
 
 def _config(conn: HostConnection, exp: Expected, host: Host, instance: Instance, name: str,
             want, *, running: bool) -> list[Finding]:
-    caps = exp.caps(host)
     try:
-        defined = Domain.from_xml(conn.domain_xml(name, inactive=True))
-        live = Domain.from_xml(conn.domain_xml(name)) if running else None
+        defined = exp.live_facets(host, instance.uuid, conn.domain_xml(name, inactive=True))
+        live = (exp.live_facets(host, instance.uuid, conn.domain_xml(name)) if running
+                else None)
     except DomainNotFound:
         return []  # undefined since the listing: the next audit says it is gone
     except KumoError as e:
@@ -149,8 +149,8 @@ def _config(conn: HostConnection, exp: Expected, host: Host, instance: Instance,
         return [_finding(instance, host, "unreadable-xml", "error", "config",
                          f"the domain XML of {name} cannot be read: {e}",
                          f"kumo server reboot {instance.uuid} --hard")]
-    in_defined = compare_facets(want, facets(defined, caps))
-    in_live = compare_facets(want, facets(live, caps), running=True) if live is not None else []
+    in_defined = compare_facets(want, defined)
+    in_live = compare_facets(want, live, running=True) if live is not None else []
     fix = (f"kumo reconcile --instance {instance.uuid} --apply --reboot now (or kumo server "
            f"reboot {instance.uuid} --hard): the domain is defined again from its record")
     out = []

@@ -34,6 +34,7 @@ mutable value object (not hashable).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -82,33 +83,41 @@ def _split(path: str) -> tuple[str | None, str | None]:
     return path, None
 
 
-def _qualified(elem: etree._Element, step: str) -> str:
-    """``step`` in ``elem``'s namespace: the fields of a namespaced node (libvirt <metadata>)
-    name their sub-elements locally, and they are written and read in the node's namespace."""
-    ns = etree.QName(elem).namespace
-    return f"{{{ns}}}{step}" if ns and not step.startswith("{") else step
+def _namespace(elem: etree._Element) -> str | None:
+    tag = elem.tag
+    return tag[1:tag.index("}")] if tag[:1] == "{" else None
+
+
+@functools.lru_cache(maxsize=None)
+def _qualified_steps(path: str, ns: str | None) -> tuple[str, ...]:
+    """``path``'s steps, each in namespace ``ns``: the fields of a namespaced node (libvirt
+    <metadata>) name their sub-elements locally, and they are written and read in the node's
+    namespace."""
+    return tuple(step if not ns or step.startswith("{") else f"{{{ns}}}{step}"
+                 for step in path.split("/"))
+
+
+@functools.lru_cache(maxsize=None)
+def _qualified_path(path: str, ns: str | None) -> str:
+    return "/".join(_qualified_steps(path, ns))
 
 
 def _ensure(elem: etree._Element, path: str | None) -> etree._Element:
     """The sub-element at ``path`` under ``elem``, created (step by step) when missing."""
     if not path:
         return elem
-    for step in path.split("/"):
-        step = _qualified(elem, step)
+    for step in _qualified_steps(path, _namespace(elem)):
         found = elem.find(step)
         elem = found if found is not None else etree.SubElement(elem, step)
     return elem
 
 
 def _find(elem: etree._Element, path: str | None) -> etree._Element | None:
+    # one ElementPath lookup (lxml compiles and caches it): parsing a domain reads a few
+    # hundred fields, and the audit parses every domain of a fleet
     if not path:
         return elem
-    for step in path.split("/"):
-        found = elem.find(_qualified(elem, step))
-        if found is None:
-            return None
-        elem = found
-    return elem
+    return elem.find(_qualified_path(path, _namespace(elem)))
 
 
 class Field:
