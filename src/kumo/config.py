@@ -135,6 +135,10 @@ class Settings(BaseModel):
     image_cache_interval: float = _key(
         600.0, "seconds between image-cache aging runs (Nova's image_cache.manager_interval)",
         f"{_SECONDS} >= 0", ge=0)
+    audit_interval: float = _key(
+        0.0, "seconds between periodic audits of every instance (kumo audit --all-projects); "
+        "findings that change are recorded as instance events; 0: off",
+        f"{_SECONDS} >= 0", ge=0)
     image_cache_max_age: float = _key(
         86400.0, "seconds a cached image volume stays on a host unused before it is removed "
         "(Nova's remove_unused_original_minimum_age_seconds)", f"{_SECONDS} >= 0", ge=0)

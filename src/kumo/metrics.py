@@ -44,6 +44,10 @@ TASK_SECONDS = Histogram("kumo_periodic_task_duration_seconds", "Periodic task r
 TASK_LAST_SUCCESS = Gauge("kumo_periodic_task_last_success_timestamp_seconds",
                           "Unix time of the task's last successful run in this process",
                           ["task"], registry=REGISTRY)
+AUDIT_FINDINGS = Gauge("kumo_audit_findings", "Findings of the last periodic audit (kumo.periodic."
+                       "audit) by severity and kind", ["severity", "kind"], registry=REGISTRY)
+AUDIT_LAST_RUN = Gauge("kumo_audit_last_run_timestamp_seconds",
+                       "Unix time of the last periodic audit in this process", registry=REGISTRY)
 CORRECTIONS = Counter("kumo_state_corrections", "Records corrected by periodic tasks",
                       ["task", "kind"], registry=REGISTRY)
 

@@ -31,7 +31,7 @@ from kumo.config import Settings
 from kumo.db.migrate import current_revision, head_revision
 from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import StateError
-from kumo.periodic import host_liveness, image_cache, power_sync, recovery
+from kumo.periodic import audit, host_liveness, image_cache, power_sync, recovery
 from kumo.serve.locks import SQLiteControllerLock, TaskLocks
 from kumo.serve.tasks import Task, TaskRunner
 
@@ -44,6 +44,7 @@ def default_tasks(settings: Settings) -> list[Task]:
         Task(power_sync.NAME, settings.sync_power_state_interval, power_sync.run),
         Task(recovery.NAME, settings.recovery_interval, recovery.run),
         Task(image_cache.NAME, settings.image_cache_interval, image_cache.run),
+        Task(audit.NAME, settings.audit_interval, audit.run),
     ]
 
 
