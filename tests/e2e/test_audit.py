@@ -19,16 +19,16 @@ from sqlalchemy import delete
 
 from kumo.audit.fleet import audit
 from kumo.audit.snapshot import Selection
-from kumo.cli.demo import GUEST_CMDLINE, build_guest_files
-from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.cli.demo import build_guest_files
+from kumo.compute import journal, naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Instance
+from tests.support import tiny_cloud
 
 pytestmark = pytest.mark.e2e
 
-URI = "qemu:///system"
 CLOCK = ("clock offset localtime, should be utc: the guest reads local time from an RTC it "
          "expects in UTC: its clock is off by the host's UTC offset")
 
@@ -39,18 +39,7 @@ def _installation(base: Path, pool: str, files: tuple[Path, Path]) -> tuple[Comp
                "KUMO_POOL_PATH": str(base.parent / "pool")}
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
-    ctx = admin_context()
-    hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
-    flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-    kernel, initramfs = files
-    aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
-    ari = images.create_image(env, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
-    root = base / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
-    for name, os_type in (("windows", "windows"), ("linux", "linux")):
-        images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
-            "os_type": os_type, "kernel_id": aki, "ramdisk_id": ari,
-            "os_command_line": GUEST_CMDLINE})
+    tiny_cloud.seed(env, admin_context(), base, files)
     return env, environ
 
 

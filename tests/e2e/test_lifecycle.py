@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from kumo.backends.libvirt_xml.domain import Domain
-from kumo.cli.demo import GUEST_CMDLINE, GUEST_MARK, build_guest_files
+from kumo.cli.demo import GUEST_MARK, build_guest_files
 from kumo.compute import flavors, hosts, image_cache, images, journal, naming, servers
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
@@ -34,6 +34,7 @@ from kumo.db import upgrade
 from kumo.db.models import Host, Image, Instance, JournalEntry
 from kumo.errors import StateError
 from kumo.hosts.libvirt_host import LibvirtHost
+from tests.support import tiny_cloud
 
 pytestmark = pytest.mark.e2e
 
@@ -92,17 +93,7 @@ def cloud(tmp_path_factory, system_libvirt):
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
     ctx = admin_context()
-    hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
-    flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-    kernel, initramfs = build_guest_files(base / "guest")
-    aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
-    ari = images.create_image(env, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
-    root = base / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
-    for name, os_type in (("windows", "windows"), ("linux", "linux")):
-        images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
-            "os_type": os_type, "kernel_id": aki, "ramdisk_id": ari,
-            "os_command_line": GUEST_CMDLINE})
+    tiny_cloud.seed(env, ctx, base)
     yield Cloud(env, ctx, environ, system_libvirt)
     _clean_up(env, ctx, system_libvirt)
 

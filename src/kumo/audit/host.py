@@ -119,20 +119,25 @@ def _record(instance: Instance, host: Host, name: str,
                          "the server cannot start",
                          f"kumo server reboot {instance.uuid} --hard (defines it again)")]
     state = seen.state
-    why = f" ({seen.reason})" if seen.reason else ""
-    if recorded == ACTIVE and state in _OFF:
-        return [_finding(instance, host, "power-state", "warning", "record",
-                         f"recorded ACTIVE, but the guest is {state.value}{why}: the server is "
-                         "down while kumo reports it running",
-                         f"kumo server start {instance.uuid} (kumo serve's power sync records "
-                         "it SHUTOFF)")]
-    if recorded == STOPPED and state in _RUNNING:
-        return [_finding(instance, host, "power-state", "warning", "record",
-                         f"recorded SHUTOFF, but the guest is {state.value}{why}: it uses the "
-                         "host's CPU and memory while kumo reports it stopped",
-                         f"kumo server stop {instance.uuid} (kumo serve's power sync records "
-                         "it ACTIVE)")]
+    for vm_state, states, shown, consequence, command, corrected in _POWER:
+        if recorded == vm_state and state in states:
+            why = f" ({seen.reason})" if seen.reason else ""
+            return [_finding(instance, host, "power-state", "warning", "record",
+                             f"recorded {shown}, but the guest is {state.value}{why}: "
+                             f"{consequence}",
+                             f"kumo server {command} {instance.uuid} (kumo serve's power sync "
+                             f"records it {corrected})")]
     return []
+
+
+#: (recorded vm_state, host states that contradict it, the record in words, consequence, the
+#: command that makes the guest what the record says, what power sync records instead)
+_POWER = (
+    (ACTIVE, _OFF, "ACTIVE", "the server is down while kumo reports it running", "start",
+     "SHUTOFF"),
+    (STOPPED, _RUNNING, "SHUTOFF", "it uses the host's CPU and memory while kumo reports it "
+     "stopped", "stop", "ACTIVE"),
+)
 
 
 def _config(conn: HostConnection, exp: Expected, host: Host, instance: Instance, name: str,
