@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kumo.audit.domain_diff import Difference, compare_facets
+from kumo.audit.domain_diff import Difference
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding
 from kumo.backends.libvirt_xml import Domain
@@ -154,8 +154,8 @@ def _config(conn: HostConnection, exp: Expected, host: Host, instance: Instance,
         return [_finding(instance, host, "unreadable-xml", "error", "config",
                          f"the domain XML of {name} cannot be read: {e}",
                          f"kumo server reboot {instance.uuid} --hard")]
-    in_defined = compare_facets(want, defined)
-    in_live = compare_facets(want, live, running=True) if live is not None else []
+    in_defined = exp.compare(want, defined)
+    in_live = exp.compare(want, live, running=True) if live is not None else []
     fix = (f"kumo reconcile --instance {instance.uuid} --apply --reboot now (or kumo server "
            f"reboot {instance.uuid} --hard): the domain is defined again from its record")
     out = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kumo.audit.domain_diff import compare_facets
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding
 from kumo.audit.snapshot import ImageNow, Override
@@ -87,7 +86,7 @@ def check(exp: Expected, instance: Instance, host: Host, image: ImageNow | None,
             "fix the image's properties before reconciling this instance"))
     else:
         if record is not None and from_image is not None:
-            for d in compare_facets(from_image, record):
+            for d in exp.compare(from_image, record):
                 consequences.append(finding(
                     f"image-{d.id}", d.severity,
                     f"with its image's current properties the guest's {d.element} would be "
