@@ -127,7 +127,9 @@ def build(tmp: Path, hosts: int, per_host: int, rng: random.Random) -> ComputeEn
 
 def run(env: ComputeEnv, parallel: int, label: str, total: int) -> None:
     cpu0, t0 = time.process_time(), time.perf_counter()
-    report = audit(env, admin_context(), Selection(all_projects=True), parallel=parallel)
+    # guest clocks are not read: the test driver's agent answers a fixed time in 1989
+    report = audit(env, admin_context(), Selection(all_projects=True), parallel=parallel,
+                   guest_clock=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     ids = Counter((f.severity, f.id) for f in report.findings)
     print(f"{label}: {report.instances} instances on {report.hosts} hosts in {wall:.2f} s "

@@ -56,11 +56,11 @@ class Report:
 
 
 def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
-          parallel: int = DEFAULT_PARALLEL,
+          parallel: int = DEFAULT_PARALLEL, guest_clock: bool = True,
           started: Callable[[int], None] = lambda total: None,
           progress: Callable[[int], None] = lambda n: None) -> Report:
     """Audit the selection; ``started(total)`` once the instances are counted, ``progress(n)``
-    as they are done."""
+    as they are done; ``guest_clock``: read the clocks of guests with the agent."""
     t0 = time.perf_counter()
     snap = read(env, ctx, sel)
     started(len(snap.instances))
@@ -73,8 +73,8 @@ def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
         report.findings += properties.check(exp, i, snap.hosts[i.host_id],
                                             snap.images.get(i.image_id or ""),
                                             snap.overrides.get(i.uuid, {}))
-    jobs = [HostJob(snap.hosts[h], members, snap.busy, snap.installation, snap.placed)
-            for h, members in by_host.items()]
+    jobs = [HostJob(snap.hosts[h], members, snap.busy, snap.installation, snap.placed,
+                    guest_clock) for h, members in by_host.items()]
     workers = max(1, min(parallel, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit") as pool:
         for found in pool.map(lambda job: audit_host(env.host, env.forget_host, exp, job,

@@ -5,6 +5,8 @@ config  for each instance whose domain is there, the configuration kumo's rules 
         (kumo.compute.domain_config.live): for a running guest both its running configuration
         and its defined one (what its next start gets; a ``virsh edit`` changes only that), a
         difference in both reported once.
+clock   for a running guest with the guest agent, its own clock vs the host's UTC clock
+        (kumo.audit.clock).
 record  the record vs the host: the domain gone (error: the server cannot start), the power
         state not the recorded one; on a whole-host audit, domains marked as this installation's
         (<kumo:instance>, kumo.backends.libvirt_xml.metadata) that no live record places here:
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kumo.audit import clock
 from kumo.audit.domain_diff import Difference
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding
@@ -45,6 +48,8 @@ class HostJob:
     installation: str
     #: every live instance uuid -> its host id; None: no orphan check (not a whole-host audit)
     placed: dict[str, int | None] | None
+    #: read the clock of running guests that have the guest agent (kumo.audit.clock)
+    guest_clock: bool = True
 
 
 def audit_host(env_host: Callable[[str], HostConnection], forget: Callable[[str], None],
@@ -67,6 +72,10 @@ def audit_host(env_host: Callable[[str], HostConnection], forget: Callable[[str]
     for instance in job.instances:
         try:
             out += _instance(conn, exp, host, instance, states, job.busy.get(instance.uuid))
+            seen = states.get(naming.domain_name(instance.uuid))
+            if (job.guest_clock and instance.uuid not in job.busy and seen is not None
+                    and seen.state == DomainState.RUNNING and clock.wants_agent(instance)):
+                out += clock.check(conn, instance, host, naming.domain_name(instance.uuid))
         except HostError as e:
             out.append(_finding(instance, host, "host-error", "error", "config",
                                 f"reading domain {naming.domain_name(instance.uuid)} failed: "

@@ -19,11 +19,13 @@ COLUMNS = ("severity", "id", "name", "host", "message")
               help="Only this instance.")
 @click.option("--all-projects", is_flag=True,
               help="Every project's instances, and the orphan domains on every host (admin).")
+@click.option("--guest-clock/--no-guest-clock", default=True, show_default=True,
+              help="Read the clock of running guests that have the QEMU guest agent.")
 @click.option("--parallel", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Hosts audited at once (one libvirt connection each).")
 @list_options
-def audit(host: str | None, instance: str | None, all_projects: bool, parallel: int,
-          out: Output) -> None:
+def audit(host: str | None, instance: str | None, all_projects: bool, guest_clock: bool,
+          parallel: int, out: Output) -> None:
     """Compare every instance with its record, its image and today's rules; exit 1 on errors."""
     from kumo.audit.fleet import audit as run_audit
     from kumo.audit.snapshot import Selection
@@ -33,7 +35,8 @@ def audit(host: str | None, instance: str | None, all_projects: bool, parallel: 
     sel = Selection(host=host, instance=instance, all_projects=all_projects)
     with counting("auditing") as bar:
         report = run(lambda env, ctx: run_audit(env, ctx, sel, parallel=parallel,
-                                                started=bar.start, progress=bar.advance))
+                                                guest_clock=guest_clock, started=bar.start,
+                                                progress=bar.advance))
     rows = [f.as_dict() for f in report.findings]
     if out.is_table and not rows:
         click.echo("no findings")
