@@ -109,9 +109,9 @@ def test_a_host_that_does_not_answer(web, admin):
     host.fail("domain_states", Fault.CONNECTION_LOST)
     report = audit(env, admin)
     assert rows(report) == [("host-unreachable", "error", "record",
-                             "host kvm-1 did not answer (cannot domain_states() on "
-                             "fake:///kvm-1: Cannot recv data: Connection reset by peer): its 1 "
-                             "instance was not audited")]
+                             "host kvm-1 did not answer: its 1 instance was not audited "
+                             "(cannot domain_states() on fake:///kvm-1: Cannot recv data: "
+                             "Connection reset by peer)")]
     assert report.findings[0].instance is None
 
 
@@ -142,6 +142,11 @@ def test_a_member_audits_its_projects_servers_without_hosts(web, admin):
     stranger = RequestContext(user_id="bob", project_id="p-bob", roles=("member",))
     del host.domains[naming.domain_name(uuid)]
     report = audit(env, member)
-    assert [(f.id, f.host, f.instance) for f in report.findings] == [
-        ("domain-missing", None, uuid)]
+    assert [(f.id, f.host, f.instance, f.message) for f in report.findings] == [
+        ("domain-missing", None, uuid, f"domain kumo-{uuid} is not on its host (recorded "
+                                       "active): the server cannot start")]
+    host.fail("domain_states", Fault.CONNECTION_LOST)
+    (f,) = audit(env, member).findings
+    assert (f.id, f.host, f.fix) == ("host-unreachable", None, "audit again when it answers")
+    assert f.message == "its host did not answer: its 1 instance was not audited"
     assert audit(env, stranger).findings == [] and audit(env, stranger).instances == 0

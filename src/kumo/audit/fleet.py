@@ -55,6 +55,22 @@ class Report:
                 f"{self.seconds:.1f} s: {found}")
 
 
+def _without_host(f: Finding) -> Finding:
+    """The finding as a project member may read it: no host name, in the fields or the text."""
+    if f.host is None:
+        return f
+
+    def hide(text: str) -> str:
+        for named, shown in ((f"kumo host show {f.host}; ", ""), (f" --host {f.host}", ""),
+                             (f"host {f.host}", "its host")):
+            text = text.replace(named, shown)
+        return text
+    message = f.message
+    if f.id == "host-unreachable":  # the host's own error names it (its URI)
+        message = message.split(" not audited (", 1)[0] + " not audited"
+    return replace(f, host=None, message=hide(message), fix=hide(f.fix))
+
+
 def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
           parallel: int = DEFAULT_PARALLEL, guest_clock: bool = True,
           started: Callable[[int], None] = lambda total: None,
@@ -81,7 +97,7 @@ def audit(env: ComputeEnv, ctx: RequestContext, sel: Selection = Selection(), *,
                                                      progress), jobs):
             report.findings += found
     if not ctx.is_admin:  # where a server runs is an admin's (Nova's os-extended-server-attributes)
-        report.findings = [replace(f, host=None) for f in report.findings]
+        report.findings = [_without_host(f) for f in report.findings]
     report.findings.sort(key=order)
     report.renders, report.parses = exp.renders, exp.parses
     report.seconds = time.perf_counter() - t0

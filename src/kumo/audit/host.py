@@ -64,8 +64,8 @@ def audit_host(env_host: Callable[[str], HostConnection], forget: Callable[[str]
         advance(len(job.instances))
         n = len(job.instances)
         return [Finding("host-unreachable", "error", "record",
-                        f"host {host.name} did not answer ({e}): its {n} instance"
-                        f"{' was' if n == 1 else 's were'} not audited",
+                        f"host {host.name} did not answer: its {n} instance"
+                        f"{' was' if n == 1 else 's were'} not audited ({e})",
                         f"kumo host show {host.name}; audit again when it answers",
                         host=host.name)]
     out: list[Finding] = []
