@@ -214,6 +214,13 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     return password
 
 
+def render(env: ComputeEnv, instance: Instance, host: Host) -> tuple[str, str, str]:
+    """(domain XML, its sha256, backend name) of ``domain_config.desired`` -- the one answer;
+    this tuple form is kept for its callers."""
+    config = domain_config.desired(env, instance, host)
+    return config.text, config.digest, config.backend
+
+
 def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid: str, op: str) -> None:
     """Render from the record, define (journal step define), start (step start), ACTIVE."""
     instance, host = records.load(env, uuid)
