@@ -10,13 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from kumo.audit.fleet import audit
-from kumo.audit.snapshot import Selection
 from kumo.compute import images, journal, naming, servers
-from kumo.compute.context import admin_context
-from kumo.db.models import ImageProperty, Instance
-from kumo.hosts.protocol import DomainState
-from tests.compute.fakehost import FAKE_URI, fake_cloud
-from tests.support.hosts import add_host
+from kumo.db.models import ImageProperty
+from tests.compute.fakehost import fake_cloud
 
 FIX_CONFIG = ("kumo reconcile --instance {uuid} --apply --reboot now (or kumo server reboot "
               "{uuid} --hard): the domain is defined again from its record")

@@ -16,7 +16,6 @@ from kumo.db.models import Instance
 from kumo.hosts.fake import FakeDomain, Fault
 from kumo.hosts.protocol import DomainState
 from tests.audit.test_fleet import rows, web  # noqa: F401
-from tests.compute.fakehost import FAKE_URI
 from tests.support.hosts import add_host
 
 OTHER = "00000000-0000-4000-8000-000000000000"
@@ -150,3 +149,22 @@ def test_a_member_audits_its_projects_servers_without_hosts(web, admin):
     assert (f.id, f.host, f.fix) == ("host-unreachable", None, "audit again when it answers")
     assert f.message == "its host did not answer: its 1 instance was not audited"
     assert audit(env, stranger).findings == [] and audit(env, stranger).instances == 0
+
+
+def test_host_selection(web, admin, fake_hosts):
+    """--host audits that host's instances (and this installation's domains there) only."""
+    env, host, uuid = web
+    add_host(env.db, "kvm-2", "fake:///kvm-2")
+    other = fake_hosts["fake:///kvm-2"]
+    _copy(host, uuid, GHOST)  # an orphan on kvm-1
+    other.domains[naming.domain_name(OTHER)] = FakeDomain(
+        naming.domain_name(OTHER), host.domains[naming.domain_name(GHOST)].xml.replace(
+            GHOST, OTHER), DomainState.RUNNING)  # and one on kvm-2
+    del host.domains[naming.domain_name(uuid)]
+    kvm1 = audit(env, admin, Selection(host="kvm-1"))
+    assert [(f.id, f.instance) for f in kvm1.findings] == [("domain-missing", uuid),
+                                                           ("orphan-domain", GHOST)]
+    kvm2 = audit(env, admin, Selection(host="kvm-2"))
+    assert [(f.id, f.instance, f.host) for f in kvm2.findings] == [
+        ("orphan-domain", OTHER, "kvm-2")]
+    assert (kvm2.instances, kvm2.hosts) == (0, 1)
