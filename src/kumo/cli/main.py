@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                             "weighers over the registered hosts."),
     "host": ("hosts", "host", "Hypervisor hosts, named exactly (a name never matches another by "
                               "its prefix)."),
+    "aggregate": ("aggregates", "aggregate", "Host aggregates: groups of hosts with metadata "
+                                             "the scheduler reads."),
     "image": ("images", "image", "Images: validated properties, data checked by qemu-img and kept "
                                  "in kumo's image store."),
     "flavor": ("flavors", "flavor", "Flavors: guest sizes, and extra specs that may override "
