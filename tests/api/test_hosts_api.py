@@ -39,7 +39,9 @@ def cloud(tmp_path_factory):
             host.hypervisor_version = "7.2.0"
             s.add(Instance(uuid=SERVER, name="web-1", project_id=demo, user_id="alice",
                            host_id=host.id, node=host.name, vcpus=1, ram_mib=64, disk_gib=1,
-                           flavor_name="tiny", vm_state="active", power_state=1))
+                           flavor_name="tiny", vm_state="active", power_state=1,
+                           fault_code=500, fault_reason="reboot failed on rack-34: timeout",
+                           fault_details="on rack-34"))
         live.db = db
         yield live
         db.dispose()
@@ -259,6 +261,7 @@ def test_a_member_never_sees_the_host_name(cloud):
         server = r.json()["server"] if "server" in r.json() else r.json()["servers"][0]
         assert not [k for k in server if k.startswith("OS-EXT-SRV-ATTR:")]
         assert server["hostId"] == hashlib.sha224(f"{demo}rack-34".encode()).hexdigest()
+        assert server["fault"]["message"] == "reboot failed on a host: timeout"
     shown = live.openstack("server", "show", SERVER, cloud="alice")
     assert "rack-34" not in json.dumps(shown)
     admin = httpx.get(f"{live.url}/compute/v2.1/servers/{SERVER}", headers=h(live)).json()

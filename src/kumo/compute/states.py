@@ -73,7 +73,32 @@ def server_view(instance: Instance, ctx: RequestContext | None = None) -> dict[s
     if ctx is not None and not ctx.is_admin:
         view["host"] = None
         view["host_id"] = host_id_hash(instance.project_id, host)
+        if view["fault"]:  # a failed create names each host it tried and why
+            fault = view["fault"]
+            view["fault"] = {**fault, "message": _without_hosts(instance, fault["message"]),
+                             "details": None}
     return view
+
+
+def _without_hosts(instance: Instance, text: str | None) -> str | None:
+    """``text`` with every host's name replaced by "a host" (the names read once per
+    session): what a member may read of a fault."""
+    import re
+
+    from sqlalchemy import inspect, select
+
+    from kumo.db.models import Host
+
+    session = inspect(instance).session
+    if not text or session is None:
+        return text
+    pattern = session.info.get("kumo_host_names")
+    if pattern is None:
+        names = sorted(session.scalars(select(Host.name)), key=len, reverse=True)
+        pattern = (re.compile("(?<![\\w.-])(?:" + "|".join(map(re.escape, names)) +
+                              ")(?![\\w.-])") if names else False)
+        session.info["kumo_host_names"] = pattern
+    return pattern.sub("a host", text) if pattern else text
 
 
 def host_id_hash(project_id: str, host: str | None) -> str:
