@@ -170,6 +170,7 @@ class Killed(BaseException):
 def test_a_crash_mid_evacuation_and_a_rerun_leave_every_server_on_one_host(
         fleet, admin, monkeypatch, point):
     env, hosts = fleet
+    servers.stop_server(env, admin, "s-Y34-0")  # the first moved: rolled back after-move
     fail_host(env, FAILED)
     evacuate.set_fenced(env, admin, FAILED, True)
     before = placement(env)
@@ -201,9 +202,29 @@ def test_a_crash_mid_evacuation_and_a_rerun_leave_every_server_on_one_host(
     with env.db.session_scope(readonly=True) as s:
         for i in s.scalars(select(Instance)):
             assert where.get(f"kumo-{i.uuid}") == [i.node], i.name
-            assert i.vm_state == "active"
+            assert i.vm_state == ("stopped" if i.name == "s-Y34-0" else "active"), i.name
     # the re-run moves what the first run had not finished, nothing twice: after-move, the
     # first server's unbuilt create was rolled back (ERROR on no host) and is moved again;
     # after-instance, the first was done and only the second remains
     assert len(summary.moved) == {"evacuate:after-move": 2,
                                   "evacuate:after-instance": 1}[point], summary.line()
+
+
+def test_a_stopped_server_stays_stopped_and_an_active_one_runs(fleet, admin):
+    """Nova keeps vm_state across an evacuation (compute manager rebuild_instance: a STOPPED
+    instance is rebuilt without being powered on): a server stopped before its host failed is
+    defined on the target but not started."""
+    env, hosts = fleet
+    servers.stop_server(env, admin, "s-Y34-0")
+    fail_host(env, FAILED)
+    evacuate.set_fenced(env, admin, FAILED, True)
+    evacuate.evacuate(env, admin, FAILED, accept_rebuild=True)
+    with env.db.session_scope(readonly=True) as s:
+        rows = {i.name: i for i in s.scalars(select(Instance).where(
+            Instance.name.in_(["s-Y34-0", "s-Y34-1"])))}
+        got = {n: (i.vm_state, i.task_state, i.power_state, i.node in NEIGHBOURS)
+               for n, i in rows.items()}
+        domains = {n: hosts[uri(i.node)].domains[f"kumo-{i.uuid}"].state.name
+                   for n, i in rows.items()}
+    assert got == {"s-Y34-0": ("stopped", None, 4, True), "s-Y34-1": ("active", None, 1, True)}
+    assert domains == {"s-Y34-0": "SHUTOFF", "s-Y34-1": "RUNNING"}

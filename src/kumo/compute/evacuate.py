@@ -42,12 +42,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import journal, records, reschedule
+from kumo.compute import journal, records, reschedule, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
 from kumo.compute.lookup import find_host
-from kumo.compute.states import BUILDING, SPAWNING, clear_fault
+from kumo.compute.states import BUILDING, SPAWNING, STOPPED, clear_fault
 from kumo.db.models import Host, Image, Instance, JournalEntry, JournalState
 from kumo.errors import InvalidInput, KumoError, StateError
 from kumo.scheduler import service as scheduler
@@ -142,11 +142,7 @@ def _evacuees(s: Session, host: Host) -> list[Instance]:
     stranded = []
     for inst in s.scalars(select(Instance).where(Instance.host_id.is_(None),
                                                  Instance.deleted.is_(False))):
-        creates = s.scalars(select(JournalEntry).where(
-            JournalEntry.instance_uuid == inst.uuid, JournalEntry.operation == "create")
-            .order_by(JournalEntry.id.desc()))
-        # the latest evacuation create (alternates' attempts do not repeat the key)
-        last = next((e for e in creates if "evacuated_from" in e.payload), None)
+        last = _last_evacuation(s, inst.uuid)
         if last is not None and last.payload["evacuated_from"] == host.name:
             stranded.append(inst)
     return on_host + sorted(stranded, key=lambda i: i.name)
@@ -273,13 +269,15 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
             gone.append(True)  # a re-run: already moved (the claim is given back below)
             return
         target = s.scalars(select(Host).where(Host.name == claim.host)).one()
+        keep_stopped = _was_stopped(s, row)
         records.release_claim_of(s, row)  # the failed host's claim: it runs nothing now
         row.host_id, row.node = target.id, target.name
         row.vm_state, row.task_state = BUILDING, SPAWNING
         clear_fault(row)
         entry_ids.append(journal.begin(s, env, ctx, "create", uuid, "claimed",
                                        host_id=target.id, host=target.name,
-                                       alternates=[], evacuated_from=source).id)
+                                       alternates=[], evacuated_from=source,
+                                       **{spawn.KEEP_STOPPED: keep_stopped}).id)
 
     try:
         placement = scheduler.place(env.db, spec, config, hosts=others, record=record)
@@ -294,6 +292,24 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
         journal.advance(env, entry_id, "claimed", alternates=list(placement.alternates[0]))
     reschedule.build(env, ctx, entry_id, uuid)
     return records.load(env, uuid)[1].name
+
+
+def _was_stopped(s: Session, row: Instance) -> bool:
+    """Whether the instance was stopped before the evacuation: its state now, or -- one a
+    previous run moved and rolled back (ERROR on no host) -- what that run recorded."""
+    if row.host_id is not None:
+        return row.vm_state == STOPPED
+    last = _last_evacuation(s, row.uuid)
+    return bool(last is not None and last.payload.get(spawn.KEEP_STOPPED))
+
+
+def _last_evacuation(s: Session, uuid: str) -> JournalEntry | None:
+    """The instance's latest create entry of an evacuation (alternates' attempts do not repeat
+    ``evacuated_from``)."""
+    creates = s.scalars(select(JournalEntry).where(
+        JournalEntry.instance_uuid == uuid, JournalEntry.operation == "create")
+        .order_by(JournalEntry.id.desc()))
+    return next((e for e in creates if "evacuated_from" in e.payload), None)
 
 
 def recover_evacuate(env: ComputeEnv, entry: JournalEntry) -> str:

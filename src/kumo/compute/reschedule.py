@@ -37,6 +37,8 @@ from kumo.scheduler.errors import NoValidHost
 
 #: steps at which a failure moves the build to the next alternate
 RESCHEDULE_STEPS = ("define", "start")
+#: create-entry payload kept by the next attempt (an evacuated stopped server stays stopped)
+CARRIED = (spawn.KEEP_STOPPED,)
 
 
 def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str | None:
@@ -53,7 +55,9 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
             retry = (state == JournalState.ROLLED_BACK.value
                      and payload.get("failed_at") in RESCHEDULE_STEPS)
             alternates = list(payload.get("alternates") or ()) if retry else []
-            next_entry = _next_attempt(env, ctx, uuid, alternates, failures) if retry else None
+            carried = {k: payload[k] for k in CARRIED if k in payload}
+            next_entry = (_next_attempt(env, ctx, uuid, alternates, failures, carried)
+                          if retry else None)
             if next_entry is None:
                 if len(failures) > 1:
                     fault = (f"create failed on {len(failures)} hosts: " + "; ".join(failures))
@@ -63,7 +67,7 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
 
 
 def _next_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, alternates: list[str],
-                  failures: list[str]) -> int | None:
+                  failures: list[str], carried: dict[str, Any]) -> int | None:
     """Claim the first alternate that still takes the instance, recording the instance on it
     (BUILDING/spawning, a new create entry at step claimed) in the claim's own transaction (as
     servers.schedule_and_record does: no claim is held by nothing, whenever the controller
@@ -77,7 +81,7 @@ def _next_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, alternates: l
 
         def record(s: Session, claim: Any) -> None:
             entry_ids.append(_record_attempt(s, env, ctx, uuid, claim.host, alternates,
-                                             failures))
+                                             failures, carried))
         try:
             scheduler.place(env.db, spec, config, hosts=[name], record=record)
         except (NoValidHost, NotFound) as e:
@@ -95,7 +99,8 @@ def _next_attempt(env: ComputeEnv, ctx: RequestContext, uuid: str, alternates: l
 
 
 def _record_attempt(s: Session, env: ComputeEnv, ctx: RequestContext, uuid: str,
-                    host_name: str, alternates: list[str], failures: list[str]) -> int:
+                    host_name: str, alternates: list[str], failures: list[str],
+                    carried: dict[str, Any]) -> int:
     host = s.scalars(select(Host).where(Host.name == host_name)).one()
     row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
     row.host_id, row.node = host.id, host.name
@@ -103,7 +108,8 @@ def _record_attempt(s: Session, env: ComputeEnv, ctx: RequestContext, uuid: str,
     clear_fault(row)
     return journal.begin(s, env, ctx, "create", uuid, "claimed", host_id=host.id,
                          host=host.name, alternates=list(alternates),
-                         attempt=len(failures) + 1, previous_failures=list(failures)).id
+                         attempt=len(failures) + 1, previous_failures=list(failures),
+                         **carried).id
 
 
 def _check_attempt(env: ComputeEnv, uuid: str) -> None:

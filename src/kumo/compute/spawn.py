@@ -9,7 +9,9 @@ create (journal operation ``create``; step = the step about to be taken):
               process's upload of the same image, never boots from a partial one)
     volumes   the qcow2 overlay root volume over the image, the config drive ISO volume
     define    render the domain from the instance record (domain_config.desired), define it
-    start     start it; then ACTIVE/RUNNING, the XML's sha256 stored, the entry DONE
+    start     start it; then ACTIVE/RUNNING, the XML's sha256 stored, the entry DONE (an
+              evacuated server that was stopped -- payload ``keep_stopped`` -- is not started:
+              STOPPED/SHUTDOWN)
 
     rollback  (after a failure) the instance's domain and volumes being removed
 
@@ -39,13 +41,16 @@ from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
 from kumo.compute.instance_request import guest_request
-from kumo.compute.states import ACTIVE, now
+from kumo.compute.states import ACTIVE, STOPPED, now
 from kumo.compute.teardown import is_running, remove_from_host
 from kumo.db.models import Host, Instance, JournalEntry, JournalState, PowerState
 from kumo.errors import HostUnreachable
 from kumo.guest.build import build_guest
 
 PBKDF2_ROUNDS = 260_000
+#: create-entry payload key: define the guest but leave it off (an evacuated server that was
+#: stopped stays stopped, as Nova's rebuild_instance keeps vm_state STOPPED)
+KEEP_STOPPED = "keep_stopped"
 
 
 # --- create --------------------------------------------------------------------------------------
@@ -61,7 +66,8 @@ def run_create(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
         failpoint("create:after-upload")
         password = make_volumes(env, conn, instance, host, entry_id)
         failpoint("create:after-volumes")
-        define_and_start(env, conn, entry_id, uuid, "create")
+        define_and_start(env, conn, entry_id, uuid, "create",
+                         start=not journal.payload(env, entry_id).get(KEEP_STOPPED))
         return password
     except BaseException as e:
         if isinstance(e, Exception):
@@ -74,8 +80,10 @@ def recover_create(env: ComputeEnv, entry: JournalEntry) -> str:
     if step in ("define", "start"):
         try:
             conn = env.host(records.load(env, uuid)[1].uri)
-            define_and_start(env, conn, entry.id, uuid, "create")
-            outcome = f"create interrupted at step {step}: finished, server ACTIVE"
+            start = not entry.payload.get(KEEP_STOPPED)
+            define_and_start(env, conn, entry.id, uuid, "create", start=start)
+            outcome = (f"create interrupted at step {step}: finished, server "
+                       f"{'ACTIVE' if start else 'SHUTOFF (it was stopped)'}")
             return _with_unseen_password(env, uuid, outcome, f"create recovered at step {step}")
         except HostUnreachable:  # try again on the next start (journal.recover)
             raise
@@ -221,20 +229,24 @@ def render(env: ComputeEnv, instance: Instance, host: Host) -> tuple[str, str, s
     return config.text, config.digest, config.backend
 
 
-def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid: str, op: str) -> None:
-    """Render from the record, define (journal step define), start (step start), ACTIVE."""
+def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid: str, op: str,
+                     *, start: bool = True) -> None:
+    """Render from the record, define (journal step define), start (step start), ACTIVE; with
+    ``start=False`` (an evacuated server that was stopped) defined only: STOPPED."""
     instance, host = records.load(env, uuid)
     config = domain_config.desired(env, instance, host)  # the one answer (audit, reconcile)
     journal.advance(env, entry_id, "define", digest=config.digest)
     conn.define(config.text)
     failpoint(f"{op}:after-define")
-    journal.advance(env, entry_id, "start")
     name = naming.domain_name(uuid)
-    if not is_running(conn, name):
-        conn.start(name)
-    failpoint(f"{op}:after-start")
+    if start:
+        journal.advance(env, entry_id, "start")
+        if not is_running(conn, name):
+            conn.start(name)
+        failpoint(f"{op}:after-start")
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host.id,
-                 vm_state=ACTIVE, task_state=None, power_state=PowerState.RUNNING.value,
+                 vm_state=ACTIVE if start else STOPPED, task_state=None,
+                 power_state=(PowerState.RUNNING if start else PowerState.SHUTDOWN).value,
                  config_digest=config.digest, backend=config.backend,
                  launched_at=instance.launched_at or now(), fault_code=None, fault_reason=None,
                  fault_details=None)
