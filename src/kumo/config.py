@@ -129,6 +129,17 @@ class Settings(BaseModel):
     host_keepalive_count: int = _key(
         3, "keepalive messages unanswered before the connection counts as dead",
         "an integer >= 1", ge=1)
+    auto_evacuate: bool = _key(
+        False, "kumo serve fences (the host's fence command) and evacuates a host seen down by "
+        "auto_evacuate_after probes in a row; never a host that is unknown or not fenced. "
+        "Root disks are rebuilt from their images (no shared storage): turning this on "
+        "accepts that", "true, false")
+    auto_evacuate_after: int = _key(
+        3, "consecutive liveness probes that must find a host down before the automatic mode "
+        "fences and evacuates it", "an integer >= 1", ge=1)
+    fence_timeout: float = _key(
+        60.0, "seconds a host's fence command may run before it is killed (and the host "
+        "counts as not fenced)", f"{_SECONDS} > 0", gt=0)
     recovery_interval: float = _key(
         30.0, "seconds between looks for unfinished journal entries of controllers that are "
         "gone", f"{_SECONDS} >= 0", ge=0)

@@ -110,3 +110,28 @@ def test_fence_and_evacuate_refusals(kumo, test_host):
         0, "plan for kvm-1: 0 server(s)\n", "")
     code, out, _ = kumo("host", "set", "kvm-1", "--up", "-f", "json")
     assert (code, as_json(out)["forced_down"]) == (0, False)
+
+
+def test_fence_command_set_run_and_refusals(kumo, test_host, tmp_path):
+    """kumo host set --fence-command and kumo host fence (the fencing rules themselves:
+    tests/compute/test_fencing.py)."""
+    assert kumo("host", "fence", "kvm-1") == (
+        2, "", "kumo: error: host 'kvm-1' has no fence command: set one with `kumo host set "
+               "kvm-1 --fence-command '...'`, or power it off and confirm with `kumo host set "
+               "kvm-1 --down`\n")
+    assert kumo("host", "set", "kvm-1", "--fence-command", "ipmitool 'x") == (
+        2, "", "kumo: error: fence command \"ipmitool 'x\" is invalid: No closing quotation; "
+               "allowed a command line split as a shell would (quotes, no pipes)\n")
+    code, out, _ = kumo("host", "set", "kvm-1", "--fence-command", "false", "-f", "json")
+    assert (code, as_json(out)["fence_command"], as_json(out)["forced_down"]) == (
+        0, "false", False)
+    code, out, err = kumo("host", "fence", "kvm-1")  # the log line, then the error
+    assert (code, out, err.splitlines()[-1]) == (
+        3, "", "kumo: host error: fence command exited with status 1 (no output on stderr); "
+               "host 'kvm-1' stays unfenced")
+    kumo("host", "set", "kvm-1", "--fence-command", "true")
+    code, out, _ = kumo("host", "fence", "kvm-1")
+    assert (code, out.startswith("host kvm-1 fenced: 'true' exited 0 after ")) == (0, True)
+    code, out, _ = kumo("host", "set", "kvm-1", "--fence-command", "", "-f", "json")
+    assert (code, as_json(out)["fence_command"], as_json(out)["forced_down"]) == (
+        0, None, True)

@@ -15,46 +15,14 @@ from kumo.compute import evacuate, journal, servers
 from kumo.compute.lookup import prefix_clashes
 from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import InvalidInput, NotFound, StateError
-from tests.compute.fakehost import fake_cloud
-from tests.support.hosts import add_host
-
-FAILED = "XXXX-HOST-YYYY34"
-NEIGHBOURS = [f"XXXX-HOST-YYYY34{i}" for i in range(10)]
-
-
-def uri(name: str) -> str:
-    return f"fake:///{name}"
+from tests.compute.fleet import FAILED, NEIGHBOURS, fail_host, make_fleet, placement, uri
 
 
 @pytest.fixture
 def fleet(env, admin, image_file, fake_hosts):
     """11 hosts; two servers on 34, one on each of 340-349 (named s-<host suffix>-<n>)."""
-    fake_cloud(env, admin, image_file, fake_hosts)
-    now = datetime.now(timezone.utc)
-    with env.db.session_scope() as s:  # the catalog's own host takes no part here
-        s.execute(update(Host).where(Host.name == "kvm-1").values(enabled=False))
-    for name in [FAILED, *NEIGHBOURS]:
-        add_host(env.db, name, uri(name), last_heartbeat=now)
-    for name in [FAILED, FAILED, *NEIGHBOURS]:
-        n = sum(1 for h in placement(env).values() if h == name)
-        servers.create_server(env, admin, f"s-{name[-3:]}-{n}", image="linux", flavor="tiny",
-                              host=name)
+    make_fleet(env, admin, image_file, fake_hosts)
     return env, fake_hosts
-
-
-def placement(env) -> dict[str, str | None]:
-    """server name -> host name (None: on no host)."""
-    with env.db.session_scope(readonly=True) as s:
-        return {i.name: i.node if i.host_id is not None else None
-                for i in s.scalars(select(Instance).where(Instance.deleted.is_(False)))}
-
-
-def fail_host(env, name: str) -> None:
-    """What kumo serve's liveness probe records for a host that stopped answering."""
-    with env.db.session_scope() as s:
-        s.execute(update(Host).where(Host.name == name).values(
-            liveness="down", liveness_reason="connection refused",
-            liveness_checked_at=datetime.now(timezone.utc)))
 
 
 def domains_by_host(hosts) -> dict[str, set[str]]:
@@ -228,3 +196,58 @@ def test_a_stopped_server_stays_stopped_and_an_active_one_runs(fleet, admin):
                    for n, i in rows.items()}
     assert got == {"s-Y34-0": ("stopped", None, 4, True), "s-Y34-1": ("active", None, 1, True)}
     assert domains == {"s-Y34-0": "SHUTOFF", "s-Y34-1": "RUNNING"}
+
+
+def test_a_failed_host_back_loses_its_stale_domains_never_starting_them(fleet, admin):
+    """Nova's evacuated-instances cleanup: when 34 answers again, the domains (and volumes) of
+    its evacuated servers are destroyed and undefined, never started; a domain under kumo's
+    naming that another installation marked, and one without a mark, stay."""
+    from kumo.compute.installation import installation_id
+    from kumo.hosts.fake import FakeDomain
+    from kumo.hosts.protocol import DomainState
+    from kumo.periodic import host_liveness
+
+    env, hosts = fleet
+    servers.stop_server(env, admin, "s-Y34-1")
+    failed = hosts[uri(FAILED)]
+    with env.db.session_scope(readonly=True) as s:
+        uuids = {i.name: i.uuid for i in s.scalars(select(Instance))}
+    ours = installation_id(env.db)
+    stale = {f"kumo-{uuids['s-Y34-0']}", f"kumo-{uuids['s-Y34-1']}"}
+    assert stale <= set(failed.domains)
+    # one of them kept running on the "dead" host (partitioned, not powered off)
+    assert [failed.domains[f"kumo-{uuids[n]}"].state for n in ("s-Y34-0", "s-Y34-1")] == [
+        DomainState.RUNNING, DomainState.SHUTOFF]
+    other = "kumo-00000000-0000-4000-8000-000000000001"
+    xml = failed.domains[f"kumo-{uuids['s-Y34-1']}"].xml
+    failed.domains[other] = FakeDomain(other, xml.replace(ours, "another-installation")
+                                       .replace(uuids["s-Y34-1"], other[5:]))
+    unmarked = "kumo-00000000-0000-4000-8000-000000000002"
+    failed.domains[unmarked] = FakeDomain(unmarked, f"<domain><name>{unmarked}</name></domain>")
+    failed.down = True
+    host_liveness.run(env)
+    fail_host(env, FAILED)
+    evacuate.set_fenced(env, admin, FAILED, True)
+    evacuate.evacuate(env, admin, FAILED, accept_rebuild=True)
+    with pytest.raises(StateError, match="does not answer"):
+        evacuate.set_fenced(env, admin, FAILED, False)  # not cleared while it cannot be cleaned
+    failed.down = False
+    failed.calls.clear()
+    out = host_liveness.run(env)
+    assert out.corrections.get("evacuated-domain-destroyed") == 2
+    assert stale.isdisjoint(failed.domains)
+    assert {other, unmarked} <= set(failed.domains)
+    assert not [c for c in failed.calls if c.op == "start"]
+    assert [c.args["name"] for c in failed.calls if c.op == "destroy"] == [
+        f"kumo-{uuids['s-Y34-0']}"]
+    failed.ensure_pool(env.pool_name, env.pool_path)
+    left = [v for v in failed.list_volumes(env.pool_name)
+            if any(u in v for u in (uuids["s-Y34-0"], uuids["s-Y34-1"]))]
+    assert left == []
+    # the evacuated servers run on their new hosts, untouched
+    after = placement(env)
+    assert after["s-Y34-0"] in NEIGHBOURS and after["s-Y34-1"] in NEIGHBOURS
+    evacuate.set_fenced(env, admin, FAILED, False)
+    with env.db.session_scope(readonly=True) as s:
+        assert [e.state for e in s.scalars(select(JournalEntry).where(
+            JournalEntry.operation == "evacuated-cleanup"))] == ["done"]

@@ -132,14 +132,18 @@ def disable(name: str, reason: str | None, out: Output) -> None:
 @click.option("--up", "fence", flag_value="up",
               help="Clear the fencing confirmation (the host is back).")
 @click.option("--reason", default=None, help="Why (with --down/--up; journaled).")
+@click.option("--fence-command", default=None, metavar="COMMAND",
+              help="Command that powers the host off and exits 0 once it is off (e.g. "
+                   "'ipmitool -I lanplus -H BMC -U USER -E chassis power off'); run by "
+                   "`kumo host fence` and kumo serve's automatic mode. '' removes it.")
 @show_options
 def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: str | None,
          cpu_allocation_ratio: float | None, ram_allocation_ratio: float | None,
          disk_allocation_ratio: float | None, fence: str | None, reason: str | None,
-         out: Output) -> None:
+         fence_command: str | None, out: Output) -> None:
     """Change a host's virt type, URI, allocation ratios or zone (its servers stay), or record
     that it is fenced (--down) or back (--up)."""
-    from kumo.compute import evacuate, host_admin
+    from kumo.compute import evacuate, fencing, host_admin
     ratios = {"cpu_allocation_ratio": cpu_allocation_ratio,
               "ram_allocation_ratio": ram_allocation_ratio,
               "disk_allocation_ratio": disk_allocation_ratio}
@@ -147,13 +151,32 @@ def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: s
 
     def action(env, ctx):
         view = None
-        if fence is None or any(v is not None for v in other):
+        if fence_command is not None:
+            fencing.set_fence_command(env, ctx, name, fence_command)
+        if (fence is None and fence_command is None) or any(v is not None for v in other):
             view = host_admin.update_host(env, ctx, name, virt_type=virt_type, uri=uri,
                                           availability_zone=availability_zone, ratios=ratios)
+        if view is None and fence is None:
+            view = service.show_host(env, ctx, name, check_orphans=False)
         if fence is not None:
             view = evacuate.set_fenced(env, ctx, name, fence == "down", reason)
         return view
     out.one(run(action), f"host {name}")
+
+
+@host.command("fence")
+@click.argument("name", shell_complete=complete.hosts)
+def fence_(name: str) -> None:
+    """Run the host's fence command: exit 0 marks it fenced (as --down does); anything else
+    leaves it unfenced. Command, exit status and output are journaled."""
+    from kumo.compute import fencing
+
+    def action(env, ctx) -> None:
+        result = fencing.fence(env, ctx, name)
+        fencing.refuse_failed(result)
+        click.echo(f"host {result.host} fenced: {result.command!r} exited 0 after "
+                   f"{result.seconds:.1f} s")
+    run(action)
 
 
 @host.command("evacuate")

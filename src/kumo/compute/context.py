@@ -75,6 +75,15 @@ def admin_context() -> RequestContext:
     return RequestContext(user_id="admin", project_id="admin", roles=(ADMIN_ROLE,))
 
 
+#: who the journal says acted when kumo serve acts on its own (periodic work)
+SERVICE_USER = "kumo-serve"
+
+
+def service_context() -> RequestContext:
+    """kumo serve acting on its own (automatic fencing and evacuation, cleanups)."""
+    return RequestContext(user_id=SERVICE_USER, project_id="admin", roles=(ADMIN_ROLE,))
+
+
 def cli_context(environ: Mapping[str, str] | None = None) -> RequestContext:
     """The context the ``kumo`` command acts in (see the module docstring)."""
     env = os.environ if environ is None else environ

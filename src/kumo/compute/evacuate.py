@@ -49,7 +49,7 @@ from kumo.compute.failpoints import failpoint
 from kumo.compute.lookup import find_host
 from kumo.compute.states import BUILDING, SPAWNING, STOPPED, clear_fault
 from kumo.db.models import Host, Image, Instance, JournalEntry, JournalState
-from kumo.errors import InvalidInput, KumoError, StateError
+from kumo.errors import HostError, InvalidInput, KumoError, StateError
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
 
@@ -67,6 +67,8 @@ def set_fenced(env: ComputeEnv, ctx: RequestContext, ref: str, fenced: bool,
     from kumo.compute.hosts import host_view
 
     ctx.require_admin("fencing a host" if fenced else "clearing a host's fencing")
+    if not fenced:
+        _clean_before_up(env, ctx, ref)
     with env.db.session_scope() as s:
         host = find_host(s, ref)
         before = host.forced_down
@@ -85,6 +87,24 @@ def set_fenced(env: ComputeEnv, ctx: RequestContext, ref: str, fenced: bool,
         f": {reason}" if reason else "", extra={"host": view["name"],
                                                 "request_id": ctx.request_id})
     return view
+
+
+def _clean_before_up(env: ComputeEnv, ctx: RequestContext, ref: str) -> None:
+    """A host back in service first loses its stale domains of evacuated instances
+    (kumo.compute.evacuated_cleanup); one that does not answer is not cleared."""
+    from kumo.compute import evacuated_cleanup
+
+    with env.db.session_scope(readonly=True) as s:
+        host = find_host(s, ref)
+        host_id, name, fenced = host.id, host.name, host.forced_down
+    if not fenced or not evacuated_cleanup.evacuated_away(env, host_id):
+        return
+    try:
+        evacuated_cleanup.clean(env, ctx, host_id)
+    except HostError as e:
+        raise StateError(f"cannot clear the fencing of host {name!r}: servers were evacuated "
+                         f"from it and its stale copies of them must be removed first, but it "
+                         f"does not answer ({e}); bring it up, then --up again") from None
 
 
 def refusal(host: Host, force_unfenced_reason: str | None) -> str | None:
@@ -133,7 +153,7 @@ class Summary:
         return "\n".join(parts)
 
 
-def _evacuees(s: Session, host: Host) -> list[Instance]:
+def evacuees(s: Session, host: Host) -> list[Instance]:
     """The instances to move off ``host``: those recorded on it, and those a previous
     evacuation of it moved off and then rolled back (ERROR on no host, their last create entry
     naming ``evacuated_from``)."""
@@ -165,7 +185,7 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
             raise StateError(f"cannot evacuate: {why}")
         others = _targets(s, host)
         items = []
-        for inst in _evacuees(s, host):
+        for inst in evacuees(s, host):
             skip = _busy(inst)
             target = None
             if skip is None:

@@ -275,6 +275,7 @@ def host_view(host: Host, instances: int | None, state: str | None = None) -> di
         "hypervisor_type": host.hypervisor_type, "hypervisor_version": host.hypervisor_version,
         "virt_type": host.virt_type, "enabled": host.enabled,
         "disabled_reason": host.disabled_reason, "forced_down": host.forced_down,
+        "fence_command": host.fence_command, "reserved": host.reserved,
         "availability_zone": host.availability_zone,
         "vcpus": host.vcpus, "vcpus_used": host.used_vcpus,
         "ram": host.ram_mib, "ram_used": host.used_ram_mib,

@@ -54,6 +54,8 @@ RECOVERERS: dict[str, str] = {
     "delete": "kumo.compute.teardown:recover_delete",
     "set-password": "kumo.compute.passwords:recover_set_password",
     "evacuate": "kumo.compute.evacuate:recover_evacuate",
+    "host-fence": "kumo.compute.fencing:recover_fence",
+    "evacuated-cleanup": "kumo.compute.evacuated_cleanup:recover_cleanup",
 }
 
 

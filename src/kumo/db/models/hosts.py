@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Double, ForeignKey, Integer,
-                        String, Table, Text)
+                        String, Table, Text, false)
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import Mapped, attribute_keyed_dict, mapped_column, relationship
 
@@ -144,6 +144,12 @@ class Host(Timestamps, Base):
     liveness: Mapped[str | None] = mapped_column(String(8))
     liveness_reason: Mapped[str | None] = mapped_column(Text)
     liveness_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: consecutive liveness probes that found it down (0 once it answers): "down N intervals"
+    down_probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the operator's command that powers the host off (kumo.compute.fencing), argv-split
+    fence_command: Mapped[str | None] = mapped_column(Text)
+    #: a spare that takes only evacuated instances, chosen first (Masakari's reserved_host)
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     aggregates: Mapped[list[Aggregate]] = relationship(
         secondary=aggregate_hosts, back_populates="hosts")
