@@ -137,6 +137,9 @@ class Settings(BaseModel):
     auto_evacuate_after: int = _key(
         3, "consecutive liveness probes that must find a host down before the automatic mode "
         "fences and evacuates it", "an integer >= 1", ge=1)
+    evacuate_parallel: int = _key(
+        3, "instances an evacuation moves at once (Masakari's host_failure_recovery_threads)",
+        "an integer 1..64", ge=1, le=64)
     fence_timeout: float = _key(
         60.0, "seconds a host's fence command may run before it is killed (and the host "
         "counts as not fenced)", f"{_SECONDS} > 0", gt=0)

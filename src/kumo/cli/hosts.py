@@ -191,8 +191,11 @@ def fence_(name: str) -> None:
 @click.option("--force-unfenced", is_flag=True,
               help="Evacuate a down host not confirmed fenced (needs --reason; logged).")
 @click.option("--reason", default=None, help="Why, with --force-unfenced.")
+@click.option("--parallel", type=int, default=None, metavar="N",
+              help="Servers moved at once (default: evacuate_parallel, 3).")
 def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
-              accept_rebuild: bool, force_unfenced: bool, reason: str | None) -> None:
+              accept_rebuild: bool, force_unfenced: bool, reason: str | None,
+              parallel: int | None) -> None:
     """Rebuild every server of a failed, fenced host on hosts the scheduler chooses. HOST is an
     exact name or id; a pattern only with --match GLOB --yes."""
     from kumo.compute import evacuate
@@ -225,9 +228,22 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
                     click.echo(f"  {it.name} ({it.uuid}) -> {it.target or 'NO HOST'}; "
                                f"{it.disk}" + (f"; skipped: {it.skip}" if it.skip else ""))
                 continue
-            summary = evacuate.evacuate(env, ctx, ref, accept_rebuild=accept_rebuild,
-                                        force_unfenced_reason=forced, progress=click.echo)
+            from kumo.cli import progress
+
+            total = len(evacuate.plan(env, ctx, ref, force_unfenced_reason=forced,
+                                      choose_targets=False)[1])
+            with progress.counting(f"evacuating {ref}") as bar:
+                bar.start(total)
+
+                def done(line: str) -> None:  # a line per server, stdout; the bar counts it
+                    click.echo(line)
+                    bar.advance(1)
+                summary = evacuate.evacuate(env, ctx, ref, accept_rebuild=accept_rebuild,
+                                            force_unfenced_reason=forced, parallel=parallel,
+                                            progress=done)
             click.echo(summary.line())
+            if summary.failed:  # the summary said which and why; scripts see the status
+                raise SystemExit(3)
     run(action, recover=True)
 
 

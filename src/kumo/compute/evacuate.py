@@ -34,7 +34,8 @@ committed, nothing built on the target yet), evacuate:after-instance (one instan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,8 +176,11 @@ def _disk_handling(s: Session, inst: Instance) -> str:
 
 
 def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
-         force_unfenced_reason: str | None = None) -> tuple[str, list[PlanItem]]:
-    """(exact host name, what would happen to each instance), after the fencing checks."""
+         force_unfenced_reason: str | None = None,
+         choose_targets: bool = True) -> tuple[str, list[PlanItem]]:
+    """(exact host name, what would happen to each instance), after the fencing checks; the
+    scheduler's choice for each unless not ``choose_targets`` (the evacuation itself asks it
+    again per instance, as it moves it)."""
     ctx.require_admin("evacuating a host")
     with env.db.session_scope(readonly=True) as s:
         host = find_host(s, ref)
@@ -188,7 +192,7 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         for inst in evacuees(s, host):
             skip = _busy(inst)
             target = None
-            if skip is None:
+            if skip is None and choose_targets:
                 try:
                     spec = scheduler.request_spec_for_instance(inst)
                     target = scheduler.explain(env.db, spec, scheduler.load_config(
@@ -216,12 +220,16 @@ Progress = Callable[[str], None]
 
 
 def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: bool = False,
-             force_unfenced_reason: str | None = None,
+             force_unfenced_reason: str | None = None, parallel: int | None = None,
              progress: Progress | None = None) -> Summary:
-    """Move every instance off the failed host ``ref`` (see the module docstring); a progress
-    line per instance through ``progress``; the Summary."""
+    """Move every instance off the failed host ``ref`` (see the module docstring), ``parallel``
+    at a time (default the evacuate_parallel setting); a progress line per instance, as each
+    finishes, through ``progress``; the Summary."""
     say = progress or (lambda line: None)
-    name, items = plan(env, ctx, ref, force_unfenced_reason=force_unfenced_reason)
+    if parallel is not None and parallel < 1:
+        raise InvalidInput(f"--parallel {parallel} is invalid: allowed an integer >= 1")
+    name, items = plan(env, ctx, ref, force_unfenced_reason=force_unfenced_reason,
+                       choose_targets=False)
     if items and not accept_rebuild:
         raise InvalidInput(
             f"evacuating {name} rebuilds the root disk of {len(items)} server(s) from their "
@@ -238,24 +246,29 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
         log.warning("evacuating unfenced host %s, override by %s: %s", name, ctx.user_id,
                     force_unfenced_reason, extra={"host": name, "request_id": ctx.request_id})
     summary = Summary(name)
-    for n, item in enumerate(items, 1):
-        prefix = f"[{n}/{len(items)}] {item.name}"
+
+    def one(item: PlanItem) -> tuple[str, str]:
+        """(outcome, target or reason) of one instance, in a worker thread."""
         if item.skip:
-            summary.skipped.append((item.name, item.skip))
-            say(f"{prefix}: skipped ({item.skip})")
-            continue
+            return "skipped", item.skip
         try:
             target = _move_one(env, ctx, item.uuid, source_id, name)
         except KumoError as e:
-            summary.failed.append((item.name, str(e)))
-            say(f"{prefix}: failed ({e})")
-            continue
-        if target is None:
-            summary.skipped.append((item.name, f"no longer on {name}"))
-            say(f"{prefix}: skipped (no longer on {name})")
+            return "failed", str(e)
+        return ("moved", target) if target else ("skipped", f"no longer on {name}")
+
+    # bounded parallelism (Masakari's host_failure_recovery_threads): each move is its own
+    # transaction and build; the journal's count and the progress lines are this thread's
+    workers = max(1, min(parallel or env.settings.evacuate_parallel, len(items) or 1))
+    for n, (item, (outcome, detail)) in enumerate(_run(one, items, workers), 1):
+        prefix = f"[{n}/{len(items)}] {item.name}"
+        if outcome == "moved":
+            summary.moved.append((item.name, detail))
+            say(f"{prefix}: moved to {detail}")
         else:
-            summary.moved.append((item.name, target))
-            say(f"{prefix}: moved to {target}")
+            (summary.skipped if outcome == "skipped" else summary.failed).append(
+                (item.name, detail))
+            say(f"{prefix}: {outcome} ({detail})")
         journal.advance(env, entry_id, "moving", done=n)
         failpoint("evacuate:after-instance")
     with env.db.session_scope() as s:
@@ -266,6 +279,23 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
                        else JournalState.FAILED, "; ".join(f"{n}: {r}" for n, r in summary.failed)
                        or None)
     return summary
+
+
+def _run(one: Callable[[PlanItem], tuple[str, str]], items: list[PlanItem],
+         workers: int) -> Iterator[tuple[PlanItem, tuple[str, str]]]:
+    """(item, one(item)) for each item as it finishes: in this thread when ``workers`` is 1,
+    else on a pool of that many threads (nothing new starts once the caller stops)."""
+    if workers == 1:
+        for item in items:
+            yield item, one(item)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="kumo-evacuate") as pool:
+        futures = {pool.submit(one, item): item for item in items}
+        try:
+            for done in as_completed(futures):
+                yield futures[done], done.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,

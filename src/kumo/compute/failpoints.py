@@ -7,6 +7,9 @@ every instance ACTIVE or ERROR with a reason and nothing orphaned.
 
 The names are ``<operation>:<where>``; each operation documents its failpoints where it calls them.
 
+``name@N`` fires at the N-th time the process reaches ``name`` (``evacuate:after-move@20``: in
+the middle of a long evacuation), not the first.
+
 Two more variables, for the tests of several controllers: ``KUMO_FAILPOINT_ACTION=stop`` sends
 SIGSTOP instead (the process freezes where it stands, holding its database connections and
 leases as a hung machine would, until the test kills or continues it), and
@@ -18,13 +21,30 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+from collections import Counter
 
 ENV = "KUMO_FAILPOINT"
+
+_hits: Counter[str] = Counter()
+_lock = threading.Lock()
 
 
 def failpoint(name: str) -> None:
     armed = os.environ.get(ENV, "")
-    if not armed or name not in (p.strip() for p in armed.split(",")):
+    if not armed:
+        return
+    for point in (p.strip() for p in armed.split(",")):
+        wanted, _, nth = point.partition("@")
+        if wanted != name:
+            continue
+        if not nth:
+            break
+        with _lock:
+            _hits[name] += 1
+            if _hits[name] == int(nth):
+                break
+    else:
         return
     once = os.environ.get("KUMO_FAILPOINT_ONCE")
     if once:
