@@ -16,6 +16,7 @@ from kumo.compute.lookup import prefix_clashes
 from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import InvalidInput, NotFound, StateError
 from tests.compute.fleet import FAILED, NEIGHBOURS, fail_host, make_fleet, placement, uri
+from tests.support.hosts import add_host
 
 
 @pytest.fixture
@@ -259,3 +260,65 @@ def test_a_failed_host_back_loses_its_stale_domains_never_starting_them(fleet, a
     with env.db.session_scope(readonly=True) as s:
         assert [e.state for e in s.scalars(select(JournalEntry).where(
             JournalEntry.operation == "evacuated-cleanup"))] == ["done"]
+
+
+def test_reserved_hosts_are_chosen_first_and_activated_one_at_a_time(env, admin, image_file,
+                                                                       fake_hosts):
+    """Masakari's reserved_host / rh_priority: spares of the failed host's zone take its
+    servers first, each enabled (and no longer reserved) when first needed; an ordinary host
+    takes what no spare can."""
+    from kumo.compute import spares
+
+    make_fleet(env, admin, image_file, fake_hosts, neighbours=["XXXX-HOST-YYYY340"],
+               on_failed=3)
+    now = datetime.now(timezone.utc)
+    # two small spares: one tiny server (1 vCPU, 256 MiB, 2 GiB disk) fills each
+    for name in ("spare-b", "spare-a"):
+        add_host(env.db, name, uri(name), vcpus=1, ram_mib=300, disk_gib=2, last_heartbeat=now,
+                 cpu_allocation_ratio=1.0, ram_allocation_ratio=1.0, disk_allocation_ratio=1.0)
+        spares.set_reserved(env, admin, name, True)
+    with pytest.raises(StateError, match="cannot reserve host 'XXXX-HOST-YYYY340': 1 server"):
+        spares.set_reserved(env, admin, "XXXX-HOST-YYYY340", True)
+    # a spare takes no ordinary server
+    servers.create_server(env, admin, "ordinary", image="linux", flavor="tiny")
+    assert placement(env)["ordinary"] == "XXXX-HOST-YYYY340"
+    fail_host(env, FAILED)
+    evacuate.set_fenced(env, admin, FAILED, True)
+    assert evacuate.reserved_hosts(env, FAILED) == ["spare-a", "spare-b"]
+    summary = evacuate.evacuate(env, admin, FAILED, accept_rebuild=True, parallel=1)
+    after = placement(env)
+    assert sorted(after[n] for n in ("s-Y34-0", "s-Y34-1", "s-Y34-2")) == [
+        "XXXX-HOST-YYYY340", "spare-a", "spare-b"]
+    assert (after["s-Y34-0"], after["s-Y34-1"]) == ("spare-a", "spare-b")  # in name order
+    assert len(summary.moved) == 3
+    with env.db.session_scope(readonly=True) as s:
+        got = {h.name: (h.reserved, h.enabled, h.disabled_reason) for h in s.scalars(
+            select(Host).where(Host.name.like("spare-%")))}
+        activated = [e.payload["host"] for e in s.scalars(select(JournalEntry).where(
+            JournalEntry.operation == "host-spare").order_by(JournalEntry.id))]
+    assert got == {"spare-a": (False, True, None), "spare-b": (False, True, None)}
+    assert activated == ["spare-a", "spare-b"]
+
+
+def test_a_vtpm_server_is_refused_with_the_reason_unless_a_new_tpm_is_accepted(fleet, admin,
+                                                                               image_file):
+    from kumo.compute import images
+
+    env, _ = fleet
+    images.create_image(env, admin, "win11", file=image_file, disk_format="qcow2",
+                        properties={"os_type": "windows", "hw_tpm_version": "2.0",
+                                    "hw_machine_type": "q35", "hw_firmware_type": "uefi"},
+                        visibility="public")
+    servers.create_server(env, admin, "tpm", image="win11", flavor="tiny", host=FAILED)
+    fail_host(env, FAILED)
+    evacuate.set_fenced(env, admin, FAILED, True)
+    summary = evacuate.evacuate(env, admin, FAILED, accept_rebuild=True)
+    assert len(summary.moved) == 2
+    assert summary.skipped == [("tpm", "has a vTPM (TPM 2.0) whose state is on the failed "
+                                "host's disk: moved, it boots with a new, empty TPM (BitLocker "
+                                "keys and other secrets sealed to the old one are lost); pass "
+                                "--accept-new-tpm to move it anyway")]
+    assert placement(env)["tpm"] == FAILED
+    summary = evacuate.evacuate(env, admin, FAILED, accept_rebuild=True, accept_new_tpm=True)
+    assert [n for n, _t in summary.moved] == ["tpm"]
+    assert placement(env)["tpm"] in NEIGHBOURS

@@ -136,14 +136,18 @@ def disable(name: str, reason: str | None, out: Output) -> None:
               help="Command that powers the host off and exits 0 once it is off (e.g. "
                    "'ipmitool -I lanplus -H BMC -U USER -E chassis power off'); run by "
                    "`kumo host fence` and kumo serve's automatic mode. '' removes it.")
+@click.option("--reserved/--no-reserved", default=None,
+              help="Make an empty host a spare that takes only evacuated servers, chosen "
+                   "first and enabled when first used (Masakari's reserved_host); "
+                   "--no-reserved: an ordinary host again.")
 @show_options
 def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: str | None,
          cpu_allocation_ratio: float | None, ram_allocation_ratio: float | None,
          disk_allocation_ratio: float | None, fence: str | None, reason: str | None,
-         fence_command: str | None, out: Output) -> None:
+         fence_command: str | None, reserved: bool | None, out: Output) -> None:
     """Change a host's virt type, URI, allocation ratios or zone (its servers stay), or record
     that it is fenced (--down) or back (--up)."""
-    from kumo.compute import evacuate, fencing, host_admin
+    from kumo.compute import evacuate, fencing, host_admin, spares
     ratios = {"cpu_allocation_ratio": cpu_allocation_ratio,
               "ram_allocation_ratio": ram_allocation_ratio,
               "disk_allocation_ratio": disk_allocation_ratio}
@@ -153,7 +157,10 @@ def set_(name: str, virt_type: str | None, uri: str | None, availability_zone: s
         view = None
         if fence_command is not None:
             fencing.set_fence_command(env, ctx, name, fence_command)
-        if (fence is None and fence_command is None) or any(v is not None for v in other):
+        if reserved is not None:
+            spares.set_reserved(env, ctx, name, reserved)
+        if (fence is None and fence_command is None and reserved is None) or any(
+                v is not None for v in other):
             view = host_admin.update_host(env, ctx, name, virt_type=virt_type, uri=uri,
                                           availability_zone=availability_zone, ratios=ratios)
         if view is None and fence is None:
@@ -191,11 +198,14 @@ def fence_(name: str) -> None:
 @click.option("--force-unfenced", is_flag=True,
               help="Evacuate a down host not confirmed fenced (needs --reason; logged).")
 @click.option("--reason", default=None, help="Why, with --force-unfenced.")
+@click.option("--accept-new-tpm", is_flag=True,
+              help="Move servers with a vTPM too: they boot with a new, empty TPM (secrets "
+                   "sealed to the old one are lost).")
 @click.option("--parallel", type=int, default=None, metavar="N",
               help="Servers moved at once (default: evacuate_parallel, 3).")
 def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
               accept_rebuild: bool, force_unfenced: bool, reason: str | None,
-              parallel: int | None) -> None:
+              accept_new_tpm: bool, parallel: int | None) -> None:
     """Rebuild every server of a failed, fenced host on hosts the scheduler chooses. HOST is an
     exact name or id; a pattern only with --match GLOB --yes."""
     from kumo.compute import evacuate
@@ -222,8 +232,13 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
                 return
         for ref in names:
             if dry_run:
-                host_name, items = evacuate.plan(env, ctx, ref, force_unfenced_reason=forced)
+                host_name, items = evacuate.plan(env, ctx, ref, force_unfenced_reason=forced,
+                                                 accept_new_tpm=accept_new_tpm)
                 click.echo(f"plan for {host_name}: {len(items)} server(s)")
+                reserved = evacuate.reserved_hosts(env, host_name)
+                if reserved:
+                    click.echo(f"  reserved hosts tried first: {', '.join(reserved)} (the "
+                               "targets below are the scheduler's choice without them)")
                 for it in items:
                     click.echo(f"  {it.name} ({it.uuid}) -> {it.target or 'NO HOST'}; "
                                f"{it.disk}" + (f"; skipped: {it.skip}" if it.skip else ""))
@@ -231,7 +246,7 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
             from kumo.cli import progress
 
             total = len(evacuate.plan(env, ctx, ref, force_unfenced_reason=forced,
-                                      choose_targets=False)[1])
+                                      accept_new_tpm=accept_new_tpm, choose_targets=False)[1])
             with progress.counting(f"evacuating {ref}") as bar:
                 bar.start(total)
 
@@ -240,7 +255,7 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
                     bar.advance(1)
                 summary = evacuate.evacuate(env, ctx, ref, accept_rebuild=accept_rebuild,
                                             force_unfenced_reason=forced, parallel=parallel,
-                                            progress=done)
+                                            accept_new_tpm=accept_new_tpm, progress=done)
             click.echo(summary.line())
             if summary.failed:  # the summary said which and why; scripts see the status
                 raise SystemExit(3)

@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import journal, records, reschedule, spawn
+from kumo.compute import journal, records, reschedule, spares, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
@@ -176,7 +176,7 @@ def _disk_handling(s: Session, inst: Instance) -> str:
 
 
 def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
-         force_unfenced_reason: str | None = None,
+         force_unfenced_reason: str | None = None, accept_new_tpm: bool = False,
          choose_targets: bool = True) -> tuple[str, list[PlanItem]]:
     """(exact host name, what would happen to each instance), after the fencing checks; the
     scheduler's choice for each unless not ``choose_targets`` (the evacuation itself asks it
@@ -190,7 +190,7 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         others = _targets(s, host)
         items = []
         for inst in evacuees(s, host):
-            skip = _busy(inst)
+            skip = _busy(inst) or (None if accept_new_tpm else _tpm_refusal(env, inst, host))
             target = None
             if skip is None and choose_targets:
                 try:
@@ -203,9 +203,34 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         return host.name, items
 
 
+def reserved_hosts(env: ComputeEnv, ref: str) -> list[str]:
+    """The spares an evacuation of ``ref`` tries first (kumo.compute.spares)."""
+    with env.db.session_scope(readonly=True) as s:
+        return spares.spares_for(s, find_host(s, ref))
+
+
 def _targets(s: Session, host: Host) -> list[str]:
     """Every other host (the scheduler's filters then decide; the failed host never)."""
     return list(s.scalars(select(Host.name).where(Host.id != host.id).order_by(Host.name)))
+
+
+def _tpm_refusal(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
+    """Why a server with a vTPM is not moved: its TPM state (swtpm's files) is on the failed
+    host's disk, and kumo has no shared storage for it, so it would boot with a new, empty TPM
+    -- BitLocker, Windows Hello and anything else sealed to the old one is lost. Nova refuses
+    to evacuate vTPM instances at all (compute/api.py reject_vtpm_instances)."""
+    from kumo.compute.instance_request import guest_request
+    from kumo.guest.build import build_guest
+
+    try:
+        tpm = build_guest(guest_request(env, inst, host)).tpm
+    except KumoError:
+        return None  # the guest as recorded no longer builds: the move reports why
+    if tpm is None:
+        return None
+    return (f"has a vTPM (TPM {tpm.version}) whose state is on the failed host's disk: moved, "
+            "it boots with a new, empty TPM (BitLocker keys and other secrets sealed to the "
+            "old one are lost); pass --accept-new-tpm to move it anyway")
 
 
 def _busy(inst: Instance) -> str | None:
@@ -220,8 +245,8 @@ Progress = Callable[[str], None]
 
 
 def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: bool = False,
-             force_unfenced_reason: str | None = None, parallel: int | None = None,
-             progress: Progress | None = None) -> Summary:
+             force_unfenced_reason: str | None = None, accept_new_tpm: bool = False,
+             parallel: int | None = None, progress: Progress | None = None) -> Summary:
     """Move every instance off the failed host ``ref`` (see the module docstring), ``parallel``
     at a time (default the evacuate_parallel setting); a progress line per instance, as each
     finishes, through ``progress``; the Summary."""
@@ -229,7 +254,7 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
     if parallel is not None and parallel < 1:
         raise InvalidInput(f"--parallel {parallel} is invalid: allowed an integer >= 1")
     name, items = plan(env, ctx, ref, force_unfenced_reason=force_unfenced_reason,
-                       choose_targets=False)
+                       accept_new_tpm=accept_new_tpm, choose_targets=False)
     if items and not accept_rebuild:
         raise InvalidInput(
             f"evacuating {name} rebuilds the root disk of {len(items)} server(s) from their "
@@ -237,11 +262,14 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
             "to go ahead, or --dry-run to see the plan")
     with env.db.session_scope() as s:
         host = find_host(s, name)
+        reserved = spares.spares_for(s, host)
         entry = journal.begin(s, env, ctx, "evacuate", None, "moving", host=name,
                               host_id=host.id, by=ctx.user_id,
-                              instances=[i.uuid for i in items],
+                              instances=[i.uuid for i in items], reserved_hosts=reserved,
+                              accept_new_tpm=accept_new_tpm,
                               forced_unfenced=force_unfenced_reason)
         entry_id, source_id = entry.id, host.id
+    spare = spares.Spares(env, ctx, name, reserved)
     if force_unfenced_reason:
         log.warning("evacuating unfenced host %s, override by %s: %s", name, ctx.user_id,
                     force_unfenced_reason, extra={"host": name, "request_id": ctx.request_id})
@@ -252,7 +280,7 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
         if item.skip:
             return "skipped", item.skip
         try:
-            target = _move_one(env, ctx, item.uuid, source_id, name)
+            target = _move_one(env, ctx, item.uuid, source_id, name, spare)
         except KumoError as e:
             return "failed", str(e)
         return ("moved", target) if target else ("skipped", f"no longer on {name}")
@@ -299,10 +327,11 @@ def _run(one: Callable[[PlanItem], tuple[str, str]], items: list[PlanItem],
 
 
 def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
-              source: str) -> str | None:
-    """Claim a target for the instance and point its record there (one transaction), then
-    build it there through the create path; the target's name, or None when the instance is no
-    longer the failed host's (moved by an earlier run, or deleted)."""
+              source: str, spare: spares.Spares) -> str | None:
+    """Claim a target for the instance -- a reserved host first (kumo.compute.spares), else
+    the scheduler's choice among the other hosts -- and point its record there (one
+    transaction), then build it there through the create path; the target's name, or None
+    when the instance is no longer the failed host's (moved by an earlier run, or deleted)."""
     with env.db.session_scope(readonly=True) as s:
         inst = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
         s.expunge(inst)
@@ -329,10 +358,15 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
                                        alternates=[], evacuated_from=source,
                                        **{spawn.KEEP_STOPPED: keep_stopped}).id)
 
-    try:
-        placement = scheduler.place(env.db, spec, config, hosts=others, record=record)
-    except NoValidHost as e:
-        raise StateError(f"no host can take it: {e.summary}") from None
+    def attempt(hosts: list[str]) -> Any:
+        return scheduler.place(env.db, spec, config, hosts=hosts, record=record)
+
+    placement = spare.place(attempt)
+    if placement is None:
+        try:
+            placement = attempt(others)
+        except NoValidHost as e:
+            raise StateError(f"no host can take it: {e.summary}") from None
     if gone:
         scheduler.release(env.db, placement)
         return None
