@@ -43,7 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import journal, records, reschedule, spares, spawn
+from kumo.compute import heartbeat, journal, records, reschedule, spares, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
@@ -190,7 +190,9 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         others = _targets(s, host)
         items = []
         for inst in evacuees(s, host):
-            skip = _busy(inst) or (None if accept_new_tpm else _tpm_refusal(env, inst, host))
+            tpm = None if accept_new_tpm else _tpm_reason(env, inst, host)
+            skip = _busy(inst) or (f"{tpm}; pass --accept-new-tpm to move it anyway"
+                                   if tpm else None)
             target = None
             if skip is None and choose_targets:
                 try:
@@ -214,7 +216,7 @@ def _targets(s: Session, host: Host) -> list[str]:
     return list(s.scalars(select(Host.name).where(Host.id != host.id).order_by(Host.name)))
 
 
-def _tpm_refusal(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
+def _tpm_reason(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
     """Why a server with a vTPM is not moved: its TPM state (swtpm's files) is on the failed
     host's disk, and kumo has no shared storage for it, so it would boot with a new, empty TPM
     -- BitLocker, Windows Hello and anything else sealed to the old one is lost. Nova refuses
@@ -230,7 +232,7 @@ def _tpm_refusal(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
         return None
     return (f"has a vTPM (TPM {tpm.version}) whose state is on the failed host's disk: moved, "
             "it boots with a new, empty TPM (BitLocker keys and other secrets sealed to the "
-            "old one are lost); pass --accept-new-tpm to move it anyway")
+            "old one are lost)")
 
 
 def _busy(inst: Instance) -> str | None:
@@ -328,14 +330,26 @@ def _run(one: Callable[[PlanItem], tuple[str, str]], items: list[PlanItem],
 
 def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
               source: str, spare: spares.Spares) -> str | None:
-    """Claim a target for the instance -- a reserved host first (kumo.compute.spares), else
-    the scheduler's choice among the other hosts -- and point its record there (one
-    transaction), then build it there through the create path; the target's name, or None
-    when the instance is no longer the failed host's (moved by an earlier run, or deleted)."""
+    """Claim a target for the instance and point its record there (``_claim_move``), then
+    build it there through the create path; the target's name, or None when the instance is
+    no longer the failed host's (moved by an earlier run, or deleted)."""
+    entry_id = _claim_move(env, ctx, uuid, source_id, source, spare)
+    if entry_id is None:
+        return None
+    reschedule.build(env, ctx, entry_id, uuid)
+    return records.load(env, uuid)[1].name
+
+
+def _claim_move(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int, source: str,
+                spare: spares.Spares | None, target: str | None = None) -> int | None:
+    """Claim a target -- ``target``, else a reserved host first (kumo.compute.spares), else
+    the scheduler's choice among the other hosts -- and point the record there with its create
+    entry, in one transaction; the entry's id, or None when the instance is no longer the
+    failed host's. StateError when no host can take it."""
     with env.db.session_scope(readonly=True) as s:
         inst = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
         s.expunge(inst)
-        others = _targets(s, s.get_one(Host, source_id))
+        others = [target] if target else _targets(s, s.get_one(Host, source_id))
     spec = scheduler.request_spec_for_instance(inst)
     config = scheduler.load_config(settings=env.settings)
     entry_ids: list[int] = []
@@ -347,26 +361,32 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
         if row.deleted or not (row.host_id == source_id or row.host_id is None):
             gone.append(True)  # a re-run: already moved (the claim is given back below)
             return
-        target = s.scalars(select(Host).where(Host.name == claim.host)).one()
+        host = s.scalars(select(Host).where(Host.name == claim.host)).one()
         keep_stopped = _was_stopped(s, row)
         records.release_claim_of(s, row)  # the failed host's claim: it runs nothing now
-        row.host_id, row.node = target.id, target.name
+        row.host_id, row.node = host.id, host.name
         row.vm_state, row.task_state = BUILDING, SPAWNING
         clear_fault(row)
         entry_ids.append(journal.begin(s, env, ctx, "create", uuid, "claimed",
-                                       host_id=target.id, host=target.name,
+                                       host_id=host.id, host=host.name,
                                        alternates=[], evacuated_from=source,
                                        **{spawn.KEEP_STOPPED: keep_stopped}).id)
 
     def attempt(hosts: list[str]) -> Any:
         return scheduler.place(env.db, spec, config, hosts=hosts, record=record)
 
-    placement = spare.place(attempt)
+    placement = spare.place(attempt) if spare is not None and target is None else None
     if placement is None:
         try:
             placement = attempt(others)
-        except NoValidHost as e:
-            raise StateError(f"no host can take it: {e.summary}") from None
+        except NoValidHost:
+            # hosts whose heartbeat went stale (no kumo serve probing them) are asked, as a
+            # create asks them (kumo.compute.heartbeat.refresh_stale), and the place retried
+            heartbeat.refresh_stale(env, config, others)
+            try:
+                placement = attempt(others)
+            except NoValidHost as e:
+                raise StateError(f"no host can take it: {e.summary}") from None
     if gone:
         scheduler.release(env.db, placement)
         return None
@@ -374,8 +394,56 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
     failpoint("evacuate:after-move")
     if placement.alternates and placement.alternates[0]:
         journal.advance(env, entry_id, "claimed", alternates=list(placement.alternates[0]))
-    reschedule.build(env, ctx, entry_id, uuid)
-    return records.load(env, uuid)[1].name
+    return entry_id
+
+
+# --- one server (the Compute API's evacuate action) ----------------------------------------------
+
+#: vm_states Nova's evacuate accepts (with no task in progress)
+EVACUABLE = ("active", STOPPED, "error")
+
+
+def evacuate_server(env: ComputeEnv, ctx: RequestContext, ref: str,
+                    host: str | None = None) -> tuple[str, int]:
+    """Nova's server evacuate: move one server off its failed host, onto ``host`` (exact name)
+    or where the scheduler chooses; the checks and the claim now, (uuid, create entry id) for
+    the build (``reschedule.build``), which the caller runs. Refused as the host evacuation is:
+    a source host that is up or not fenced, a vTPM; and as Nova refuses: another vm_state, a
+    task in progress, a target that is the source."""
+    from kumo.compute.lookup import find_server
+
+    ctx.require_admin("evacuating a server")
+    with env.db.session_scope(readonly=True) as s:
+        inst = find_server(s, ctx, ref)
+        if inst.vm_state not in EVACUABLE or inst.task_state is not None:
+            raise StateError(f"cannot evacuate server {inst.name!r} while it is "
+                             f"{inst.vm_state}" + (f" (task {inst.task_state})"
+                                                   if inst.task_state else "")
+                             + ": allowed active, stopped or error with no task in progress")
+        if inst.host_id is None:
+            raise StateError(f"cannot evacuate server {inst.name!r}: it is on no host")
+        source = s.get_one(Host, inst.host_id)
+        why = refusal(source, None)
+        if why:
+            raise StateError(f"cannot evacuate server {inst.name!r}: {why}")
+        tpm = _tpm_reason(env, inst, source)
+        if tpm:
+            raise StateError(f"cannot evacuate server {inst.name!r}: it {tpm}")
+        target = None
+        if host is not None:
+            target = find_host(s, host).name
+            if target == source.name:
+                raise InvalidInput(f"cannot evacuate server {inst.name!r} to {target!r}: that "
+                                   "is the host it is on; name another host or none")
+        uuid, source_id, source_name = inst.uuid, source.id, source.name
+        spare = (spares.Spares(env, ctx, source_name, spares.spares_for(s, source))
+                 if target is None else None)
+    entry_id = _claim_move(env, ctx, uuid, source_id, source_name, spare, target)
+    if entry_id is None:  # moved meanwhile by another request
+        raise StateError(f"server {ref!r} is no longer on host {source_name!r}")
+    log.warning("server %s evacuated from %s by %s", uuid, source_name, ctx.user_id,
+                extra={"instance": uuid, "host": source_name, "request_id": ctx.request_id})
+    return uuid, entry_id
 
 
 def _was_stopped(s: Session, row: Instance) -> bool:

@@ -1,4 +1,5 @@
-"""Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop),
+"""Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop,
+evacuate),
 over kumo.compute.servers -- the same functions ``kumo server`` calls.
 
 Create answers 202 once the server is validated, placed and recorded (BUILD); the host-side
@@ -176,6 +177,23 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
         "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}}
 
 
+def _evacuate(env: Any, ctx: RequestContext, server_id: str, host: str | None) -> None:
+    """Checks and the claim within the request (409 for a source host that is up or not
+    fenced, a vTPM, a busy server); the rebuild on the target on a worker thread, as a create's
+    build (Nova's evacuate is asynchronous too: the server shows REBUILD/BUILD, then ACTIVE)."""
+    from kumo.compute import evacuate
+
+    uuid, entry_id = evacuate.evacuate_server(env, ctx, server_id, host)
+
+    def build() -> None:
+        try:
+            reschedule.build(env, ctx, entry_id, uuid)
+        except KumoError as e:  # recorded on the server (ERROR, fault) by the service
+            log.warning("evacuation rebuild of server %s failed: %s", uuid, e)
+
+    threading.Thread(target=build, name=f"evacuate-{uuid[:8]}", daemon=True).start()
+
+
 @router.delete("/servers/{server_id}", status_code=204)
 def delete(server_id: str, request: Request, ctx: RequestContext = Depends(context)) -> Response:
     _by_id(request, ctx, server_id)
@@ -189,12 +207,27 @@ class Reboot(BaseModel):
     type: Literal["HARD", "SOFT", "hard", "soft"]
 
 
+class Evacuate(BaseModel):
+    """Nova's evacuate body (2.1-2.95): ``host`` optional; ``onSharedStorage`` (before 2.14)
+    and ``force`` (2.29-2.67) are accepted and change nothing -- kumo knows it has no shared
+    storage, and a named host is always checked by the scheduler's filters; ``adminPass`` is
+    not taken (the rebuilt guest keeps what its image and config drive give it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = Field(None, min_length=1, max_length=255)
+    adminPass: str | None = Field(None, max_length=255)
+    onSharedStorage: bool | None = None
+    force: bool | None = None
+
+
 class Action(BaseModel):
     """One action per request (Nova's ``POST /servers/{id}/action``); the ones kumo serves."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     reboot: Reboot | None = None
+    evacuate: Evacuate | None = None
     os_start: None | dict = Field(None, alias="os-start")
     os_stop: None | dict = Field(None, alias="os-stop")
 
@@ -205,9 +238,12 @@ def action(server_id: str, body: Action, request: Request,
     given = body.model_fields_set
     if len(given) != 1:
         raise InvalidInput("the body must name exactly one action: allowed reboot, os-start, "
-                           "os-stop")
+                           "os-stop, evacuate")
     _by_id(request, ctx, server_id)
     env = env_of(request)
+    if body.evacuate is not None:
+        _evacuate(env, ctx, server_id, body.evacuate.host)
+        return Response(status_code=200)
     if body.reboot is not None:
         service.reboot_server(env, ctx, server_id, hard=body.reboot.type.upper() == "HARD")
     elif "os_start" in given:
