@@ -135,3 +135,14 @@ def test_fence_command_set_run_and_refusals(kumo, test_host, tmp_path):
     code, out, _ = kumo("host", "set", "kvm-1", "--fence-command", "", "-f", "json")
     assert (code, as_json(out)["fence_command"], as_json(out)["forced_down"]) == (
         0, None, True)
+
+
+def test_reserved_spare_set_and_cleared(kumo, test_host):
+    code, out, _ = kumo("host", "set", "kvm-1", "--reserved", "-f", "json")
+    view = as_json(out)
+    assert (code, view["reserved"], view["enabled"], view["disabled_reason"]) == (
+        0, True, False, "reserved: a spare host for evacuations")
+    code, out, _ = kumo("host", "set", "kvm-1", "--no-reserved", "-f", "json")
+    view = as_json(out)
+    assert (code, view["reserved"], view["enabled"], view["disabled_reason"]) == (
+        0, False, True, None)

@@ -322,3 +322,31 @@ def test_a_vtpm_server_is_refused_with_the_reason_unless_a_new_tpm_is_accepted(f
     summary = evacuate.evacuate(env, admin, FAILED, accept_rebuild=True, accept_new_tpm=True)
     assert [n for n, _t in summary.moved] == ["tpm"]
     assert placement(env)["tpm"] in NEIGHBOURS
+
+
+def test_evacuate_one_server_as_the_compute_api_does(fleet, admin):
+    """evacuate_server (the API's evacuate action): the same fencing rule, Nova's state and
+    target checks, then the claim; the build is the caller's."""
+    from kumo.compute import reschedule
+
+    env, _ = fleet
+    with pytest.raises(StateError, match=f"host '{FAILED}' is unknown but not confirmed fenced"):
+        evacuate.evacuate_server(env, admin, "s-Y34-0")
+    fail_host(env, FAILED)
+    evacuate.set_fenced(env, admin, FAILED, True)
+    with pytest.raises(InvalidInput, match="that is the host it is on"):
+        evacuate.evacuate_server(env, admin, "s-Y34-0", host=FAILED)
+    with env.db.session_scope() as s:
+        s.execute(update(Instance).where(Instance.name == "s-Y34-1").values(
+            task_state="rebooting"))
+    with pytest.raises(StateError, match="while it is active \\(task rebooting\\): allowed "
+                                         "active, stopped or error with no task in progress"):
+        evacuate.evacuate_server(env, admin, "s-Y34-1")
+    uuid, entry_id = evacuate.evacuate_server(env, admin, "s-Y34-0", host=NEIGHBOURS[3])
+    assert placement(env)["s-Y34-0"] == NEIGHBOURS[3]  # claimed and recorded there
+    reschedule.build(env, admin, entry_id, uuid)
+    with env.db.session_scope(readonly=True) as s:
+        row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+        assert (row.vm_state, row.task_state, row.node) == ("active", None, NEIGHBOURS[3])
+    with pytest.raises(StateError, match=f"host '{NEIGHBOURS[3]}' is unknown but not confirmed"):
+        evacuate.evacuate_server(env, admin, "s-Y34-0")  # its host now is not a failed one
