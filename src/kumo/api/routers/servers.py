@@ -163,14 +163,7 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
                                                flavor=s.flavorRef, key_name=s.key_name)
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
-
-    def build() -> None:
-        try:
-            reschedule.build(env, ctx, entry_id, uuid)
-        except KumoError as e:  # recorded on the server (ERROR, fault) by the service
-            log.warning("build of server %s failed: %s", uuid, e)
-
-    threading.Thread(target=build, name=f"build-{uuid[:8]}", daemon=True).start()
+    _build_in_background(env, ctx, entry_id, uuid, "build")
     base = str(request.base_url).rstrip("/")
     return {"server": {"id": uuid, "links": [
         {"rel": "self", "href": f"{base}/compute/v2.1/servers/{uuid}"}],
@@ -184,14 +177,20 @@ def _evacuate(env: Any, ctx: RequestContext, server_id: str, host: str | None) -
     from kumo.compute import evacuate
 
     uuid, entry_id = evacuate.evacuate_server(env, ctx, server_id, host)
+    _build_in_background(env, ctx, entry_id, uuid, "evacuate")
 
+
+def _build_in_background(env: Any, ctx: RequestContext, entry_id: int, uuid: str,
+                         what: str) -> None:
+    """The host-side build of a recorded create entry on a worker thread (Nova's conductor);
+    a failure is recorded on the server (ERROR, fault) by the service."""
     def build() -> None:
         try:
             reschedule.build(env, ctx, entry_id, uuid)
-        except KumoError as e:  # recorded on the server (ERROR, fault) by the service
-            log.warning("evacuation rebuild of server %s failed: %s", uuid, e)
+        except KumoError as e:
+            log.warning("%s of server %s failed: %s", what, uuid, e)
 
-    threading.Thread(target=build, name=f"evacuate-{uuid[:8]}", daemon=True).start()
+    threading.Thread(target=build, name=f"{what}-{uuid[:8]}", daemon=True).start()
 
 
 @router.delete("/servers/{server_id}", status_code=204)
