@@ -28,6 +28,7 @@ from tests.support.hosts import add_host
 pytestmark = pytest.mark.e2e
 
 FAILED, NEIGHBOUR = "XXXX-HOST-YYYY34", "XXXX-HOST-YYYY340"
+OTHERS = [f"XXXX-HOST-YYYY34{i}" for i in range(1, 10)]
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,14 @@ def world(tmp_path_factory, system_libvirt):
     cloud = make_cloud(base, system_libvirt)
     server = None
     try:
-        for name in (FAILED, NEIGHBOUR):
+        for name in (FAILED, NEIGHBOUR, *OTHERS):
             add_host(cloud.env.db, name, f"qemu+unix:///system?socket={base}/{name}.sock")
         ids = {"run": cloud.record_on(FAILED, "api-run", "linux", "active"),
                "off": cloud.record_on(FAILED, "api-off", "linux", "stopped"),
                "near": cloud.record_on(NEIGHBOUR, "api-near", "linux", "active"),
-               "third": cloud.record_on(FAILED, "api-third", "linux", "stopped")}
+               "third": cloud.record_on(FAILED, "api-third", "linux", "stopped"),
+               **{f"on-{h[-3:]}": cloud.record_on(h, f"api-{h[-3:]}", "linux", "stopped")
+                  for h in OTHERS}}
         server = start(base, cloud.environ)
         yield server, cloud, ids
     finally:
@@ -117,3 +120,49 @@ def test_evacuate_through_the_clients(world):
     alice = {"X-Auth-Token": live.token("alice", "alice-secret-1", "demo")}
     assert httpx.post(url, headers=alice, json={"evacuate": {}}).status_code in (403, 404)
     assert status(live, ids["third"])["OS-EXT-SRV-ATTR:host"] == FAILED
+
+
+def placement(cloud) -> dict[str, str]:
+    from kumo.db.models import Instance
+
+    with cloud.env.db.session_scope(readonly=True) as s:
+        return {i.uuid: i.node for i in s.query(Instance).filter(Instance.deleted.is_(False))}
+
+
+def test_nova_host_evacuate_strict_and_plain_touch_only_34(world):
+    """Seed 002: `nova host-evacuate XXXX-HOST-YYYY34` finds 34 and 340-349 (Nova's hypervisor
+    search is a substring match). With --strict novaclient keeps 34 alone; without it, it asks
+    to evacuate every server of all eleven, and kumo refuses those of the hosts that are up."""
+    live, cloud, ids = world
+    for name in (NEIGHBOUR, *OTHERS):
+        liveness(cloud, name, "up")
+    liveness(cloud, FAILED, "down")
+    if live.kumo("host", "show", FAILED, "-f", "json").stdout.find('"forced_down": true') < 0:
+        assert live.kumo("host", "set", FAILED, "--down").returncode == 0
+    before = placement(cloud)
+    on_34 = [u for u, h in before.items() if h == FAILED]
+    assert on_34  # the earlier test left api-third there, or this one runs alone
+    r = live.client("nova", "host-evacuate", "--strict", FAILED)
+    assert r.returncode == 0, r.stderr + live.tail()
+    for uuid in on_34:
+        assert settled(live, uuid)["OS-EXT-SRV-ATTR:host"] == "local"
+    after = placement(cloud)
+    assert {u: h for u, h in after.items() if u not in on_34} == \
+        {u: h for u, h in before.items() if u not in on_34}
+
+    # plain host-evacuate: the substring match names 340-349 too; only 34's server moves
+    plain = cloud.record_on(FAILED, "api-plain", "linux", "stopped")
+    before = placement(cloud)
+    r = live.client("nova", "host-evacuate", FAILED)
+    assert r.returncode == 0, r.stderr + live.tail()
+    assert settled(live, plain)["OS-EXT-SRV-ATTR:host"] == "local"
+    after = placement(cloud)
+    assert {u: h for u, h in after.items() if u != plain} == \
+        {u: h for u, h in before.items() if u != plain}
+    # novaclient's table: 34's server accepted, every neighbour's refused with the reason
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "Server UUID" not in ln]
+    accepted = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in rows}
+    assert accepted[plain] == "True"
+    neighbours = {u for u, h in before.items() if h in (NEIGHBOUR, *OTHERS)}
+    assert {u: accepted[u] for u in neighbours} == {u: "False" for u in neighbours}
+    assert r.stdout.count("is up (it answered at") == len(neighbours)
