@@ -23,7 +23,8 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.installation import installation_id
 from kumo.db import upgrade
 from kumo.db.claims import claim
-from kumo.db.models import Host, Instance
+from kumo.db.models import Host
+from kumo.errors import DomainNotFound
 from kumo.hosts.libvirt_host import LibvirtHost
 
 LOCAL = "qemu:///system"
@@ -71,9 +72,12 @@ class Cloud:
         for name in conn.list_domains():
             if not naming.instance_of_domain(name):
                 continue
-            mark = Domain.from_xml(conn.domain_xml(name, inactive=True)).kumo
-            if mark is not None and mark.installation == mine:
-                found[name] = conn.domain_state(name)
+            try:  # others' tests define and undefine domains on the same daemon meanwhile
+                mark = Domain.from_xml(conn.domain_xml(name, inactive=True)).kumo
+                if mark is not None and mark.installation == mine:
+                    found[name] = conn.domain_state(name)
+            except DomainNotFound:
+                continue
         return found
 
     def close(self) -> None:
