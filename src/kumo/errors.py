@@ -7,6 +7,7 @@
     │   ├── ConfigConflict         two sources disagree (image vs flavor, property vs property)
     │   ├── UnsupportedGuest       the request is valid but cannot be realised on this hypervisor/host
     │   ├── NotFound               a named image, flavor, host or instance does not exist
+    │   ├── NoFreeAddress          a subnet has no address left for a new port
     │   ├── Forbidden              the request context lacks the role the action needs
     │   ├── Unauthorized           no valid credentials (unknown user, wrong password, expired token)
     │   ├── ConfigError            a configuration file or KUMO_<KEY> variable is unknown or invalid
@@ -73,6 +74,10 @@ class UnsupportedGuest(UserError):
 
 
 class NotFound(UserError):
+    pass
+
+
+class NoFreeAddress(UserError):
     pass
 
 

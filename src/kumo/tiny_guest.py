@@ -13,6 +13,7 @@ import os
 import re
 import struct
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from kumo.errors import NotFound
@@ -41,12 +42,16 @@ def find_busybox() -> Path:
     return path
 
 
-def build_initramfs(init_script: str, directory: Path, stem: str) -> tuple[Path, Path]:
+def build_initramfs(init_script: str, directory: Path, stem: str,
+                    extra: Sequence[tuple[str, bytes]] = ()) -> tuple[Path, Path]:
     """(kernel, initramfs) for ``init_script``; the gzipped initramfs is written once into
-    ``directory``, named by ``stem``, the kernel release and a key of everything in it."""
+    ``directory``, named by ``stem``, the kernel release and a key of everything in it.
+    ``extra``: more files (path in the archive, contents), e.g. ``virtio_net_modules``."""
     kernel, busybox = find_kernel(), find_busybox()
     release = kernel.name.removeprefix("vmlinuz-")
-    key = hashlib.sha256("\0".join([release, _busybox_version(busybox), init_script])
+    extra_key = hashlib.sha256(b"".join(p.encode() + b"\0" + hashlib.sha256(d).digest()
+                                        for p, d in extra)).hexdigest()
+    key = hashlib.sha256("\0".join([release, _busybox_version(busybox), init_script, extra_key])
                          .encode()).hexdigest()[:12]
     initramfs = directory / f"{stem}-{release}-{key}.cpio.gz"
     if not initramfs.exists():
@@ -54,7 +59,7 @@ def build_initramfs(init_script: str, directory: Path, stem: str) -> tuple[Path,
         tmp = initramfs.with_suffix(f".tmp{os.getpid()}")
         try:
             with open_private(tmp, "wb") as f:
-                f.write(gzip.compress(cpio(busybox.read_bytes(), init_script), mtime=0))
+                f.write(gzip.compress(cpio(busybox.read_bytes(), init_script, extra), mtime=0))
             os.replace(tmp, initramfs)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -62,20 +67,105 @@ def build_initramfs(init_script: str, directory: Path, stem: str) -> tuple[Path,
     return kernel, initramfs
 
 
-def cpio(busybox: bytes, init_script: str) -> bytes:
+def cpio(busybox: bytes, init_script: str, extra: Sequence[tuple[str, bytes]] = ()) -> bytes:
     """The initramfs archive: /bin/busybox, /init and the directories and /dev/console node it
     needs (the kernel opens /dev/console for init's stdio; ship it rather than rely on the
-    kernel's built-in initramfs providing it)."""
+    kernel's built-in initramfs providing it), then the ``extra`` files (executable) and the
+    directories they are in."""
     entries: list[tuple[str, int, bytes, tuple[int, int]]] = [
         (name, 0o040755, b"", (0, 0)) for name in ("bin", "dev", "proc", "sys")]
     entries.append(("dev/console", 0o020600, b"", (5, 1)))
     entries.append(("bin/busybox", 0o100755, busybox, (0, 0)))
     entries.append(("init", 0o100755, init_script.encode(), (0, 0)))
+    entries.extend(_extra_entries(extra, {name for name, *_ in entries}))
     out = io.BytesIO()
     for ino, (name, mode, data, rdev) in enumerate(entries, start=1):
         _newc_entry(out, ino, name, mode, data, rdev)
     _newc_entry(out, 0, "TRAILER!!!", 0, b"", (0, 0))
     return out.getvalue()
+
+
+def _extra_entries(extra: Sequence[tuple[str, bytes]], present: set[str]
+                   ) -> list[tuple[str, int, bytes, tuple[int, int]]]:
+    out: list[tuple[str, int, bytes, tuple[int, int]]] = []
+    for path, data in extra:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in present:
+                out.append((directory, 0o040755, b"", (0, 0)))
+                present.add(directory)
+        out.append((path, 0o100755, data, (0, 0)))
+        present.add(path)
+    return out
+
+
+# --- kernel modules a tiny guest loads itself (the cloud kernel builds virtio-net as modules) ----
+
+#: what a guest with a virtio NIC needs loaded: the PCI transport and the NIC driver; their
+#: dependencies (virtio, virtio_ring, failover, ...) come from the kernel's modules.dep
+VIRTIO_NET = ("virtio_pci", "virtio_net")
+
+
+def kernel_modules(kernel: Path, names: Sequence[str],
+                   modules_root: Path = Path("/lib/modules")) -> list[tuple[str, bytes]]:
+    """The modules ``names`` of ``kernel``'s release with everything they depend on, in an order
+    ``insmod`` can load them (dependencies first), as initramfs files ``lib/modules/NAME.ko``
+    (xz/zst-compressed modules unpacked: busybox insmod takes plain ones). NotFound when the
+    release's modules are not installed."""
+    release = kernel.name.removeprefix("vmlinuz-")
+    base = modules_root / release
+    try:
+        dep_text = (base / "modules.dep").read_text()
+    except OSError as e:
+        raise NotFound(f"no modules for kernel {release} ({e.strerror}): install "
+                       f"linux-image-{release}") from None
+    deps: dict[str, list[str]] = {}
+    paths: dict[str, str] = {}
+    for line in dep_text.splitlines():
+        target, _, rest = line.partition(":")
+        name = _module_name(target)
+        paths[name] = target
+        deps[name] = [_module_name(d) for d in rest.split()]
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name not in paths:
+            raise NotFound(f"kernel {release} has no module {name} (modules.dep)")
+        for d in reversed(deps[name]):  # modules.dep lists the deepest dependency last
+            visit(d)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return [(f"lib/modules/{name}.ko", _module_bytes(base / paths[name])) for name in order]
+
+
+def insmod_lines(modules: Sequence[tuple[str, bytes]]) -> str:
+    """Shell lines loading ``kernel_modules``' files in order (for an /init script)."""
+    return "".join(f"/bin/busybox insmod /{path}\n" for path, _ in modules)
+
+
+def _module_name(path: str) -> str:
+    stem = path.rsplit("/", 1)[-1]
+    for suffix in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)].replace("-", "_")
+    return stem
+
+
+def _module_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.suffix == ".xz":
+        import lzma
+        return lzma.decompress(data)
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    if path.suffix == ".zst":
+        raise NotFound(f"{path} is zstd-compressed: busybox insmod needs it unpacked")
+    return data
 
 
 def _newc_entry(out: io.BytesIO, ino: int, name: str, mode: int, data: bytes,

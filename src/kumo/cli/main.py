@@ -61,6 +61,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "flavor": ("flavors", "flavor", "Flavors: guest sizes, and extra specs that may override "
                                     "image properties."),
     "server": ("servers", "server", "Servers (instances) on kumo's hosts."),
+    "network": ("networks", "network", "Networks: a subnet, kumo's addresses for servers' "
+                                       "ports, a libvirt network (or host bridge) on each host."),
+    "security-group": ("networks", "security_group", "Security groups: ingress and egress "
+                                                     "rules enforced on ports by libvirt "
+                                                     "nwfilter."),
     "bootstrap": ("identity", "bootstrap", "Create the first admin: a project and a user with "
                                            "the admin role on it (idempotent; re-running sets "
                                            "the password again)."),

@@ -89,7 +89,8 @@ def parse_pairs(items: Iterable[str], what: str = "--property") -> dict[str, str
 
 # --- kumo server ---------------------------------------------------------------------------------
 
-LIST_COLUMNS = ("id", "name", "status", "task_state", "power_state", "host", "flavor", "image")
+LIST_COLUMNS = ("id", "name", "status", "task_state", "power_state", "networks", "host", "flavor",
+                "image")
 EVENT_COLUMNS = ("request_id", "action", "state", "step", "start_time", "error")
 
 
@@ -122,23 +123,35 @@ wait_option = click.option(
 @click.option("--key-file", default=None, metavar="FILE",
               help="OpenSSH public key for a Linux guest (Windows guests get a generated "
                    "password instead: they have no use for an SSH key).")
+@click.option("--network", "network_opts", multiple=True, metavar="NAME[,v4-fixed-ip=IP]",
+              help="A NIC on this network (name or id), optionally at a fixed address; "
+                   "repeatable, in NIC order. Default: the one network you can use (refused "
+                   "when there are several); with no networks, QEMU's user-mode NIC.")
+@click.option("--nic", "nic", type=click.Choice(["none"]), default=None,
+              help="--nic none: no NIC at all.")
 @wait_option
 @show_options
 def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
-           wait: bool, out: Output) -> None:
+           network_opts: tuple[str, ...], nic: str | None, wait: bool, out: Output) -> None:
     """Create and boot a server; waits until it is ACTIVE (or ERROR) unless --no-wait."""
+    from kumo.compute.networks import NO_NICS, parse_nic_option
+
     key = read_text(key_file, "--key-file", MAX_KEY_BYTES) if key_file else None
     key_name = Path(key_file).stem if key_file else None
+    if nic and network_opts:
+        raise InvalidInput("--nic none and --network exclude each other: a server with no NIC "
+                           "has no network")
+    networks: Any = NO_NICS if nic else [parse_nic_option(t) for t in network_opts] or None
 
     def action(env: ComputeEnv, ctx: RequestContext) -> Any:
         if wait:
             return _waited(f"creating {name}", lambda: servers.create_server(
                 env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
-                key_name=key_name))
+                key_name=key_name, networks=networks))
         from kumo.compute import background, spawn
         instance, host_name = servers.new_instance(env, ctx, name, image=image, flavor=flavor,
                                                    host=host, public_key=key,
-                                                   key_name=key_name)
+                                                   key_name=key_name, networks=networks)
         entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
         if background.shows_password(env, instance.uuid):
             click.echo("kumo: waiting for the build: a Windows server's admin password is "
@@ -193,8 +206,14 @@ def list_(all_projects: bool, out: Output) -> None:
     rows = []
     for v in views:  # as openstackclient: the image's name ('' once it is deleted), id apart
         name = v.pop("image_name")
-        rows.append({**v, "image": name or "", "image_id": v["image"]})
+        rows.append({**v, "image": name or "", "image_id": v["image"],
+                     "networks": networks_text(v.get("addresses") or {})})
     out.many(rows, LIST_COLUMNS, "servers")
+
+
+def networks_text(addresses: dict[str, list[str]]) -> str:
+    """openstackclient's Networks column: ``net1=10.0.0.5; net2=10.1.0.7, 10.1.0.8``."""
+    return "; ".join(f"{net}={', '.join(ips)}" for net, ips in addresses.items())
 
 
 @server.command("show")

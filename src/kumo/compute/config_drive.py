@@ -4,7 +4,10 @@ the OpenStack layout cloud-init (Linux) and cloudbase-init (Windows) read:
     openstack/latest/meta_data.json     uuid, name, hostname, project_id, availability_zone,
                                         launch_index, meta; public_keys + keys (Linux) or
                                         admin_pass (Windows)
-    openstack/latest/network_data.json  links/networks/services (empty: DHCP on the first NIC)
+    openstack/latest/network_data.json  links/networks/services: one link and one network per
+                                        port (kumo.compute.ipam), as Nova's
+                                        nova/virt/netutils.py get_network_metadata writes them
+                                        (empty without ports: DHCP on the first NIC)
     openstack/latest/user_data          only when user data was given
 
 Seed 003: SSH keys are never put in front of a Windows guest; a Windows guest gets the admin
@@ -20,6 +23,7 @@ host's volume through a libvirt stream.
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,6 +32,22 @@ from pathlib import Path
 from kumo.private_files import open_private
 
 LABEL = "config-2"
+
+
+@dataclass(frozen=True)
+class PortData:
+    """One port as network_data.json describes it."""
+
+    port_id: str
+    mac: str
+    network_id: str
+    ip: str
+    cidr: str
+    gateway: str | None
+    dhcp: bool
+    mtu: int = 1500
+    #: a default route through the gateway (not for isolated networks: nothing is beyond)
+    default_route: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,7 @@ class InstanceMetadata:
     admin_pass: str | None = None
     user_data: bytes | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    ports: tuple[PortData, ...] = ()
 
     @property
     def hostname(self) -> str:
@@ -63,8 +84,28 @@ def meta_data(md: InstanceMetadata) -> dict:
     return doc
 
 
-def network_data() -> dict:
-    return {"links": [], "networks": [], "services": []}
+def network_data(ports: tuple[PortData, ...] = ()) -> dict:
+    """Nova's layout (get_network_metadata): a link per NIC named ``tap`` + the port id's first
+    11 characters (the tap device Nova's libvirt driver makes), a network per subnet on it --
+    ``ipv4_dhcp`` with no address where the subnet runs DHCP (the guest asks; the host's
+    reservation gives it exactly kumo's address), else ``ipv4`` with the address, netmask and
+    default route, for a guest to configure statically."""
+    links, networks = [], []
+    for i, p in enumerate(ports):
+        link = f"tap{p.port_id[:11]}"
+        links.append({"id": link, "vif_id": p.port_id, "type": "bridge",
+                      "ethernet_mac_address": p.mac, "mtu": p.mtu})
+        net = {"id": f"network{i}", "link": link, "network_id": p.network_id}
+        if p.dhcp:
+            net["type"] = "ipv4_dhcp"
+        else:
+            mask = str(ipaddress.ip_network(p.cidr).netmask)
+            routes = ([{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": p.gateway}]
+                      if p.gateway and p.default_route else [])
+            net.update(type="ipv4", ip_address=p.ip, netmask=mask, routes=routes,
+                       services=[])
+        networks.append(net)
+    return {"links": links, "networks": networks, "services": []}
 
 
 #: the files, in the order they are written: (path under the root, contents)
@@ -73,7 +114,8 @@ Files = list[tuple[str, bytes]]
 
 def files(md: InstanceMetadata) -> Files:
     out = [("openstack/latest/meta_data.json", json.dumps(meta_data(md), indent=2).encode()),
-           ("openstack/latest/network_data.json", json.dumps(network_data()).encode())]
+           ("openstack/latest/network_data.json",
+            json.dumps(network_data(md.ports), indent=2).encode())]
     if md.user_data is not None:
         out.append(("openstack/latest/user_data", md.user_data))
     return out

@@ -12,7 +12,10 @@ record through ``kumo server set-property``, hard-reboot, and the domain XML is 
 * the host-side paths of the instance's volumes in kumo's pool (kumo.compute.naming), and of the
   kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id),
 * the owner mark written into the domain's <metadata>: this installation, the instance, its
-  project, flavor and image (kumo.backends.libvirt_xml.metadata).
+  project, flavor and image (kumo.backends.libvirt_xml.metadata),
+* its NICs: one per port (kumo.compute.ipam), each on its network's libvirt network or host
+  bridge with its MAC and filter -- or none (``--nic none``), or QEMU's user-mode NIC for an
+  instance made without networks.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.installation import installation_id
 from kumo.db.models import Host, Instance
 from kumo.errors import InvalidInput
-from kumo.guest.request import GuestRequest
+from kumo.guest.request import GuestRequest, NicAttachment
 from kumo.guest.spec import InstanceMark
 from kumo.hosts.capabilities import HostCapabilities, HostConfig
 
@@ -76,4 +79,21 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
                           instance_uuid=uuid,
                           project=instance.project_id, flavor=instance.flavor_name,
                           image=instance.image_id),
+        nics=nic_attachments(env, instance),
     )
+
+
+def nic_attachments(env: ComputeEnv, instance: Instance) -> tuple[NicAttachment, ...] | None:
+    """The instance's NICs as the guest request takes them (see the module docstring)."""
+    from kumo.backends.libvirt_xml.network import port_filter_name
+    from kumo.compute.ipam import NICS_NONE, NICS_PORTS, ports_of
+
+    if instance.nics == NICS_NONE:
+        return ()
+    if instance.nics != NICS_PORTS:
+        return None
+    return tuple(NicAttachment(network=p.network.libvirt_name if p.network.mode != "bridge"
+                               else None,
+                               bridge=p.network.bridge if p.network.mode == "bridge" else None,
+                               mac=p.mac_address, filter=port_filter_name(p.uuid))
+                 for p in ports_of(env, instance.uuid))

@@ -43,7 +43,7 @@ def load(env: ComputeEnv, uuid: str) -> tuple[Instance, Host | None]:
 def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
          entry_state: JournalState | None = None, error: str | None = None,
          fault: str | None = None, release_claim: bool = False, contacted: int | None = None,
-         **fields: Any) -> None:
+         release_ports: bool = False, **fields: Any) -> None:
     """Write ``fields`` to the instance; optionally set a fault (ERROR), release its claim,
     record a heartbeat for the host (id) ``contacted`` that just answered, and end the journal
     entry -- all in one transaction."""
@@ -58,6 +58,9 @@ def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
             set_fault(instance, fault)
         if release_claim:
             released = release_claim_of(s, instance)
+        if release_ports:  # its addresses go back to their subnets with the record's change
+            from kumo.compute.ipam import release_in
+            release_in(s, uuid)
         if contacted is not None:
             heartbeat.touch(s, [contacted])
         if entry_id is not None and entry_state is not None:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kumo.compute import domain_config, heartbeat, journal, records, spawn
+from kumo.compute import domain_config, heartbeat, ipam, journal, records, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.states import BUILDING, SPAWNING, clear_fault
@@ -62,6 +62,8 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
                 if len(failures) > 1:
                     fault = (f"create failed on {len(failures)} hosts: " + "; ".join(failures))
                     records.save(env, uuid, fault=fault)
+                if state == JournalState.ROLLED_BACK.value:  # off every host: no address kept
+                    ipam.release(env, uuid)
                 raise
             entry_id = next_entry
 

@@ -32,7 +32,7 @@ the domain from the record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -43,7 +43,9 @@ from sqlalchemy.orm import Session
 from kumo import logs, metrics
 from kumo.catalog.names import check_name, check_pairs
 from kumo.catalog.properties import ImageProperties
-from kumo.compute import heartbeat, journal, power, records, reschedule, spawn, teardown
+from kumo.compute import (heartbeat, ipam, journal, power, records, reschedule, secgroups, spawn,
+                          teardown)
+from kumo.compute.networks import NicRequest
 from kumo.compute.context import FORCED_HOST, RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
@@ -57,7 +59,7 @@ from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF
 from kumo.db.base import new_uuid
 from kumo.backends import get_backend
 from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEntry,
-                            JournalState, PowerState)
+                            JournalState, PowerState, SecurityGroup)
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
 from kumo.guest.policy.machine import versioned_machine
@@ -79,11 +81,14 @@ class CreateResult:
 
 def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                   host: str | None = None, public_key: str | None = None,
-                  key_name: str | None = None) -> CreateResult:
+                  key_name: str | None = None,
+                  networks: Sequence[NicRequest] | str | None = None) -> CreateResult:
     """Create and boot a server; CreateResult with its view (and a Windows admin password).
-    NoValidHost after recording the server ERROR when no host can take it."""
+    NoValidHost after recording the server ERROR when no host can take it. ``networks``: its
+    NICs (kumo.compute.ipam.plan: --network requests, NO_NICS, or None for the default)."""
     instance, host_name = new_instance(env, ctx, name, image=image, flavor=flavor, host=host,
-                                       public_key=public_key, key_name=key_name)
+                                       public_key=public_key, key_name=key_name,
+                                       networks=networks)
     entry_id = schedule_and_record(env, ctx, instance, host=host_name)
     password = reschedule.build(env, ctx, entry_id, instance.uuid)
     return CreateResult(show_server(env, ctx, instance.uuid), password)
@@ -91,10 +96,14 @@ def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str
 
 def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                  host: str | None = None, public_key: str | None = None,
-                 key_name: str | None = None) -> tuple[Instance, str | None]:
+                 key_name: str | None = None,
+                 networks: Sequence[NicRequest] | str | None = None
+                 ) -> tuple[Instance, str | None]:
     """The instance a create would record (BUILDING/scheduling, on no host, not yet in the
     database) and the exact name of the host asked for (None: the scheduler chooses), after
-    every check that needs no host. Records nothing."""
+    every check that needs no host. Records nothing (but the project's default security group,
+    made once when its first port is planned). The NICs planned (kumo.compute.ipam) ride on
+    the instance as ``nic_plans`` until schedule_and_record allocates them."""
     check_name("server", name)
     if host is not None:
         ctx.require_admin(f"choosing the host a server boots on (--host; Nova policy "
@@ -105,7 +114,12 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
         check_name("key pair", key_name)
     with env.db.session_scope(readonly=True) as s:
         check_unclaimed(s, "server", name=name)
-        return _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
+        instance, host_name = _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
+        plans, instance.nics = ipam.plan(s, ctx, networks)
+    instance.nic_plans = plans  # type: ignore[attr-defined]  # transient: not a column
+    instance.nic_groups = (  # type: ignore[attr-defined]
+        [secgroups.ensure_default(env, ctx.project_id)] if plans else [])
+    return instance, host_name
 
 
 def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance, *,
@@ -165,6 +179,10 @@ def _record_on(s: Session, env: ComputeEnv, ctx: RequestContext, instance: Insta
     instance.host_id, instance.node, instance.task_state = chosen.id, chosen.name, SPAWNING
     s.add(instance)
     s.flush()
+    plans = getattr(instance, "nic_plans", ())
+    if plans:  # NoFreeAddress here rolls the claim and the record back with it
+        groups = [s.get_one(SecurityGroup, g) for g in getattr(instance, "nic_groups", ())]
+        ipam.allocate(s, instance, plans, groups)
     return journal.begin(s, env, ctx, "create", instance.uuid, "claimed", host_id=chosen.id,
                          host=chosen.name, alternates=[]).id
 
@@ -188,6 +206,7 @@ def _withdraw(env: ComputeEnv, uuid: str, entry_id: int) -> None:
     with env.db.session_scope() as s:
         row = s.query(Instance).filter_by(uuid=uuid).one()
         records.release_claim_of(s, row)
+        ipam.release_in(s, uuid)
         s.delete(s.get_one(JournalEntry, entry_id))
         s.flush()
         s.delete(row)

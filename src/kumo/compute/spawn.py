@@ -36,7 +36,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from kumo.compute import config_drive, domain_config, image_cache, journal, naming, records
+from kumo.compute import (config_drive, domain_config, host_networks, image_cache, ipam,
+                          journal, naming, records)
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
@@ -94,6 +95,8 @@ def recover_create(env: ComputeEnv, entry: JournalEntry) -> str:
         reason = (f"create was interrupted at step {step} (the controller stopped); rolled "
                   "back: delete the server and create it again")
     _roll_back_create(env, entry.id, uuid, reason)
+    if ipam.release(env, uuid):  # a create recovery gave up on keeps no address
+        reason += "; its ports released"
     return reason
 
 
@@ -213,13 +216,22 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
         availability_zone=instance.availability_zone,
         public_keys=({instance.key_name or "key": instance.public_key}
                      if instance.public_key else {}),
-        admin_pass=password)
+        admin_pass=password, ports=port_data(env, uuid))
     # built in memory and streamed to the host: the admin password is never in a file here
     conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
                        config_drive.iso_bytes(md), "iso")
     if password:  # the guest's password is now this one: shown to the caller, or set by them
         records.save(env, uuid, pending_admin_password=None, notes=None)
     return password
+
+
+def port_data(env: ComputeEnv, uuid: str) -> tuple[config_drive.PortData, ...]:
+    """The instance's ports as its config drive's network_data.json describes them."""
+    return tuple(config_drive.PortData(
+        port_id=p.uuid, mac=p.mac_address, network_id=p.network.uuid, ip=p.ip_address,
+        cidr=p.subnet.cidr, gateway=p.subnet.gateway_ip, dhcp=p.subnet.enable_dhcp,
+        mtu=p.network.mtu, default_route=p.network.mode != "isolated")
+        for p in ipam.ports_of(env, uuid))
 
 
 def render(env: ComputeEnv, instance: Instance, host: Host) -> tuple[str, str, str]:
@@ -236,6 +248,7 @@ def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid:
     instance, host = records.load(env, uuid)
     config = domain_config.desired(env, instance, host)  # the one answer (audit, reconcile)
     journal.advance(env, entry_id, "define", digest=config.digest)
+    host_networks.plug(env, conn, uuid)  # its networks, DHCP reservations, filters
     conn.define(config.text)
     failpoint(f"{op}:after-define")
     name = naming.domain_name(uuid)

@@ -107,6 +107,15 @@ def host_id_hash(project_id: str, host: str | None) -> str:
     return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest() if host else ""
 
 
+def addresses(instance: Instance) -> dict[str, list[str]]:
+    """network name -> the server's fixed addresses on it, in NIC order (Nova's
+    ``addresses``)."""
+    out: dict[str, list[str]] = {}
+    for port in getattr(instance, "ports", None) or ():
+        out.setdefault(port.network.name, []).append(port.ip_address)
+    return out
+
+
 def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
     return {
         "id": instance.uuid, "name": instance.name, "status": status(instance),
@@ -117,6 +126,7 @@ def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
         "vcpus": instance.vcpus, "ram": instance.ram_mib, "disk": instance.disk_gib,
         "project_id": instance.project_id, "user_id": instance.user_id,
         "key_name": instance.key_name,
+        "addresses": addresses(instance),
         "fault": ({"code": instance.fault_code, "message": instance.fault_reason,
                    "details": instance.fault_details} if instance.fault_reason else None),
         "notes": instance.notes,

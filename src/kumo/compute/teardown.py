@@ -4,8 +4,11 @@ delete (journal operation ``delete``; step = the step about to be taken):
 
     destroy    power the domain off, if it runs
     undefine   undefine it, NVRAM included (UEFI guests)
+    undefine   undefine it, NVRAM included (UEFI guests); its ports' DHCP reservations and
+               filters removed from the host
     volumes    delete the instance's volumes (root overlay, config drive, console log)
-    then       release the claim, mark the instance deleted, entry DONE
+    then       release the claim and the ports (addresses), mark the instance deleted, entry
+               DONE
 
 Every step is idempotent (a domain or volume already gone is fine), so recovery simply runs them
 again from the start and finishes the delete. An instance that never reached a host (a create
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kumo.compute import journal, naming, records
+from kumo.compute import host_networks, journal, naming, records
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
@@ -42,6 +45,7 @@ def remove_from_host(env: ComputeEnv, conn: HostConnection, uuid: str,
         if is_running(conn, name):
             conn.destroy(name)
         conn.undefine(name)
+    host_networks.unplug(env, conn, uuid)
     _delete_volumes(env, conn, [*naming.instance_volumes(uuid), *extra_volumes])
 
 
@@ -83,11 +87,13 @@ def _delete_steps(env: ComputeEnv, entry_id: int, uuid: str) -> None:
         journal.advance(env, entry_id, "undefine")
         if conn.domain_exists(name):
             conn.undefine(name)
+        host_networks.unplug(env, conn, uuid)
         failpoint("delete:after-undefine")
         journal.advance(env, entry_id, "volumes")
         _delete_volumes(env, conn, naming.instance_volumes(uuid))
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE,
-                 release_claim=True, contacted=host.id if host is not None else None,
+                 release_claim=True, release_ports=True,
+                 contacted=host.id if host is not None else None,
                  vm_state=DELETED, task_state=None,
                  power_state=PowerState.NOSTATE.value, deleted=True, deleted_at=now(),
                  terminated_at=now())

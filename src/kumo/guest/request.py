@@ -15,6 +15,17 @@ PLACEHOLDER_DISK = "/var/lib/kumo/instances/{uuid}/disk"
 
 
 @dataclass(frozen=True)
+class NicAttachment:
+    """Where one NIC of the guest plugs in on the host (a kumo port): a libvirt network or a
+    host bridge, with its MAC and the nwfilter that enforces its security groups."""
+
+    network: str | None = None
+    bridge: str | None = None
+    mac: str | None = None
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
 class GuestRequest:
     image: ImageProperties
     flavor: Flavor = DEFAULT_FLAVOR
@@ -41,6 +52,9 @@ class GuestRequest:
     pinned_machine: str | None = None
     #: the controller's owner mark, passed through to the domain's <metadata>
     mark: InstanceMark | None = None
+    #: the guest's NICs, in order (its ports); None: one NIC as the host config says (QEMU
+    #: user-mode networking when it names no network or bridge); (): no NIC at all
+    nics: tuple[NicAttachment, ...] | None = None
 
     @property
     def instance_uuid(self) -> str:

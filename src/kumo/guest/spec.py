@@ -107,6 +107,8 @@ class NicSpec:
     queues: int | None = None
     #: virtio 1.1 packed virtqueues (hw_virtio_packed_ring)
     packed_ring: bool = False
+    #: the libvirt nwfilter guarding it (security groups: kumo.compute.host_networks)
+    filter: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ ERROR_CLASSES: Mapping[int, type[KumoError]] = MappingProxyType({
     libvirt.VIR_ERR_NO_DOMAIN: DomainNotFound,
     libvirt.VIR_ERR_NO_STORAGE_POOL: NotFound,
     libvirt.VIR_ERR_NO_STORAGE_VOL: NotFound,
+    libvirt.VIR_ERR_NO_NETWORK: NotFound,
+    libvirt.VIR_ERR_NO_NWFILTER: NotFound,
     # "XML error: ..." (a value libvirt's parser rejects) and "(domain_definition):1: ..." (not
     # well-formed): the document handed to libvirt is wrong.
     libvirt.VIR_ERR_XML_ERROR: InvalidInput,

@@ -36,6 +36,7 @@ from lxml import etree
 from kumo.errors import ConfigConflict, KumoError
 from kumo.hosts.capabilities import HostCapabilities, default_host_caps
 from kumo.hosts.errors import from_code, host_error
+from kumo.hosts.fake_networks import FakeNetworks
 from kumo.hosts.protocol import (
     DomainState,
     DomainStatus,
@@ -131,7 +132,7 @@ class FakePool:
     capacity_bytes: int = 100 * GiB
 
 
-class FakeHost:
+class FakeHost(FakeNetworks):
     """See the module docstring. Thread-safe (one lock around each call)."""
 
     def __init__(self, uri: str = "fake:///host", *, node: NodeInfo | None = None,
@@ -155,6 +156,7 @@ class FakeHost:
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self._armed: list[_Armed] = []
         self._lock = threading.RLock()
+        self._init_networks()
 
     def __repr__(self) -> str:
         return f"FakeHost({self.uri!r})"

@@ -38,6 +38,7 @@ from kumo.hosts import firmware, probe
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.hosts.uri import is_local
 from kumo.hosts.errors import host_error, translate
+from kumo.hosts.libvirt_networks import LibvirtNetworks
 from kumo.hosts.protocol import (
     DomainState,
     DomainStatus,
@@ -92,7 +93,7 @@ def version_tuple(encoded: int) -> tuple[int, ...] | None:
     return (encoded // 1_000_000, encoded // 1_000 % 1_000, encoded % 1_000)
 
 
-class LibvirtHost:
+class LibvirtHost(LibvirtNetworks):
     """A connection to the libvirt daemon at ``uri``, opened on first use (or by ``open()``)
     and closed by ``close()`` or on leaving a ``with`` block. Satisfies
     kumo.hosts.protocol.HostConnection."""

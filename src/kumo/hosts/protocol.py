@@ -120,8 +120,37 @@ def guest_time_to_set(when: datetime | None, now: datetime) -> datetime:
     return when.astimezone(timezone.utc)
 
 
+class HostNetworks(Protocol):
+    """A host's libvirt networks and network filters (kumo.compute.host_networks uses them).
+    NotFound for a network or filter that does not exist."""
+
+    def network_exists(self, name: str) -> bool: ...
+
+    def ensure_network(self, xml: str) -> bool:
+        """Defined, started, autostarted; True when this call defined it."""
+        ...
+
+    def network_xml(self, name: str) -> str: ...
+
+    def add_dhcp_host(self, network: str, host_xml: str) -> None: ...
+
+    def delete_dhcp_host(self, network: str, host_xml: str) -> None: ...
+
+    def delete_network(self, name: str) -> None: ...
+
+    def list_networks(self) -> list[str]: ...
+
+    def define_nwfilter(self, xml: str) -> None: ...
+
+    def undefine_nwfilter(self, name: str) -> None: ...
+
+    def nwfilter_xml(self, name: str) -> str: ...
+
+    def list_nwfilters(self) -> list[str]: ...
+
+
 @runtime_checkable
-class HostConnection(Protocol):
+class HostConnection(HostNetworks, Protocol):
     """One hypervisor host, as kumo.compute uses it. Every method may raise the kumo exceptions
     listed in the module docstring; none returns libvirt objects."""
 

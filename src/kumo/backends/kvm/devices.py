@@ -157,7 +157,7 @@ def interface(i: int, nic: NicSpec) -> Interface:
                                f"{nic.model!r}")
     return Interface(type=kind, mac=nic.mac, source_network=nic.network,
                      source_bridge=nic.bridge, model=nic.model, driver_queues=nic.queues,
-                     driver_packed=True if nic.packed_ring else None)
+                     driver_packed=True if nic.packed_ring else None, filterref=nic.filter)
 
 
 def console(spec: GuestSpec) -> tuple[list[Serial], Console]:

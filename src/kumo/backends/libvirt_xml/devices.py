@@ -62,6 +62,7 @@ class Interface(XmlNode):
     driver_name = Prop("driver/@name")
     driver_queues = Prop("driver/@queues", INT)
     driver_packed = Prop("driver/@packed", ON_OFF)
+    filterref = Prop("filterref/@filter")
 
 
 class _CharDevice(XmlNode):

@@ -25,6 +25,12 @@
     role_assignments     RoleAssignment     (user, project)
     tokens               Token              (user, project; stored as sha256)
     installation         Installation       (one row: this installation's id)
+    networks             Network            project_id (shared: any project attaches)
+    subnets              Subnet             (network)
+    ports                Port               (network, subnet, instance): MAC, fixed IP
+    security_groups      SecurityGroup      project_id
+    security_group_rules SecurityGroupRule  (group)
+    port_security_groups (association)      (port, group)
 """
 
 from kumo.db.base import Base
@@ -38,6 +44,9 @@ from kumo.db.models.images import (PROPERTY_VALUE_MAX, Image, ImageMember, Image
 from kumo.db.models.installation import Installation
 from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup,
                                       ServerGroupPolicy)
+from kumo.db.models.networks import (Network, NetworkMode, Port, RuleDirection,
+                                     SecurityGroup, SecurityGroupRule, Subnet,
+                                     port_security_groups)
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
 from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 
@@ -45,7 +54,8 @@ __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
-    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "PROPERTY_VALUE_MAX",
+    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "Network", "NetworkMode", "Port",
+    "RuleDirection", "SecurityGroup", "SecurityGroupRule", "Subnet", "port_security_groups", "PROPERTY_VALUE_MAX",
     "PeriodicRun", "PowerState", "Project", "Role", "RoleAssignment", "ServerGroup",
     "ServerGroupPolicy", "Token", "UNFINISHED_STATES", "User", "VirtType", "Visibility",
     "aggregate_hosts", "hypervisor_version_key",

@@ -116,6 +116,10 @@ class Instance(Timestamps, Base):
         ForeignKey("server_groups.id", ondelete="SET NULL"), index=True)
     availability_zone: Mapped[str | None] = mapped_column(String(255))
 
+    #: how its NICs are made: 'ports' (kumo.compute.ipam: one a port, kumo's addresses),
+    #: 'none' (no NIC: --nic none), None (QEMU user-mode NIC, as before networks existed)
+    nics: Mapped[str | None] = mapped_column(String(8))
+
     key_name: Mapped[str | None] = mapped_column(String(255))
     public_key: Mapped[str | None] = mapped_column(Text)
     #: a hash only; the plaintext lives in memory during the build and is never stored

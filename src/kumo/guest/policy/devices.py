@@ -12,6 +12,8 @@ get monitoring; hw_qemu_guest_agent=yes adds the org.qemu.guest_agent.0 virtio-s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kumo.guest.policy.context import Context
 from kumo.guest.spec import NicSpec
 
@@ -50,6 +52,15 @@ def decide_nic(c: Context) -> NicSpec:
                  f"no virtio-net driver: {model}, which {c.os.name}'s inbox driver handles, "
                  f"on {c.chosen['machine']}")
     return NicSpec(model=model, network=hc.network, bridge=hc.bridge)
+
+
+def attach_nics(c: Context, nic: NicSpec) -> tuple[NicSpec, ...]:
+    """The decided NIC (model, queues) on each of the request's attachments (its ports), in
+    order; without attachments the one NIC of the host config."""
+    if c.req.nics is None:
+        return (nic,)
+    return tuple(replace(nic, network=a.network, bridge=a.bridge, mac=a.mac, filter=a.filter)
+                 for a in c.req.nics)
 
 
 def decide_video(c: Context) -> tuple[str, int | None]:

@@ -46,7 +46,7 @@ def decide(c: Context) -> dict[str, Any]:
         tpm=platform.decide_tpm(c), clock=ch["clock"],
         hyperv=enlightenments.decide_hyperv(c),
         features=("acpi", "apic") + (("smm",) if ch["firmware"].secure_boot else ()),
-        disks=disks, controllers=controllers, nics=(nic,),
+        disks=disks, controllers=controllers, nics=devices.attach_nics(c, nic),
         video=video, video_ram_mib=video_ram, pointer=pointer, input_bus=input_bus,
         usb_controller=usb.decide_usb_controller(c), suspend=power.decide_suspend(c),
         pcie_root_ports=pcie.decide_pcie_root_ports(c), pmu=cpu_model.decide_pmu(c),
