@@ -43,7 +43,8 @@ def cloud(kumo, db, test_host):
 #: (id, argv, key column, expected key values, default columns) -- every listing
 LISTINGS = [
     ("server-list", ("server", "list"), "id", lambda c: [c["server"]],
-     ["id", "name", "status", "task_state", "power_state", "host", "flavor", "image"]),
+     ["id", "name", "status", "task_state", "power_state", "networks", "host", "flavor",
+      "image"]),
     ("image-list", ("image", "list"), "id", lambda c: [c["image"]],
      ["id", "name", "status", "visibility", "disk_format", "size"]),
     ("flavor-list", ("flavor", "list"), "id", lambda c: ["f1"],
@@ -169,8 +170,9 @@ def test_shell_escapes_what_a_shell_would_expand(kumo, cloud):
 @pytest.mark.parametrize("argv, message", [
     (("server", "list", "-c", "nope"),
      "kumo: error: -c 'nope' is invalid: allowed id, name, status, task_state, power_state, "
-     "host, flavor, image, vm_state, vcpus, ram, disk, project_id, user_id, key_name, fault, "
-     "notes, config_digest, machine_type, image_properties, created, launched_at, image_id\n"),
+     "networks, host, flavor, image, vm_state, vcpus, ram, disk, project_id, user_id, "
+     "key_name, addresses, fault, notes, config_digest, machine_type, image_properties, "
+     "created, launched_at, image_id\n"),
     (("flavor", "list", "--sort-column", "size"),
      "kumo: error: --sort-column 'size' is invalid: allowed id, name, vcpus, ram, disk, "
      "ephemeral, is_public, extra_specs, description\n"),

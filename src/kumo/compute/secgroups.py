@@ -149,7 +149,8 @@ def parse_rule(direction: str, protocol: str | None, port_range: str | None,
             raise InvalidInput(f"--remote-ip {remote_ip!r} is invalid (IPv6): allowed an IPv4 "
                                "CIDR such as 10.0.0.0/24")
         prefix = str(net)
-    return SecurityGroupRule(direction=direction, protocol=proto, port_range_min=low,
+    return SecurityGroupRule(direction=direction, ethertype="IPv4", protocol=proto,
+                             port_range_min=low,
                              port_range_max=high, remote_ip_prefix=prefix)
 
 
