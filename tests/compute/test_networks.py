@@ -366,3 +366,11 @@ def test_100_concurrent_creates_on_a_26(env, admin, cloud):
     assert used_instances(env) == 61 and count(env, JournalEntry) == 61
     root = etree.fromstring(cloud.networks[mock_name(env, "n26")].encode())
     assert sorted(h.get("ip") for h in root.iterfind("ip/dhcp/host")) == sorted(ips)
+
+
+def test_failed_upload_frees_the_address(env, admin, cloud):
+    networks.create_network(env, admin, "net", subnet="10.19.0.0/29")
+    cloud.fail("upload_volume", Fault.STORAGE)
+    with pytest.raises(HostError):
+        servers.create_server(env, admin, "web", image="linux", flavor="tiny")
+    assert count(env, Port) == 0

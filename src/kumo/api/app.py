@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from kumo.api import faults
 from kumo.api.routers import (aggregates, compute, health, hypervisors, identity, image,
-                               instance_actions, kumo_ext, metrics, servers)
+                               instance_actions, kumo_ext, metrics, network, servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -47,4 +47,5 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(hypervisors.router)
     app.include_router(aggregates.router)
     app.include_router(kumo_ext.router)
+    app.include_router(network.router)
     return app

@@ -83,6 +83,9 @@ def plan(s: Session, ctx: RequestContext,
     assert not isinstance(requests, str)
     for req in requests:
         net = find_network(s, ctx, req.network)
+        if not net.subnets:
+            raise InvalidInput(f"network {net.name!r} has no subnet: give it one before "
+                               "attaching servers")
         subnet = net.subnets[0]
         fixed = None
         if req.fixed_ip is not None:

@@ -34,7 +34,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import _find
 from kumo.db.base import new_uuid
 from kumo.db.models import Network, NetworkMode, Port, Subnet
-from kumo.errors import InvalidInput, StateError
+from kumo.errors import InvalidInput, NotFound, StateError
 
 #: the shortest and longest IPv4 prefix a subnet may have: a /30 holds a gateway and one guest;
 #: a /8 is the largest a dnsmasq range sensibly serves
@@ -96,10 +96,12 @@ def parse_gateway(gateway: str | None, net: ipaddress.IPv4Network) -> ipaddress.
     return ip
 
 
-def create_network(env: ComputeEnv, ctx: RequestContext, name: str, *, subnet: str,
+def create_network(env: ComputeEnv, ctx: RequestContext, name: str, *, subnet: str | None,
                    gateway: str | None = None, dhcp: bool = True, mode: str = "nat",
                    bridge: str | None = None, shared: bool = False) -> dict[str, Any]:
-    """Record a network and its subnet; hosts get it when a guest there first needs it."""
+    """Record a network and its subnet (``subnet`` None: none yet, as the Networking API makes
+    them in two steps; ``create_subnet`` adds it); hosts get it when a guest there first needs
+    it."""
     check_name("network", name)
     if mode not in MODES:
         raise InvalidInput(f"mode {mode!r} is invalid: allowed {', '.join(MODES)}")
@@ -115,15 +117,15 @@ def create_network(env: ComputeEnv, ctx: RequestContext, name: str, *, subnet: s
                            "libvirt network with a bridge of its own)")
     if shared:
         ctx.require_admin("creating a shared network (Neutron policy create_network:shared)")
-    net = parse_subnet(subnet)
-    gw = parse_gateway(gateway, net)
+    net = parse_subnet(subnet) if subnet is not None else None
+    gw = parse_gateway(gateway, net) if net is not None else None
     with env.db.session_scope() as s:
         if s.scalar(select(Network.id).where(Network.name == name)) is not None:
             raise InvalidInput(f"network name {name!r} is already taken")
         if s.scalar(select(Network.id).where(Network.uuid == name)) is not None:
             raise InvalidInput(f"network name {name!r} is the id of another network: allowed "
                                "a name that is no network's id")
-        if mode != NetworkMode.BRIDGE:
+        if mode != NetworkMode.BRIDGE and net is not None:
             _check_no_overlap(s, net)
         uuid = new_uuid()
         # the libvirt network's name: unique per installation, and across installations
@@ -131,8 +133,9 @@ def create_network(env: ComputeEnv, ctx: RequestContext, name: str, *, subnet: s
         row = Network(uuid=uuid, name=name, project_id=ctx.project_id, shared=shared,
                       mode=mode, bridge=bridge,
                       libvirt_name=None if mode == NetworkMode.BRIDGE else f"kumo-{uuid}")
-        row.subnets.append(Subnet(name=f"{name}-subnet", cidr=str(net), gateway_ip=str(gw),
-                                  enable_dhcp=dhcp))
+        if net is not None:
+            row.subnets.append(Subnet(name=f"{name}-subnet", cidr=str(net), gateway_ip=str(gw),
+                                      enable_dhcp=dhcp))
         s.add(row)
         s.flush()
         return network_view(row, 0)
@@ -145,6 +148,48 @@ def _check_no_overlap(s: Session, net: ipaddress.IPv4Network) -> None:
         if net.overlaps(ipaddress.ip_network(cidr)):
             raise InvalidInput(f"subnet {net} overlaps network {other!r} ({cidr}): one host "
                                "cannot route both; allowed a subnet no other network uses")
+
+
+def create_subnet(env: ComputeEnv, ctx: RequestContext, network_ref: str, cidr: str, *,
+                  name: str | None = None, gateway: str | None = None,
+                  dhcp: bool = True) -> Subnet:
+    """Give a network made without one its subnet (the Networking API's second step); kumo
+    networks have one IPv4 subnet. The new Subnet, detached."""
+    net = parse_subnet(cidr)
+    gw = parse_gateway(gateway, net)
+    if name is not None:
+        check_name("subnet", name)
+    with env.db.session_scope() as s:
+        row = find_network(s, ctx, network_ref)
+        _check_owner(ctx, row, "add a subnet to")
+        # the network's row locked: two subnets made at once cannot both be its first
+        s.execute(select(Network.id).where(Network.id == row.id).with_for_update())
+        s.refresh(row)
+        if row.subnets:
+            raise InvalidInput(f"network {row.name!r} already has subnet {row.subnets[0].cidr}: "
+                               "kumo networks have one IPv4 subnet")
+        if row.mode != NetworkMode.BRIDGE:
+            _check_no_overlap(s, net)
+        subnet = Subnet(name=name or f"{row.name}-subnet", cidr=str(net), gateway_ip=str(gw),
+                        enable_dhcp=dhcp)
+        row.subnets.append(subnet)
+        s.flush()
+        s.refresh(subnet)
+        s.expunge(subnet)
+        return subnet
+
+
+def delete_subnet(env: ComputeEnv, ctx: RequestContext, subnet_id: str) -> None:
+    with env.db.session_scope() as s:
+        subnet = s.scalar(select(Subnet).where(Subnet.uuid == subnet_id))
+        if subnet is None or s.scalar(select(Network.id).where(
+                Network.id == subnet.network_id, network_visible(ctx))) is None:
+            raise NotFound(f"subnet {subnet_id!r} not found")
+        _check_owner(ctx, subnet.network, "delete the subnet of")
+        if s.scalar(select(func.count()).select_from(Port).where(Port.subnet_id == subnet.id)):
+            raise StateError(f"subnet {subnet.cidr} has ports (servers' NICs): delete those "
+                             "servers first")
+        s.delete(subnet)
 
 
 def list_networks(env: ComputeEnv, ctx: RequestContext) -> list[dict[str, Any]]:

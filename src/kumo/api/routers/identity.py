@@ -162,7 +162,8 @@ def catalog(request: Request) -> list[dict]:
                               for iface in ("public", "internal", "admin")]}
 
     return [entry("identity", "keystone", "/identity"), entry("image", "glance", "/image"),
-            entry("compute", "nova", "/compute/v2.1"), entry("kumo", "kumo", "/kumo/v1")]
+            entry("compute", "nova", "/compute/v2.1"), entry("kumo", "kumo", "/kumo/v1"),
+            entry("network", "neutron", "/network")]
 
 
 def token_body(request: Request, t: identity.IssuedToken, methods: list[str]) -> dict:

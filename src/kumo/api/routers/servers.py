@@ -72,6 +72,30 @@ def _image_of(body: ServerBody) -> str:
                        "(volumes are not supported)")
 
 
+def _nics_of(body: ServerBody) -> Any:
+    """Nova's ``networks``: "auto" (kumo's default: the one network the project can use),
+    "none", or a list of {"uuid": network id, "fixed_ip": address}; a port made beforehand
+    ({"port": id}) is not supported (kumo makes a server's ports with it)."""
+    from kumo.compute.networks import NO_NICS, NicRequest
+
+    if body.networks == "none":
+        return NO_NICS
+    if body.networks == "auto" or not body.networks:
+        return None
+    nics = []
+    for i, item in enumerate(body.networks):
+        if item.get("port"):
+            raise InvalidInput(f"server.networks[{i}].port is not supported: give the network "
+                               "(uuid) and kumo makes the port")
+        uuid = item.get("uuid")
+        if not isinstance(uuid, str) or not uuid:
+            raise InvalidInput(f"server.networks[{i}] is invalid: allowed {{\"uuid\": NETWORK "
+                               "ID, \"fixed_ip\": IP}}")
+        fixed = item.get("fixed_ip")
+        nics.append(NicRequest(uuid, fixed if isinstance(fixed, str) and fixed else None))
+    return nics
+
+
 def nova_server(view: dict[str, Any], request: Request, ctx: RequestContext) -> dict[str, Any]:
     """Nova's server view of kumo's, as ``ctx`` may see it: the host a server runs on
     (``OS-EXT-SRV-ATTR:*``) and a fault's details are an admin's (Nova policies
@@ -84,7 +108,10 @@ def nova_server(view: dict[str, Any], request: Request, ctx: RequestContext) -> 
         "flavor": {"original_name": view["flavor"], "vcpus": view["vcpus"],
                    "ram": view["ram"], "disk": view["disk"], "ephemeral": 0, "swap": 0,
                    "extra_specs": {}},
-        "key_name": view.get("key_name"), "metadata": {}, "addresses": {},
+        "key_name": view.get("key_name"), "metadata": {},
+        "addresses": {net: [{"addr": ip, "version": 4, "OS-EXT-IPS:type": "fixed"}
+                            for ip in ips]
+                      for net, ips in (view.get("addresses") or {}).items()},
         "created": view.get("created"), "updated": view.get("created"),
         "hostId": view.get("host_id") if "host_id" in view
         else host_id_hash(view["project_id"], view.get("host")),
@@ -160,7 +187,8 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
     s = body.server
     env = env_of(request)
     instance, host_name = service.new_instance(env, ctx, s.name, image=_image_of(s),
-                                               flavor=s.flavorRef, key_name=s.key_name)
+                                               flavor=s.flavorRef, key_name=s.key_name,
+                                               networks=_nics_of(s))
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
     _build_in_background(env, ctx, entry_id, uuid, "build")
