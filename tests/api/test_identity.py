@@ -32,7 +32,8 @@ def test_token_body_and_catalog(live):
     assert [role["name"] for role in body["roles"]] == ["member"]
     urls = {e["type"]: e["endpoints"][0]["url"] for e in body["catalog"]}
     assert urls == {"identity": f"{live.url}/identity", "image": f"{live.url}/image",
-                    "compute": f"{live.url}/compute/v2.1", "kumo": f"{live.url}/kumo/v1"}
+                    "compute": f"{live.url}/compute/v2.1", "kumo": f"{live.url}/kumo/v1",
+                    "network": f"{live.url}/network"}
     assert body["expires_at"].endswith("Z")
 
 

@@ -103,3 +103,27 @@ def test_changed_group_reaches_the_running_guests_host(env, admin, image_file, f
     host.heal()
     secgroups.delete_rule(env, admin, view["id"])
     assert len(list(etree.fromstring(host.nwfilters[name].encode()).iterfind("rule"))) == 2
+
+
+def test_server_ports_get_the_groups_asked_for(env, admin, image_file, fake_hosts):
+    host = fake_cloud(env, admin, image_file, fake_hosts)
+    networks.create_network(env, admin, "net", subnet="10.22.0.0/24")
+    web = secgroups.create_group(env, admin, "web")
+    servers.create_server(env, admin, "a", image="linux", flavor="tiny",
+                          security_groups=["web"])
+    from kumo.db.models import Port
+    with env.db.session_scope(readonly=True) as s:
+        [port] = s.scalars(select(Port)).all()
+        assert [g.uuid for g in port.security_groups] == [web["id"]]
+        port_id = port.uuid
+    refs = [f.get("filter") for f in etree.fromstring(
+        host.nwfilters[f"kumo-port-{port_id}"].encode()).iterfind("filterref")]
+    assert refs == [f"kumo-sg-{web['id']}"]
+    with pytest.raises(Exception, match="security group 'nope' not found"):
+        servers.create_server(env, admin, "b", image="linux", flavor="tiny",
+                              security_groups=["nope"])
+    with pytest.raises(InvalidInput, match="--security-group needs a port"):
+        servers.create_server(env, admin, "c", image="linux", flavor="tiny", networks="none",
+                              security_groups=["web"])
+    with pytest.raises(StateError, match="in use by ports"):
+        secgroups.delete_group(env, admin, "web")

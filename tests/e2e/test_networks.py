@@ -13,11 +13,9 @@ every address named on its kernel command line (``kumo.ping=``), forever, one li
 
 What this shows, and how (the choice the issue leaves open): both networks are ``nat`` networks,
 so libvirt itself keeps them apart (its forward rules let a NAT network's guests reach out, and
-only replies come back in: nothing routes from one NAT network into another). Security groups
-are enforced by nwfilter on bridged traffic; traffic routed between networks by the host passes
-only libvirt's forward rules (nwfilter's iptables rules match a guest's port with
-``--physdev-is-bridged``, which a routed packet is not), so the ingress rule is shown on the same
-network: guest D (net1) is refused by A's group until a rule for D's address is added.
+only replies come back in: nothing routes from one NAT network into another, whatever the
+security groups say). So the ingress rule is shown on the same network, where the guests' own
+filters decide: guest D (net1) is refused by A's group until a rule for D's address is added.
 
 Everything (database, pool, networks, filters, domains) is this module's own, with random names,
 removed at the end even when a test fails.

@@ -129,10 +129,13 @@ wait_option = click.option(
                    "when there are several); with no networks, QEMU's user-mode NIC.")
 @click.option("--nic", "nic", type=click.Choice(["none"]), default=None,
               help="--nic none: no NIC at all.")
+@click.option("--security-group", "groups", multiple=True, metavar="GROUP",
+              help="Security group of its ports (name or id; repeatable; default: default).")
 @wait_option
 @show_options
 def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
-           network_opts: tuple[str, ...], nic: str | None, wait: bool, out: Output) -> None:
+           network_opts: tuple[str, ...], nic: str | None, groups: tuple[str, ...], wait: bool,
+           out: Output) -> None:
     """Create and boot a server; waits until it is ACTIVE (or ERROR) unless --no-wait."""
     from kumo.compute.networks import NO_NICS, parse_nic_option
 
@@ -147,11 +150,12 @@ def create(name: str, image: str, flavor: str, host: str | None, key_file: str |
         if wait:
             return _waited(f"creating {name}", lambda: servers.create_server(
                 env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
-                key_name=key_name, networks=networks))
+                key_name=key_name, networks=networks, security_groups=groups))
         from kumo.compute import background, spawn
         instance, host_name = servers.new_instance(env, ctx, name, image=image, flavor=flavor,
                                                    host=host, public_key=key,
-                                                   key_name=key_name, networks=networks)
+                                                   key_name=key_name, networks=networks,
+                                                   security_groups=groups)
         entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
         if background.shows_password(env, instance.uuid):
             click.echo("kumo: waiting for the build: a Windows server's admin password is "

@@ -82,13 +82,14 @@ class CreateResult:
 def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                   host: str | None = None, public_key: str | None = None,
                   key_name: str | None = None,
-                  networks: Sequence[NicRequest] | str | None = None) -> CreateResult:
+                  networks: Sequence[NicRequest] | str | None = None,
+                  security_groups: Sequence[str] | None = None) -> CreateResult:
     """Create and boot a server; CreateResult with its view (and a Windows admin password).
     NoValidHost after recording the server ERROR when no host can take it. ``networks``: its
     NICs (kumo.compute.ipam.plan: --network requests, NO_NICS, or None for the default)."""
     instance, host_name = new_instance(env, ctx, name, image=image, flavor=flavor, host=host,
                                        public_key=public_key, key_name=key_name,
-                                       networks=networks)
+                                       networks=networks, security_groups=security_groups)
     entry_id = schedule_and_record(env, ctx, instance, host=host_name)
     password = reschedule.build(env, ctx, entry_id, instance.uuid)
     return CreateResult(show_server(env, ctx, instance.uuid), password)
@@ -97,7 +98,8 @@ def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str
 def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                  host: str | None = None, public_key: str | None = None,
                  key_name: str | None = None,
-                 networks: Sequence[NicRequest] | str | None = None
+                 networks: Sequence[NicRequest] | str | None = None,
+                 security_groups: Sequence[str] | None = None
                  ) -> tuple[Instance, str | None]:
     """The instance a create would record (BUILDING/scheduling, on no host, not yet in the
     database) and the exact name of the host asked for (None: the scheduler chooses), after
@@ -116,9 +118,14 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
         check_unclaimed(s, "server", name=name)
         instance, host_name = _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
         plans, instance.nics = ipam.plan(s, ctx, networks)
+        if security_groups and not plans:
+            raise InvalidInput("--security-group needs a port: the server gets no kumo network "
+                               "(give --network)")
+        groups = [secgroups.find_group(s, ctx, ref).id for ref in security_groups or ()]
     instance.nic_plans = plans  # type: ignore[attr-defined]  # transient: not a column
-    instance.nic_groups = (  # type: ignore[attr-defined]
-        [secgroups.ensure_default(env, ctx.project_id)] if plans else [])
+    if plans and not groups:  # a port is in the project's default group unless told
+        groups = [secgroups.ensure_default(env, ctx.project_id)]
+    instance.nic_groups = groups  # type: ignore[attr-defined]
     return instance, host_name
 
 

@@ -108,23 +108,21 @@ class FakeNetworks:
             self.nwfilters[name] = etree.tostring(root, encoding="unicode")
         self._run("define_nwfilter", act, name=name, xml=xml)
 
+    def _filter(self, name: str, action: str) -> str:
+        if name not in self.nwfilters:
+            raise self._error(libvirt.VIR_ERR_NO_NWFILTER, "Network filter not found: no "
+                              f"nwfilter with matching name '{name}'", action)
+        return self.nwfilters[name]
+
     def undefine_nwfilter(self, name: str) -> None:
         def act() -> None:
-            if name not in self.nwfilters:
-                raise self._error(libvirt.VIR_ERR_NO_NWFILTER,
-                                  f"Network filter not found: no nwfilter with matching name "
-                                  f"'{name}'", "undefine network filter")
+            self._filter(name, "undefine network filter")
             del self.nwfilters[name]
         self._run("undefine_nwfilter", act, name=name)
 
     def nwfilter_xml(self, name: str) -> str:
-        def act() -> str:
-            if name not in self.nwfilters:
-                raise self._error(libvirt.VIR_ERR_NO_NWFILTER,
-                                  f"Network filter not found: no nwfilter with matching name "
-                                  f"'{name}'", "look up network filter")
-            return self.nwfilters[name]
-        return self._run("nwfilter_xml", act, name=name)
+        return self._run("nwfilter_xml", lambda: self._filter(name, "look up network filter"),
+                         name=name)
 
     def list_nwfilters(self) -> list[str]:
         return self._run("list_nwfilters", lambda: sorted(self.nwfilters))

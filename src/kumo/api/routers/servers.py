@@ -52,6 +52,7 @@ class ServerBody(BaseModel):
     min_count: int = Field(1, ge=1, le=1)
     max_count: int = Field(1, ge=1, le=1)
     networks: Literal["auto", "none"] | list[dict[str, Any]] = "auto"
+    security_groups: list[dict[str, str]] = Field(default_factory=list, max_length=16)
     block_device_mapping_v2: list[BlockDevice] = Field(default_factory=list, max_length=8)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
 
@@ -188,7 +189,9 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
     env = env_of(request)
     instance, host_name = service.new_instance(env, ctx, s.name, image=_image_of(s),
                                                flavor=s.flavorRef, key_name=s.key_name,
-                                               networks=_nics_of(s))
+                                               networks=_nics_of(s),
+                                               security_groups=[g.get("name", "") for g in
+                                                                s.security_groups] or None)
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
     _build_in_background(env, ctx, entry_id, uuid, "build")
