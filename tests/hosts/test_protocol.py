@@ -19,11 +19,14 @@ MEMBERS = sorted(name for name in dir(HostConnection)
 
 def test_protocol_names_what_compute_uses():
     assert MEMBERS == [
-        "capabilities", "close", "create_overlay_volume", "create_volume", "daemon_id", "define",
+        "add_dhcp_host", "capabilities", "close", "create_overlay_volume", "create_volume",
+        "daemon_id", "define", "define_nwfilter", "delete_dhcp_host", "delete_network",
         "delete_volume", "destroy", "domain_exists", "domain_state", "domain_states", "domain_xml",
-        "ensure_pool", "guest_time", "list_domains", "list_volumes", "node_info", "pool_info",
-        "reboot", "refresh_pool", "set_guest_time", "set_user_password", "shutdown", "start",
-        "undefine", "upload_volume", "volume_info"]
+        "ensure_network", "ensure_pool", "guest_time", "list_domains", "list_networks",
+        "list_nwfilters", "list_volumes", "network_exists", "network_xml", "node_info",
+        "nwfilter_xml", "pool_info", "reboot", "refresh_pool", "set_guest_time",
+        "set_user_password", "shutdown", "start", "undefine", "undefine_nwfilter",
+        "upload_volume", "volume_info"]
 
 
 @pytest.mark.parametrize("impl", [LibvirtHost, FakeHost], ids=["libvirt", "fake"])
