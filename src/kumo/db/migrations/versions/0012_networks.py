@@ -1,16 +1,16 @@
 """Networks, subnets, ports (a server's NICs: MAC and fixed IP, unique per subnet by constraint)
 and security groups with their rules, attached to ports (kumo.db.models.networks).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-28 21:39:19.955954
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
