@@ -20,8 +20,8 @@ def test_list_and_show(kumo, db, test_host):
     assert events[0]["request_id"] != events[1]["request_id"]
     assert all(e["request_id"].startswith("req-") for e in events)
     code, out, _ = kumo("server", "event", "show", "web", events[1]["request_id"], "-f", "json")
-    assert as_json(out)["details"] == {"set": {"os_type": "windows"}, "unset": [],
-                                       "before": {"os_type": "linux"}}
+    assert as_json(out)["details"] == {"user_id": "admin", "set": {"os_type": "windows"},
+                                       "unset": [], "before": {"os_type": "linux"}}
 
 
 def test_errors(kumo, db, test_host):

@@ -28,7 +28,8 @@ def test_set_and_unset_are_journaled(env, admin, kvm_host):
         entry = s.query(JournalEntry).one()
         assert (entry.operation, entry.instance_uuid, entry.state) == ("set-property", uuid,
                                                                        "done")
-        assert entry.payload == {"set": {"os_type": "windows", "hw_qemu_guest_agent": "yes"},
+        assert entry.payload == {"user_id": "admin",
+                                 "set": {"os_type": "windows", "hw_qemu_guest_agent": "yes"},
                                  "unset": ["note"],
                                  "before": {"os_type": "linux", "hw_qemu_guest_agent": "no",
                                             "note": "x"}}

@@ -454,22 +454,62 @@ def set_property(env: ComputeEnv, ctx: RequestContext, ref: str,
                                f"{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}")
         after = {k: v for k, v in before.items() if k not in unset}
         after.update({k: str(v) for k, v in changes.items()})
-        ImageProperties.parse(after)  # InvalidProperty naming each bad value
-        # a kernel_id naming no aki image is refused now, not at the next hard reboot
-        after = resolve_references(s, ctx, after, f"server {ref!r}")
-        instance.image_properties = after
-        host_row = s.get(Host, instance.host_id) if instance.host_id else None
-        machine_before = instance.machine_type
-        moves_machine = "hw_machine_type" in changes or "hw_machine_type" in unset
-        if host_row is not None and moves_machine:
-            pin_machine(env, instance, host_row)  # the one audited way the pin moves
-        elif host_row is not None:
-            check_plan(env, instance, host_row)
-        machine = ({"machine_type": {"before": machine_before, "after": instance.machine_type}}
-                   if machine_before != instance.machine_type else {})
+        change = change_properties(s, env, ctx, instance, after, f"server {ref!r}",
+                                   repin="hw_machine_type" in changes or "hw_machine_type" in unset)
         entry = journal.begin(s, env, ctx, "set-property", instance.uuid, "done",
-                              set={k: after[k] for k in changes}, unset=unset,
-                              before={k: before.get(k) for k in [*changes, *unset]}, **machine)
+                              **change.audit(ctx, changes, unset))
         journal.finish(s, entry.id, JournalState.DONE)
         s.flush()
         return server_view(instance)
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """An instance record's frozen image properties and pinned machine type, before and after
+    an audited change (set_property, kumo.compute.reconcile)."""
+
+    before: dict[str, str]
+    after: dict[str, str]
+    machine_before: str | None
+    machine_after: str | None
+
+    def audit(self, ctx: RequestContext, changed: Iterable[str],
+              unset: Iterable[str]) -> dict[str, Any]:
+        """The journal payload that is the change's audit record: who, the keys set (with
+        their new values) and unset, their values before, and a moved machine type. (When:
+        the entry's created_at.)"""
+        changed, unset = list(changed), list(unset)
+        machine = ({"machine_type": {"before": self.machine_before, "after": self.machine_after}}
+                   if self.machine_before != self.machine_after else {})
+        return {"user_id": ctx.user_id, "set": {k: self.after[k] for k in changed},
+                "unset": unset, "before": {k: self.before.get(k) for k in [*changed, *unset]},
+                **machine}
+
+
+#: change_properties' ``machine``: pin anew only if the machine family moved
+REPIN = object()
+
+
+def change_properties(s: Session, env: ComputeEnv, ctx: RequestContext, instance: Instance,
+                      after: Mapping[str, str], owner: str, *, repin: bool,
+                      machine: str | None | object = REPIN) -> PropertyChange:
+    """Make ``after`` the instance's frozen image properties, in ``s`` (the caller holds the
+    instance's row lock and journals the change): validated by the catalog (InvalidProperty
+    naming each bad value), references resolved (a kernel_id naming no aki image is refused
+    now, not at the next hard reboot; ``owner`` names the record in that error), and the guest
+    planned on the instance's host. ``repin``: pin the machine type afresh (the one audited way
+    the pin moves); ``machine``: restore exactly this pin instead (a revert)."""
+    before = dict(instance.image_properties or {})
+    after = dict(after)
+    ImageProperties.parse(after)  # InvalidProperty naming each bad value
+    after = resolve_references(s, ctx, after, owner)
+    machine_before = instance.machine_type
+    instance.image_properties = after
+    host_row = s.get(Host, instance.host_id) if instance.host_id else None
+    if machine is not REPIN:
+        instance.machine_type = machine  # type: ignore[assignment]
+    if host_row is not None and repin and machine is REPIN:
+        pin_machine(env, instance, host_row)
+    elif host_row is not None:
+        check_plan(env, instance, host_row)
+    return PropertyChange(before, after, machine_before, instance.machine_type)

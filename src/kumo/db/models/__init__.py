@@ -31,6 +31,8 @@
     security_groups      SecurityGroup      project_id
     security_group_rules SecurityGroupRule  (group)
     port_security_groups (association)      (port, group)
+    reconcile_runs       ReconcileRun       user_id, project_id (an operator's fleet change)
+    reconcile_items      ReconcileItem      (run; one per instance it selected)
 """
 
 from kumo.db.base import Base
@@ -48,12 +50,14 @@ from kumo.db.models.networks import (Network, NetworkMode, Port, RuleDirection,
                                      SecurityGroup, SecurityGroupRule, Subnet,
                                      port_security_groups)
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
+from kumo.db.models.reconcile import ItemState, ReconcileItem, ReconcileRun, RunState
 from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 
 __all__ = [
     "Aggregate", "AggregateMetadata", "Base", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
+    "ItemState", "ReconcileItem", "ReconcileRun", "RunState",
     "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "Network", "NetworkMode", "Port",
     "RuleDirection", "SecurityGroup", "SecurityGroupRule", "Subnet", "port_security_groups", "PROPERTY_VALUE_MAX",
     "PeriodicRun", "PowerState", "Project", "Role", "RoleAssignment", "ServerGroup",

@@ -131,6 +131,10 @@ class Instance(Timestamps, Base):
 
     #: the versioned machine type pinned at create (kumo.guest.policy.machine); None: not pinned
     machine_type: Mapped[str | None] = mapped_column(String(64))
+    #: a reconcile run whose change is in the domain's definition but not yet in the running
+    #: guest (``kumo reconcile --reboot on-next-stop``): the next stop, reboot or hard reboot
+    #: applies it and clears this (kumo.compute.power, spawn)
+    pending_restart: Mapped[str | None] = mapped_column(String(36))
     #: sha256 hex of the native config last rendered and the backend that rendered it
     config_digest: Mapped[str | None] = mapped_column(String(64))
     backend: Mapped[str | None] = mapped_column(String(32))
