@@ -50,8 +50,10 @@ class JournalWatch:
         if allowed is None:
             return
         with self.env.db.session_scope(readonly=True) as s:
+            # a fleet operation's own entry (a reconcile run: no instance) changes no host
             entries = list(s.scalars(select(JournalEntry).where(
-                JournalEntry.state.in_(UNFINISHED_STATES))))
+                JournalEntry.state.in_(UNFINISHED_STATES),
+                JournalEntry.instance_uuid.is_not(None))))
             snapshot = [(e.operation, e.step, dict(e.payload)) for e in entries]
         if len(snapshot) != 1:
             self.violations.append(f"{call.op} {call.args.get('name')}: {len(snapshot)} "

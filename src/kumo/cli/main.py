@@ -66,6 +66,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "security-group": ("networks", "security_group", "Security groups: ingress and egress "
                                                      "rules enforced on ports by libvirt "
                                                      "nwfilter."),
+    "reconcile": ("reconcile", "reconcile", "Plan (default), --apply or --revert a change of "
+                                            "servers' frozen image properties."),
     "bootstrap": ("identity", "bootstrap", "Create the first admin: a project and a user with "
                                            "the admin role on it (idempotent; re-running sets "
                                            "the password again)."),

@@ -56,6 +56,7 @@ RECOVERERS: dict[str, str] = {
     "evacuate": "kumo.compute.evacuate:recover_evacuate",
     "host-fence": "kumo.compute.fencing:recover_fence",
     "evacuated-cleanup": "kumo.compute.evacuated_cleanup:recover_cleanup",
+    "reconcile": "kumo.compute.reconcile_run:recover_reconcile",
 }
 
 

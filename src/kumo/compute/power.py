@@ -113,9 +113,12 @@ def _reboot_hard(env: ComputeEnv, entry_id: int, uuid: str) -> None:
 
 def _done(env: ComputeEnv, entry_id: int, uuid: str, host_id: int, running: bool) -> None:
     """The outcome of a power operation the host carried out (its heartbeat with it)."""
+    # the guest was stopped or started afresh: a reconcile change waiting for that
+    # (--reboot on-next-stop) is in it now, or will be at its next start
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host_id,
                  vm_state=ACTIVE if running else STOPPED, task_state=None,
-                 power_state=(PowerState.RUNNING if running else PowerState.SHUTDOWN).value)
+                 power_state=(PowerState.RUNNING if running else PowerState.SHUTDOWN).value,
+                 pending_restart=None)
 
 
 _RUNNERS = {"start": _start, "stop": _stop, "reboot": _reboot_soft, "reboot-hard": _reboot_hard}

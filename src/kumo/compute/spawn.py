@@ -262,7 +262,7 @@ def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid:
                  power_state=(PowerState.RUNNING if start else PowerState.SHUTDOWN).value,
                  config_digest=config.digest, backend=config.backend,
                  launched_at=instance.launched_at or now(), fault_code=None, fault_reason=None,
-                 fault_details=None)
+                 fault_details=None, pending_restart=None)  # regenerated: nothing pending
 
 
 def hash_password(password: str) -> str:

@@ -30,8 +30,8 @@ class ItemState(StrEnum):
     PENDING = "pending"  # selected, not yet looked at
     CHANGED = "changed"  # record changed (journal_id: the domain's redefinition)
     UNCHANGED = "unchanged"  # the record already was what the run asks
-    SKIPPED = "skipped"  # not changed, ``reason`` says why (running without --reboot, busy...)
-    FAILED = "failed"  # refused (``reason``): the record is as before
+    SKIPPED = "skipped"  # not changed, ``detail`` says why (running without --reboot, busy...)
+    FAILED = "failed"  # refused (``detail``): the record is as before
 
 
 class ReconcileRun(Timestamps, Base):
@@ -65,7 +65,8 @@ class ReconcileItem(Timestamps, Base):
     #: order within the run (the plan's order)
     position: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default=ItemState.PENDING.value)
-    reason: Mapped[str | None] = mapped_column(Text)
+    #: what was done (the action) or why not (skipped, failed)
+    detail: Mapped[str | None] = mapped_column(Text)
     #: the instance's image_properties and pinned machine type before and after the change
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDict)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDict)

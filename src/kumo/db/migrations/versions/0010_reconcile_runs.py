@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column('instance_uuid', sa.String(length=36), nullable=False),
         sa.Column('position', sa.Integer(), nullable=False),
         sa.Column('state', sa.String(length=16), nullable=False),
-        sa.Column('reason', sa.Text(), nullable=True),
+        sa.Column('detail', sa.Text(), nullable=True),
         sa.Column('before', sa.JSON(), nullable=True),
         sa.Column('after', sa.JSON(), nullable=True),
         sa.Column('machine_before', sa.String(length=64), nullable=True),

@@ -1,0 +1,139 @@
+"""``kumo reconcile``: plan, apply and revert a change of many servers' frozen image properties
+(kumo.compute.reconcile, kumo.compute.reconcile_run).
+
+Without --apply it prints the plan and changes nothing: per server the property changes and the
+unified diff of its domain XML. --apply carries it out as a run (its id printed: keep it for
+--revert); --revert RUN_ID undoes a run; --show RUN_ID prints what a run did. Like every
+``kumo server`` command it first finishes what a killed controller left (a killed reconcile's
+half-done server included); the same command then resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+
+from kumo.cli import completion as complete
+from kumo.cli.output import Output, list_options
+from kumo.cli.servers import parse_pairs, run
+
+ITEM_COLUMNS = ("id", "name", "result", "detail", "journal")
+
+
+@click.command("reconcile")
+@click.option("--host", "hosts", multiple=True, metavar="HOST", shell_complete=complete.hosts,
+              help="Only servers on this host (exact name; repeatable; admin).")
+@click.option("--instance", "instances", multiple=True, metavar="SERVER",
+              shell_complete=complete.servers, help="Only this server (id or exact name; "
+                                                    "repeatable).")
+@click.option("--all-projects", is_flag=True, help="Every project's servers, not only yours.")
+@click.option("--set-property", "set_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Set a frozen image property (repeatable).")
+@click.option("--unset-property", "unset", multiple=True, metavar="KEY",
+              help="Remove a frozen image property (repeatable).")
+@click.option("--from-image", is_flag=True,
+              help="Re-freeze each server's properties from its image's current ones (then "
+                   "--unset-property and --set-property on top).")
+@click.option("--sync-time", is_flag=True,
+              help="Set each running guest's clock from the host's through its guest agent.")
+@click.option("--reboot", type=click.Choice(["now", "on-next-stop"]), default=None,
+              help="What happens to a running guest: `now` hard-reboots it into the new "
+                   "configuration; `on-next-stop` redefines it and applies at its owner's next "
+                   "stop or reboot. Without it a running guest is left unchanged.")
+@click.option("--apply", "do_apply", is_flag=True,
+              help="Carry the plan out (journaled, resumable; prints the run id).")
+@click.option("--revert", "revert_id", default=None, metavar="RUN_ID",
+              help="Undo run RUN_ID: every server it changed gets its record back.")
+@click.option("--show", "show_id", default=None, metavar="RUN_ID",
+              help="Print what run RUN_ID did to each server.")
+@list_options
+def reconcile(hosts: tuple[str, ...], instances: tuple[str, ...], all_projects: bool,
+              set_pairs: tuple[str, ...], unset: tuple[str, ...], from_image: bool,
+              sync_time: bool, reboot: str | None, do_apply: bool, revert_id: str | None,
+              show_id: str | None, out: Output) -> None:
+    """Plan (default), --apply or --revert a change of servers' frozen image properties.
+
+    Re-frozen from their images (an image that gained os_type=windows after its guests
+    booted: their clocks are hours off until they get it), or set and unset by key."""
+    from kumo.compute import reconcile as plans, reconcile_run
+    from kumo.compute.selection import Selection
+    from kumo.errors import InvalidInput
+
+    selecting = bool(hosts or instances or all_projects or set_pairs or unset or from_image
+                     or sync_time)
+    if revert_id is not None or show_id is not None:
+        if selecting or do_apply or (revert_id is not None and show_id is not None):
+            raise InvalidInput("--revert and --show take a run id alone (and --revert "
+                               "--reboot): the run says which servers and what")
+        if show_id is not None:
+            if reboot is not None:
+                raise InvalidInput("--show takes a run id alone")
+            _print_run(run(lambda env, ctx: reconcile_run.show_run(env, ctx, show_id)), out)
+            return
+        with _progress("reverting") as progress:
+            report = run(lambda env, ctx: reconcile_run.revert(env, ctx, revert_id, reboot,
+                                                               progress), recover=True)
+        _print_run(report, out)
+        return
+    request = plans.Request(Selection.of(hosts, instances, all_projects),
+                            parse_pairs(set_pairs, "--set-property"), tuple(unset),
+                            from_image, sync_time, reboot)
+    if not do_apply:
+        found = run(lambda env, ctx: plans.plan(env, ctx, request), recover=True)
+        if out.is_table:
+            click.echo(plans.plan_text(found), nl=False)
+            click.echo(_plan_summary(found), err=True)
+        else:
+            out.many([p.as_dict() for p in found], ("id", "name", "host", "action", "error"))
+        return
+    with _progress("reconciling") as progress:
+        report = run(lambda env, ctx: reconcile_run.apply(env, ctx, request, progress),
+                     recover=True)
+    _print_run(report, out)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """The run's progress (done, total) on kumo's counting bar."""
+    from kumo.cli.progress import counting
+
+    with counting(description) as counter:
+        seen = [-1]
+
+        def update(done: int, total: int) -> None:
+            if seen[0] < 0:  # a resumed run starts with some done
+                counter.start(total)
+                seen[0] = done - 1
+            counter.advance(done - seen[0])
+            seen[0] = done
+        yield update
+
+
+def _plan_summary(found: list) -> str:
+    if not found:
+        return "no servers selected"
+    actions: dict[str, int] = {}
+    for p in found:
+        actions[p.action] = actions.get(p.action, 0) + 1
+    listed = ", ".join(f"{n} {a}" for a, n in actions.items())
+    return f"plan for {len(found)} server(s): {listed}; nothing changed (give --apply)"
+
+
+def _print_run(report, out: Output) -> None:
+    title = (f"reconcile run {report.run_id} ({report.state}"
+             + (f", reverts run {report.revert_of}" if report.revert_of else "")
+             + (", resumed" if report.resumed else "") + ")")
+    document = {"run_id": report.run_id, "state": report.state,
+                "revert_of": report.revert_of, "resumed": report.resumed,
+                "items": [i.as_dict() for i in report.items]}
+    out.many([i.as_dict() for i in report.items], ITEM_COLUMNS, title=title,
+             document=document)
+    counts = ", ".join(f"{n} {state}" for state, n in report.counts().items()) or "no servers"
+    click.echo(f"run {report.run_id}: {counts}"
+               + ("" if report.revert_of else
+                  f"; undo with: kumo reconcile --revert {report.run_id}"), err=True)
+    if any(i.state == "failed" for i in report.items):
+        sys.exit(1)
