@@ -1,0 +1,168 @@
+"""Seed 001 end to end on the real libvirtd (qemu:///system, TCG), with the probe guest
+(tests/e2e/probe.py) as the server's kernel and initramfs: a Windows guest booted from an image
+without os_type (and without os_distro) gets a UTC RTC; the image gains os_type=windows; the
+plan shows the clock change; ``kumo reconcile --from-image --apply --reboot now`` gives it the
+local-time RTC -- in its live domain XML and in the RTC the guest itself reads -- and
+``kumo reconcile --revert RUN_ID --reboot now`` gives back the old record and the UTC RTC.
+
+This machine's own zone is UTC, where local time and UTC read alike; the guests' zone is set to
+Asia/Shanghai (KUMO_GUEST_TIMEZONE, as an operator in UTC+8 has it), so local time is 8 hours
+off UTC -- exactly seed 001's 8 hours -- and kumo writes it as ``<clock offset='timezone'
+timezone='Asia/Shanghai'>``, the way it writes a Windows guest's local time in a zone that is
+not the host's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute.context import admin_context
+from kumo.compute.env import ComputeEnv
+from kumo.db import upgrade
+from kumo.db.models import Instance
+from kumo.errors import KumoError
+from tests.e2e.probe import ProbeReading, parse_probe_line
+
+pytestmark = pytest.mark.e2e
+
+URI = "qemu:///system"
+UTC_CLOCK = "<clock offset='utc'>"
+LOCAL_CLOCK = "<clock offset='timezone' timezone='Asia/Shanghai'>"
+
+
+@pytest.fixture
+def cloud(tmp_path, system_libvirt, probe_image):
+    environ = {"KUMO_DATA_DIR": str(tmp_path / "data"), "KUMO_DATABASE_URL": "",
+               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
+               "KUMO_POOL_PATH": str(tmp_path / "pool"),
+               "KUMO_GUEST_TIMEZONE": "Asia/Shanghai"}
+    env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
+    upgrade(env.settings.database_url)
+    ctx = admin_context()
+    try:
+        hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
+        flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
+        aki = images.create_image(env, ctx, "probe-kernel", file=probe_image.kernel,
+                                  disk_format="aki")["id"]
+        ari = images.create_image(env, ctx, "probe-initramfs", file=probe_image.initramfs,
+                                  disk_format="ari")["id"]
+        root = tmp_path / "root.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"],
+                       check=True)
+        # seed 001: a Windows image uploaded without os_type (and without os_distro)
+        images.create_image(env, ctx, "win2016", file=root, disk_format="qcow2", properties={
+            "kernel_id": aki, "ramdisk_id": ari, "os_command_line": probe_image.cmdline})
+        yield env, environ, system_libvirt
+    finally:
+        try:
+            journal.recover(env)
+            for server in servers.list_servers(env, ctx):
+                servers.delete_server(env, ctx, server["id"])
+        finally:
+            conn = system_libvirt
+            for domain in conn.list_domains():  # what a failed test may leave behind
+                if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(
+                        domain):
+                    if conn.domain_state(domain) == "running":
+                        conn.destroy(domain)
+                    conn.undefine(domain)
+            try:
+                conn.refresh_pool(env.pool_name)
+            except KumoError:  # no server was made: no pool
+                pass
+            else:
+                for volume in conn.list_volumes(env.pool_name):
+                    conn.delete_volume(env.pool_name, volume)
+                conn.delete_pool(env.pool_name, delete_dir=True)
+            env.close()
+
+
+def kumo(environ: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **environ}
+    env.pop("KUMO_FAILPOINT", None)
+    return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def live_clock(conn, uuid: str) -> str:
+    return re.search(r"<clock[^>]*>", conn.domain_xml(naming.domain_name(uuid))).group(0)
+
+
+def rtc_reading(env: ComputeEnv, uuid: str, timeout_s: float = 120) -> ProbeReading:
+    """The probe line of the guest's current boot (its console log is truncated when QEMU
+    starts, so the line there is this boot's)."""
+    log = Path(env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)))
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        reading = parse_probe_line(text)
+        if reading is not None:
+            return reading
+        time.sleep(0.3)
+    pytest.fail(f"the guest printed no probe line in {timeout_s} s: {text[-500:]}")
+
+
+def rtc_offset_hours(env: ComputeEnv, uuid: str) -> float:
+    reading = rtc_reading(env, uuid)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return reading.rtc_offset_hours(now)
+
+
+def record(env: ComputeEnv, uuid: str) -> tuple[dict, str | None]:
+    with env.db.session_scope(readonly=True) as s:
+        row = s.query(Instance).filter_by(uuid=uuid).one()
+        return dict(row.image_properties), row.machine_type
+
+
+def test_seed_001_reconcile_and_revert(cloud):
+    env, environ, conn = cloud
+    ctx = admin_context()
+    uuid = servers.create_server(env, ctx, "win", image="win2016", flavor="tiny").server["id"]
+    assert live_clock(conn, uuid) == UTC_CLOCK
+    assert abs(rtc_offset_hours(env, uuid)) < 0.05  # the guest reads UTC: 8 hours off
+    before = record(env, uuid)
+    assert "os_type" not in before[0]
+
+    images.update_image(env, ctx, "win2016", set_properties={"os_type": "windows"})
+
+    plan = kumo(environ, "reconcile", "--from-image")
+    assert plan.returncode == 0, plan.stderr
+    name = naming.domain_name(uuid)
+    assert plan.stdout.startswith(
+        f"server win ({uuid}) on local: skip (running: its owner must be told before its "
+        "configuration changes; give --reboot now or --reboot on-next-stop)\n"
+        "  os_type: (unset) -> windows\n")
+    assert '\n-  <clock offset="utc">\n+  <clock offset="timezone" timezone="Asia/Shanghai">\n' \
+        in plan.stdout
+    assert f"\n--- {name} (" in plan.stdout and f"\n+++ {name} (planned)\n" in plan.stdout
+    assert record(env, uuid) == before and live_clock(conn, uuid) == UTC_CLOCK
+
+    applied = kumo(environ, "reconcile", "--from-image", "--apply", "--reboot", "now",
+                   "-f", "json")
+    assert applied.returncode == 0, applied.stderr
+    run = json.loads(applied.stdout)
+    assert run["items"] == [{"id": uuid, "name": "win", "result": "changed",
+                             "detail": "hard reboot", "journal": "done"}]
+    assert live_clock(conn, uuid) == LOCAL_CLOCK
+    assert abs(rtc_offset_hours(env, uuid) - 8) < 0.05  # the guest reads local time now
+    assert record(env, uuid)[0]["os_type"] == "windows"
+
+    reverted = kumo(environ, "reconcile", "--revert", run["run_id"], "--reboot", "now",
+                    "-f", "json")
+    assert reverted.returncode == 0, reverted.stderr
+    assert [i["result"] for i in json.loads(reverted.stdout)["items"]] == ["changed"]
+    assert record(env, uuid) == before
+    assert live_clock(conn, uuid) == UTC_CLOCK
+    assert abs(rtc_offset_hours(env, uuid)) < 0.05
