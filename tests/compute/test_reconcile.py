@@ -265,6 +265,7 @@ def test_on_next_stop_applies_at_the_next_stop_or_reboot(cloud, admin, operation
     assert clock(host, uuid) == '<clock offset="utc">'  # the running guest as it was
     assert clock(host, uuid, inactive=True) == '<clock offset="localtime">'
     assert record(env, uuid)[2] == report.run_id
+    assert servers.show_server(env, admin, "w1")["pending_restart"] == report.run_id
     if operation == "stop":
         servers.stop_server(env, admin, "w1")
         servers.start_server(env, admin, "w1")

@@ -13,10 +13,6 @@ end, even when the test fails.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +23,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import (Host, Instance, JournalEntry, PowerState, ReconcileItem,
                             ReconcileRun)
+from tests.support.e2e_cloud import installation_environ, kumo_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,9 +35,7 @@ COMMAND = ("reconcile", "--set-property", "os_type=windows", "--apply", "-f", "j
 @pytest.fixture
 def fleet(tmp_path, system_libvirt):
     """(env, environ, {uuid: name}) with 50 stopped servers on host ``local``."""
-    environ = {"KUMO_DATA_DIR": str(tmp_path / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(tmp_path / "pool")}
+    environ = installation_environ(tmp_path)
     env = ComputeEnv.from_env(environ)
     upgrade(env.settings.database_url)
     hosts.add_host(env, admin_context(), "local", URI, virt_type="qemu")
@@ -70,16 +65,6 @@ def fleet(tmp_path, system_libvirt):
         env.close()
 
 
-def kumo(environ: dict[str, str], *argv: str, failpoint: str | None = None
-         ) -> subprocess.CompletedProcess:
-    env = {**os.environ, **environ}
-    env.pop("KUMO_FAILPOINT", None)
-    if failpoint:
-        env["KUMO_FAILPOINT"] = failpoint
-    return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 def items(env: ComputeEnv) -> list[tuple[str, str, str | None]]:
     """(instance, item state, its journal entry's state), in run order."""
     with env.db.session_scope(readonly=True) as s:
@@ -106,7 +91,7 @@ def reconcile_entries(env: ComputeEnv) -> dict[str, list[tuple[str, str]]]:
 def test_killed_reconcile_resumes_and_changes_each_server_once(fleet, system_libvirt,
                                                                failpoint, killed_at, step):
     env, environ, names = fleet
-    killed = kumo(environ, *COMMAND, failpoint=failpoint)
+    killed = kumo_process(environ, *COMMAND, failpoint=failpoint)
     assert killed.returncode == -9, killed.stderr
     with env.db.session_scope(readonly=True) as s:
         [run_id] = s.scalars(select(ReconcileRun.id)).all()
@@ -116,7 +101,7 @@ def test_killed_reconcile_resumes_and_changes_each_server_once(fleet, system_lib
         [("changed", "done")] * killed_at + [("changed", "in-progress")]
         + [("pending", None)] * (SERVERS - killed_at - 1))
 
-    again = kumo(environ, *COMMAND)
+    again = kumo_process(environ, *COMMAND)
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert (report["run_id"], report["state"], report["resumed"]) == (run_id, "done", True)
@@ -140,7 +125,7 @@ def test_killed_reconcile_resumes_and_changes_each_server_once(fleet, system_lib
         assert "<clock offset='localtime'>" in xml, uuid
         assert system_libvirt.domain_state(naming.domain_name(uuid)) == "shutoff"
 
-    third = kumo(environ, *COMMAND)  # idempotent: nothing left to change
+    third = kumo_process(environ, *COMMAND)  # idempotent: nothing left to change
     assert third.returncode == 0, third.stderr
     assert [i["result"] for i in json.loads(third.stdout)["items"]] == ["unchanged"] * SERVERS
     assert reconcile_entries(env) == {u: [("done", run_id)] for u in names}

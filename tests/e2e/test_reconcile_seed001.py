@@ -15,24 +15,22 @@ not the host's.
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute import flavors, hosts, images, naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Instance
-from kumo.errors import KumoError
 from tests.e2e.probe import ProbeReading, parse_probe_line
+from tests.support.e2e_cloud import (installation_environ, kumo_process,
+                                    remove_installation)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,10 +41,7 @@ LOCAL_CLOCK = "<clock offset='timezone' timezone='Asia/Shanghai'>"
 
 @pytest.fixture
 def cloud(tmp_path, system_libvirt, probe_image):
-    environ = {"KUMO_DATA_DIR": str(tmp_path / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(tmp_path / "pool"),
-               "KUMO_GUEST_TIMEZONE": "Asia/Shanghai"}
+    environ = installation_environ(tmp_path, KUMO_GUEST_TIMEZONE="Asia/Shanghai")
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
     ctx = admin_context()
@@ -65,34 +60,7 @@ def cloud(tmp_path, system_libvirt, probe_image):
             "kernel_id": aki, "ramdisk_id": ari, "os_command_line": probe_image.cmdline})
         yield env, environ, system_libvirt
     finally:
-        try:
-            journal.recover(env)
-            for server in servers.list_servers(env, ctx):
-                servers.delete_server(env, ctx, server["id"])
-        finally:
-            conn = system_libvirt
-            for domain in conn.list_domains():  # what a failed test may leave behind
-                if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(
-                        domain):
-                    if conn.domain_state(domain) == "running":
-                        conn.destroy(domain)
-                    conn.undefine(domain)
-            try:
-                conn.refresh_pool(env.pool_name)
-            except KumoError:  # no server was made: no pool
-                pass
-            else:
-                for volume in conn.list_volumes(env.pool_name):
-                    conn.delete_volume(env.pool_name, volume)
-                conn.delete_pool(env.pool_name, delete_dir=True)
-            env.close()
-
-
-def kumo(environ: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **environ}
-    env.pop("KUMO_FAILPOINT", None)
-    return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
-                          capture_output=True, text=True, timeout=300)
+        remove_installation(env, system_libvirt)
 
 
 def live_clock(conn, uuid: str) -> str:
@@ -137,7 +105,7 @@ def test_seed_001_reconcile_and_revert(cloud):
 
     images.update_image(env, ctx, "win2016", set_properties={"os_type": "windows"})
 
-    plan = kumo(environ, "reconcile", "--from-image")
+    plan = kumo_process(environ, "reconcile", "--from-image")
     assert plan.returncode == 0, plan.stderr
     name = naming.domain_name(uuid)
     assert plan.stdout.startswith(
@@ -149,7 +117,7 @@ def test_seed_001_reconcile_and_revert(cloud):
     assert f"\n--- {name} (" in plan.stdout and f"\n+++ {name} (planned)\n" in plan.stdout
     assert record(env, uuid) == before and live_clock(conn, uuid) == UTC_CLOCK
 
-    applied = kumo(environ, "reconcile", "--from-image", "--apply", "--reboot", "now",
+    applied = kumo_process(environ, "reconcile", "--from-image", "--apply", "--reboot", "now",
                    "-f", "json")
     assert applied.returncode == 0, applied.stderr
     run = json.loads(applied.stdout)
@@ -159,7 +127,7 @@ def test_seed_001_reconcile_and_revert(cloud):
     assert abs(rtc_offset_hours(env, uuid) - 8) < 0.05  # the guest reads local time now
     assert record(env, uuid)[0]["os_type"] == "windows"
 
-    reverted = kumo(environ, "reconcile", "--revert", run["run_id"], "--reboot", "now",
+    reverted = kumo_process(environ, "reconcile", "--revert", run["run_id"], "--reboot", "now",
                     "-f", "json")
     assert reverted.returncode == 0, reverted.stderr
     assert [i["result"] for i in json.loads(reverted.stdout)["items"]] == ["changed"]

@@ -3,7 +3,8 @@
 
 Without --apply it prints the plan and changes nothing: per server the property changes and the
 unified diff of its domain XML. --apply carries it out as a run (its id printed: keep it for
---revert); --revert RUN_ID undoes a run; --show RUN_ID prints what a run did. Like every
+--revert); --revert RUN_ID undoes a run; --show RUN_ID prints what a run did. Exit 1 when a
+server's change failed (refused by the catalog or the host, or its hard reboot failed). Like every
 ``kumo server`` command it first finishes what a killed controller left (a killed reconcile's
 half-done server included); the same command then resumes an interrupted run.
 """
@@ -135,5 +136,5 @@ def _print_run(report, out: Output) -> None:
     click.echo(f"run {report.run_id}: {counts}"
                + ("" if report.revert_of else
                   f"; undo with: kumo reconcile --revert {report.run_id}"), err=True)
-    if any(i.state == "failed" for i in report.items):
-        sys.exit(1)
+    if any(i.state == "failed" or i.journal_state == "failed" for i in report.items):
+        sys.exit(1)  # a server refused its change, or its hard reboot failed

@@ -57,6 +57,7 @@ RECOVERERS: dict[str, str] = {
     "host-fence": "kumo.compute.fencing:recover_fence",
     "evacuated-cleanup": "kumo.compute.evacuated_cleanup:recover_cleanup",
     "reconcile": "kumo.compute.reconcile_run:recover_reconcile",
+    "sync-time": "kumo.compute.reconcile_run:recover_sync_time",
 }
 
 

@@ -27,6 +27,7 @@ revertible. What it will do to each instance is ``action``:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ class InstancePlan:
     diff: str = ""
     #: why the change cannot be made (then action is SKIP)
     error: str | None = None
+    #: with --sync-time: the guest clock's offset from the host's, or why it cannot be set
+    clock: str | None = None
 
     def property_lines(self) -> list[str]:
         """One line per changed key: ``os_type: (unset) -> windows``."""
@@ -169,7 +172,8 @@ class InstancePlan:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.uuid, "name": self.name, "host": self.host, "action": self.action,
-                "changes": self.property_lines(), "diff": self.diff, "error": self.error}
+                "changes": self.property_lines(), "diff": self.diff, "error": self.error,
+                "clock": self.clock}
 
 
 def _shown(value: str | None) -> str:
@@ -186,8 +190,38 @@ def plan(env: ComputeEnv, ctx: RequestContext, request: Request) -> list[Instanc
         out = []
         for instance in instances:
             s.expunge(instance)  # planned on a detached copy: nothing here is ever flushed
-            out.append(plan_instance(env, ctx, s, request, instance))
+            clock = clock_plan(env, s, instance) if request.sync_time else None
+            planned = plan_instance(env, ctx, s, request, instance) \
+                if request.changes_properties() else _unchanged(s, instance)
+            out.append(dataclasses.replace(planned, clock=clock))
     return out
+
+
+def _unchanged(s: Session, instance: Instance) -> InstancePlan:
+    host = s.get(Host, instance.host_id) if instance.host_id else None
+    props = dict(instance.image_properties or {})
+    return InstancePlan(instance.uuid, instance.name, host.name if host else None, props,
+                        props, instance.machine_type, instance.machine_type, UNCHANGED)
+
+
+def clock_plan(env: ComputeEnv, s: Session, instance: Instance) -> str:
+    """What --sync-time would do to ``instance``'s guest clock, in words: its offset from the
+    host's UTC clock as its guest agent reads it, or why it cannot be set."""
+    host = s.get(Host, instance.host_id) if instance.host_id else None
+    if host is None or not running(instance):
+        return "not set: the guest is not running"
+    try:
+        offset = guest_offset(env.host(host.uri), naming.domain_name(instance.uuid))
+    except KumoError as e:
+        return f"not set: {e}"
+    return f"{offset:+.0f} s off the host's UTC clock: set from it"
+
+
+def guest_offset(conn: Any, name: str) -> float:
+    """The guest clock minus the host's UTC clock, in seconds, read through the guest agent."""
+    from datetime import datetime, timezone
+
+    return (conn.guest_time(name) - datetime.now(timezone.utc)).total_seconds()
 
 
 def plan_instance(env: ComputeEnv, ctx: RequestContext, s: Session, request: Request,
@@ -265,8 +299,10 @@ def plan_text(plans: Iterable[InstancePlan]) -> str:
         out.append(f"server {p.name} ({p.uuid}) on {p.host or 'no host'}: {p.action}"
                    + (f" ({p.error})" if p.error else "") + "\n")
         out.extend(f"  {line}\n" for line in p.property_lines())
+        if p.clock is not None:
+            out.append(f"  guest clock: {p.clock}\n")
         if p.diff:
             out.append(p.diff)
-        elif p.action not in (UNCHANGED,) and not p.error:
+        elif p.action != UNCHANGED and not p.error:
             out.append("  (the domain configuration does not change)\n")
     return "".join(out)

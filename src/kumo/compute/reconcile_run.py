@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import journal, lease, power, records, reconcile, spawn
+from kumo.compute import journal, lease, naming, power, records, reconcile, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
@@ -50,8 +50,8 @@ from kumo.compute.reconcile import (HARD_REBOOT, RESTART_PENDING, SKIP, SKIP_REA
 from kumo.compute.selection import select_instances
 from kumo.compute.states import REBOOTING_HARD
 from kumo.db.base import new_uuid
-from kumo.db.models import (UNFINISHED_STATES, Instance, ItemState, JournalEntry, JournalState,
-                            ReconcileItem, ReconcileRun, RunState)
+from kumo.db.models import (UNFINISHED_STATES, Host, Instance, ItemState, JournalEntry,
+                            JournalState, ReconcileItem, ReconcileRun, RunState)
 from kumo.errors import HostUnreachable, KumoError, NotFound, StateError
 
 log = logs.get(__name__)
@@ -239,19 +239,81 @@ def _report(s: Session, run: ReconcileRun, resumed: bool) -> RunReport:
 
 def _apply_item(env: ComputeEnv, ctx: RequestContext, run_id: str, item_id: int,
                 request: Request, revert_of: str | None) -> None:
+    if request.changes_properties() or revert_of is not None:
+        try:
+            entry_id, uuid, action = _change_record(env, ctx, run_id, item_id, request,
+                                                    revert_of)
+        except _Outcome as outcome:  # the unit of work rolled back: record the item's end
+            _end_item(env, item_id, outcome.state, outcome.detail)
+        else:
+            failpoint("reconcile:after-record")
+            try:
+                carry_out(env, entry_id, uuid, action, run_id, item_id)
+            except KumoError as e:  # recorded on the instance and the journal entry; go on
+                log.warning("reconcile of server %s: %s", uuid, e,
+                            extra={"request_id": ctx.request_id, "instance": uuid})
+    else:
+        _end_item(env, item_id, ItemState.UNCHANGED, None)
+    if request.sync_time:
+        sync_time(env, ctx, run_id, item_id)
+
+
+def _end_item(env: ComputeEnv, item_id: int, state: ItemState, detail: str | None) -> None:
+    with env.db.session_scope() as s:
+        item = s.get_one(ReconcileItem, item_id)
+        item.state, item.detail = state.value, detail
+
+
+def sync_time(env: ComputeEnv, ctx: RequestContext, run_id: str, item_id: int) -> None:
+    """--sync-time for one item: a running guest's clock set from the host's UTC clock through
+    its guest agent (as oVirt does after a resume), journaled (operation ``sync-time``, the
+    offset it had) under the instance's busy check; what happened is added to the item's
+    detail. A guest whose agent does not answer keeps its clock and its state: the entry
+    fails with the agent's error, the instance is not put in ERROR for it."""
+    from kumo.compute.servers import lock_idle
+
+    with env.db.session_scope() as s:
+        item = s.get_one(ReconcileItem, item_id)
+        try:
+            instance = lock_idle(s, ctx, item.instance_uuid)
+        except (NotFound, StateError) as e:
+            _add_detail(item, f"clock not set: {e}")
+            return
+        host = s.get(Host, instance.host_id) if instance.host_id else None
+        if host is None or not reconcile.running(instance):
+            _add_detail(item, "clock not set: the guest is not running")
+            return
+        entry_id = journal.begin(s, env, ctx, "sync-time", instance.uuid, "set-time",
+                                 run_id=run_id).id
+        uri, name = host.uri, naming.domain_name(instance.uuid)
     try:
-        entry_id, uuid, action = _change_record(env, ctx, run_id, item_id, request, revert_of)
-    except _Outcome as outcome:  # the unit of work rolled back: record only the item's end
-        with env.db.session_scope() as s:
-            item = s.get_one(ReconcileItem, item_id)
-            item.state, item.detail = outcome.state.value, outcome.detail
-        return
-    failpoint("reconcile:after-record")
-    try:
-        carry_out(env, entry_id, uuid, action, run_id, item_id)
-    except KumoError as e:  # recorded on the instance and the journal entry; go on
-        log.warning("reconcile of server %s: %s", uuid, e,
-                    extra={"request_id": ctx.request_id, "instance": uuid})
+        conn = env.host(uri)
+        offset = reconcile.guest_offset(conn, name)
+        conn.set_guest_time(name)
+    except KumoError as e:
+        outcome, state, error = f"clock not set: {e}", JournalState.FAILED, str(e)
+    else:
+        outcome, state, error = (f"clock set from the host's (it was {offset:+.0f} s off)",
+                                 JournalState.DONE, None)
+    with env.db.session_scope() as s:
+        if state == JournalState.DONE:
+            journal.record(s, entry_id, offset_s=round(offset, 3))
+        journal.finish(s, entry_id, state, error)
+        _add_detail(s.get_one(ReconcileItem, item_id), outcome)
+
+
+def _add_detail(item: ReconcileItem, text: str) -> None:
+    item.detail = f"{item.detail}; {text}" if item.detail else text
+
+
+def recover_sync_time(env: ComputeEnv, entry: JournalEntry) -> str:
+    """Journal recovery of ``sync-time``: whether the clock was set is not known (setting it
+    again is harmless); the entry ends failed, saying so."""
+    reason = ("setting the guest clock was interrupted (the controller stopped); it may not "
+              "be set: run kumo reconcile --sync-time again")
+    with env.db.session_scope() as s:
+        journal.finish(s, entry.id, JournalState.FAILED, reason)
+    return reason
 
 
 def _change_record(env: ComputeEnv, ctx: RequestContext, run_id: str, item_id: int,

@@ -132,6 +132,8 @@ def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
         "notes": instance.notes,
         "config_digest": instance.config_digest,
         "machine_type": instance.machine_type,
+        # a reconcile run whose configuration the running guest gets at its next stop/reboot
+        "pending_restart": instance.pending_restart,
         "image_properties": dict(sorted((instance.image_properties or {}).items())),
         "created": instance.created_at.isoformat() if instance.created_at else None,
         "launched_at": instance.launched_at.isoformat() if instance.launched_at else None,
