@@ -171,8 +171,8 @@ def test_shell_escapes_what_a_shell_would_expand(kumo, cloud):
     (("server", "list", "-c", "nope"),
      "kumo: error: -c 'nope' is invalid: allowed id, name, status, task_state, power_state, "
      "networks, host, flavor, image, vm_state, vcpus, ram, disk, project_id, user_id, "
-     "key_name, addresses, fault, notes, config_digest, machine_type, image_properties, "
-     "created, launched_at, image_id\n"),
+     "key_name, addresses, fault, notes, config_digest, machine_type, pending_restart, "
+     "image_properties, created, launched_at, image_id\n"),
     (("flavor", "list", "--sort-column", "size"),
      "kumo: error: --sort-column 'size' is invalid: allowed id, name, vcpus, ram, disk, "
      "ephemeral, is_public, extra_specs, description\n"),
