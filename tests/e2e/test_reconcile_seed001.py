@@ -1,8 +1,9 @@
 """Seed 001 end to end on the real libvirtd (qemu:///system, TCG), with the probe guest
 (tests/e2e/probe.py) as the server's kernel and initramfs: a Windows guest booted from an image
-without os_type (and without os_distro) gets a UTC RTC; the image gains os_type=windows; the
-plan shows the clock change; ``kumo reconcile --from-image --apply --reboot now`` gives it the
-local-time RTC -- in its live domain XML and in the RTC the guest itself reads -- and
+without os_type (and without os_distro) gets a UTC RTC; the image gains os_type=windows;
+``kumo audit`` reports the instance with the consequence; the plan shows the clock change;
+``kumo reconcile --from-image --apply --reboot now`` gives it the local-time RTC -- in its
+live domain XML and in the RTC the guest itself reads -- and
 ``kumo reconcile --revert RUN_ID --reboot now`` gives back the old record and the UTC RTC.
 
 This machine's own zone is UTC, where local time and UTC read alike; the guests' zone is set to
@@ -104,6 +105,20 @@ def test_seed_001_reconcile_and_revert(cloud):
     assert "os_type" not in before[0]
 
     images.update_image(env, ctx, "win2016", set_properties={"os_type": "windows"})
+
+    audited = kumo_process(environ, "audit", "--instance", "win", "-f", "json")
+    assert audited.returncode == 1, audited.stderr  # an error-level finding
+    findings = {f["id"]: f for f in json.loads(audited.stdout) if f["instance"] == uuid}
+    gained = findings["image-property"]["message"]
+    assert gained.startswith("image gained os_type=windows on "), gained
+    assert gained.endswith("; this instance still has none"), gained
+    assert (findings["image-clock-offset"]["severity"],
+            findings["image-clock-offset"]["message"]) == (
+        "error", "with its image's current properties the guest's clock offset would be "
+                 "timezone (Asia/Shanghai); its record gives utc: the guest clock is off by the "
+                 "host's UTC offset; Windows KMS activation fails")
+    assert findings["image-clock-offset"]["fix"] == (
+        f"kumo reconcile --from-image --instance {uuid} (plan), then --apply")
 
     plan = kumo_process(environ, "reconcile", "--from-image")
     assert plan.returncode == 0, plan.stderr
