@@ -2,8 +2,8 @@
 selected (the record before and after, the journal entry that redefined the domain), and the
 instance's pending-restart mark (--reboot on-next-stop).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-28 21:50:00.000000
 """
 from alembic import op
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from kumo.db.base import UTCDateTime
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
