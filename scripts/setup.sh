@@ -13,6 +13,9 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils ovmf osinfo-db
   linux-image-cloud-amd64 busybox-static cpio xorriso
   postgresql
+  # libvirt networks (NAT/isolated with DHCP) and nwfilter security groups: libvirt 9.0 keeps a
+  # missing-firewall failure until libvirtd restarts, so these come before it starts
+  dnsmasq-base iptables ebtables
 )
 
 need_apt=()
@@ -25,6 +28,12 @@ if ((${#need_apt[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# a libvirtd started before the network tools were installed keeps failing networks: restart it
+# (running guests survive a libvirtd restart)
+restart_libvirtd=0
+for p in "${need_apt[@]}"; do
+  case $p in dnsmasq-base|iptables|ebtables) restart_libvirtd=1 ;; esac
+done
 
 # --- libvirtd (no systemd here: start it by hand, once) ---------------------------------------
 getent group kvm >/dev/null || groupadd -r kvm
@@ -43,6 +52,9 @@ for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"'; do
   fi
 done
 pgrep -x virtlogd >/dev/null || virtlogd -d
+if ((restart_libvirtd)) && pgrep -x libvirtd >/dev/null; then
+  pkill -x libvirtd && sleep 1
+fi
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   pgrep -x libvirtd >/dev/null && pkill -x libvirtd && sleep 1
   libvirtd -d
