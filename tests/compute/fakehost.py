@@ -130,3 +130,24 @@ def fake_cloud(env: ComputeEnv, admin, image_file, fake_hosts) -> FakeHost:
     host = fake_hosts[FAKE_URI]
     host.watch = JournalWatch(env).attach(host)  # type: ignore[attr-defined]
     return host
+
+
+def config_drive_file(host: FakeHost, uuid: str, path: str) -> bytes | None:
+    """The file at ``path`` (e.g. openstack/latest/meta_data.json) of the config drive the
+    instance's build uploaded to ``host`` (read with pycdlib, by its Joliet name); None when
+    the drive has no such file."""
+    import io
+
+    import pycdlib
+    from pycdlib.pycdlibexception import PyCdlibInvalidInput
+
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(host.uploaded[naming.volume_name(uuid, naming.CONFIG)]))
+    out = io.BytesIO()
+    try:
+        iso.get_file_from_iso_fp(out, joliet_path=f"/{path}")
+    except PyCdlibInvalidInput:
+        return None
+    finally:
+        iso.close()
+    return out.getvalue()

@@ -5,6 +5,7 @@ written to the config drive at the next rebuild, saying so."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -16,7 +17,7 @@ from kumo.db.models import Instance, JournalEntry
 from kumo.errors import HostError, InvalidInput, StateError
 from kumo.hosts.fake import Fault
 from tests.cli.compute_fixtures import kumo  # noqa: F401
-from tests.compute.fakehost import entries, fake_cloud
+from tests.compute.fakehost import config_drive_file, entries, fake_cloud
 
 
 class Killed(BaseException):
@@ -57,17 +58,8 @@ def recovered_windows(env, admin, host, image: str) -> str:
 
 
 def config_drive_password(host, env, uuid: str) -> str:
-    data = host.uploaded[naming.volume_name(uuid, naming.CONFIG)]
-    import io
-    import json
-
-    import pycdlib
-
-    iso = pycdlib.PyCdlib()
-    iso.open_fp(io.BytesIO(data))
-    out = io.BytesIO()
-    iso.get_file_from_iso_fp(out, joliet_path="/openstack/latest/meta_data.json")
-    return json.loads(out.getvalue())["admin_pass"]
+    meta = config_drive_file(host, uuid, "openstack/latest/meta_data.json")
+    return json.loads(meta)["admin_pass"]
 
 
 def password_hash(env, uuid: str) -> str:

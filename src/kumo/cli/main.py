@@ -68,6 +68,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                                      "nwfilter."),
     "reconcile": ("reconcile", "reconcile", "Plan (default), --apply or --revert a change of "
                                             "servers' frozen image properties."),
+    "keypair": ("keypairs", "keypair", "SSH key pairs: the public keys your servers are created "
+                                       "with (--key-name)."),
     "bootstrap": ("identity", "bootstrap", "Create the first admin: a project and a user with "
                                            "the admin role on it (idempotent; re-running sets "
                                            "the password again)."),

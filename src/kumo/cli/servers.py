@@ -25,11 +25,13 @@ from kumo.compute import journal, servers
 from kumo.compute.context import RequestContext, cli_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.keys import MAX_KEY_BYTES
+from kumo.compute.user_data import (MAX_USER_DATA_BYTES, METADATA_MAX_ITEMS,
+                                    user_data_from_bytes)
 from kumo.config import Settings
 from kumo.db.engine import database_url as engine_url
 from kumo.db.failures import shown
 from kumo.errors import DatabaseUnusable, InvalidInput
-from kumo.files import read_text
+from kumo.files import read_bytes, read_text
 
 # --- shared by the kumo host/image/flavor/server commands ----------------------------------------
 
@@ -120,9 +122,18 @@ wait_option = click.option(
               shell_complete=complete.flavors)
 @click.option("--host", default=None, help="Exact name of the host to boot on.",
               shell_complete=complete.hosts)
+@click.option("--key-name", default=None, metavar="KEYPAIR",
+              help="Your key pair (kumo keypair ...) for a Linux guest: its public key goes "
+                   "on the config drive. Refused for Windows guests, which get a generated "
+                   "admin password instead.")
 @click.option("--key-file", default=None, metavar="FILE",
-              help="OpenSSH public key for a Linux guest (Windows guests get a generated "
-                   "password instead: they have no use for an SSH key).")
+              help="An OpenSSH public key file instead of a key pair (same rules).")
+@click.option("--user-data", "user_data_file", default=None, metavar="FILE",
+              help=f"User data for cloud-init/cloudbase-init (at most {MAX_USER_DATA_BYTES} "
+                   "bytes), on the config drive as openstack/latest/user_data.")
+@click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE",
+              help=f"Server metadata (the config drive's meta; at most {METADATA_MAX_ITEMS} "
+                   "items, keys and values up to 255 characters); repeatable.")
 @click.option("--network", "network_opts", multiple=True, metavar="NAME[,v4-fixed-ip=IP]",
               help="A NIC on this network (name or id), optionally at a fixed address; "
                    "repeatable, in NIC order. Default: the one network you can use (refused "
@@ -133,29 +144,35 @@ wait_option = click.option(
               help="Security group of its ports (name or id; repeatable; default: default).")
 @wait_option
 @show_options
-def create(name: str, image: str, flavor: str, host: str | None, key_file: str | None,
+def create(name: str, image: str, flavor: str, host: str | None, key_name: str | None,
+           key_file: str | None, user_data_file: str | None, metadata: tuple[str, ...],
            network_opts: tuple[str, ...], nic: str | None, groups: tuple[str, ...], wait: bool,
            out: Output) -> None:
     """Create and boot a server; waits until it is ACTIVE (or ERROR) unless --no-wait."""
     from kumo.compute.networks import NO_NICS, parse_nic_option
 
+    if key_name is not None and key_file is not None:
+        raise InvalidInput("--key-name and --key-file both given: allowed one key")
     key = read_text(key_file, "--key-file", MAX_KEY_BYTES) if key_file else None
-    key_name = Path(key_file).stem if key_file else None
+    key_name = Path(key_file).stem if key_file else key_name
     if nic and network_opts:
         raise InvalidInput("--nic none and --network exclude each other: a server with no NIC "
                            "has no network")
     networks: Any = NO_NICS if nic else [parse_nic_option(t) for t in network_opts] or None
+    user_data = (user_data_from_bytes(read_bytes(user_data_file, "--user-data",
+                                                 MAX_USER_DATA_BYTES))
+                 if user_data_file is not None else None)
+    extras = dict(public_key=key, key_name=key_name, user_data=user_data,
+                  metadata=parse_pairs(metadata, "--metadata"), networks=networks,
+                  security_groups=groups)
 
     def action(env: ComputeEnv, ctx: RequestContext) -> Any:
         if wait:
             return _waited(f"creating {name}", lambda: servers.create_server(
-                env, ctx, name, image=image, flavor=flavor, host=host, public_key=key,
-                key_name=key_name, networks=networks, security_groups=groups))
+                env, ctx, name, image=image, flavor=flavor, host=host, **extras))
         from kumo.compute import background, spawn
         instance, host_name = servers.new_instance(env, ctx, name, image=image, flavor=flavor,
-                                                   host=host, public_key=key,
-                                                   key_name=key_name, networks=networks,
-                                                   security_groups=groups)
+                                                   host=host, **extras)
         entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
         if background.shows_password(env, instance.uuid):
             click.echo("kumo: waiting for the build: a Windows server's admin password is "

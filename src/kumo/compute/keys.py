@@ -1,5 +1,5 @@
 """SSH public keys: the one check a key passes before kumo stores it or gives it to a guest (a
-server's --key-file today; key pairs later).
+server's --key-file, a key pair), and the key pairs kumo generates.
 
 A key is one OpenSSH public key line, ``TYPE BASE64 [COMMENT]`` (what ``ssh-keygen`` writes to
 ``id_*.pub`` and Nova's os-keypairs stores), parsed with ``cryptography``'s
@@ -62,6 +62,14 @@ class PublicKey:
         """The key line as stored and given to guests (normalised spacing)."""
         return " ".join(p for p in (self.type, self.data, self.comment) if p)
 
+    @property
+    def md5_fingerprint(self) -> str:
+        """The fingerprint Nova records for a key pair (nova.crypto.generate_fingerprint, the
+        os-keypairs ``fingerprint``): the MD5 of the key blob as colon-separated hex, what
+        ``ssh-keygen -l -E md5`` prints after ``MD5:``. An identifier, not a security check."""
+        digest = hashlib.md5(base64.b64decode(self.data), usedforsecurity=False).hexdigest()
+        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
 
 def parse_public_key(text: str, what: str = "SSH key") -> PublicKey:
     """The OpenSSH public key in ``text``; InvalidInput saying what ``text`` is instead."""
@@ -120,3 +128,36 @@ def parse_public_key(text: str, what: str = "SSH key") -> PublicKey:
         raise InvalidInput(f"{what} is a {type(key).__name__}: allowed {ALLOWED}")
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return PublicKey(key_type, parts[1], comment, bits, f"SHA256:{digest}")
+
+
+#: key types ``generate_key`` makes: ed25519 (ssh-keygen's default since OpenSSH 9.5) and RSA
+#: of 3072 bits (ssh-keygen's RSA default; for clients that need RSA, e.g. to decrypt a Windows
+#: password encrypted to the key as EC2's GetPasswordData does)
+GENERATED_TYPES = ("ed25519", "rsa")
+GENERATED_RSA_BITS = 3072
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    public: PublicKey
+    #: the private half in OpenSSH's format (``-----BEGIN OPENSSH PRIVATE KEY-----``), as
+    #: ssh-keygen writes it; given to the caller once and never stored
+    private_openssh: str
+
+
+def generate_key(kind: str = "ed25519", comment: str = "") -> GeneratedKey:
+    """A new key pair of ``kind`` (GENERATED_TYPES), made with cryptography."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    if kind == "ed25519":
+        private = ed25519.Ed25519PrivateKey.generate()
+    elif kind == "rsa":
+        private = rsa.generate_private_key(65537, GENERATED_RSA_BITS)
+    else:
+        raise InvalidInput(f"key type {kind!r} is invalid: allowed {', '.join(GENERATED_TYPES)}")
+    line = private.public_key().public_bytes(ser.Encoding.OpenSSH,
+                                             ser.PublicFormat.OpenSSH).decode()
+    pem = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH,
+                                ser.NoEncryption()).decode()
+    return GeneratedKey(parse_public_key(f"{line} {comment}".strip()), pem)

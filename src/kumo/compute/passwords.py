@@ -70,7 +70,7 @@ def set_password(env: ComputeEnv, ctx: RequestContext, ref: str,
     from kumo.compute.spawn import hash_password
 
     if password is not None:
-        _check(password)
+        check_password(password)
     with env.db.session_scope() as s:
         instance = lock_idle(s, ctx, ref)
         host = s.get(Host, instance.host_id) if instance.host_id else None
@@ -125,7 +125,7 @@ def set_password(env: ComputeEnv, ctx: RequestContext, ref: str,
     return PasswordResult(view, password if generated else None, applied, message)
 
 
-def _check(password: str) -> None:
+def check_password(password: str) -> None:
     if not password or len(password) > MAX_PASSWORD:
         raise InvalidInput(f"the password is invalid: allowed 1 to {MAX_PASSWORD} characters "
                            f"(got {len(password)})")

@@ -51,7 +51,10 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
 from kumo.compute.boot_source import boot_source, resolve_references
 from kumo.compute.instance_request import guest_request, host_caps
+from kumo.compute import keypairs
 from kumo.compute.keys import parse_public_key
+from kumo.compute.passwords import check_password
+from kumo.compute.user_data import check_metadata, user_data_from_base64
 from kumo.compute.lookup import check_unclaimed, find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
@@ -62,6 +65,8 @@ from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEnt
                             JournalState, PowerState, SecurityGroup)
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
+from kumo.guest.facts import GuestFacts
+from kumo.guest.policy.credentials import WINDOWS_TAKES_NO_KEY
 from kumo.guest.policy.machine import versioned_machine
 from kumo.guest.spec import GuestSpec
 from kumo.scheduler import service as scheduler
@@ -81,14 +86,19 @@ class CreateResult:
 
 def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                   host: str | None = None, public_key: str | None = None,
-                  key_name: str | None = None,
+                  key_name: str | None = None, user_data: str | None = None,
+                  metadata: Mapping[str, str] | None = None,
+                  admin_password: str | None = None,
                   networks: Sequence[NicRequest] | str | None = None,
                   security_groups: Sequence[str] | None = None) -> CreateResult:
     """Create and boot a server; CreateResult with its view (and a Windows admin password).
-    NoValidHost after recording the server ERROR when no host can take it. ``networks``: its
-    NICs (kumo.compute.ipam.plan: --network requests, NO_NICS, or None for the default)."""
+    NoValidHost after recording the server ERROR when no host can take it. The keyword
+    arguments: see ``new_instance``; ``networks``: its NICs (kumo.compute.ipam.plan: --network
+    requests, NO_NICS, or None for the default)."""
     instance, host_name = new_instance(env, ctx, name, image=image, flavor=flavor, host=host,
                                        public_key=public_key, key_name=key_name,
+                                       user_data=user_data, metadata=metadata,
+                                       admin_password=admin_password,
                                        networks=networks, security_groups=security_groups)
     entry_id = schedule_and_record(env, ctx, instance, host=host_name)
     password = reschedule.build(env, ctx, entry_id, instance.uuid)
@@ -97,7 +107,9 @@ def create_server(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str
 
 def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str, flavor: str,
                  host: str | None = None, public_key: str | None = None,
-                 key_name: str | None = None,
+                 key_name: str | None = None, user_data: str | None = None,
+                 metadata: Mapping[str, str] | None = None,
+                 admin_password: str | None = None,
                  networks: Sequence[NicRequest] | str | None = None,
                  security_groups: Sequence[str] | None = None
                  ) -> tuple[Instance, str | None]:
@@ -105,7 +117,15 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
     database) and the exact name of the host asked for (None: the scheduler chooses), after
     every check that needs no host. Records nothing (but the project's default security group,
     made once when its first port is planned). The NICs planned (kumo.compute.ipam) ride on
-    the instance as ``nic_plans`` until schedule_and_record allocates them."""
+    the instance as ``nic_plans`` until schedule_and_record allocates them.
+
+    The guest's first login, one path for both ways of giving a key: ``public_key`` (a key
+    line, e.g. ``--key-file``; ``key_name`` then labels it) or ``key_name`` alone (the creating
+    user's key pair, kumo.compute.keypairs). Either is copied onto the instance and reaches
+    the guest through its config drive. A Windows guest takes no key: refused, with the
+    reason. ``admin_password``: the Windows admin password to set (instead of a generated
+    one); a guest that takes none is refused. ``user_data``: base64 (kumo.compute.user_data),
+    ``metadata``: key -> value."""
     check_name("server", name)
     if host is not None:
         ctx.require_admin(f"choosing the host a server boots on (--host; Nova policy "
@@ -114,19 +134,47 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
         public_key = parse_public_key(public_key).openssh
     if key_name is not None:
         check_name("key pair", key_name)
+    if user_data is not None:
+        user_data = user_data_from_base64(user_data)
+    metadata = check_metadata(metadata)
+    if admin_password is not None:
+        check_password(admin_password)
     with env.db.session_scope(readonly=True) as s:
         check_unclaimed(s, "server", name=name)
+        if key_name is not None and public_key is None:
+            public_key = keypairs.key_for_server(s, ctx, key_name).public_key
         instance, host_name = _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
+        windows = _os_type(instance.image_properties) == "windows"
+        if windows and instance.public_key:
+            given = f"key pair {key_name!r}" if key_name else "the SSH key"
+            raise InvalidInput(f"server {name!r} boots a Windows image: {given} cannot be "
+                               f"used: {WINDOWS_TAKES_NO_KEY}")
+        if admin_password is not None and not windows:
+            raise InvalidInput(f"server {name!r}: an admin password is set only on Windows "
+                               "guests (their config drive's admin_pass); this guest's login "
+                               "is its key pair (key_name)")
         plans, instance.nics = ipam.plan(s, ctx, networks)
         if security_groups and not plans:
             raise InvalidInput("--security-group needs a port: the server gets no kumo network "
                                "(give --network)")
         groups = [secgroups.find_group(s, ctx, ref).id for ref in security_groups or ()]
+    instance.user_data, instance.server_metadata = user_data, metadata
+    instance.pending_admin_password = admin_password
     instance.nic_plans = plans  # type: ignore[attr-defined]  # transient: not a column
     if plans and not groups:  # a port is in the project's default group unless told
         groups = [secgroups.ensure_default(env, ctx.project_id)]
     instance.nic_groups = groups  # type: ignore[attr-defined]
     return instance, host_name
+
+
+def takes_admin_password(instance: Instance) -> bool:
+    """True when the instance's guest gets an admin password at build (a Windows guest)."""
+    return _os_type(instance.image_properties) == "windows"
+
+
+def _os_type(image_properties: Mapping[str, Any] | None) -> str:
+    """The guest's os_type as the guest policy resolves it (stated, or from os_distro)."""
+    return GuestFacts.resolve(ImageProperties.parse(dict(image_properties or {}))).os_type
 
 
 def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance, *,
@@ -411,6 +459,10 @@ def rebuild_server(env: ComputeEnv, ctx: RequestContext, ref: str,
         source = boot_source(s, ctx, image or instance.image_id or "", server=instance)
         new_image, props = source.image, source.properties
         s.expunge(instance)
+    if instance.public_key and _os_type(props) == "windows":
+        raise InvalidInput(f"cannot rebuild server {ref!r} from Windows image "
+                           f"{new_image.name!r}: it has key pair {instance.key_name!r}, and "
+                           f"{WINDOWS_TAKES_NO_KEY}")
     if host_row is not None:
         instance.image_id, instance.image_properties = new_image.id, props
         check_plan(env, instance, host_row)

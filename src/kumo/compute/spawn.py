@@ -37,7 +37,7 @@ import hashlib
 import secrets
 
 from kumo.compute import (config_drive, domain_config, host_networks, image_cache, ipam,
-                          journal, naming, records)
+                          journal, naming, records, user_data)
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
@@ -216,7 +216,9 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
         availability_zone=instance.availability_zone,
         public_keys=({instance.key_name or "key": instance.public_key}
                      if instance.public_key else {}),
-        admin_pass=password, ports=port_data(env, uuid))
+        admin_pass=password, ports=port_data(env, uuid),
+        user_data=user_data.decoded(instance.user_data),
+        meta=dict(instance.server_metadata or {}))
     # built in memory and streamed to the host: the admin password is never in a file here
     conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
                        config_drive.iso_bytes(md), "iso")

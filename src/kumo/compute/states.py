@@ -67,11 +67,13 @@ def clear_fault(instance: Instance) -> None:
 def server_view(instance: Instance, ctx: RequestContext | None = None) -> dict[str, Any]:
     """The server as ``ctx`` may see it (None: an admin's view). A member sees no host name,
     only Nova's ``hostId``: sha224 of project id and host name, the same for two servers of
-    the project on one host and telling nothing about the host (Nova policy SERVER_HOST)."""
+    the project on one host and telling nothing about the host (Nova policy SERVER_HOST), and
+    no user data (base64; Nova's os-extended-server-attributes policy: admin only)."""
     host = instance.host.name if instance.host_id and instance.host else None
     view = _admin_view(instance, host)
     if ctx is not None and not ctx.is_admin:
         view["host"] = None
+        view.pop("user_data")  # an admin's, as Nova's OS-EXT-SRV-ATTR:user_data
         view["host_id"] = host_id_hash(instance.project_id, host)
         if view["fault"]:  # a failed create names each host it tried and why
             fault = view["fault"]
@@ -127,6 +129,8 @@ def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
         "project_id": instance.project_id, "user_id": instance.user_id,
         "key_name": instance.key_name,
         "addresses": addresses(instance),
+        "metadata": dict(sorted((instance.server_metadata or {}).items())),
+        "user_data": instance.user_data,
         "fault": ({"code": instance.fault_code, "message": instance.fault_reason,
                    "details": instance.fault_details} if instance.fault_reason else None),
         "notes": instance.notes,

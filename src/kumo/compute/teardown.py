@@ -7,8 +7,9 @@ delete (journal operation ``delete``; step = the step about to be taken):
     undefine   undefine it, NVRAM included (UEFI guests); its ports' DHCP reservations and
                filters removed from the host
     volumes    delete the instance's volumes (root overlay, config drive, console log)
-    then       release the claim and the ports (addresses), mark the instance deleted, entry
-               DONE
+    then       release the claim and the ports (addresses), mark the instance deleted, clear
+               what of the user's it kept (its public key, user data, a pending password:
+               SCRUBBED_ON_DELETE), entry DONE
 
 Every step is idempotent (a domain or volume already gone is fine), so recovery simply runs them
 again from the start and finishes the delete. An instance that never reached a host (a create
@@ -30,6 +31,7 @@ from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
 from kumo.compute.states import DELETED, now
 from kumo.db.models import JournalEntry, JournalState, PowerState
+from kumo.db.models.instances import SCRUBBED_ON_DELETE
 from kumo.errors import NotFound
 
 
@@ -96,7 +98,7 @@ def _delete_steps(env: ComputeEnv, entry_id: int, uuid: str) -> None:
                  contacted=host.id if host is not None else None,
                  vm_state=DELETED, task_state=None,
                  power_state=PowerState.NOSTATE.value, deleted=True, deleted_at=now(),
-                 terminated_at=now())
+                 terminated_at=now(), **dict.fromkeys(SCRUBBED_ON_DELETE))
 
 
 def recover_delete(env: ComputeEnv, entry: JournalEntry) -> str:

@@ -84,6 +84,12 @@ class ServerGroup(Timestamps, Base):
         return f"<ServerGroup {self.uuid} {self.name!r} {self.policy}>"
 
 
+#: instance columns that may hold a secret of the user's, cleared when the instance is deleted
+#: (the row itself stays, for the event history): the public key names who may log in, user
+#: data often carries passwords or tokens for cloud-init, a pending password is one
+SCRUBBED_ON_DELETE = ("public_key", "user_data", "pending_admin_password")
+
+
 class Instance(Timestamps, Base):
     __tablename__ = "instances"
     __table_args__ = (
@@ -120,8 +126,15 @@ class Instance(Timestamps, Base):
     #: 'none' (no NIC: --nic none), None (QEMU user-mode NIC, as before networks existed)
     nics: Mapped[str | None] = mapped_column(String(8))
 
+    #: the key pair's name and its OpenSSH public key line as of create (a copy, as Nova keeps
+    #: it: deleting the key pair later changes no server)
     key_name: Mapped[str | None] = mapped_column(String(255))
     public_key: Mapped[str | None] = mapped_column(Text)
+    #: user data, base64 as the Compute API carries it (at most 65535 characters: Nova's
+    #: limit), written decoded to the config drive's openstack/latest/user_data
+    user_data: Mapped[str | None] = mapped_column(Text)
+    #: server metadata (Nova's instance metadata: key -> value), the config drive's ``meta``
+    server_metadata: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
     #: a hash only; the plaintext lives in memory during the build and is never stored
     admin_password_hash: Mapped[str | None] = mapped_column(String(255))
     #: a password set for the next rebuild's config drive (no guest agent to set it now)

@@ -13,6 +13,12 @@ from kumo.guest.policy.context import Context
 from kumo.guest.spec import CredentialSpec
 
 DEFAULT_WINDOWS_ADMIN = "Administrator"
+#: why a create or rebuild of a Windows server with an SSH key is refused (kumo.compute.servers)
+#: rather than the key silently dropped
+WINDOWS_TAKES_NO_KEY = (
+    "a Windows guest takes no SSH key (nothing in it would install one); it gets an admin "
+    "password instead, generated and shown once by the command that creates it -- log in with "
+    "that (reset it with kumo server set-password)")
 
 
 def decide_credentials(c: Context) -> CredentialSpec:
