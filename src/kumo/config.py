@@ -103,8 +103,10 @@ class Settings(BaseModel):
     token_expiration: float = _key(
         3600.0, "seconds an Identity API token is valid (Keystone's [token] expiration)",
         f"{_SECONDS} >= 60", ge=60)
+    # 112 KiB: oslo.middleware's max_request_body_size, what Nova's API runs behind; a server
+    # create carrying the largest user data Nova allows (65535 characters of base64) must fit
     max_request_body: int = _key(
-        65536, "bytes an API request body may have (image data uploads excepted)",
+        114688, "bytes an API request body may have (image data uploads excepted)",
         "an integer >= 1024", ge=1024)
     api_workers: int = _key(
         1, "HTTP processes serving the APIs on bind:port (the periodic work runs in the first "

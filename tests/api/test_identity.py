@@ -87,7 +87,7 @@ def test_bad_authentication_is_4xx_with_a_message(live, body, status, words):
 
 
 def test_request_body_is_bounded(live):
-    r = httpx.post(f"{live.url}/identity/v3/auth/tokens", content=b"{" + b" " * 70000 + b"}",
+    r = httpx.post(f"{live.url}/identity/v3/auth/tokens", content=b"{" + b" " * 120000 + b"}",
                    headers={"Content-Type": "application/json"})
     assert r.status_code == 413
     assert "max_request_body" in r.json()["error"]["message"]

@@ -35,6 +35,7 @@ def cloud(kumo, db, test_host):
     with db.session_scope() as s:
         s.query(Instance).filter_by(uuid=uuid).one().image_id = image_id
     assert kumo("server", "set-property", "web", "os_type=windows")[0] == 0
+    assert kumo("keypair", "create", "kp")[0] == 0
     code, out, _ = kumo("server", "event", "list", "web", "-f", "json")
     request_id = json.loads(out)[0]["request_id"]
     return {"image": image_id, "server": uuid, "request": request_id, "host": test_host}
@@ -61,6 +62,8 @@ LISTINGS = [
                  "qemu"), "field", None, ["field", "value", "rule", "source", "reason"]),
     ("placement-explain", ("placement", "explain", "--image", "cc7", "--flavor", "m1.tiny"),
      "host", lambda c: [c["host"]], ["host", "result", "weight", "reasons / weights"]),
+    ("keypair-list", ("keypair", "list"), "name", lambda c: ["kp"],
+     ["name", "fingerprint", "type"]),
 ]
 
 #: (id, argv, expected id) -- every show command
@@ -71,6 +74,7 @@ SHOWS = [
     ("host-show", lambda c: ("host", "show", c["host"]), None),
     ("server-event-show", lambda c: ("server", "event", "show", "web", c["request"]),
      lambda c: c["request"]),
+    ("keypair-show", lambda c: ("keypair", "show", "kp"), None),
 ]
 
 
@@ -171,8 +175,8 @@ def test_shell_escapes_what_a_shell_would_expand(kumo, cloud):
     (("server", "list", "-c", "nope"),
      "kumo: error: -c 'nope' is invalid: allowed id, name, status, task_state, power_state, "
      "networks, host, flavor, image, vm_state, vcpus, ram, disk, project_id, user_id, "
-     "key_name, addresses, fault, notes, config_digest, machine_type, pending_restart, "
-     "image_properties, created, launched_at, image_id\n"),
+     "key_name, addresses, metadata, user_data, fault, notes, config_digest, machine_type, "
+     "pending_restart, image_properties, created, launched_at, image_id\n"),
     (("flavor", "list", "--sort-column", "size"),
      "kumo: error: --sort-column 'size' is invalid: allowed id, name, vcpus, ram, disk, "
      "ephemeral, is_public, extra_specs, description\n"),

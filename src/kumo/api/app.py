@@ -18,7 +18,8 @@ from fastapi import FastAPI
 
 from kumo.api import faults
 from kumo.api.routers import (aggregates, compute, health, hypervisors, identity, image,
-                               instance_actions, kumo_ext, metrics, network, servers)
+                               instance_actions, keypairs, kumo_ext, metrics, network,
+                               servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -48,4 +49,5 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(aggregates.router)
     app.include_router(kumo_ext.router)
     app.include_router(network.router)
+    app.include_router(keypairs.router)
     return app

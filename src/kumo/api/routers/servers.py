@@ -9,6 +9,22 @@ the service refuses (unknown image or flavor, bad properties, no valid host) is 
 once: 400/404, nothing left behind -- except "no valid host", which Nova too records as an
 ERROR server; here it is answered 400 with the scheduler's summary and the ERROR record kept.
 Actions and delete run within the request (the journal makes them safe to interrupt).
+
+The create body's login and guest data, as the Compute API reference describes them
+(https://docs.openstack.org/api-ref/compute/#create-server), one path with ``kumo server
+create`` (kumo.compute.servers.new_instance):
+
+    key_name   the caller's key pair; its public key goes on the config drive. A Windows
+               guest takes none: 400 with the reason (kumo does not drop it silently)
+    user_data  base64, at most 65535 characters (Nova's schema); on the config drive, decoded,
+               as openstack/latest/user_data; shown to admins as OS-EXT-SRV-ATTR:user_data
+               from microversion 2.3 on
+    metadata   key -> string value, keys [a-zA-Z0-9-_:. ]{1,255}, values up to 255 characters,
+               at most 128 items (more: 403, Nova's metadata_items quota); shown in every view
+    adminPass  the Windows admin password to set; answered back in ``adminPass`` of the 202,
+               generated when not given (Nova's enable_instance_password), and never stored
+               beyond the build (its hash only). A guest that takes no admin password (Linux:
+               its login is its key pair) refuses one given: 400.
 """
 
 from __future__ import annotations
@@ -21,10 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kumo import logs
 from kumo.api.auth import context, env_of
-from kumo.api.routers.compute import microversion
+from kumo.api.routers.compute import api_version, microversion
 from kumo.compute import naming, reschedule
 from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
+from kumo.compute.passwords import generate as generate_password
 from kumo.compute.states import host_id_hash
 from kumo.errors import InvalidInput, KumoError, NotFound
 
@@ -48,13 +65,17 @@ class ServerBody(BaseModel):
     name: str = Field(..., min_length=1, max_length=255)
     imageRef: str | None = Field(None, max_length=255)
     flavorRef: str = Field(..., min_length=1, max_length=255)
-    key_name: str | None = Field(None, max_length=255)
+    key_name: str | None = Field(None, min_length=1, max_length=255)
+    #: base64, at most 65535 characters (checked by kumo.compute.user_data, Nova's words)
+    user_data: str | None = Field(None, max_length=65535)
+    adminPass: str | None = Field(None, max_length=255)
     min_count: int = Field(1, ge=1, le=1)
     max_count: int = Field(1, ge=1, le=1)
     networks: Literal["auto", "none"] | list[dict[str, Any]] = "auto"
     security_groups: list[dict[str, str]] = Field(default_factory=list, max_length=16)
     block_device_mapping_v2: list[BlockDevice] = Field(default_factory=list, max_length=8)
-    metadata: dict[str, str] = Field(default_factory=dict, max_length=128)
+    #: checked by kumo.compute.user_data (Nova's key pattern, value length, 128 items: 403)
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=1024)
 
 
 class ServerCreate(BaseModel):
@@ -109,7 +130,7 @@ def nova_server(view: dict[str, Any], request: Request, ctx: RequestContext) -> 
         "flavor": {"original_name": view["flavor"], "vcpus": view["vcpus"],
                    "ram": view["ram"], "disk": view["disk"], "ephemeral": 0, "swap": 0,
                    "extra_specs": {}},
-        "key_name": view.get("key_name"), "metadata": {},
+        "key_name": view.get("key_name"), "metadata": view.get("metadata") or {},
         "addresses": {net: [{"addr": ip, "version": 4, "OS-EXT-IPS:type": "fixed"}
                             for ip in ips]
                       for net, ips in (view.get("addresses") or {}).items()},
@@ -127,6 +148,8 @@ def nova_server(view: dict[str, Any], request: Request, ctx: RequestContext) -> 
         out["OS-EXT-SRV-ATTR:host"] = view.get("host")
         out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = view.get("host")
         out["OS-EXT-SRV-ATTR:instance_name"] = naming.domain_name(view["id"])
+        if api_version(request) >= (2, 3):  # Nova's extended attributes from 2.3 on
+            out["OS-EXT-SRV-ATTR:user_data"] = view.get("user_data")
     if fault:
         out["fault"] = {"code": fault.get("code") or 500, "message": fault.get("message"),
                         "created": view.get("created")}
@@ -187,18 +210,27 @@ def show(server_id: str, request: Request, ctx: RequestContext = Depends(context
 def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(context)) -> dict:
     s = body.server
     env = env_of(request)
-    instance, host_name = service.new_instance(env, ctx, s.name, image=_image_of(s),
-                                               flavor=s.flavorRef, key_name=s.key_name,
-                                               networks=_nics_of(s),
-                                               security_groups=[g.get("name", "") for g in
-                                                                s.security_groups] or None)
+    instance, host_name = service.new_instance(
+        env, ctx, s.name, image=_image_of(s), flavor=s.flavorRef, key_name=s.key_name,
+        user_data=s.user_data, metadata=s.metadata, admin_password=s.adminPass,
+        networks=_nics_of(s),
+        security_groups=[g.get("name", "") for g in s.security_groups] or None)
+    # the Windows admin password is made here, not by the build, so that the one answer the
+    # caller gets can carry it (Nova's adminPass); the build writes it to the config drive and
+    # keeps only its hash
+    password = instance.pending_admin_password
+    if password is None and service.takes_admin_password(instance):
+        password = instance.pending_admin_password = generate_password()
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
     _build_in_background(env, ctx, entry_id, uuid, "build")
     base = str(request.base_url).rstrip("/")
-    return {"server": {"id": uuid, "links": [
+    answer: dict[str, Any] = {"id": uuid, "links": [
         {"rel": "self", "href": f"{base}/compute/v2.1/servers/{uuid}"}],
-        "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}}
+        "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}
+    if password is not None:  # shown once: kumo keeps only its hash
+        answer["adminPass"] = password
+    return {"server": answer}
 
 
 def _evacuate(env: Any, ctx: RequestContext, server_id: str, host: str | None) -> None:
