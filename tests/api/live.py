@@ -148,3 +148,23 @@ def stop(live: Live) -> None:
         except subprocess.TimeoutExpired:
             live.proc.kill()
             live.proc.wait()
+
+
+def add_catalog(live: Live, workdir: Path, host: str, images: dict[str, str],
+                flavor: str) -> Live:
+    """For server tests on a live kumo serve: host ``host`` on libvirt's test:/// driver (in
+    the serve process), public qcow2 images (name -> os_type) and a 1-vCPU 256 MiB flavor."""
+    from kumo.db import Database
+    from tests.support.hosts import add_host
+
+    db = Database(f"sqlite:///{live.base / 'data' / 'kumo.db'}")
+    add_host(db, host)
+    db.dispose()
+    disk = workdir / "root.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    for name, os_type in images.items():
+        live.openstack("image", "create", "--disk-format", "qcow2", "--container-format",
+                       "bare", "--file", str(disk), "--public", "--property",
+                       f"os_type={os_type}", name)
+    live.openstack("flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", flavor)
+    return live

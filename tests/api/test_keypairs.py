@@ -7,32 +7,20 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization as ser
 
-from kumo.db import Database
-from tests.api.live import ALICE_PASSWORD, BOB_PASSWORD
+from tests.api.live import ALICE_PASSWORD, BOB_PASSWORD, add_catalog
 from tests.compute.test_keypairs import KEY, KEY_MD5
 from tests.compute.test_keys import pem_private
-from tests.support.hosts import add_host
 
 
 @pytest.fixture(scope="module")
 def cloud(live, tmp_path_factory):
-    db = Database(f"sqlite:///{live.base / 'data' / 'kumo.db'}")
-    add_host(db, "test-kp")
-    db.dispose()
-    disk = tmp_path_factory.mktemp("kp") / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
-    for name, os_type in (("kp-linux", "linux"), ("kp-win", "windows")):
-        live.openstack("image", "create", "--disk-format", "qcow2", "--container-format",
-                       "bare", "--file", str(disk), "--public", "--property",
-                       f"os_type={os_type}", name)
-    live.openstack("flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", "kp.tiny")
-    return live
+    return add_catalog(live, tmp_path_factory.mktemp("kp"), "test-kp",
+                       {"kp-linux": "linux", "kp-win": "windows"}, "kp.tiny")
 
 
 def _h(live, who: str = "alice", version: str | None = None) -> dict[str, str]:
@@ -66,8 +54,7 @@ def test_openstack_keypair_create_list_show_delete(cloud, tmp_path):
     assert sorted(k["Name"] for k in listed) == ["kp1", "laptop"]
     shown = live.openstack("keypair", "show", "laptop", cloud="alice")
     assert (shown["fingerprint"], shown["type"]) == (KEY_MD5, "ssh")
-    shown = live.openstack("keypair", "show", "kp1", cloud="alice")
-    assert shown["public_key"] if "public_key" in shown else True
+    # the key the client generated is the one recorded
     r = httpx.get(_url(live, "/kp1"), headers=_h(live))
     assert r.json()["keypair"]["public_key"].split()[:2] == line.split()[:2]
     # another user sees none of them

@@ -4,27 +4,18 @@ the real libvirtd: tests/e2e/test_api_servers.py."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import httpx
 import pytest
 
-from kumo.db import Database
-from tests.support.hosts import add_host
+from tests.api.live import add_catalog
 
 
 @pytest.fixture(scope="module")
 def cloud(live, tmp_path_factory):
-    db = Database(f"sqlite:///{live.base / 'data' / 'kumo.db'}")
-    add_host(db, "test-1")
-    db.dispose()
-    disk = tmp_path_factory.mktemp("srv") / "root.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
-    live.openstack("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
-                   "--file", str(disk), "--public", "--property", "os_type=linux", "srv-linux")
-    live.openstack("flavor", "create", "--vcpus", "1", "--ram", "256", "--disk", "1", "srv.tiny")
-    return live
+    return add_catalog(live, tmp_path_factory.mktemp("srv"), "test-1",
+                       {"srv-linux": "linux"}, "srv.tiny")
 
 
 def test_a_failed_build_is_error_with_its_fault(cloud):

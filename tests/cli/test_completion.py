@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kumo.compute.context import admin_context
+from kumo.db.models import KeyPair
 from tests.cli.compute_fixtures import *  # noqa: F401,F403
 from tests.cli.test_server_commands import _Env
 from tests.compute.records import add_instance
@@ -32,12 +33,18 @@ def test_scripts(kumo, shell, line):
     ("kumo host show k", ["kvm-1"]),
     ("kumo host delete ", ["kvm-1"]),
     ("kumo placement explain --host ", ["kvm-1"]),
+    ("kumo keypair show ", ["laptop"]),
+    ("kumo server create x --key-name l", ["laptop"]),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_names(kumo, db, test_host, monkeypatch, capsys, words, offered):
     for name in ("web-a", "web-b", "db"):
         add_instance(_Env(db), admin_context(), test_host, name=name)
     assert kumo("image", "create", "cc7")[0] == 0
     assert kumo("flavor", "create", "m1.tiny", "--vcpus", "1", "--ram", "256")[0] == 0
+    assert kumo("keypair", "create", "laptop")[0] == 0
+    with db.session_scope() as s:  # another user's key pair is not offered
+        s.add(KeyPair(name="lost", user_id="bob", project_id="p", public_key="k",
+                      fingerprint="f"))
     monkeypatch.setenv("_KUMO_COMPLETE", "bash_complete")
     monkeypatch.setenv("COMP_WORDS", words)
     monkeypatch.setenv("COMP_CWORD", str(len(words.split(" ")) - 1))

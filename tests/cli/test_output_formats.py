@@ -123,7 +123,8 @@ def test_show_formats(kumo, cloud, argv, expected_id):
     argv = argv(cloud)
     _ok(kumo, *argv)  # (host show asks the host, which records its first heartbeat)
     view = json.loads(_ok(kumo, *argv, "-f", "json"))
-    key = "request_id" if "event" in argv else "id"
+    key = ("request_id" if "event" in argv else "fingerprint" if "keypair" in argv
+           else "id")  # (a key pair is known by its name; its fingerprint stands for an id)
     if expected_id is not None:
         assert view[key] == expected_id(cloud)
     assert yaml.safe_load(_ok(kumo, *argv, "-f", "yaml")) == view

@@ -170,3 +170,22 @@ def test_delete_is_all_or_none(env, alice):
     assert count(env.db, KeyPair) == 2
     keypairs.delete_key_pairs(env, alice, ["one", "two"])
     assert count(env.db, KeyPair) == 0
+
+
+@pytest.mark.parametrize("kind, header", [("rsa", "-----BEGIN RSA PRIVATE KEY-----"),
+                                          ("ed25519", "-----BEGIN PRIVATE KEY-----")],
+                         ids=["rsa-pkcs1", "ed25519-pkcs8"])
+def test_create_can_hand_out_a_pem_private_key(env, alice, kind, header):
+    created = keypairs.create_key_pair(env, alice, "pem", kind=kind, private_format="pem")
+    assert created.private_key.startswith(header)
+    private = ser.load_pem_private_key(created.private_key.encode(), password=None)
+    line = private.public_key().public_bytes(ser.Encoding.OpenSSH,
+                                             ser.PublicFormat.OpenSSH).decode()
+    assert created.keypair.public_key == f"{line} pem"
+
+
+def test_an_unknown_private_format_is_refused_before_anything_is_made(env, alice):
+    with pytest.raises(InvalidInput, match="private key format 'ppk' is invalid: allowed "
+                                           "openssh, pem"):
+        keypairs.create_key_pair(env, alice, "x", private_format="ppk")
+    assert count(env.db, KeyPair) == 0

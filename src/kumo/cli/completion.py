@@ -1,5 +1,5 @@
 """``kumo completion bash|zsh|fish``: the shell completion script (click's own), and the
-completers that offer server, image, flavor and host names.
+completers that offer server, image, flavor, host and (your own) key pair names.
 
 Install with e.g. ``kumo completion bash > /etc/bash_completion.d/kumo`` or
 ``eval "$(kumo completion bash)"`` in ~/.bashrc. The completers read the configured database
@@ -45,7 +45,7 @@ def resource_names(kind: str) -> list[str]:
     from kumo.compute.lookup import flavor_visible, image_visible, instance_visible
     from kumo.config import Settings
     from kumo.db import Database
-    from kumo.db.models import Flavor, Host, Image, Instance
+    from kumo.db.models import Flavor, Host, Image, Instance, KeyPair
 
     url = Settings.from_env().database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -56,6 +56,7 @@ def resource_names(kind: str) -> list[str]:
         "image": select(Image.name).where(image_visible(ctx)),
         "flavor": select(Flavor.name).where(flavor_visible(ctx)),
         "host": select(Host.name),
+        "keypair": select(KeyPair.name).where(KeyPair.user_id == ctx.user_id),
     }[kind]
     db = Database(url)
     try:
@@ -69,3 +70,4 @@ servers = _names("server")
 images = _names("image")
 flavors = _names("flavor")
 hosts = _names("host")
+keypairs = _names("keypair")

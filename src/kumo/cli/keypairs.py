@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import run
 from kumo.compute import keypairs as service
@@ -103,7 +104,7 @@ def list_(user_id: str | None, out: Output) -> None:
 
 
 @keypair.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete.keypairs)
 @user_option
 @show_options
 def show(name: str, user_id: str | None, out: Output) -> None:
@@ -113,7 +114,8 @@ def show(name: str, user_id: str | None, out: Output) -> None:
 
 
 @keypair.command("delete")
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...",
+                shell_complete=complete.keypairs)
 @user_option
 def delete(names: tuple[str, ...], user_id: str | None) -> None:
     """Delete key pairs, all or none (servers created with one keep their copy of the key)."""

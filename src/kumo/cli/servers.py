@@ -122,7 +122,7 @@ wait_option = click.option(
               shell_complete=complete.flavors)
 @click.option("--host", default=None, help="Exact name of the host to boot on.",
               shell_complete=complete.hosts)
-@click.option("--key-name", default=None, metavar="KEYPAIR",
+@click.option("--key-name", default=None, metavar="KEYPAIR", shell_complete=complete.keypairs,
               help="Your key pair (kumo keypair ...) for a Linux guest: its public key goes "
                    "on the config drive. Refused for Windows guests, which get a generated "
                    "admin password instead.")

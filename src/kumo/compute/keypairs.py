@@ -118,9 +118,10 @@ def import_key_pair(env: ComputeEnv, ctx: RequestContext, name: str, public_key:
 
 
 def create_key_pair(env: ComputeEnv, ctx: RequestContext, name: str, *, kind: str = "ed25519",
-                    user_id: str | None = None, key_type: str = "ssh") -> CreatedKeyPair:
+                    user_id: str | None = None, key_type: str = "ssh",
+                    private_format: str = "openssh") -> CreatedKeyPair:
     """Generate a key (``kind``: GENERATED_TYPES), record its public half as key pair ``name``
-    and return the private half with it (once)."""
+    and return the private half with it (once), in ``private_format`` (keys.PRIVATE_FORMATS)."""
     check_key_name(name)
     _check_type(key_type)
     if kind not in GENERATED_TYPES:
@@ -129,9 +130,10 @@ def create_key_pair(env: ComputeEnv, ctx: RequestContext, name: str, *, kind: st
     owner = owner_of(ctx, user_id)
     with env.db.session_scope(readonly=True) as s:  # before the (RSA: slow) generation
         _check_free(s, owner, name)
-    generated = generate_key(kind, comment=name if " " not in name else "")
+    generated = generate_key(kind, comment=name if " " not in name else "",
+                             private_format=private_format)
     return CreatedKeyPair(_record(env, ctx, name, generated.public, owner),
-                          generated.private_openssh)
+                          generated.private_key)
 
 
 def list_key_pairs(env: ComputeEnv, ctx: RequestContext, *, user_id: str | None = None,

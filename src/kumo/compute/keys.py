@@ -137,19 +137,28 @@ GENERATED_TYPES = ("ed25519", "rsa")
 GENERATED_RSA_BITS = 3072
 
 
+#: how the private half is written: OpenSSH's own format (what ssh-keygen writes), or PEM
+#: (RSA: PKCS#1 "BEGIN RSA PRIVATE KEY", what EC2's CreateKeyPair hands out; ed25519: PKCS#8)
+PRIVATE_FORMATS = ("openssh", "pem")
+
+
 @dataclass(frozen=True)
 class GeneratedKey:
     public: PublicKey
-    #: the private half in OpenSSH's format (``-----BEGIN OPENSSH PRIVATE KEY-----``), as
-    #: ssh-keygen writes it; given to the caller once and never stored
-    private_openssh: str
+    #: the private half (PRIVATE_FORMATS); given to the caller once and never stored
+    private_key: str
 
 
-def generate_key(kind: str = "ed25519", comment: str = "") -> GeneratedKey:
-    """A new key pair of ``kind`` (GENERATED_TYPES), made with cryptography."""
+def generate_key(kind: str = "ed25519", comment: str = "",
+                 private_format: str = "openssh") -> GeneratedKey:
+    """A new key pair of ``kind`` (GENERATED_TYPES), made with cryptography, its private half
+    written in ``private_format``."""
     from cryptography.hazmat.primitives import serialization as ser
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+    if private_format not in PRIVATE_FORMATS:
+        raise InvalidInput(f"private key format {private_format!r} is invalid: allowed "
+                           f"{', '.join(PRIVATE_FORMATS)}")
     if kind == "ed25519":
         private = ed25519.Ed25519PrivateKey.generate()
     elif kind == "rsa":
@@ -158,6 +167,7 @@ def generate_key(kind: str = "ed25519", comment: str = "") -> GeneratedKey:
         raise InvalidInput(f"key type {kind!r} is invalid: allowed {', '.join(GENERATED_TYPES)}")
     line = private.public_key().public_bytes(ser.Encoding.OpenSSH,
                                              ser.PublicFormat.OpenSSH).decode()
-    pem = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH,
-                                ser.NoEncryption()).decode()
+    fmt = (ser.PrivateFormat.OpenSSH if private_format == "openssh" else
+           ser.PrivateFormat.TraditionalOpenSSL if kind == "rsa" else ser.PrivateFormat.PKCS8)
+    pem = private.private_bytes(ser.Encoding.PEM, fmt, ser.NoEncryption()).decode()
     return GeneratedKey(parse_public_key(f"{line} {comment}".strip()), pem)
