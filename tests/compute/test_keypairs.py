@@ -189,3 +189,13 @@ def test_an_unknown_private_format_is_refused_before_anything_is_made(env, alice
                                            "openssh, pem"):
         keypairs.create_key_pair(env, alice, "x", private_format="ppk")
     assert count(env.db, KeyPair) == 0
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "x" * 300], ids=["nul", "long"])
+def test_a_name_no_key_pair_can_have_is_not_found_without_asking_the_database(env, alice,
+                                                                             name):
+    """(PostgreSQL refuses a NUL in a query parameter: it must never reach it.)"""
+    with pytest.raises(NotFound, match="not found \\(user 'alice'\\)"):
+        keypairs.show_key_pair(env, alice, name)
+    with pytest.raises(NotFound):
+        keypairs.list_key_pairs(env, alice, marker=name)

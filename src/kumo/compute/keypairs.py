@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kumo.catalog.names import check_name, short
+from kumo.catalog.names import NAME_MAX, check_name, forbidden_character, short
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.keys import GENERATED_TYPES, PublicKey, generate_key, parse_public_key
@@ -181,6 +181,8 @@ def key_for_server(s: Session, ctx: RequestContext, name: str) -> KeyPairInfo:
 
 
 def _find(s: Session, owner: str, name: str) -> KeyPair:
+    if len(name) > NAME_MAX or forbidden_character(name):  # no such name can exist (and NUL
+        raise NotFound(f"key pair {short(name)} not found (user {owner!r})")  # breaks PG)
     row = s.scalars(select(KeyPair).where(KeyPair.user_id == owner,
                                           KeyPair.name == name)).one_or_none()
     if row is None:
