@@ -19,15 +19,15 @@ and no journal payload carries a key. So this migration:
 The private-key markers are frozen here (not imported from kumo.compute.keys): a migration
 must do tomorrow what it did today.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-28 21:45:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
