@@ -1,4 +1,4 @@
-"""Migration 0013 scrubs what earlier versions kept (issue 8): the public key of deleted
+"""Migration 0014 scrubs what earlier versions kept (issue 8): the public key of deleted
 instances, a private key stored as an instance's key by ``--key-file`` before the OpenSSH parser
 (with a note on the server saying the key is exposed until a rebuild), and any key pair whose
 "public" key is a private one. A real public key of a live server stays."""
@@ -45,7 +45,7 @@ def test_upgrade_scrubs_keys_earlier_versions_kept(empty_db_url):
                        KeyPair(name="bad", user_id="u", project_id="p", public_key=PRIVATE,
                                fingerprint="f")])
         db.dispose()
-        downgrade(empty_db_url, "0012")  # the rows as an earlier version left them
+        downgrade(empty_db_url, "0013")  # the rows as an earlier version left them
         upgrade(empty_db_url)
         with db.session_scope(readonly=True) as s:
             rows = {i.name: (i.public_key, i.notes, i.pending_admin_password)

@@ -19,15 +19,15 @@ and no journal payload carries a key. So this migration:
 The private-key markers are frozen here (not imported from kumo.compute.keys): a migration
 must do tomorrow what it did today.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-28 21:45:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
