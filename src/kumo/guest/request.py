@@ -46,6 +46,8 @@ class GuestRequest:
     initrd: str | None = None
     #: log the serial console to this host file
     console_log: str | None = None
+    #: the guest's VNC password (kept in its record; None: a display without one)
+    display_password: str | None = field(default=None, repr=False)
     #: Hyper-V/Xen: the image's disk format decides what the hypervisor can attach
     disk_format: str | None = None
     #: the versioned machine type the instance was pinned to at create (kumo.guest.policy.machine)

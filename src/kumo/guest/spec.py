@@ -154,6 +154,16 @@ class CredentialSpec:
 
 
 @dataclass(frozen=True)
+class DisplaySpec:
+    """The guest's graphical console: a VNC server on its host, at ``listen``, behind
+    ``password`` (the guest's own, kept in its record; never in a decision or a log)."""
+
+    type: str = "vnc"
+    listen: str = "127.0.0.1"
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class GuestSpec:
     name: str
     uuid: str
@@ -176,6 +186,8 @@ class GuestSpec:
     nics: tuple[NicSpec, ...] = ()
     video: str | None = None
     video_ram_mib: int | None = None
+    #: the graphical console (None: none -- a paravirtual Xen or a Hyper-V guest)
+    display: DisplaySpec | None = None
     pointer: str | None = None  # usbtablet | virtio-tablet
     input_bus: str | None = None
     rng: str | None = None

@@ -317,6 +317,8 @@ class HostConfig:
     #: total PCIe root ports of a q35 guest, for hot-plug (Nova's num_pcie_ports; why 16:
     #: kumo.guest.policy.pcie; KUMO_PCIE_ROOT_PORTS)
     pcie_root_ports: int = DEFAULT_PCIE_ROOT_PORTS
+    #: address guests' VNC displays listen on, on the host (Nova's [vnc]server_listen)
+    vnc_listen: str = "127.0.0.1"
     #: network/bridge NICs attach to
     network: str | None = None
     bridge: str | None = None

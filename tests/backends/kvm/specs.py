@@ -12,6 +12,7 @@ from kumo.guest.spec import (
     ControllerSpec,
     CpuSpec,
     DiskSpec,
+    DisplaySpec,
     FirmwareSpec,
     GuestSpec,
     HypervFeature,
@@ -59,6 +60,7 @@ def windows_2019_bios() -> GuestSpec:
         ),
         nics=(NicSpec(model="e1000e", network="default", mac="52:54:00:12:34:56"),),
         video="vga", video_ram_mib=16, pointer="tablet", input_bus="usb",
+        display=DisplaySpec(listen="127.0.0.1", password="Kq7vR2mx"),
         watchdog_action="reset",
     )
 
@@ -145,7 +147,8 @@ def windows_11_explicit_loader() -> GuestSpec:
 
 
 def direct_kernel_qemu() -> GuestSpec:
-    """TCG (domain type qemu), direct kernel boot, ttyS0 logged to a file, user-mode NIC."""
+    """TCG (domain type qemu), direct kernel boot, ttyS0 a pty logged to a file, a VNC display
+    on a configured address, user-mode NIC."""
     uuid = "8a7c1e52-1d1f-4a49-9b8e-2f0c6a3e0006"
     return GuestSpec(
         name="probe-kernel", uuid=uuid, hypervisor="qemu", arch="x86_64", os_type="linux",
@@ -159,6 +162,7 @@ def direct_kernel_qemu() -> GuestSpec:
         disks=(DiskSpec("root", "disk", "virtio", f"{IMAGES}/{uuid}/disk", "raw"),),
         nics=(NicSpec(model="virtio"),),
         console_log=f"{IMAGES}/{uuid}/console.log",
+        display=DisplaySpec(listen="192.0.2.10", password="h8Ld3pQz"),
     )
 
 

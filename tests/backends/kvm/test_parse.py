@@ -43,8 +43,12 @@ def assert_holds_what_kumo_rendered(live: Domain, spec: GuestSpec) -> None:
     # libvirt assigns a MAC when kumo gives none and writes serial target types out in full
     assert [(i.type, i.model, i.source_network, i.source_bridge) for i in got.interfaces] == [
         (i.type, i.model, i.source_network, i.source_bridge) for i in exp.interfaces]
-    assert [(s.type, s.source_path) for s in got.serials + got.consoles] == [
-        (s.type, s.source_path) for s in exp.serials + exp.consoles]
+    assert [(s.type, s.source_path, s.log_file, s.log_append)
+            for s in got.serials + got.consoles] == [
+        (s.type, s.source_path, s.log_file, s.log_append) for s in exp.serials + exp.consoles]
+    # libvirt shows the VNC password only to VIR_DOMAIN_XML_SECURE, and the port it picks
+    assert [(g.type, g.autoport, g.listen_type, g.listen_address) for g in got.graphics] == [
+        (g.type, g.autoport, g.listen_type, g.listen_address) for g in exp.graphics]
     assert (got.channels, got.tpms, got.watchdogs, got.rngs) == (
         exp.channels, exp.tpms, exp.watchdogs, exp.rngs)
     for c in exp.controllers:

@@ -96,6 +96,9 @@ def _check_unexpressible(spec: GuestSpec) -> None:
         "boot.loader": spec.boot.loader, "tpm": spec.tpm, "video": spec.video,
         "pointer": spec.pointer, "rng": spec.rng, "watchdog_action": spec.watchdog_action,
         "console_log": spec.console_log, "emulator": spec.emulator,
+        # Hyper-V's console is VMConnect (the host's own, over VMBus), not VNC: the Hyper-V
+        # policy gives no display, and one asked for is refused rather than dropped
+        "display": spec.display,
     }
     for field, value in present.items():
         if value is not None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from kumo.backends.display import vnc_graphics
 from kumo.backends.libvirt_xml import (
     Channel,
     Console,
     Controller,
     Devices,
     Disk,
+    Graphics,
     Input,
     Interface,
     Rng,
@@ -161,18 +163,26 @@ def interface(i: int, nic: NicSpec) -> Interface:
 
 
 def console(spec: GuestSpec) -> tuple[list[Serial], Console]:
-    """ttyS0 as serial port 0 with the console on it: logged to ``console_log`` (type='file',
-    guest output only) or a pty (interactive) when there is no log file. Further serial ports
-    (``spec.serial_ports``) are ptys."""
+    """ttyS0 as serial port 0, a pty -- so ``virsh console`` attaches -- whose output libvirt
+    also appends to ``console_log`` (``<log file append='on'>``: written by virtlogd, kept
+    across restarts and hard reboots, rotated at virtlogd's max_size; formatdomain.html
+    #character-device-log). The <console> is that same port, and carries the same <log>, as
+    libvirt writes it back (so the live XML reads as rendered). Further serial ports
+    (``spec.serial_ports``) are ptys without a log."""
     if spec.serial_ports < 1:
         raise unsupported("serial_ports", spec.serial_ports, ("1 or more",))
     extra = [Serial(type="pty", target_port=p) for p in range(1, spec.serial_ports)]
-    if spec.console_log:
-        return ([Serial(type="file", source_path=spec.console_log, target_port=0)] + extra,
-                Console(type="file", source_path=spec.console_log, target_type="serial",
-                        target_port=0))
-    return ([Serial(type="pty", target_port=0)] + extra,
-            Console(type="pty", target_type="serial", target_port=0))
+    log = dict(log_file=spec.console_log, log_append=True if spec.console_log else None)
+    return ([Serial(type="pty", target_port=0, **log)] + extra,
+            Console(type="pty", target_type="serial", target_port=0, **log))
+
+
+def graphics(spec: GuestSpec) -> list[Graphics]:
+    """The display as ``<graphics type='vnc' autoport='yes' passwd=...><listen type='address'
+    address=.../>``: libvirt picks a free port from 5900 (qemu.conf remote_display_port_min)."""
+    if spec.display is None:
+        return []
+    return [vnc_graphics(spec.display, "KVM/QEMU")]
 
 
 def pointer(spec: GuestSpec) -> list[Input]:
@@ -243,6 +253,7 @@ def devices(spec: GuestSpec) -> Devices:
         channels=guest_agent(spec),
         inputs=pointer(spec),
         tpms=tpm(spec),
+        graphics=graphics(spec),
         videos=video(spec),
         watchdogs=watchdog(spec),
         rngs=rng(spec),

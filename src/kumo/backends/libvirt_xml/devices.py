@@ -111,6 +111,10 @@ class Graphics(XmlNode):
     port = Prop("@port", INT)
     autoport = Prop("@autoport", YES_NO)
     listen = Prop("@listen")
+    #: the VNC password in clear: libvirt shows it only with VIR_DOMAIN_XML_SECURE
+    passwd = Prop("@passwd")
+    listen_type = Prop("listen/@type")  # address | network | socket | none
+    listen_address = Prop("listen/@address")
 
 
 class Video(XmlNode):

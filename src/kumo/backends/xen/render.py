@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from kumo.backends.display import vnc_graphics
 from kumo.backends.libvirt_xml import (
     BootDev,
     Clock,
@@ -119,6 +120,7 @@ def _check_unexpressible(spec: GuestSpec, mode: str) -> None:
                                f"{[c.type for c in spec.controllers]}: Xen disks need none")
     if mode == "xen":
         for field, value in (("emulator", spec.emulator), ("video", spec.video),
+                             ("display", spec.display),
                              ("pointer", spec.pointer), ("boot.loader", spec.boot.loader),
                              ("console_log", spec.console_log)):
             if value is not None:
@@ -221,5 +223,8 @@ def _devices(spec: GuestSpec, mode: str) -> Devices:
         serials=serials,
         consoles=consoles,
         inputs=inputs,
+        # libxl reads the same <graphics type='vnc'> as QEMU's driver (libxl_conf.c: vnc
+        # listen address and passwd go to the device model's VNC server)
+        graphics=[vnc_graphics(spec.display, "Xen")] if spec.display else [],
         videos=videos,
     )

@@ -5,6 +5,9 @@ NIC its inbox driver handles — e1000e (82574L) on q35, e1000 (82540EM) on pc (
 lists for Windows 7 and later name both).
 Video: Windows ships no virtio-gpu or QXL driver, so it gets standard VGA (Microsoft Basic
 Display); Linux with virtio-gpu gets virtio.
+Display: every guest gets a VNC display on its host, listening on the configured address
+(127.0.0.1 by default, as Nova's [vnc]server_listen), behind the guest's own password, so a
+Windows logon screen or a blue screen can be seen; the video model above is what it shows.
 Pointer: a USB tablet (absolute positioning) by default, as Nova's pointer_model=usbtablet.
 Guest agent: seed 001's operators hand-inserted image_hw_qemu_guest_agent into Nova's database to
 get monitoring; hw_qemu_guest_agent=yes adds the org.qemu.guest_agent.0 virtio-serial channel.
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kumo.guest.policy.context import Context
-from kumo.guest.spec import NicSpec
+from kumo.guest.spec import DisplaySpec, NicSpec
 
 #: the driver a NIC model needs in the guest
 NIC_DRIVER = {"virtio": "virtio-net", "e1000": "e1000", "e1000e": "e1000e",
@@ -79,6 +82,17 @@ def decide_video(c: Context) -> tuple[str, int | None]:
                         "the guest has the virtio-gpu driver"), vram
     return d.decide("video.model", "vga", "video.vga", "os", c.os.name,
                     f"{c.os.name} has no virtio-gpu driver; standard VGA works everywhere"), vram
+
+
+def decide_display(c: Context) -> DisplaySpec:
+    """A VNC display on ``host_config.vnc_listen`` with the request's password. The password is
+    deliberately not in the decision: ``kumo explain`` output is shown and stored freely."""
+    listen = c.req.host_config.vnc_listen
+    guarded = "with the guest's own password" if c.req.display_password else "without a password"
+    c.d.decide("display", f"vnc {listen}", "display.vnc", "default", None,
+               f"every guest gets a VNC display listening on {listen} on its host, {guarded}, "
+               "so its screen (a Windows logon screen, a blue screen) can be seen")
+    return DisplaySpec(type="vnc", listen=listen, password=c.req.display_password)
 
 
 def decide_pointer(c: Context) -> tuple[str, str]:

@@ -71,7 +71,7 @@ def decide(c: Context) -> dict[str, Any]:
                    "an HVM guest needs PAE (64-bit and PAE kernels; libxl turns it off when "
                    "absent), ACPI and the APIC, as a working Xen Windows template has")
         fields.update(features=HVM_FEATURES, emulator=decide_emulator(c),
-                      video=decide_video(c))
+                      video=decide_video(c), display=devices.decide_display(c))
         fields["pointer"], fields["input_bus"] = decide_pointer(c)
     else:
         _check_pv_extras(c)
