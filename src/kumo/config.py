@@ -69,6 +69,10 @@ class Settings(BaseModel):
         DEFAULT_PCIE_ROOT_PORTS, "PCIe root ports a q35 guest gets for hot-plug (Nova's "
         "num_pcie_ports; why 16: kumo.guest.policy.pcie)",
         f"an integer 0..{MAX_PCIE_ROOT_PORTS}", ge=0, le=MAX_PCIE_ROOT_PORTS)
+    vnc_listen: str = _key(
+        "127.0.0.1", "address each guest's VNC display listens on, on its host (Nova's "
+        "[vnc]server_listen); the default reaches it only from the host itself",
+        "an IP address")
     pool_name: str = _key("kumo", "libvirt storage pool kumo keeps its volumes in, on every host",
                           "a libvirt pool name", min_length=1)
     pool_path: str = _key("/var/lib/kumo/pool", "that pool's directory on each host",
@@ -158,6 +162,16 @@ class Settings(BaseModel):
     image_cache_max_age: float = _key(
         86400.0, "seconds a cached image volume stays on a host unused before it is removed "
         "(Nova's remove_unused_original_minimum_age_seconds)", f"{_SECONDS} >= 0", ge=0)
+
+    @field_validator("vnc_listen", mode="after")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("not an IP address") from None
 
     @field_validator("data_dir", "image_dir", "log_file", "tls_cert_file", "tls_key_file",
                      mode="after")

@@ -198,3 +198,26 @@ def test_storage_errors(system_libvirt: LibvirtHost, scratch_pool: str, tmp_path
     with pytest.raises(cls) as caught:
         call(system_libvirt, scratch_pool, tmp_path)
     assert str(caught.value) == message.format(tmp=tmp_path, pool=scratch_pool)
+
+
+# --- reading a file the host writes into the pool (a console log) ----------------------------
+
+def test_read_volume_finds_a_file_written_behind_libvirts_back_and_reads_its_tail(
+        system_libvirt: LibvirtHost, scratch_pool: str, tmp_path: Path) -> None:
+    log = tmp_path / "pool" / "guest-console.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(1000)))
+    assert system_libvirt.read_volume(scratch_pool, "guest-console.log", 13) == (
+        b"998\nline 999\n")
+    with log.open("ab") as f:  # still being written: the size is read at each call
+        f.write(b"line 1000\n")
+    assert system_libvirt.read_volume(scratch_pool, "guest-console.log", 19) == (
+        b"line 999\nline 1000\n")
+    assert system_libvirt.read_volume(scratch_pool, "guest-console.log", 1 << 20) == (
+        log.read_bytes())
+    log.write_bytes(b"")
+    assert system_libvirt.read_volume(scratch_pool, "guest-console.log", 100) == b""
+
+
+def test_read_volume_of_no_such_file(system_libvirt: LibvirtHost, scratch_pool: str) -> None:
+    with pytest.raises(NotFound, match="no storage vol with matching name 'nothing.log'"):
+        system_libvirt.read_volume(scratch_pool, "nothing.log", 100)

@@ -24,7 +24,7 @@ def test_protocol_names_what_compute_uses():
         "delete_volume", "destroy", "domain_exists", "domain_state", "domain_states", "domain_xml",
         "ensure_network", "ensure_pool", "guest_time", "list_domains", "list_networks",
         "list_nwfilters", "list_volumes", "network_exists", "network_xml", "node_info",
-        "nwfilter_xml", "pool_info", "reboot", "refresh_pool", "set_guest_time",
+        "nwfilter_xml", "pool_info", "read_volume", "reboot", "refresh_pool", "set_guest_time",
         "set_user_password", "shutdown", "start", "undefine", "undefine_nwfilter",
         "upload_volume", "volume_info"]
 

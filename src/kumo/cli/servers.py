@@ -388,6 +388,54 @@ def set_property(server_ref: str, pairs: tuple[str, ...], unset: tuple[str, ...]
                    f"{server_ref}", err=True)
 
 
+@server.group("console")
+def console() -> None:
+    """A server's consoles: its serial console log, its VNC display."""
+
+
+@console.command("log")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+@click.option("--lines", type=int, default=None, metavar="N",
+              help="Only the last N lines (default: all that is kept, up to 2 MiB).")
+def console_log(server_ref: str, lines: int | None) -> None:
+    """Show the guest's serial console output (ttyS0, logged on its host; `virsh console`
+    attaches to the same port). Control characters are shown escaped (\\x1b)."""
+    from kumo.compute import consoles
+    from kumo.cli.output import escape
+
+    text = run(lambda env, ctx: consoles.console_log(env, ctx, server_ref, lines))
+    for line in text.replace("\r\n", "\n").split("\n")[:-1 if text.endswith("\n") else None]:
+        click.echo(escape(line))
+
+
+@console.command("url")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+@click.option("--password", "show_password", is_flag=True,
+              help="Also show the display's password (kept for the server's life).")
+@show_options
+def console_url(server_ref: str, show_password: bool, out: Output) -> None:
+    """Show where the running guest's VNC display answers (vnc://ADDRESS:PORT on its host)."""
+    from kumo.compute import consoles
+
+    d = run(lambda env, ctx: consoles.display(env, ctx, server_ref))
+    view = {"url": d.url, "host": d.host, "address": d.address, "port": d.port}
+    if show_password:
+        view["password"] = d.password
+    if out.is_table:
+        click.echo(d.url)
+        if show_password:
+            click.echo(f"password: {d.password}")
+    else:
+        out.one(view)
+    if not d.reachable_here:
+        click.echo(f"the display listens on {d.address} of host {d.host}: reach it through a "
+                   f"tunnel from that host (e.g. ssh -L {d.port}:{d.address}:{d.port} HOST)",
+                   err=True)
+    elif not show_password:
+        click.echo("the display asks for a password: kumo server console url --password "
+                   f"{server_ref}", err=True)
+
+
 @server.group("event")
 def event() -> None:
     """What was done to a server, by which request (from kumo's journal)."""

@@ -11,6 +11,7 @@ record through ``kumo server set-property``, hard-reboot, and the domain XML is 
 * the machine type pinned at create (kept by hard reboot and rebuild),
 * the host-side paths of the instance's volumes in kumo's pool (kumo.compute.naming), and of the
   kernel/ramdisk images when the image boots a kernel directly (kernel_id / ramdisk_id),
+* the guest's VNC display password, generated at create and kept in the record,
 * the owner mark written into the domain's <metadata>: this installation, the instance, its
   project, flavor and image (kumo.backends.libvirt_xml.metadata),
 * its NICs: one per port (kumo.compute.ipam), each on its network's libvirt network or host
@@ -61,7 +62,8 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
         flavor=flavor_snapshot(instance),
         host=host_caps(host),
         host_config=HostConfig(guest_timezone=env.settings.guest_timezone,
-                               pcie_root_ports=env.settings.pcie_root_ports),
+                               pcie_root_ports=env.settings.pcie_root_ports,
+                               vnc_listen=env.settings.vnc_listen),
         name=naming.domain_name(uuid),
         uuid=uuid,
         root_disk=env.pool_volume_path(naming.volume_name(uuid, naming.ROOT)),
@@ -73,6 +75,7 @@ def guest_request(env: ComputeEnv, instance: Instance, host: Host) -> GuestReque
         initrd=(env.pool_volume_path(naming.image_volume_name(ramdisk_id))
                 if ramdisk_id else None),
         console_log=env.pool_volume_path(naming.volume_name(uuid, naming.CONSOLE)),
+        display_password=instance.display_password,
         disk_format=props.get("disk_format"),
         pinned_machine=instance.machine_type,
         mark=InstanceMark(installation=installation_id(env.db, object_session(instance)),

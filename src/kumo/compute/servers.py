@@ -45,6 +45,7 @@ from kumo.catalog.names import check_name, check_pairs
 from kumo.catalog.properties import ImageProperties
 from kumo.compute import (heartbeat, ipam, journal, power, records, reschedule, secgroups, spawn,
                           teardown)
+from kumo.compute.consoles import new_display_password
 from kumo.compute.networks import NicRequest
 from kumo.compute.context import FORCED_HOST, RequestContext
 from kumo.compute.env import ComputeEnv
@@ -296,6 +297,7 @@ def _prepare(s: Session, ctx: RequestContext, name: str, image_ref: str, flavor_
         flavor_name=flavor.name, vcpus=flavor.vcpus, ram_mib=flavor.ram_mib, disk_gib=disk_gib,
         ephemeral_gib=flavor.ephemeral_gib, flavor_extra_specs=dict(flavor.extra_specs),
         key_name=key_name, public_key=public_key.strip() if public_key else None,
+        display_password=new_display_password(),
         vm_state=BUILDING, task_state=SCHEDULING, power_state=PowerState.NOSTATE.value)
     return instance, host_name
 

@@ -517,6 +517,24 @@ class FakeHost(FakeNetworks):
             self.uploaded.pop(name, None)
         self._run("delete_volume", act, pool=pool, name=name)
 
+    def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
+        """The tail of what was uploaded into the volume or ``write_file`` put there."""
+        def act() -> bytes:
+            self._volume(pool, name)
+            data = self.uploaded.get(name, b"")
+            return data[-max_bytes:] if max_bytes > 0 else b""
+        return self._run("read_volume", act, pool=pool, name=name, max_bytes=max_bytes)
+
+    def write_file(self, pool: str, name: str, data: bytes) -> None:
+        """Test control: a file the host itself writes into the pool (virtlogd's console log),
+        appended to when it exists."""
+        with self._lock:
+            p = self.pools[pool]
+            data = self.uploaded.get(name, b"") + data
+            self.uploaded[name] = data
+            p.volumes[name] = VolumeInfo(name, f"{p.path.rstrip('/')}/{name}", "raw", len(data),
+                                         len(data))
+
 
 #: formats the fake recognises; bytes without either signature are read as raw
 _SNIFFED = ("qcow2", "iso", "raw")

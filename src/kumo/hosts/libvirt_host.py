@@ -628,6 +628,38 @@ class LibvirtHost(LibvirtNetworks):
         with self._translating(f"delete volume {name!r} from pool {pool!r}"):
             vol.delete(0)
 
+    def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
+        """virStorageVolDownload of the volume's last ``max_bytes`` bytes. Its size is what
+        virStorageVolGetInfo says now (libvirt re-reads the file for it: a log still being
+        written is read up to that point). A volume the pool does not list yet -- a console log
+        virtlogd created after the last scan -- is looked up again after a rescan."""
+        p = self._pool(pool)
+        try:
+            vol = self._volume(pool, name)
+        except NotFound as e:
+            if getattr(e, "libvirt_code", None) != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+            self._refresh_after_upload(p, pool)
+            vol = self._volume(pool, name)
+        action = f"read volume {name!r} of pool {pool!r}"
+        conn = self._connection()
+        chunks: list[bytes] = []
+        with self._translating(action):
+            _type, size, _allocation = vol.info()
+            offset = max(0, size - max_bytes)
+            if size - offset <= 0:
+                return b""
+            stream = conn.newStream(0)
+            vol.download(stream, offset, size - offset, 0)
+            try:
+                stream.recvAll(lambda _stream, data, out: out.append(data), chunks)
+                stream.finish()
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    stream.abort()
+                raise
+        return b"".join(chunks)
+
 
 def has_nvram(domain_xml: str) -> bool:
     """Whether the domain keeps a UEFI variable store libvirt refuses to undefine silently: an

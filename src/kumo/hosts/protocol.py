@@ -244,3 +244,10 @@ class HostConnection(HostNetworks, Protocol):
                       format: str = "qcow2") -> VolumeInfo: ...
 
     def delete_volume(self, pool: str, name: str) -> None: ...
+
+    def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
+        """The last ``max_bytes`` bytes of a volume (all of it when smaller), read through the
+        host's storage API, so a remote host works as the local one (a guest's console log).
+        A file written into the pool behind libvirt's back is found (the pool is rescanned
+        once); NotFound when there is none."""
+        ...

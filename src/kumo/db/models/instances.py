@@ -141,6 +141,9 @@ class Instance(Timestamps, Base):
     pending_admin_password: Mapped[str | None] = mapped_column(Text)
     #: what the operator should know that is not a fault (the server may be ACTIVE)
     notes: Mapped[str | None] = mapped_column(Text)
+    #: the guest's VNC display password (kumo.compute.consoles), in clear: libvirt needs it to
+    #: define the domain; shown only by ``kumo server console url --password``, never logged
+    display_password: Mapped[str | None] = mapped_column(Text)
 
     #: the versioned machine type pinned at create (kumo.guest.policy.machine); None: not pinned
     machine_type: Mapped[str | None] = mapped_column(String(64))
