@@ -55,6 +55,8 @@ class Display:
 
     @property
     def url(self) -> str:
+        """RFC 7869's vnc URI: the TCP port (``virsh domdisplay`` writes the display number,
+        port - 5900, as vncviewer's HOST:N does)."""
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"vnc://{host}:{self.port}"
 
