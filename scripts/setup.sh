@@ -11,7 +11,7 @@ APT_PACKAGES=(
   python3-venv python3-dev gcc pkg-config
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   qemu-system-x86 qemu-utils ovmf osinfo-db
-  linux-image-cloud-amd64 busybox-static cpio xorriso
+  linux-image-cloud-amd64 busybox-static cpio xorriso qemu-guest-agent
   postgresql
   # libvirt networks (NAT/isolated with DHCP) and nwfilter security groups: libvirt 9.0 keeps a
   # missing-firewall failure until libvirtd restarts, so these come before it starts

@@ -168,6 +168,61 @@ def _module_bytes(path: Path) -> bytes:
     return data
 
 
+# --- the QEMU guest agent in a tiny guest (Debian's qemu-ga and its libraries) ---------------
+
+#: Debian's qemu-ga (package qemu-guest-agent, installed by scripts/setup.sh)
+QEMU_GA = Path("/usr/sbin/qemu-ga")
+#: the virtio-serial port driver the agent's channel needs, and the PCI transport under it
+AGENT_MODULES = ("virtio_pci", "virtio_console")
+#: the virtio-serial port name libvirt gives the agent channel (kumo.backends.kvm.devices)
+AGENT_PORT_NAME = "org.qemu.guest_agent.0"
+
+
+def guest_agent_files(binary: Path = QEMU_GA) -> list[tuple[str, bytes]]:
+    """qemu-ga and every shared library it loads, as ``ldd`` resolves them on this machine
+    (the dynamic loader included), at the same paths in the initramfs (symlinks followed), for
+    ``build_initramfs(extra=...)``. NotFound when qemu-ga is not installed."""
+    if not binary.is_file():
+        raise NotFound(f"no {binary}: install qemu-guest-agent (scripts/setup.sh)")
+    listed = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        raise NotFound(f"ldd cannot list the libraries of {binary}: {listed.stderr.strip()}")
+    # "libglib-2.0.so.0 => /lib/x86_64-linux-gnu/libglib-2.0.so.0 (0x...)" and the loader's
+    # "/lib64/ld-linux-x86-64.so.2 (0x...)"; linux-vdso has no file
+    paths = [binary] + [Path(m) for m in re.findall(r"(/\S+) \(0x[0-9a-f]+\)", listed.stdout)]
+    missing = [line.strip() for line in listed.stdout.splitlines() if "not found" in line]
+    if missing:
+        raise NotFound(f"{binary} needs libraries this machine lacks: {'; '.join(missing)}")
+    return [(str(path).lstrip("/"), path.read_bytes()) for path in dict.fromkeys(paths)]
+
+
+def guest_agent_lines(binary: Path = QEMU_GA) -> str:
+    """Shell lines for an /init that already mounted /proc and /sys and loaded AGENT_MODULES:
+    devtmpfs on /dev (the port's /dev/vportNpM node), the agent's port found by its name in
+    /sys/class/virtio-ports (no udev here to make /dev/virtio-ports/...), /sbin/hwclock (what
+    qemu-ga's guest-set-time runs to write the RTC: busybox's), and qemu-ga started in the
+    background. Sets ``agent`` to the port, or ``none``."""
+    return f"""$B mount -t devtmpfs devtmpfs /dev
+$B mkdir -p /run /tmp /sbin
+$B ln -sf /bin/busybox /sbin/hwclock
+agent=none
+i=0
+while [ "$agent" = none ] && [ $i -lt 100 ]; do
+  for f in /sys/class/virtio-ports/*/name; do
+    if [ -r "$f" ] && [ "$($B cat "$f")" = {AGENT_PORT_NAME} ]; then
+      agent=/dev/$($B basename "$($B dirname "$f")")
+    fi
+  done
+  [ "$agent" = none ] && $B sleep 0.1
+  i=$((i+1))
+done
+if [ "$agent" != none ]; then
+  LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu \
+    {binary} -m virtio-serial -p "$agent" -t /run -f /run/qemu-ga.pid &
+fi
+"""
+
+
 def _newc_entry(out: io.BytesIO, ino: int, name: str, mode: int, data: bytes,
                 rdev: tuple[int, int]) -> None:
     """One record of the cpio "newc" format the kernel unpacks (Documentation/

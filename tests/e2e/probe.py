@@ -29,30 +29,41 @@ kernel release, busybox's version and the init script, and written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from lxml import etree
 
 from kumo.errors import DomainNotFound, HostUnreachable, NotFound, StateError
 from kumo.hosts.libvirt_host import DomainState, LibvirtHost
-from kumo.tiny_guest import build_initramfs
+from kumo.tiny_guest import (
+    AGENT_MODULES,
+    build_initramfs,
+    find_kernel,
+    guest_agent_files,
+    guest_agent_lines,
+    insmod_lines,
+    kernel_modules,
+)
 
 SYSTEM_URI = "qemu:///system"
 PROBE_MARK = "KUMO-PROBE"
 KERNEL_CMDLINE = "console=ttyS0 panic=-1 quiet"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-INIT_SCRIPT = """#!/bin/busybox sh
+_MOUNTS = """#!/bin/busybox sh
 B=/bin/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
-rtc=none
+"""
+_REPORT = """rtc=none
 if [ -r /sys/class/rtc/rtc0/date ]; then
   rtc="$($B cat /sys/class/rtc/rtc0/date)T$($B cat /sys/class/rtc/rtc0/time)"
 fi
@@ -60,8 +71,21 @@ cs=/sys/devices/system/clocksource/clocksource0
 cur=$($B cat $cs/current_clocksource 2>/dev/null || echo none)
 avail=$($B cat $cs/available_clocksource 2>/dev/null | $B tr -s ' ' ',' | $B sed 's/,$//')
 echo "KUMO-PROBE rtc=$rtc sys=$($B date -u +%Y-%m-%dT%H:%M:%S) clocksource=$cur clocksources=${avail:-none}"
-$B poweroff -f
 """
+INIT_SCRIPT = _MOUNTS + _REPORT + "$B poweroff -f\n"
+
+
+#: the agent probe: the probe's line, then qemu-guest-agent on its virtio-serial port, and the
+#: guest stays up (until destroyed) so the host can talk to the agent
+AGENT_PROBE_MARK = "KUMO-AGENT"
+
+
+def agent_init_script(modules: str) -> str:
+    """The probe's /init with qemu-guest-agent: ``modules`` (insmod lines of AGENT_MODULES) and
+    the agent started before the KUMO-PROBE line, then a KUMO-AGENT line naming its port, and
+    the guest stays up until destroyed."""
+    return (_MOUNTS + modules + guest_agent_lines() + _REPORT
+            + f'echo "{AGENT_PROBE_MARK} port=$agent"\n' + "while :; do $B sleep 3600; done\n")
 
 
 class ProbeError(RuntimeError):
@@ -104,6 +128,24 @@ def build_probe(cache_dir: Path | None = None) -> ProbeImage:
     except NotFound as e:
         raise ProbeError(str(e)) from None
     return ProbeImage(kernel=kernel, initramfs=initramfs)
+
+
+def build_agent_probe(cache_dir: Path | None = None) -> ProbeImage:
+    """The probe with qemu-guest-agent (``agent_init_script``): qemu-ga, its libraries and the
+    virtio-serial modules in the initramfs. Boot it with the agent channel
+    (hw_qemu_guest_agent=yes) and read it with ``running_probe``."""
+    try:
+        modules = kernel_modules(find_kernel(), AGENT_MODULES)
+        kernel, initramfs = build_initramfs(agent_init_script(insmod_lines(modules)),
+                                            cache_dir or probe_dir(), "agent-probe",
+                                            extra=modules + guest_agent_files())
+    except NotFound as e:
+        raise ProbeError(str(e)) from None
+    # no_timer_check: the guest lives for minutes, booted on a loaded TCG host, where the
+    # kernel's IO-APIC timer check can miss its ticks and panic ("IO-APIC + timer doesn't
+    # work"); the check is for broken real boards (as cloud images boot, e.g. Fedora's)
+    return ProbeImage(kernel=kernel, initramfs=initramfs,
+                      cmdline=f"{KERNEL_CMDLINE} no_timer_check")
 
 
 # --- domain XML ------------------------------------------------------------------------------
@@ -193,25 +235,33 @@ def boot_and_read(xml_or_domain_name: str, log_path: str | Path, timeout_s: floa
     ``log_path`` (the domain's serial log: see ``attach_serial_log``/``adapt_for_probe``), then
     destroy and undefine it - always, even on failure. ProbeError on timeout, or when the guest
     stops without printing the line; the message carries the log's tail."""
-    log = Path(log_path).absolute()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.unlink(missing_ok=True)
     owned = host is None
     host = host or LibvirtHost(SYSTEM_URI)
-    name = xml_or_domain_name
     try:
-        if xml_or_domain_name.lstrip().startswith("<"):
-            name = host.define(xml_or_domain_name)
         started = time.monotonic()
-        try:
-            host.start(name)
-            reading = _wait_for_line(host, name, log, started + timeout_s)
+        with running_probe(xml_or_domain_name, log_path, timeout_s, host=host) as (_, reading):
             return replace(reading, boot_seconds=round(time.monotonic() - started, 2))
-        finally:
-            _remove_domain(host, name)
     finally:
         if owned:
             host.close()
+
+
+@contextlib.contextmanager
+def running_probe(xml_or_domain_name: str, log_path: str | Path, timeout_s: float = 90, *,
+                  host: LibvirtHost) -> Iterator[tuple[str, ProbeReading]]:
+    """As ``boot_and_read``, but the guest keeps running inside the ``with`` block (the agent
+    probe answers there): yields (domain name, reading); destroyed and undefined on leaving."""
+    log = Path(log_path).absolute()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    name = xml_or_domain_name
+    if xml_or_domain_name.lstrip().startswith("<"):
+        name = host.define(xml_or_domain_name)
+    try:
+        host.start(name)
+        yield name, _wait_for_line(host, name, log, time.monotonic() + timeout_s)
+    finally:
+        _remove_domain(host, name)
 
 
 def _wait_for_line(host: LibvirtHost, name: str, log: Path, deadline: float) -> ProbeReading:

@@ -5,6 +5,7 @@ Hand-written XML only, so a failure here is the harness's, not a renderer's."""
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import uuid
@@ -22,6 +23,7 @@ from tests.e2e.probe import (
     adapt_for_probe,
     attach_serial_log,
     boot_and_read,
+    build_agent_probe,
     build_probe,
     connect_system_libvirt,
     parse_probe_line,
@@ -225,3 +227,31 @@ def test_unreachable_libvirtd_skips_when_asked(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("KUMO_SKIP_E2E", "1")
     with pytest.raises(pytest.skip.Exception, match="^KUMO_SKIP_E2E=1 and host qemu\\+unix"):
         connect_system_libvirt("qemu+unix:///system?socket=/nonexistent/libvirt-sock")
+
+
+@pytest.mark.skipif(shutil.which("cpio") is None, reason="needs GNU cpio to read the archive")
+def test_agent_probe_carries_qemu_ga_its_libraries_and_modules(tmp_path: Path) -> None:
+    """Everything qemu-ga loads (ldd) is in the archive at its path, byte for byte, with the
+    virtio-serial modules (dependencies first) and an /init that starts the agent."""
+    probe = build_agent_probe(cache_dir=tmp_path)
+    assert "no_timer_check" in probe.cmdline
+    data = gzip.decompress(probe.initramfs.read_bytes())
+    names = [line.split()[-1] for line in subprocess.run(
+        ["cpio", "-it"], input=data, capture_output=True, check=True).stdout.decode().splitlines()]
+    libs = re.findall(r"(/\S+) \(0x", subprocess.run(["ldd", "/usr/sbin/qemu-ga"],
+                                                      capture_output=True, text=True).stdout)
+    for path in ["/usr/sbin/qemu-ga", *libs]:
+        assert path.lstrip("/") in names, path
+    modules = [n for n in names if n.startswith("lib/modules/")]
+    assert modules == ["lib/modules/virtio_ring.ko", "lib/modules/virtio.ko",
+                       "lib/modules/virtio_pci_modern_dev.ko",
+                       "lib/modules/virtio_pci_legacy_dev.ko", "lib/modules/virtio_pci.ko",
+                       "lib/modules/virtio_console.ko"]
+    init = subprocess.run(["cpio", "-i", "--to-stdout", "init"], input=data,
+                          capture_output=True, check=True).stdout.decode()
+    assert "/usr/sbin/qemu-ga -m virtio-serial -p \"$agent\"" in init
+    assert init.index("insmod /lib/modules/virtio_console.ko") < init.index("qemu-ga -m")
+    assert init.index("qemu-ga -m") < init.index('echo "KUMO-PROBE')
+    ga = subprocess.run(["cpio", "-i", "--to-stdout", "usr/sbin/qemu-ga"], input=data,
+                        capture_output=True, check=True).stdout
+    assert ga == Path("/usr/sbin/qemu-ga").read_bytes()
