@@ -560,13 +560,8 @@ class LibvirtHost(LibvirtNetworks):
         with self._translating(action):
             stream = conn.newStream(0)
             vol.upload(stream, 0, size, 0)
-            try:
+            with _finished(stream):
                 stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
-                stream.finish()
-            except BaseException:
-                with contextlib.suppress(libvirt.libvirtError):
-                    stream.abort()
-                raise
 
     def _refresh_after_upload(self, p: libvirt.virStoragePool, pool: str) -> None:
         """Re-read the pool so the uploaded volume's format is libvirt's reading of the new
@@ -651,14 +646,22 @@ class LibvirtHost(LibvirtNetworks):
                 return b""
             stream = conn.newStream(0)
             vol.download(stream, offset, size - offset, 0)
-            try:
+            with _finished(stream):
                 stream.recvAll(lambda _stream, data, out: out.append(data), chunks)
-                stream.finish()
-            except BaseException:
-                with contextlib.suppress(libvirt.libvirtError):
-                    stream.abort()
-                raise
         return b"".join(chunks)
+
+
+@contextlib.contextmanager
+def _finished(stream: libvirt.virStream) -> Iterator[None]:
+    """Finish the stream after the block, or abort it when the block fails (libvirt's stream
+    contract: every stream ends with exactly one of the two)."""
+    try:
+        yield
+        stream.finish()
+    except BaseException:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise
 
 
 def has_nvram(domain_xml: str) -> bool:
