@@ -11,6 +11,7 @@ import pytest
 
 from kumo.backends import get_backend
 from kumo.backends.hyperv.translate import describe
+from kumo.backends.display import REDACTED, redact_secrets
 from kumo.backends.kvm import parse, render
 from kumo.catalog.properties import ImageProperties
 from kumo.errors import UnsupportedGuest
@@ -92,3 +93,12 @@ def test_xen_pv_and_hyperv_get_no_display() -> None:
     assert hv.display is None
     with pytest.raises(UnsupportedGuest, match="Hyper-V backend cannot render display="):
         describe(replace(hv, display=DisplaySpec(password="x")))
+
+
+def test_redact_secrets_hides_the_password_and_nothing_else() -> None:
+    spec = replace(direct_kernel_qemu(), display=DisplaySpec(listen="127.0.0.1", password="pw&<1"))
+    domain = parse(render(spec))
+    shown = redact_secrets(domain).to_xml()
+    assert "pw&amp;&lt;1" not in shown and f'passwd="{REDACTED}"' in shown
+    assert parse(shown).devices.graphics[0].listen_address == "127.0.0.1"
+    assert redact_secrets(parse(render(replace(spec, display=None)))).devices.graphics == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from kumo.backends.libvirt_xml import Graphics
+from kumo.backends.libvirt_xml import Domain, Graphics
 from kumo.errors import UnsupportedGuest
 from kumo.guest.spec import DisplaySpec
 
@@ -24,3 +24,17 @@ def vnc_graphics(display: DisplaySpec, backend: str) -> Graphics:
                                f"{display.listen!r}: allowed an IP address (vnc_listen)") from None
     return Graphics(type="vnc", port=-1, autoport=True, passwd=display.password,
                     listen_type="address", listen_address=display.listen)
+
+
+#: what ``redact_secrets`` writes instead of a display password
+REDACTED = "(hidden)"
+
+
+def redact_secrets(domain: Domain) -> Domain:
+    """``domain`` with every display password replaced by REDACTED, for showing a domain
+    (a plan's diff, a log line): the password is in the XML kumo renders, and libvirt shows it
+    only with VIR_DOMAIN_XML_SECURE, so a diff of the two would otherwise print it."""
+    for g in domain.devices.graphics if domain.devices is not None else ():
+        if g.passwd is not None:
+            g.passwd = REDACTED
+    return domain
