@@ -6,8 +6,8 @@ rebuild, evacuation) keeps it. Instances recorded before this get one now; their
 get it at their next regeneration. Plain text in the private database (0600, in a 0700
 directory), as pending_admin_password: libvirt needs the clear value to define the domain.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-28 22:10:00.000000
 """
 import secrets
@@ -16,8 +16,8 @@ import string
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
