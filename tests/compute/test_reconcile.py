@@ -132,6 +132,21 @@ def test_plan_shows_change_and_exact_diff_and_changes_nothing(cloud, admin):
     assert clock(host, uuid) == '<clock offset="utc">'
 
 
+def test_plan_diff_never_shows_the_display_password(cloud, admin):
+    """libvirt's live XML has no passwd (only VIR_DOMAIN_XML_SECURE shows it); the rendered
+    side has it: the printed diff shows it hidden."""
+    env, host = cloud
+    uuid = boot(env, admin, "w1")["w1"]
+    dom = host.domains[naming.domain_name(uuid)]
+    with env.db.session_scope(readonly=True) as s:
+        password = s.query(Instance).filter_by(uuid=uuid).one().display_password
+    assert f'passwd="{password}"' in dom.xml
+    dom.xml = dom.xml.replace(f' passwd="{password}"', "")
+    [p] = reconcile.plan(env, admin, FROM_IMAGE)
+    assert password not in p.diff and password not in reconcile.plan_text([p])
+    assert '+    <graphics type="vnc" port="-1" autoport="yes" passwd="(hidden)">' in p.diff
+
+
 def test_plan_of_a_stopped_guest_diffs_its_definition(cloud, admin):
     env, host = cloud
     uuid = boot(env, admin, "w1", stopped=("w1",))["w1"]

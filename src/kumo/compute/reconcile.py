@@ -286,8 +286,14 @@ def config_diff(env: ComputeEnv, instance: Instance, host: Host) -> str:
 
 def _normalized(backend: Any, text: str) -> str:
     """``text`` as kumo models it: parsed with the backend's mapping and written again (a
-    native configuration that is not a mapped document is compared as it is)."""
+    native configuration that is not a mapped document is compared as it is), with the display
+    password hidden: the rendered side carries it, and a plan is printed."""
+    from kumo.backends.display import redact_secrets
+    from kumo.backends.libvirt_xml import Domain
+
     parsed = backend.parse(text)
+    if isinstance(parsed, Domain):
+        return redact_secrets(parsed).to_xml()
     return parsed.to_xml() if hasattr(parsed, "to_xml") else text
 
 
