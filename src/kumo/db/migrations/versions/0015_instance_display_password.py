@@ -6,8 +6,8 @@ rebuild, evacuation) keeps it. Instances recorded before this get one now; their
 get it at their next regeneration. Plain text in the private database (0600, in a 0700
 directory), as pending_admin_password: libvirt needs the clear value to define the domain.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-28 22:10:00.000000
 """
 import secrets
@@ -16,8 +16,8 @@ import string
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
