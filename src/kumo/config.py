@@ -77,6 +77,10 @@ class Settings(BaseModel):
                           "a libvirt pool name", min_length=1)
     pool_path: str = _key("/var/lib/kumo/pool", "that pool's directory on each host",
                           "an absolute path", pattern=r"^/")
+    credential_key_file: Path | None = _key(
+        None, "the key EC2 credentials' secrets are sealed with (32 random bytes, made 0600 on "
+        "first use); default <data_dir>/credential.key. Controllers sharing a database need "
+        "the same file", "a file path")
     stop_timeout: float = _key(60.0, "seconds a graceful guest shutdown may take before the "
                                "domain is destroyed (Nova's shutdown_timeout)", f"{_SECONDS} > 0",
                                gt=0)
@@ -174,6 +178,7 @@ class Settings(BaseModel):
             raise ValueError("not an IP address") from None
 
     @field_validator("data_dir", "image_dir", "log_file", "tls_cert_file", "tls_key_file",
+                     "credential_key_file",
                      mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -185,6 +190,8 @@ class Settings(BaseModel):
             object.__setattr__(self, "database_url", sqlite_url(self.data_dir / "kumo.db"))
         if self.image_dir is None:
             object.__setattr__(self, "image_dir", self.data_dir / "images")
+        if self.credential_key_file is None:
+            object.__setattr__(self, "credential_key_file", self.data_dir / "credential.key")
         if not self.controller_name:
             object.__setattr__(self, "controller_name", socket.gethostname())
 

@@ -5,7 +5,7 @@ no module-level state, so tests build as many apps as they like.
 
 One port serves kumo's own endpoints (/healthcheck, /metrics, /openapi.json) and the OpenStack
 APIs under their catalog prefixes: /identity (Keystone v3), /image (Glance v2), /compute/v2.1
-(Nova). Errors come in OpenStack's shapes (kumo.api.faults); request bodies are bounded by
+(Nova), /ec2 (the EC2 Query API, kumo.ec2). Errors come in OpenStack's shapes (kumo.api.faults); request bodies are bounded by
 ``max_request_body``, except image data uploads, which stream to the image store.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from kumo.api import faults
-from kumo.api.routers import (aggregates, compute, health, hypervisors, identity, image,
+from kumo.api.routers import (aggregates, compute, ec2, health, hypervisors, identity, image,
                                instance_actions, keypairs, kumo_ext, metrics, network,
                                servers)
 
@@ -50,4 +50,5 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(kumo_ext.router)
     app.include_router(network.router)
     app.include_router(keypairs.router)
+    app.include_router(ec2.router)
     return app

@@ -65,6 +65,10 @@ def status_of(exc: KumoError) -> int:
 
 
 def fault(request: Request, status: int, message: str) -> JSONResponse:
+    if request.url.path == "/ec2" or request.url.path.startswith("/ec2/"):
+        from kumo.api.routers import ec2  # EC2's clients read Amazon's XML errors only
+
+        return ec2.fault(request, status, message)
     name, title = FAULTS.get(status, (f"error{status}", "Error"))
     if request.url.path.startswith("/compute"):
         body = {name: {"message": message, "code": status}}

@@ -80,6 +80,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "role": ("identity", "role", "Role assignments: admin, member or reader of a project."),
     "audit": ("audit", "audit", "Compare every instance with its record, its image and today's "
                                 "rules; exit 1 on errors."),
+    "ec2-credentials": ("ec2", "ec2_credentials", "EC2 credentials (access key id + secret of a "
+                                                  "user in a project) for the EC2 Query API."),
     "serve": ("serve", "serve", "Run the controller as a service: periodic power-state sync, host "
                                 "liveness, recovery, image-cache aging; /healthcheck, /metrics."),
 }

@@ -98,5 +98,11 @@ def finish(env: ComputeEnv, entry_id: int, from_owner: str) -> bool:
     with env.db.session_scope(readonly=True) as s:
         entry = s.get_one(JournalEntry, entry_id)
         s.expunge(entry)
-    _finishers()[entry.operation](env, entry)
+    carry_out(env, entry)
     return True
+
+
+def carry_out(env: ComputeEnv, entry: JournalEntry) -> Any:
+    """Carry out the recorded operation of ``entry`` (begun by servers.begin_operation), in
+    this process: the finisher's work, or an API's worker thread's."""
+    return _finishers()[entry.operation](env, entry)

@@ -63,6 +63,30 @@ def generate() -> str:
     return secrets.token_urlsafe(12)
 
 
+def seal_for_key(public_key: str | None, password: str | None) -> str | None:
+    """``password`` encrypted with the instance's key pair -- RSA, PKCS#1 v1.5 padding,
+    base64 -- as EC2's GetPasswordData hands a Windows password out (``aws ec2
+    get-password-data --priv-launch-key`` and Nova's ``nova get-password`` decrypt exactly
+    this). None without a password or an RSA key: ed25519 and ECDSA keys cannot encrypt (EC2
+    refuses them for Windows instances for the same reason). Only the private key's holder
+    can read the result, so it is stored (instances.password_data) where the plaintext never
+    is."""
+    if not password or not public_key:
+        return None
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    try:
+        key = load_ssh_public_key(public_key.strip().encode())
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(key, rsa.RSAPublicKey):
+        return None
+    return base64.b64encode(key.encrypt(password.encode(), padding.PKCS1v15())).decode()
+
+
 def set_password(env: ComputeEnv, ctx: RequestContext, ref: str,
                  password: str | None = None) -> PasswordResult:
     """Set the admin password of server ``ref`` (see the module docstring)."""
@@ -97,7 +121,8 @@ def set_password(env: ComputeEnv, ctx: RequestContext, ref: str,
             raise
         records.save(env, instance.uuid, entry_id=entry_id, entry_state=JournalState.DONE,
                      contacted=host.id, task_state=None, notes=None,
-                     admin_password_hash=hash_password(password), pending_admin_password=None)
+                     admin_password_hash=hash_password(password), pending_admin_password=None,
+                     password_data=seal_for_key(instance.public_key, password))
         applied, message = "now", (f"the password of {user} was set in the running guest by "
                                    "its QEMU guest agent")
     elif spec.credentials.admin_password:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kumo import logs
 from kumo.compute import domain_config, heartbeat, ipam, journal, records, spawn
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
@@ -34,6 +35,8 @@ from kumo.db.models import Host, Instance, JournalState, PowerState
 from kumo.errors import KumoError, NotFound
 from kumo.scheduler import service as scheduler
 from kumo.scheduler.errors import NoValidHost
+
+log = logs.get(__name__)
 
 #: steps at which a failure moves the build to the next alternate
 RESCHEDULE_STEPS = ("define", "start")
@@ -129,3 +132,18 @@ def _withdraw_attempt(env: ComputeEnv, uuid: str, entry_id: int, reason: str) ->
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.ROLLED_BACK,
                  error=reason, fault=reason, release_claim=True,
                  power_state=PowerState.NOSTATE.value)
+
+
+def build_in_background(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> None:
+    """``build`` on a worker thread, as Nova's conductor builds after the API answered (the
+    Compute API's and the EC2 API's create): a failure is recorded on the server (ERROR, its
+    fault) by the build itself and logged here."""
+    import threading
+
+    def run() -> None:
+        try:
+            build(env, ctx, entry_id, uuid)
+        except KumoError as e:
+            log.warning("build of server %s failed: %s", uuid, e)
+
+    threading.Thread(target=run, name=f"build-{uuid[:8]}", daemon=True).start()

@@ -190,7 +190,9 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
 
     Safe to call from many threads at once: the claims are atomic in the database and the
     shared scheduler spreads concurrent requests (kumo.scheduler.service)."""
-    spec = scheduler.request_spec_for_instance(instance)  # InvalidProperty, ConfigConflict
+    # InvalidProperty, ConfigConflict; the zone asked for (EC2 Placement.AvailabilityZone)
+    spec = scheduler.request_spec_for_instance(instance,
+                                               availability_zone=instance.availability_zone)
     config = scheduler.load_config(settings=env.settings)
     names = [host] if host is not None else None
     heartbeat.refresh_stale(env, config, names)

@@ -205,7 +205,10 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
         password = instance.pending_admin_password or secrets.token_urlsafe(12)
     journal.advance(env, entry_id, "volumes",
                     volumes=[naming.volume_name(uuid, k) for k in naming.INSTANCE_VOLUME_KINDS])
-    records.save(env, uuid, admin_password_hash=hash_password(password) if password else None)
+    from kumo.compute.passwords import seal_for_key
+
+    records.save(env, uuid, admin_password_hash=hash_password(password) if password else None,
+                 password_data=seal_for_key(instance.public_key, password))
     conn.create_overlay_volume(env.pool_name, naming.volume_name(uuid, naming.ROOT),
                                naming.image_volume_name(instance.image_id), instance.disk_gib)
     if instance.ephemeral_gib:

@@ -29,13 +29,11 @@ create`` (kumo.compute.servers.new_instance):
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from kumo import logs
 from kumo.api.auth import context, env_of
 from kumo.api.routers.compute import api_version, microversion
 from kumo.compute import naming, reschedule
@@ -43,9 +41,7 @@ from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
 from kumo.compute.passwords import generate as generate_password
 from kumo.compute.states import host_id_hash
-from kumo.errors import InvalidInput, KumoError, NotFound
-
-log = logs.get(__name__)
+from kumo.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/compute/v2.1", tags=["compute"],
                    dependencies=[Depends(microversion)])

@@ -121,6 +121,9 @@ class Instance(Timestamps, Base):
     server_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("server_groups.id", ondelete="SET NULL"), index=True)
     availability_zone: Mapped[str | None] = mapped_column(String(255))
+    #: the reservation of a multi-instance create (EC2 RunInstances' r-..., as Nova's
+    #: instances.reservation_id); None: the instance is its own (kumo.ec2.ids.reservation_of)
+    reservation_id: Mapped[str | None] = mapped_column(String(32))
 
     #: how its NICs are made: 'ports' (kumo.compute.ipam: one a port, kumo's addresses),
     #: 'none' (no NIC: --nic none), None (QEMU user-mode NIC, as before networks existed)
@@ -137,6 +140,10 @@ class Instance(Timestamps, Base):
     server_metadata: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
     #: a hash only; the plaintext lives in memory during the build and is never stored
     admin_password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: the admin password encrypted with the key pair's RSA public key (PKCS#1 v1.5, base64),
+    #: as EC2's GetPasswordData and Nova's os-server-password hand it out: only the holder of
+    #: the private key can read it (kumo.compute.passwords.seal_for_key)
+    password_data: Mapped[str | None] = mapped_column(Text)
     #: a password set for the next rebuild's config drive (no guest agent to set it now)
     pending_admin_password: Mapped[str | None] = mapped_column(Text)
     #: what the operator should know that is not a fault (the server may be ACTIVE)

@@ -1,0 +1,55 @@
+"""What the EC2 Query API (kumo.ec2) keeps: credentials, instance tags, seen signatures.
+
+* ``ec2_credentials``: an access key id and its secret, belonging to a user and a project (as
+  Keystone's ``openstack ec2 credentials``). AWS Signature Version 4 is an HMAC keyed by a value
+  derived from the secret and the request's date, so the server needs the secret itself -- a
+  one-way hash cannot verify a signature. The secret is therefore stored sealed (AES-GCM, the
+  access key id as associated data) under a key kept outside the database
+  (kumo.identity.credential_key): a copy of the database alone gives no secret away, as
+  Keystone encrypts its credential blobs with the credential fernet keys.
+* ``ec2_tags``: EC2 tags of instances (key -> value). Image tags are the images' properties
+  (one answer: DescribeImages shows them, CreateTags on an image sets them).
+* ``ec2_request_signatures``: signatures already accepted, until their request could no longer
+  be accepted anyway (the timestamp window): a second request with one of them is a replay. In
+  the database, so every controller sharing it refuses the replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kumo.db.base import Base, Timestamps, UTCDateTime
+
+
+class Ec2Credential(Timestamps, Base):
+    __tablename__ = "ec2_credentials"
+
+    #: the access key id the client sends (``AKIA`` + 16 base32 characters, as AWS forms them)
+    access_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
+                                            index=True)
+    #: base64(nonce || AES-GCM ciphertext of the secret), associated data the access key id
+    secret_sealed: Mapped[str] = mapped_column(Text)
+
+
+class Ec2Tag(Base):
+    __tablename__ = "ec2_tags"
+
+    instance_uuid: Mapped[str] = mapped_column(
+        ForeignKey("instances.uuid", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), default="")
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Ec2RequestSignature(Base):
+    __tablename__ = "ec2_request_signatures"
+
+    #: the request's SigV4 signature (64 hex digits)
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: after this the request's timestamp is outside the accepted window: the row may go
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,492 @@
+"""Instances: RunInstances, DescribeInstances, Start/Stop/Reboot/TerminateInstances,
+GetPasswordData -- over the service layer ``kumo server`` and the Compute API use
+(kumo.compute.servers), so an instance launched here is built exactly as ``kumo server
+create`` builds it: the same validation, scheduler, guest policy (a Windows image's localtime
+clock and enlightenments), journal and recovery.
+
+EC2's asynchrony: RunInstances answers once the instances are validated, placed and recorded
+(pending) and builds them on worker threads (as the Compute API's create); Start/Stop/Reboot/
+Terminate record the operation (journaled, the server busy) and carry it out on a worker
+thread, answering at once with the state it is heading through (a graceful stop may take the
+guest's shutdown time, longer than a client waits for an answer).
+
+States (EC2's codes): pending 0, running 16, shutting-down 32, terminated 48, stopping 64,
+stopped 80. A server in ERROR is shown with a ``stateReason`` (Server.InternalError and its
+fault): ``terminated`` when its build failed (it is on no host), else ``stopped``. Terminated
+instances stay visible for an hour, as EC2 keeps them.
+
+Tenancy: a credential sees and acts on its own project's instances only; another project's
+instance id is InvalidInstanceID.NotFound, exactly as one that never existed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from kumo import logs
+from kumo.compute import background, reschedule
+from kumo.compute import servers as service
+from kumo.compute.boot_source import resolve_references
+from kumo.compute.lookup import find_flavor
+from kumo.db.models import Host, Image, Instance, JournalEntry, KeyPair
+from kumo.ec2 import ids
+from kumo.ec2.actions import images, tags as tag_actions
+from kumo.ec2.actions.zones import zone_names
+from kumo.ec2.call import Call, action
+from kumo.ec2.errors import Ec2Error, from_kumo, invalid
+from kumo.errors import KumoError, NotFound, StateError
+from kumo.scheduler.errors import NoValidHost
+from kumo.scheduler.inventory import DEFAULT_ZONE, zone_of
+
+log = logs.get(__name__)
+
+PENDING, RUNNING, SHUTTING_DOWN, TERMINATED, STOPPING, STOPPED = (
+    (0, "pending"), (16, "running"), (32, "shutting-down"), (48, "terminated"),
+    (64, "stopping"), (80, "stopped"))
+#: how long a terminated instance stays visible (EC2: about an hour)
+TERMINATED_VISIBLE = timedelta(hours=1)
+#: instances one RunInstances may launch
+MAX_COUNT = 50
+FILTERS = ("instance-id", "instance-state-name", "instance-state-code", "instance-type",
+           "image-id", "key-name", "availability-zone", "reservation-id", "platform",
+           "kernel-id", "ramdisk-id", "tag:", "tag-key", "tag-value")
+
+
+def state(i: Instance) -> tuple[int, str]:
+    if i.deleted:
+        return TERMINATED
+    vm, task = i.vm_state, i.task_state
+    if task == "deleting":
+        return SHUTTING_DOWN
+    if vm == "building":
+        return PENDING
+    if vm == "active":
+        return STOPPING if task == "powering-off" else RUNNING
+    if vm == "stopped":
+        return PENDING if task == "powering-on" else STOPPED
+    if vm == "error":
+        return TERMINATED if i.host_id is None else STOPPED
+    return PENDING
+
+
+def _state_view(i: Instance) -> dict[str, Any]:
+    code, name = state(i)
+    return {"code": code, "name": name}
+
+
+# --- finding instances ---------------------------------------------------------------------------
+
+def _visible(ctx_project: str, now: datetime):
+    return and_(Instance.project_id == ctx_project,
+                or_(Instance.deleted.is_(False), Instance.deleted_at > now - TERMINATED_VISIBLE))
+
+
+def find_instances(s: Session, call: Call, ec2_ids: list[str]) -> list[Instance]:
+    """The project's instances with these ids (each Malformed or NotFound as EC2 names it;
+    one error naming every id not found)."""
+    rows, missing = [], []
+    for ec2_id in ec2_ids:
+        _p, digits = ids.parse(ec2_id, ("i",), "InvalidInstanceID.Malformed", "instance")
+        found = list(s.scalars(select(Instance).where(
+            _visible(call.ctx.project_id, datetime.now(timezone.utc)),
+            Instance.uuid.like(ids.uuid_like(digits)))))
+        if len(found) != 1:
+            missing.append(ec2_id)
+        else:
+            rows.append(found[0])
+    if missing:
+        raise Ec2Error("InvalidInstanceID.NotFound", f"The instance ID"
+                       f"{'s' if len(missing) > 1 else ''} '{', '.join(missing)}' do"
+                       f"{'' if len(missing) > 1 else 'es'} not exist")
+    return rows
+
+
+def _instance_ids(call: Call) -> list[str]:
+    wanted = call.params.strings("InstanceId")
+    if not wanted:
+        raise Ec2Error("MissingParameter", "The request must contain the parameter InstanceId")
+    return wanted
+
+
+# --- the view ------------------------------------------------------------------------------------
+
+def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
+    """Each instance as EC2 shows it (with its reservation id under ``_reservation``)."""
+    uuids = [i.uuid for i in rows]
+    tags = tag_actions.tags_of(s, uuids)
+    image_ids = {i.image_id for i in rows if i.image_id}
+    formats = dict(s.execute(select(Image.id, Image.disk_format)
+                             .where(Image.id.in_(image_ids))).all()) if image_ids else {}
+    host_ids = {i.host_id for i in rows if i.host_id}
+    zones = {h.id: zone_of(h) for h in s.scalars(
+        select(Host).where(Host.id.in_(host_ids)).options(selectinload(Host.aggregates)))} \
+        if host_ids else {}
+    out = []
+    for index, i in enumerate(rows):
+        props = dict(i.image_properties or {})
+        platform = images.platform_of(props)
+        view: dict[str, Any] = {
+            "instanceId": ids.instance_id(i.uuid),
+            "imageId": ids.image_id(i.image_id, formats.get(i.image_id)) if i.image_id
+            else None,
+            "instanceState": _state_view(i),
+            "privateDnsName": "", "dnsName": "",
+            "reason": "",
+            "keyName": i.key_name,
+            "amiLaunchIndex": 0,
+            "productCodes": [],
+            "instanceType": i.flavor_name,
+            "launchTime": _time(i.launched_at or i.created_at),
+            "placement": {"availabilityZone": i.availability_zone
+                          or zones.get(i.host_id) or DEFAULT_ZONE,
+                          "groupName": "", "tenancy": "default"},
+            "kernelId": ids.image_id(props["kernel_id"], "aki") if props.get("kernel_id")
+            else None,
+            "ramdiskId": ids.image_id(props["ramdisk_id"], "ari") if props.get("ramdisk_id")
+            else None,
+            "platform": platform,
+            "platformDetails": "Windows" if platform else "Linux/UNIX",
+            "monitoring": {"state": "disabled"},
+            "groupSet": [],
+            "architecture": props.get("architecture", "x86_64"),
+            "rootDeviceType": "instance-store",
+            "blockDeviceMapping": [],
+            "virtualizationType": "hvm",
+            "hypervisor": props.get("hypervisor_type", "kvm"),
+            "tagSet": [{"key": k, "value": v} for k, v in sorted(tags.get(i.uuid, {}).items())],
+            "_reservation": i.reservation_id or ids.reservation_of(i.uuid),
+            "_owner": i.project_id,
+        }
+        if i.vm_state == "error" and not i.deleted:
+            view["stateReason"] = {"code": "Server.InternalError",
+                                   "message": f"Server.InternalError: {i.fault_reason or ''}"}
+            view["reason"] = i.fault_reason or ""
+        if i.deleted and i.deleted_at:
+            view["reason"] = f"User initiated ({_time(i.deleted_at)})"
+            view["stateReason"] = {"code": "Client.UserInitiatedShutdown",
+                                   "message": "Client.UserInitiatedShutdown: User initiated "
+                                              "shutdown"}
+        out.append(view)
+        _ = index
+    return out
+
+
+def _time(t: datetime | None) -> str | None:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z") if t else None
+
+
+def _reservations(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    owners: dict[str, str] = {}
+    for v in views:
+        rid = v.pop("_reservation")
+        owners[rid] = v.pop("_owner")
+        grouped[rid].append(v)
+    return [{"reservationId": rid, "ownerId": owners[rid], "groupSet": [],
+             "instancesSet": items} for rid, items in grouped.items()]
+
+
+# --- DescribeInstances ---------------------------------------------------------------------------
+
+@action("DescribeInstances", ("InstanceId", "Filter", "MaxResults", "NextToken"))
+def describe_instances(call: Call) -> dict[str, Any]:
+    p = call.params
+    wanted = p.strings("InstanceId")
+    filters = p.filters(FILTERS)
+    p.integer("MaxResults", None, 5, 1000)
+    with call.env.db.session_scope(readonly=True) as s:
+        if wanted:
+            rows = find_instances(s, call, wanted)
+        else:
+            rows = list(s.scalars(select(Instance).where(
+                _visible(call.ctx.project_id, datetime.now(timezone.utc)))
+                .order_by(Instance.created_at, Instance.id)))
+        views = [v for v in ec2_instances(s, rows) if _matches(filters, v)]
+    return {"reservationSet": _reservations(views)}
+
+
+def _matches(filters, v: dict[str, Any]) -> bool:
+    tags = {t["key"]: t["value"] for t in v["tagSet"]}
+    return (filters.match("instance-id", v["instanceId"])
+            and filters.match("instance-state-name", v["instanceState"]["name"])
+            and filters.match("instance-state-code", str(v["instanceState"]["code"]))
+            and filters.match("instance-type", v["instanceType"])
+            and filters.match("image-id", v["imageId"])
+            and filters.match("key-name", v["keyName"])
+            and filters.match("availability-zone", v["placement"]["availabilityZone"])
+            and filters.match("reservation-id", v["_reservation"])
+            and filters.match("platform", v["platform"])
+            and filters.match("kernel-id", v["kernelId"])
+            and filters.match("ramdisk-id", v["ramdiskId"])
+            and filters.tags(tags))
+
+
+# --- RunInstances --------------------------------------------------------------------------------
+
+#: parameters EC2 has that kumo does not serve: refused by name, never ignored
+UNSUPPORTED = ("BlockDeviceMapping", "NetworkInterface", "PrivateIpAddress",
+               "IamInstanceProfile", "LaunchTemplate", "ElasticGpuSpecification",
+               "InstanceMarketOptions", "CpuOptions", "CapacityReservationSpecification",
+               "HibernationOptions", "LicenseSpecification", "EnclaveOptions",
+               "Ipv6Address", "Ipv6AddressCount", "SecondaryPrivateIpAddressCount")
+
+
+@action("RunInstances", ("ImageId", "InstanceType", "MinCount", "MaxCount", "KeyName",
+                         "UserData", "KernelId", "RamdiskId", "Placement", "TagSpecification",
+                         "ClientToken", "SubnetId", "SecurityGroup", "SecurityGroupId",
+                         "Monitoring", "DisableApiTermination", "EbsOptimized",
+                         "InstanceInitiatedShutdownBehavior", "AdditionalInfo",
+                         *UNSUPPORTED), mutating=True)
+def run_instances(call: Call) -> dict[str, Any]:
+    p, env, ctx = call.params, call.env, call.ctx
+    for name in UNSUPPORTED:
+        if any(k == name or k.startswith(name + ".") for k in p.values):
+            raise Ec2Error("UnsupportedOperation", f"The parameter {name} is not supported by "
+                           "this cloud (kumo boots instances from an image's local root disk)")
+    image_ref = p.required("ImageId")
+    min_count = p.integer("MinCount", None, 1, MAX_COUNT)
+    max_count = p.integer("MaxCount", None, 1, MAX_COUNT)
+    if min_count is None:
+        raise Ec2Error("MissingParameter", "The request must contain the parameter MinCount")
+    if max_count is None:
+        raise Ec2Error("MissingParameter", "The request must contain the parameter MaxCount")
+    if min_count > max_count:
+        raise invalid(f"MinCount ({min_count}) is greater than MaxCount ({max_count}): allowed "
+                      "MinCount <= MaxCount")
+    instance_type = p.get("InstanceType") or "m1.small"  # EC2's default type
+    if p.get("SubnetId"):
+        raise Ec2Error("InvalidSubnetID.NotFound",
+                       f"The subnet ID '{p.get('SubnetId')}' does not exist")
+    for group in p.strings("SecurityGroup") + p.strings("SecurityGroupId"):
+        if group != "default":
+            raise Ec2Error("InvalidGroup.NotFound",
+                           f"The security group '{group[:80]}' does not exist (this cloud has "
+                           "only 'default')")
+    if p.get("UserData") is not None:
+        p.base64("UserData")
+        raise Ec2Error("UnsupportedOperation", "UserData is not supported by this cloud yet")
+    placement = p.structs("Placement", ("AvailabilityZone", "Tenancy", "GroupName")) \
+        if any(k.startswith("Placement.") for k in p.values) else []
+    zone = None
+    if any(k.startswith("Placement.") for k in p.values):
+        zone = p.values.get("Placement.AvailabilityZone") or None
+        for k in p.values:
+            if k.startswith("Placement.") and k not in ("Placement.AvailabilityZone",
+                                                        "Placement.Tenancy",
+                                                        "Placement.GroupName"):
+                raise Ec2Error("UnknownParameter", f"The parameter {k[:80]} is not recognized")
+        if p.values.get("Placement.Tenancy", "default") != "default":
+            raise invalid(f"Placement.Tenancy {p.values['Placement.Tenancy'][:40]!r} is not "
+                          "supported: allowed default")
+    _ = placement
+    tags = tag_actions.tag_specifications(p, "instance")
+    with env.db.session_scope(readonly=True) as s:
+        image = images.find(s, call.own, image_ref)
+        if image.disk_format in ("aki", "ari"):
+            raise invalid(f"The image '{image_ref}' is a {images.IMAGE_TYPES[image.disk_format[:3]]}"
+                          " image: allowed a machine image (ami-) as ImageId")
+        try:
+            flavor = find_flavor(s, ctx, instance_type)
+        except NotFound:
+            raise invalid(f"Invalid value '{instance_type[:80]}' for InstanceType: no such "
+                          "instance type (DescribeInstanceTypes lists them)") from None
+        overrides = {}
+        for param, prefix, prop in (("KernelId", "aki", "kernel_id"),
+                                    ("RamdiskId", "ari", "ramdisk_id")):
+            if p.get(param):
+                ref = p.get(param)
+                ids.parse(ref, ids.IMAGE_PREFIXES, "InvalidAMIID.Malformed", "image")
+                if not ref.startswith(prefix + "-"):
+                    raise invalid(f"Invalid value '{ref}' for {param}: allowed a {prefix}- "
+                                  "image id")
+                overrides[prop] = images.find(s, call.own, ref, (prefix,)).id
+        key_name, public_key = None, None
+        if p.get("KeyName"):
+            key_name = p.get("KeyName")
+            kp = s.scalar(select(KeyPair).where(KeyPair.user_id == ctx.user_id,
+                                                KeyPair.name == key_name))
+            if kp is None:
+                raise Ec2Error("InvalidKeyPair.NotFound",
+                               f"The key pair '{key_name[:255]}' does not exist")
+            public_key = kp.public_key
+        if zone is not None and zone not in zone_names(s):
+            raise invalid(f"Invalid availability zone: [{zone[:80]}]")
+        image_id, flavor_name = image.id, flavor.name
+    reservation = ids.reservation_of(f"{ctx.request_id}")
+    created: list[Instance] = []
+    entries: list[int] = []
+    try:
+        for _n in range(max_count):
+            try:
+                instance, _host = service.new_instance(
+                    env, ctx, "ec2-instance", image=image_id, flavor=flavor_name,
+                    key_name=key_name, public_key=public_key)
+                # the server's name is its EC2 id: unique, and what an operator sees in
+                # `kumo server list` matches what the EC2 client shows
+                instance.name = ids.instance_id(instance.uuid)
+                instance.reservation_id = reservation
+                instance.availability_zone = zone
+                if overrides:
+                    props = {**(instance.image_properties or {}), **overrides}
+                    with env.db.session_scope(readonly=True) as s:
+                        props = resolve_references(s, call.own, props,
+                                                   f"image '{image_ref}'")
+                    instance.image_properties = props
+                entries.append(service.schedule_and_record(env, ctx, instance))
+                created.append(instance)
+            except NoValidHost as e:
+                _discard_unplaced(call, instance.uuid)
+                if len(created) >= min_count:
+                    break
+                raise Ec2Error("InsufficientInstanceCapacity",
+                               f"There is not enough capacity to fulfill your request for "
+                               f"{min_count} instance(s) of type {flavor_name}: {e}") from None
+        tag_actions.set_tags(env, ctx, [i.uuid for i in created], tags)
+    except BaseException:
+        for instance in created:
+            _withdraw(call, instance.uuid)
+        raise
+    for instance, entry_id in zip(created, entries):
+        reschedule.build_in_background(env, ctx, entry_id, instance.uuid)
+    with env.db.session_scope(readonly=True) as s:
+        rows = list(s.scalars(select(Instance).where(
+            Instance.uuid.in_([i.uuid for i in created])).order_by(Instance.id)))
+        views = ec2_instances(s, rows)
+    for index, v in enumerate(views):
+        v.pop("_reservation"), v.pop("_owner")
+        v["amiLaunchIndex"] = index
+    return {"reservationId": reservation, "ownerId": ctx.project_id, "groupSet": [],
+            "instancesSet": views}
+
+
+def _discard_unplaced(call: Call, uuid: str) -> None:
+    """No host could take it: the ERROR record the scheduler's refusal leaves (as Nova's) is
+    removed -- EC2 launches all of MinCount or nothing."""
+    try:
+        service.delete_server(call.env, call.ctx, uuid)
+    except KumoError as e:
+        log.warning("removing unplaced instance %s failed: %s", uuid, e)
+
+
+def _withdraw(call: Call, uuid: str) -> None:
+    try:
+        service.delete_server(call.env, call.ctx, uuid)
+    except KumoError as e:
+        log.warning("withdrawing instance %s of a refused RunInstances failed: %s", uuid, e)
+
+
+# --- Start / Stop / Reboot / Terminate -----------------------------------------------------------
+
+#: action -> (kumo operation, EC2 states it acts from, states it leaves as they are)
+_LIFECYCLE = {
+    "start": ("start", (STOPPED,), (RUNNING, PENDING)),
+    "stop": ("stop", (RUNNING,), (STOPPED, STOPPING)),
+    "reboot": ("reboot", (RUNNING,), ()),
+    "terminate": ("delete", (PENDING, RUNNING, STOPPING, STOPPED), (SHUTTING_DOWN, TERMINATED)),
+}
+
+
+def _lifecycle(call: Call, what: str, **payload: Any) -> list[dict[str, Any]]:
+    operation, acts_from, leaves = _LIFECYCLE[what]
+    env = call.env
+    with env.db.session_scope(readonly=True) as s:
+        rows = find_instances(s, call, _instance_ids(call))
+        before = {i.uuid: state(i) for i in rows}
+        for i in rows:  # all checked before any is changed
+            st = before[i.uuid]
+            if st not in acts_from and st not in leaves and not (
+                    what == "terminate" and i.vm_state == "error"):
+                raise Ec2Error("IncorrectInstanceState",
+                               f"The instance '{ids.instance_id(i.uuid)}' is not in a state "
+                               f"from which it can be {_verb(what)} (it is {st[1]})")
+        uuids = [i.uuid for i in rows]
+    for uuid in uuids:
+        st = before[uuid]
+        if st in leaves:
+            continue
+        try:
+            entry_id, _ = service.begin_operation(env, call.ctx, uuid, operation, **payload)
+        except StateError as e:
+            raise Ec2Error("IncorrectInstanceState",
+                           f"The instance '{ids.instance_id(uuid)}' cannot be {_verb(what)} "
+                           f"now: {e}") from None
+        _carry_out_in_background(env, entry_id)
+    with env.db.session_scope(readonly=True) as s:
+        now_rows = {i.uuid: i for i in s.scalars(select(Instance).where(
+            Instance.uuid.in_(uuids)))}
+        return [{"instanceId": ids.instance_id(u),
+                 "currentState": _state_view(now_rows[u]),
+                 "previousState": {"code": before[u][0], "name": before[u][1]}}
+                for u in uuids]
+
+
+def _verb(what: str) -> str:
+    return {"start": "started", "stop": "stopped", "reboot": "rebooted",
+            "terminate": "terminated"}[what]
+
+
+def _carry_out_in_background(env, entry_id: int) -> None:
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        s.expunge(entry)
+
+    def run() -> None:
+        try:
+            background.carry_out(env, entry)
+        except KumoError as e:  # recorded on the server by the operation itself
+            log.warning("%s of server %s failed: %s", entry.operation, entry.instance_uuid, e)
+
+    threading.Thread(target=run, name=f"{entry.operation}-{entry.instance_uuid[:8]}",
+                     daemon=True).start()
+
+
+@action("StartInstances", ("InstanceId", "AdditionalInfo"), mutating=True)
+def start_instances(call: Call) -> dict[str, Any]:
+    return {"instancesSet": _lifecycle(call, "start")}
+
+
+@action("StopInstances", ("InstanceId", "Force", "Hibernate"), mutating=True)
+def stop_instances(call: Call) -> dict[str, Any]:
+    force = call.params.boolean("Force")
+    if call.params.boolean("Hibernate"):
+        raise Ec2Error("UnsupportedHibernationConfiguration",
+                       "Hibernation is not supported by this cloud")
+    # Force: power off at once (no graceful shutdown time)
+    return {"instancesSet": _lifecycle(call, "stop", **({"timeout_override": 0.0}
+                                                         if force else {}))}
+
+
+@action("RebootInstances", ("InstanceId",), mutating=True)
+def reboot_instances(call: Call) -> dict[str, Any]:
+    _lifecycle(call, "reboot")
+    return {"return": True}
+
+
+@action("TerminateInstances", ("InstanceId",), mutating=True)
+def terminate_instances(call: Call) -> dict[str, Any]:
+    return {"instancesSet": _lifecycle(call, "terminate")}
+
+
+# --- GetPasswordData -----------------------------------------------------------------------------
+
+@action("GetPasswordData", ("InstanceId",))
+def get_password_data(call: Call) -> dict[str, Any]:
+    """The Windows admin password kumo set, encrypted with the instance's key pair (RSA,
+    PKCS#1 v1.5, base64), as EC2 hands it out; empty when there is none (Linux, no key pair,
+    or a key type that cannot encrypt)."""
+    ec2_id = call.params.required("InstanceId")
+    with call.env.db.session_scope(readonly=True) as s:
+        [i] = find_instances(s, call, [ec2_id])
+        return {"instanceId": ec2_id,
+                "timestamp": _time(i.launched_at or i.updated_at),
+                "passwordData": i.password_data or ""}
+
+
+def _kumo_error(e: KumoError) -> Ec2Error:
+    return from_kumo(e)
