@@ -1,15 +1,19 @@
-"""Replayed requests: a signature is accepted once.
+"""Replayed requests: the signature of a request that changes something is accepted once.
 
 A SigV4 signature covers the whole request and its timestamp, so a second request carrying an
 accepted signature is the same request sent again -- by an eavesdropper, or a proxy retrying.
-Each accepted signature is recorded (ec2_request_signatures, primary key the signature) until
+For an action that changes something (RunInstances, TerminateInstances, CreateTags, ...: the
+actions registered ``mutating``) each accepted signature is recorded (ec2_request_signatures, primary key the signature) until
 its request would be refused anyway for its age (kumo.ec2.sigv4: X-Amz-Date + 5 minutes, or the
 presigned expiry); the insert of a signature already there fails, and the request is refused.
 In the database, so every controller sharing it refuses a replay another one accepted.
 
-What this costs a client: two byte-identical requests within the same second (X-Amz-Date has
-one-second resolution) are indistinguishable from a replay, and the second is refused -- a
-client polling faster than once a second gets AuthFailure. botocore signs every retry anew.
+Reads (Describe*, GetPasswordData) are not checked: X-Amz-Date has a one-second resolution,
+so two identical reads in the same second -- a script listing twice, a waiter polling -- are
+byte-identical and would be refused as replays, while replaying a read gains an eavesdropper
+nothing they did not already see on the wire. Two identical changes within a second are
+refused as the replay they cannot be told from (botocore's RunInstances carries a fresh
+ClientToken each call, so two launches never are).
 """
 
 from __future__ import annotations

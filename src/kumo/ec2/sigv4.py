@@ -14,7 +14,7 @@ signature"), step by step:
 
 * canonical URI: the path as sent, dot segments removed, then URI-encoded once more (every
   service but S3 encodes the already-encoded path again);
-* canonical query: each name and value decoded and re-encoded with the unreserved set
+* canonical query: each name and value decoded ('+' as a space) and re-encoded with the unreserved set
   A-Z a-z 0-9 - _ . ~ (space %20), sorted by name then value; X-Amz-Signature left out;
 * canonical headers: the signed headers only (``host`` must be one), names lowercased, values
   trimmed with inner runs of spaces made one, repeated headers joined by commas;
@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from kumo.ec2.errors import Ec2Error, auth_failure
 
@@ -250,7 +250,9 @@ def canonical_query(raw_query: str, presigned: bool) -> str:
         if not part:
             continue
         name, _, value = part.partition("=")
-        name, value = unquote(name), unquote(value)
+        # '+' is a space, as the parameters are read (parse_qsl): botocore signs a space
+        # sent as '+' in the URL as %20
+        name, value = unquote_plus(name), unquote_plus(value)
         if presigned and name == "X-Amz-Signature":
             continue
         pairs.append((uri_encode(name), uri_encode(value)))
