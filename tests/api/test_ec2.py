@@ -340,3 +340,91 @@ def test_a_reader_may_describe_but_not_change(cloud):
         rita.run_instances(ImageId=_images(cloud)["linux"]["ImageId"],
                            InstanceType="ec2.tiny", MinCount=1, MaxCount=1)
     assert _error(e) == ("UnauthorizedOperation", 403)
+
+
+# --- fuzzed: never a 5xx, always Amazon's shapes -------------------------------------------------
+
+def _fuzz_strategies(cloud):
+    from hypothesis import strategies as st
+
+    from kumo.ec2.call import ACTIONS
+    import kumo.ec2.actions  # noqa: F401
+
+    images = _images(cloud)
+    known_values = ["1", "0", "-1", "51", "true", "false", "i-0123456789abcdef0", "i-",
+                    "ami-0123456789abcdef0", "ec2.tiny", "nova", "RegionOne", "instance",
+                    "image", "tag:Name", "instance-state-name", "2016-11-15", "*", "",
+                    images["linux"]["ImageId"], images["kernel"]["ImageId"], "aGVsbG8=", "%%"]
+    names = ["InstanceId.1", "InstanceId.2", "ImageId", "ImageId.1", "MinCount", "MaxCount",
+             "Filter.1.Name", "Filter.1.Value.1", "Filter.2.Name", "ResourceId.1", "Tag.1.Key",
+             "Tag.1.Value", "InstanceType", "InstanceType.1", "KernelId", "RamdiskId",
+             "Placement.AvailabilityZone", "Placement.Tenancy", "UserData", "DryRun",
+             "KeyName", "TagSpecification.1.ResourceType", "TagSpecification.1.Tag.1.Key",
+             "ZoneName.1", "RegionName.1", "InstanceId.0", "Filter.x.Name", "Owner.1", "Force",
+             "MaxResults", "SubnetId", "SecurityGroup.1", "BlockDeviceMapping.1.DeviceName",
+             "Version"]
+    value = st.one_of(st.sampled_from(known_values), st.text(max_size=40))
+    name = st.one_of(st.sampled_from(names), st.text(min_size=1, max_size=30))
+    action = st.one_of(st.sampled_from(sorted(ACTIONS)), st.text(max_size=30))
+    return st.builds(lambda a, rest: {"Action": a, **rest}, action,
+                     st.dictionaries(name, value, max_size=6))
+
+
+def test_fuzzed_requests_get_amazon_shaped_answers_never_5xx(cloud):
+    from hypothesis import HealthCheck, given, settings
+
+    ns = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(_fuzz_strategies(cloud))
+    def check(params):
+        params = {"Version": "2016-11-15", **params}
+        r = cloud.send(cloud.signed(params))
+        assert r.status_code < 500, (params, r.text)
+        doc = etree.fromstring(r.content)
+        if r.status_code == 200:
+            assert doc.tag == f"{ns}{params['Action']}Response", (params, r.text)
+            assert doc.findtext(f"{ns}requestId")
+        else:
+            assert doc.tag == "Response" and doc.findtext("Errors/Error/Code"), r.text
+            assert doc.findtext("Errors/Error/Message") and doc.findtext("RequestID")
+
+    check()
+    # leave nothing running for the other tests
+    ec2 = cloud.client()
+    left = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"]
+            for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    if left:
+        time.sleep(1.1)
+        ec2.terminate_instances(InstanceIds=left)
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "AWS4-HMAC-SHA256 garbage"},
+    {"Authorization": "AWS4-HMAC-SHA256 Credential=\x7f/x, SignedHeaders=host, Signature=1"},
+    {"Authorization": "Bearer token"},
+    {"X-Amz-Date": "not a date", "Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261128/"
+     "RegionOne/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "a" * 64},
+    {},
+], ids=["garbage", "control-character", "bearer", "bad-date", "unsigned"])
+def test_malformed_authentication_is_4xx(cloud, headers):
+    import httpx
+
+    r = httpx.post(cloud.endpoint, data={"Action": "DescribeInstances"}, headers=headers)
+    status, code, _ = _xml_error(r)
+    assert 400 <= status < 500 and code in ("IncompleteSignature", "MissingAuthenticationToken",
+                                            "AuthFailure"), (status, code)
+
+
+def test_odd_bodies_and_methods_are_amazon_shaped(cloud):
+    import httpx
+
+    too_big = httpx.post(cloud.endpoint, content=b"Action=" + b"x" * 70000,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert _xml_error(too_big)[:2] == (413, "RequestEntityTooLarge")
+    bad_utf8 = httpx.post(cloud.endpoint, content=b"Action=\xff\xfe",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert _xml_error(bad_utf8)[:2] == (400, "MalformedQueryString")
+    put = httpx.put(cloud.endpoint, content=b"Action=DescribeInstances")
+    assert _xml_error(put)[0] == 405

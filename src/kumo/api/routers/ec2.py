@@ -40,7 +40,7 @@ async def ec2(request: Request) -> Response:
 
 
 def handle(request: Request, raw_path: str, raw_query: bytes, body: bytes) -> Response:
-    from kumo.ec2 import errors, xml
+    from kumo.ec2 import errors
     from kumo.ec2.service import Answer, dispatch
     from kumo.ec2.sigv4 import Request as SignedRequest
 

@@ -39,7 +39,7 @@ from kumo.ec2 import ids
 from kumo.ec2.actions import images, tags as tag_actions
 from kumo.ec2.actions.zones import zone_names
 from kumo.ec2.call import Call, action
-from kumo.ec2.errors import Ec2Error, from_kumo, invalid
+from kumo.ec2.errors import Ec2Error, invalid
 from kumo.errors import KumoError, NotFound, StateError
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.inventory import DEFAULT_ZONE, zone_of
@@ -128,7 +128,7 @@ def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
         select(Host).where(Host.id.in_(host_ids)).options(selectinload(Host.aggregates)))} \
         if host_ids else {}
     out = []
-    for index, i in enumerate(rows):
+    for i in rows:
         props = dict(i.image_properties or {})
         platform = images.platform_of(props)
         view: dict[str, Any] = {
@@ -173,7 +173,6 @@ def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
                                    "message": "Client.UserInitiatedShutdown: User initiated "
                                               "shutdown"}
         out.append(view)
-        _ = index
     return out
 
 
@@ -271,8 +270,6 @@ def run_instances(call: Call) -> dict[str, Any]:
     if p.get("UserData") is not None:
         p.base64("UserData")
         raise Ec2Error("UnsupportedOperation", "UserData is not supported by this cloud yet")
-    placement = p.structs("Placement", ("AvailabilityZone", "Tenancy", "GroupName")) \
-        if any(k.startswith("Placement.") for k in p.values) else []
     zone = None
     if any(k.startswith("Placement.") for k in p.values):
         zone = p.values.get("Placement.AvailabilityZone") or None
@@ -284,7 +281,6 @@ def run_instances(call: Call) -> dict[str, Any]:
         if p.values.get("Placement.Tenancy", "default") != "default":
             raise invalid(f"Placement.Tenancy {p.values['Placement.Tenancy'][:40]!r} is not "
                           "supported: allowed default")
-    _ = placement
     tags = tag_actions.tag_specifications(p, "instance")
     with env.db.session_scope(readonly=True) as s:
         image = images.find(s, call.own, image_ref)
@@ -487,6 +483,3 @@ def get_password_data(call: Call) -> dict[str, Any]:
                 "timestamp": _time(i.launched_at or i.updated_at),
                 "passwordData": i.password_data or ""}
 
-
-def _kumo_error(e: KumoError) -> Ec2Error:
-    return from_kumo(e)
