@@ -73,7 +73,7 @@ class Ec2Cloud:
 
 
 def setup(live: Live) -> Ec2Cloud:
-    """EC2 credentials for alice (demo) and bob (other), made in this process on the live
+    """EC2 credentials for alice (demo), bob (other) and rita (a reader of demo: tests.api.live), made in this process on the live
     server's database (as ``kumo ec2-credentials create`` makes them: tested in
     tests/identity)."""
     from kumo.compute.context import admin_context
@@ -87,7 +87,8 @@ def setup(live: Live) -> Ec2Cloud:
         ids.update({u["name"]: u["id"] for u in service.list_users(env.db, ctx)})
         creds = {user: ec2_credentials.create(env.db, env.settings.credential_key_file, ctx,
                                               user, project)
-                 for user, project in (("alice", "demo"), ("bob", "other"))}
+                 for user, project in (("alice", "demo"), ("bob", "other"),
+                                       ("rita", "demo"))}
     finally:
         env.close()
     return Ec2Cloud(live, creds, ids)

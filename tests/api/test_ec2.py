@@ -327,13 +327,6 @@ def test_another_projects_instance_is_not_found(cloud):
 
 
 def test_a_reader_may_describe_but_not_change(cloud):
-    live = cloud.live
-    live.kumo("user", "create", "rita", "--password", "rita-secret-1", "--project", "demo")
-    live.kumo("role", "add", "reader", "--user", "rita", "--project", "demo")
-    import json
-    cred = json.loads(live.kumo("ec2-credentials", "create", "--user", "rita", "--project",
-                                "demo", "-f", "json").stdout)
-    cloud.creds["rita"] = cred
     rita = cloud.client("rita")
     assert rita.describe_images()["Images"]
     with pytest.raises(ClientError) as e:
@@ -412,6 +405,11 @@ def test_malformed_authentication_is_4xx(cloud, headers):
     import httpx
 
     r = httpx.post(cloud.endpoint, data={"Action": "DescribeInstances"}, headers=headers)
+    if r.status_code == 400 and not r.content.startswith(b"<"):
+        # the HTTP server (uvicorn) refuses a control character in a header itself, before
+        # kumo sees the request: a 4xx all the same
+        assert any("\x7f" in v for v in headers.values()), r.text
+        return
     status, code, _ = _xml_error(r)
     assert 400 <= status < 500 and code in ("IncompleteSignature", "MissingAuthenticationToken",
                                             "AuthFailure"), (status, code)
