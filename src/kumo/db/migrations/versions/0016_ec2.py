@@ -2,8 +2,8 @@
 window), instances.password_data (the admin password encrypted with the key pair's public key),
 instances.reservation_id (the RunInstances call that made it).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-28 21:50:00.000000
 """
 from alembic import op
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from kumo.db.base import UTCDateTime
 
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
