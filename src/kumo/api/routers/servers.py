@@ -219,7 +219,7 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
         password = instance.pending_admin_password = generate_password()
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
-    _build_in_background(env, ctx, entry_id, uuid, "build")
+    reschedule.build_in_background(env, ctx, entry_id, uuid)
     base = str(request.base_url).rstrip("/")
     answer: dict[str, Any] = {"id": uuid, "links": [
         {"rel": "self", "href": f"{base}/compute/v2.1/servers/{uuid}"}],
@@ -236,20 +236,7 @@ def _evacuate(env: Any, ctx: RequestContext, server_id: str, host: str | None) -
     from kumo.compute import evacuate
 
     uuid, entry_id = evacuate.evacuate_server(env, ctx, server_id, host)
-    _build_in_background(env, ctx, entry_id, uuid, "evacuate")
-
-
-def _build_in_background(env: Any, ctx: RequestContext, entry_id: int, uuid: str,
-                         what: str) -> None:
-    """The host-side build of a recorded create entry on a worker thread (Nova's conductor);
-    a failure is recorded on the server (ERROR, fault) by the service."""
-    def build() -> None:
-        try:
-            reschedule.build(env, ctx, entry_id, uuid)
-        except KumoError as e:
-            log.warning("%s of server %s failed: %s", what, uuid, e)
-
-    threading.Thread(target=build, name=f"{what}-{uuid[:8]}", daemon=True).start()
+    reschedule.build_in_background(env, ctx, entry_id, uuid)
 
 
 @router.delete("/servers/{server_id}", status_code=204)
