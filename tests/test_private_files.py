@@ -91,3 +91,22 @@ def test_private_dir_makes_missing_parents_private_and_narrows_up_to_root(tmp_pa
     private_dir(root / "a" / "b", root=root)
     assert modes(root) == {".": "0o700", "a": "0o700", "a/b": "0o700"}
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755  # above root: not kumo's
+
+
+def test_a_shared_sticky_directory_is_never_narrowed(tmp_path, umask):
+    """A database or key file put in /tmp must not take /tmp from everyone else (a SQLite file
+    at /tmp/kumo.db once left /tmp 0700, and swtpm_setup, running as tss, failed every vTPM
+    guest's start). A sticky directory stands in for /tmp here."""
+    from kumo.db.engine import make_engine
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    engine = make_engine(f"sqlite:///{shared / 'kumo.db'}")
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "kumo.db").stat().st_mode) == 0o600

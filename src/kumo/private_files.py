@@ -71,5 +71,10 @@ def _narrow(path: Path, mode: int) -> None:
         current = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return
+    if current & stat.S_ISVTX and path.is_dir():
+        # a sticky directory is shared by design (/tmp, /var/tmp): narrowing it would lock
+        # every other user and service out of it (swtpm_setup, running as tss, could no longer
+        # make its temporary files and no vTPM guest started); kumo's files in it are 0600
+        return
     if current != mode:
         os.chmod(path, mode)
