@@ -27,7 +27,7 @@ import pytest
 from kumo.backends import get_backend
 from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
-from kumo.errors import DomainNotFound
+from kumo.errors import DomainNotFound, StateError
 from kumo.guest.build import build_guest
 from kumo.guest.policy.machine import versioned_machine
 from kumo.guest.request import GuestRequest
@@ -65,11 +65,14 @@ def domain_name(request: pytest.FixtureRequest, system_libvirt: LibvirtHost) -> 
     """A unique name; the domain (with its NVRAM and TPM state) is removed whatever happens."""
     name = f"kumo-bootmx-{request.node.callspec.id}-{uuid.uuid4().hex[:8]}"
     yield name
-    for step in (system_libvirt.destroy, system_libvirt.undefine):
-        try:
-            step(name)
-        except DomainNotFound:
-            pass
+    try:
+        system_libvirt.destroy(name)
+    except (DomainNotFound, StateError):  # gone, or never started / already off: undefine it
+        pass
+    try:
+        system_libvirt.undefine(name)
+    except DomainNotFound:
+        pass
 
 
 def test_matrix_covers_every_windows_release_and_ten_linux():
