@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kumo.config import Settings
+from kumo.compute.image_store import locked, sync_dir
+from kumo.compute.image_store import names as _names_of
 from kumo.errors import InvalidInput
 from kumo.files import open_regular
 from kumo.private_files import FILE_MODE, private_dir
@@ -95,7 +97,7 @@ class StagingArea:
                 partial.unlink(missing_ok=True)
                 raise
             os.replace(partial, self.staged(image_id))
-            _sync(self.directory)
+            sync_dir(self.directory)
         finally:
             os.close(fd)
 
@@ -104,21 +106,12 @@ class StagingArea:
         """The staged file, locked for an import (None: nothing staged, or another import holds
         it); it is removed when the block ends cleanly (its data is in the store then)."""
         path = self.staged(image_id)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            yield None
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with locked(path) as fd:
+            if fd is None:
                 yield None
                 return
             yield path
             path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
 
     def remove(self, image_id: str) -> None:
         self.staged(image_id).unlink(missing_ok=True)
@@ -130,7 +123,7 @@ class StagingArea:
         (status or None when the row is gone, whether it has data); ``set_status(id, from, to)``
         a conditional update; ``claimed()`` the (id, status) of images uploading or importing."""
         events: list[StagingEvent] = []
-        names = _names(self.directory)
+        names = _names_of(self.directory)
         for name in names:
             if name.startswith(".") and name.endswith(".part"):
                 image_id = name[1:-len(".part")]
@@ -177,29 +170,5 @@ def _read(src: BinaryIO, what: str) -> bytes:
 
 def _take_lock(path: Path) -> bool:
     """Whether no live process holds ``path``'s lock (True also when it is gone)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def _names(directory: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(directory))
-    except FileNotFoundError:
-        return []
-
-
-def _sync(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with locked(path) as fd:
+        return fd is not None or not path.exists()  # gone counts as free, as before

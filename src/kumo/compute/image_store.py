@@ -392,42 +392,13 @@ class ImageStore:
         return found
 
     def _names(self) -> list[str]:
-        try:
-            return sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            return []
+        return names(self.directory)
 
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[int | None]:
-        """An fd holding ``name``'s lock, or None if another process holds it or the name no
-        longer names the file that was locked (renamed meanwhile by its owner)."""
-        path = self.directory / name
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            yield None
-            return
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield None
-                return
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            yield fd if same else None
-        finally:
-            os.close(fd)
+    def _locked(self, name: str) -> contextlib.AbstractContextManager[int | None]:
+        return locked(self.directory / name)
 
     def _sync_dir(self) -> None:
-        """Make a rename durable (the directory entry is what changed)."""
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_dir(self.directory)
 
 
 @contextlib.contextmanager
@@ -438,3 +409,46 @@ def _writing(dest: str | Path | BinaryIO) -> Iterator[BinaryIO]:
         return
     with open(dest, "wb") as f:  # type: ignore[arg-type]
         yield f
+
+
+# --- the file-name journal's primitives, shared with the staging area (image_staging) ---------
+
+def names(directory: Path) -> list[str]:
+    """The entries of ``directory``, sorted; none when it does not exist yet."""
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[int | None]:
+    """An fd holding ``path``'s lock, or None if another process holds it or the name no longer
+    names the file that was locked (renamed meanwhile by its owner)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        yield fd if same else None
+    finally:
+        os.close(fd)
+
+
+def sync_dir(directory: Path) -> None:
+    """Make a rename durable (the directory entry is what changed)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
