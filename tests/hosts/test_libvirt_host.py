@@ -280,3 +280,54 @@ def test_threads_opening_together_share_one_connection() -> None:
     assert errors == []
     assert len({id(c) for c in seen}) == 1 and seen[0].isAlive()
     host.close()
+
+
+def test_concurrent_ensure_pool_on_one_host_all_succeed_and_keep_the_pool_defined() -> None:
+    """Two builds starting together on a host with no pool yet (RunInstances with MinCount=2)
+    both ensure kumo's pool. The loser of the race must not fail ("storage pool is active"), and
+    must never undefine the pool the winner defined. test:///default is one state per process,
+    shared by every connection while one is open, as a real libvirtd is shared by a controller's
+    threads."""
+    import threading
+    import uuid as uuidlib
+
+    rounds, width = 15, 6
+    failures: list[BaseException] = []
+    names = [f"race-{uuidlib.uuid4().hex[:8]}" for _ in range(rounds)]
+    conn = libvirt.open("test:///default")  # keeps the driver's state alive between rounds
+    try:
+        for name in names:
+            barrier = threading.Barrier(width)
+
+            def run(name: str = name, barrier: threading.Barrier = barrier) -> None:
+                host = LibvirtHost("test:///default")
+                try:
+                    barrier.wait()
+                    host.ensure_pool(name, f"/srv/{name}")
+                except BaseException as e:  # noqa: BLE001 - collected and asserted below
+                    failures.append(e)
+                finally:
+                    host.close()
+
+            threads = [threading.Thread(target=run) for _ in range(width)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert [str(f) for f in failures] == []
+        for name in names:
+            pool = conn.storagePoolLookupByName(name)
+            assert pool.isActive() and pool.isPersistent() and pool.autostart(), name
+    finally:
+        try:
+            for name in names:
+                try:
+                    pool = conn.storagePoolLookupByName(name)
+                except libvirt.libvirtError:
+                    continue
+                if pool.isActive():
+                    pool.destroy()
+                if pool.isPersistent():
+                    pool.undefine()
+        finally:
+            conn.close()

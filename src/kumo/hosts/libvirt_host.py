@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import libvirt
 from lxml import etree
@@ -401,7 +401,11 @@ class LibvirtHost(LibvirtNetworks):
 
     def ensure_pool(self, name: str, path: str | Path, *, autostart: bool = True) -> str:
         """A directory pool ``name`` at ``path`` on the host, defined, built and started if it is
-        not; returns its path. ConfigConflict when a pool of that name uses another path."""
+        not; returns its path. ConfigConflict when a pool of that name uses another path.
+
+        Safe when several builds ensure the pool at once (two servers of one request landing on
+        a new host, or two controllers): whoever loses the race to define or start it takes the
+        winner's pool instead of failing, and nothing here ever undefines a pool."""
         path = os.path.normpath(str(path))
         conn = self._connection()
         try:
@@ -415,7 +419,14 @@ class LibvirtHost(LibvirtNetworks):
                              f"the pool already exists at {existing}")
         with self._translating(f"start storage pool {name!r}"):
             if not pool.isActive():
-                pool.create(0)
+                try:
+                    pool.create(0)
+                except libvirt.libvirtError:
+                    if not pool.isActive():
+                        # Defined by a builder that died before building its directory (or
+                        # lost a race to build it): build, then start.
+                        _unless_active(pool, pool.build, 0)
+                        _unless_active(pool, pool.create, 0)
             if autostart and not pool.autostart():
                 pool.setAutostart(1)
         return path
@@ -426,14 +437,20 @@ class LibvirtHost(LibvirtNetworks):
         etree.SubElement(root, "name").text = name
         etree.SubElement(etree.SubElement(root, "target"), "path").text = path
         with self._translating(f"define storage pool {name!r}"):
-            pool = conn.storagePoolDefineXML(etree.tostring(root, encoding="unicode"), 0)
-        try:
-            with self._translating(f"build storage pool {name!r}"):
-                pool.build(0)
-        except BaseException:
-            with contextlib.suppress(libvirt.libvirtError):
-                pool.undefine()
-            raise
+            try:
+                pool = conn.storagePoolDefineXML(etree.tostring(root, encoding="unicode"), 0)
+            except libvirt.libvirtError:
+                # Defined by another connection since our lookup ("already exists with uuid"):
+                # take that one (its path is checked by the caller); else the error stands.
+                try:
+                    return conn.storagePoolLookupByName(name)
+                except libvirt.libvirtError:
+                    pass
+                raise
+        with self._translating(f"build storage pool {name!r}"):
+            # Another builder may have redefined, built and started it meanwhile: then building
+            # fails ("is active") and there is nothing left to do.
+            _unless_active(pool, pool.build, 0)
         return pool
 
     def delete_pool(self, name: str, *, delete_dir: bool = False) -> None:
@@ -675,6 +692,17 @@ def has_nvram(domain_xml: str) -> bool:
     # with nvram"); a pflash loader keeps its variables beside it too
     return (os_el.find("nvram") is not None or os_el.get("firmware") == "efi"
             or os_el.find("loader[@type='pflash']") is not None)
+
+
+def _unless_active(pool: libvirt.virStoragePool, step: Callable[[int], object],
+                   flags: int) -> None:
+    """Run a pool's build or create step; its failure stands only if the pool did not end up
+    active (a concurrent builder having done it is not a failure)."""
+    try:
+        step(flags)
+    except libvirt.libvirtError:
+        if not pool.isActive():
+            raise
 
 
 def _pool_path(pool: libvirt.virStoragePool) -> str | None:
