@@ -6,28 +6,24 @@ flavor ``tiny``. ``Cloud.kumo`` runs the CLI in a process of its own (to be SIGK
 
 from __future__ import annotations
 
-import os
-import secrets
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 
-from kumo.backends.libvirt_xml.domain import Domain
-from kumo.cli.demo import GUEST_CMDLINE, build_guest_files
-from kumo.compute import flavors, hosts, images, naming, records
+from kumo.compute import records
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
-from kumo.compute.installation import installation_id
 from kumo.db import upgrade
 from kumo.db.claims import claim
 from kumo.db.models import Host
-from kumo.errors import DomainNotFound
 from kumo.hosts.libvirt_host import LibvirtHost
+from tests.support import tiny_cloud
+from tests.support.e2e_cloud import (installation_environ, kumo_process, our_domains,
+                                     remove_installation)
 
-LOCAL = "qemu:///system"
+LOCAL = tiny_cloud.URI
 
 
 @dataclass
@@ -41,12 +37,7 @@ class Cloud:
 
     def kumo(self, *argv: str, failpoint: str | None = None,
              timeout: float = 600) -> subprocess.CompletedProcess:
-        env = {**os.environ, **self.environ}
-        env.pop("KUMO_FAILPOINT", None)
-        if failpoint:
-            env["KUMO_FAILPOINT"] = failpoint
-        return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        return kumo_process(self.environ, *argv, failpoint=failpoint, timeout_s=timeout)
 
     def record_on(self, host_name: str, name: str, image: str, vm_state: str) -> str:
         """An instance recorded on ``host_name`` holding its claim, as a create there left it
@@ -67,57 +58,22 @@ class Cloud:
 
     def ours(self, conn: LibvirtHost) -> dict[str, str]:
         """This installation's domains on ``conn``: name -> state."""
-        mine = installation_id(self.env.db)
-        found = {}
-        for name in conn.list_domains():
-            if not naming.instance_of_domain(name):
-                continue
-            try:  # others' tests define and undefine domains on the same daemon meanwhile
-                mark = Domain.from_xml(conn.domain_xml(name, inactive=True)).kumo
-                if mark is not None and mark.installation == mine:
-                    found[name] = conn.domain_state(name)
-            except DomainNotFound:
-                continue
-        return found
+        return our_domains(self.env, conn)
 
     def close(self) -> None:
-        for conn in [self.conn, *self.extra_hosts]:
-            try:
-                for name in self.ours(conn):
-                    if conn.domain_state(name) == "running":
-                        conn.destroy(name)
-                    conn.undefine(name)
-                conn.refresh_pool(self.env.pool_name)
-                for volume in conn.list_volumes(self.env.pool_name):
-                    conn.delete_volume(self.env.pool_name, volume)
-                conn.delete_pool(self.env.pool_name, delete_dir=True)
-            except Exception:  # a host already gone (the failed one): nothing of ours to clean
-                pass
-        self.env.close()
+        # The servers are not deleted through kumo: the failed host may be gone for good.
+        remove_installation(self.env, self.conn, extra_hosts=self.extra_hosts,
+                            delete_servers=False)
 
 
 def make_cloud(base: Path, conn: LibvirtHost, **settings: str) -> Cloud:
-    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(base / "pool"), **settings}
+    environ = installation_environ(base, **settings)
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
     ctx = admin_context()
     cloud = Cloud(env, ctx, environ, conn, base)
     try:
-        hosts.add_host(env, ctx, "local", LOCAL, virt_type="qemu")
-        flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-        kernel, initramfs = build_guest_files(base / "guest")
-        aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
-        ari = images.create_image(env, ctx, "ramdisk", file=initramfs,
-                                  disk_format="ari")["id"]
-        root = base / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"],
-                       check=True)
-        for name, os_type in (("windows", "windows"), ("linux", "linux")):
-            images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
-                "os_type": os_type, "kernel_id": aki, "ramdisk_id": ari,
-                "os_command_line": GUEST_CMDLINE})
+        tiny_cloud.seed(env, ctx, base)
     except BaseException:
         cloud.close()
         raise

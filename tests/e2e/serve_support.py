@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,23 +15,19 @@ from pathlib import Path
 import httpx
 
 from kumo.cli.demo import GUEST_CMDLINE, GUEST_INIT, build_guest_files
-from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute import flavors, hosts, images
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.hosts.libvirt_host import LibvirtHost
 from kumo.tiny_guest import build_initramfs
+from tests.api.live import free_port
+from tests.support.e2e_cloud import installation_environ, remove_installation
 
 URI = "qemu:///system"
 #: the demo guest, but powering itself off 6 s after it booted
 POWEROFF_INIT = GUEST_INIT.replace("while :; do $B sleep 3600; done",
                                    "$B sleep 6\n$B poweroff -f")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -46,9 +40,7 @@ class Cloud:
 
 
 def make_cloud(base: Path, conn: LibvirtHost, database_url: str = "") -> Cloud:
-    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": database_url,
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(base / "pool"), "KUMO_STOP_TIMEOUT": "2"}
+    environ = installation_environ(base, KUMO_DATABASE_URL=database_url, KUMO_STOP_TIMEOUT="2")
     env = ComputeEnv.from_env(environ)
     upgrade(env.settings.database_url)
     ctx = admin_context()
@@ -70,25 +62,7 @@ def make_cloud(base: Path, conn: LibvirtHost, database_url: str = "") -> Cloud:
 
 def clean_up(cloud: Cloud) -> None:
     """Remove everything the cloud made on the host, even after a failed test."""
-    env, conn = cloud.env, cloud.conn
-    try:
-        journal.recover(env)
-        for server in servers.list_servers(env, cloud.ctx, all_projects=True):
-            try:
-                servers.delete_server(env, cloud.ctx, server["id"])
-            except Exception:
-                pass
-    finally:
-        for domain in conn.list_domains():
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        conn.refresh_pool(env.pool_name)
-        for volume in conn.list_volumes(env.pool_name):
-            conn.delete_volume(env.pool_name, volume)
-        conn.delete_pool(env.pool_name, delete_dir=True)
-        env.close()
+    remove_installation(cloud.env, cloud.conn)
 
 
 @dataclass

@@ -20,12 +20,13 @@ from sqlalchemy import delete
 from kumo.audit.fleet import audit
 from kumo.audit.snapshot import Selection
 from kumo.cli.demo import build_guest_files
-from kumo.compute import journal, naming, servers
+from kumo.compute import naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Instance
 from tests.support import tiny_cloud
+from tests.support.e2e_cloud import remove_installation, remove_pool
 
 pytestmark = pytest.mark.e2e
 
@@ -43,21 +44,6 @@ def _installation(base: Path, pool: str, files: tuple[Path, Path]) -> tuple[Comp
     return env, environ
 
 
-def _clean_up(env: ComputeEnv, conn, pool: str) -> None:
-    ctx = admin_context()
-    try:
-        journal.recover(env)
-        for server in servers.list_servers(env, ctx, all_projects=True):
-            servers.delete_server(env, ctx, server["id"])
-    finally:
-        for domain in conn.list_domains():  # ours a failed test left, and the orphan
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        env.close()
-
-
 @pytest.fixture(scope="module")
 def clouds(tmp_path_factory, system_libvirt):
     """Two installations (databases) on the one daemon, sharing one pool."""
@@ -70,12 +56,11 @@ def clouds(tmp_path_factory, system_libvirt):
             made.append(_installation(base / name, pool, files))
         yield made
     finally:
-        for env, _ in made:
-            _clean_up(env, system_libvirt, pool)
-        system_libvirt.refresh_pool(pool)
-        for volume in system_libvirt.list_volumes(pool):
-            system_libvirt.delete_volume(pool, volume)
-        system_libvirt.delete_pool(pool, delete_dir=True)
+        try:
+            for env, _ in made:  # each removes its domains and the orphan a test made
+                remove_installation(env, system_libvirt, keep_pool=True)
+        finally:
+            remove_pool(system_libvirt, pool)
 
 
 def _kumo(environ: dict, *argv: str) -> subprocess.CompletedProcess:

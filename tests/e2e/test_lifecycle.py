@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from sqlalchemy import select
 
 from kumo.backends.libvirt_xml.domain import Domain
 from kumo.cli.demo import GUEST_MARK, build_guest_files
-from kumo.compute import flavors, hosts, image_cache, images, journal, naming, servers
+from kumo.compute import flavors, hosts, image_cache, images, naming, servers
 from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.installation import installation_id
@@ -35,6 +34,7 @@ from kumo.db.models import Host, Image, Instance, JournalEntry
 from kumo.errors import StateError
 from kumo.hosts.libvirt_host import LibvirtHost
 from tests.support import tiny_cloud
+from tests.support.e2e_cloud import installation_environ, kumo_process, remove_installation
 
 pytestmark = pytest.mark.e2e
 
@@ -50,12 +50,7 @@ class Cloud:
 
     def kumo(self, *argv: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
         """The ``kumo`` command in a process of its own (so it can be killed)."""
-        env = {**os.environ, **self.environ}
-        env.pop("KUMO_FAILPOINT", None)
-        if failpoint:
-            env["KUMO_FAILPOINT"] = failpoint
-        return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return kumo_process(self.environ, *argv, failpoint=failpoint, timeout_s=120)
 
     def instance_volumes(self, uuid: str) -> list[str]:
         self.conn.refresh_pool(self.env.pool_name)
@@ -87,34 +82,13 @@ class Cloud:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, system_libvirt):
     base = tmp_path_factory.mktemp("lifecycle")
-    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(base / "pool")}
+    environ = installation_environ(base)
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
     ctx = admin_context()
     tiny_cloud.seed(env, ctx, base)
     yield Cloud(env, ctx, environ, system_libvirt)
-    _clean_up(env, ctx, system_libvirt)
-
-
-def _clean_up(env: ComputeEnv, ctx: RequestContext, conn: LibvirtHost) -> None:
-    """Remove everything this module made on the host, even after a failed test."""
-    try:
-        journal.recover(env)
-        for server in servers.list_servers(env, ctx):
-            servers.delete_server(env, ctx, server["id"])
-    finally:
-        for domain in conn.list_domains():  # a failed test may leave one of ours behind
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        conn.refresh_pool(env.pool_name)
-        for volume in conn.list_volumes(env.pool_name):
-            conn.delete_volume(env.pool_name, volume)
-        conn.delete_pool(env.pool_name, delete_dir=True)
-        env.close()
+    remove_installation(env, system_libvirt)
 
 
 def _guest_line(cloud: Cloud, uuid: str, timeout_s: float = 90) -> str:

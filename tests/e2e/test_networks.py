@@ -31,13 +31,14 @@ from pathlib import Path
 
 import pytest
 
-from kumo.compute import (flavors, host_networks, hosts, images, journal, naming, networks,
+from kumo.compute import (flavors, host_networks, hosts, images, naming, networks,
                           secgroups, servers)
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.networks import NicRequest
 from kumo.db import upgrade
 from kumo.tiny_guest import VIRTIO_NET, build_initramfs, find_kernel, insmod_lines, kernel_modules
+from tests.support.e2e_cloud import remove_installation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -113,39 +114,7 @@ def cloud(tmp_path_factory, system_libvirt):
             networks.create_network(env, ctx, name, subnet=cidr)
         yield env, ctx, system_libvirt, ip
     finally:
-        _clean_up(env, ctx, system_libvirt)
-
-
-def _clean_up(env, ctx, conn) -> None:
-    """Remove what this module made on the daemon, even after a failure."""
-    try:
-        journal.recover(env)
-        for server in servers.list_servers(env, ctx):
-            servers.delete_server(env, ctx, server["id"])
-        for net in networks.list_networks(env, ctx):
-            networks.delete_network(env, ctx, net["id"])
-    finally:
-        mine = {n["libvirt_network"] for n in networks.list_networks(env, ctx)}
-        for domain in conn.list_domains():
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        for name in conn.list_networks():
-            if name in mine:
-                conn.delete_network(name)
-        groups = {g["id"] for g in secgroups.list_groups(env, ctx)}
-        for f in conn.list_nwfilters():
-            if f.startswith("kumo-port-") or f.removeprefix("kumo-sg-") in groups:
-                try:
-                    conn.undefine_nwfilter(f)
-                except Exception:
-                    pass  # another run's port filter still in use
-        conn.refresh_pool(env.pool_name)
-        for volume in conn.list_volumes(env.pool_name):
-            conn.delete_volume(env.pool_name, volume)
-        conn.delete_pool(env.pool_name, delete_dir=True)
-        env.close()
+        remove_installation(env, system_libvirt)
 
 
 def console(env: ComputeEnv, uuid: str) -> str:

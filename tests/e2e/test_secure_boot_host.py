@@ -12,7 +12,6 @@ and pool of this module's own, removed at the end.
 from __future__ import annotations
 
 import re
-import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -21,15 +20,15 @@ import pytest
 from lxml import etree
 
 from kumo.catalog.flavor import Flavor
-from kumo.compute import flavors, hosts, images, journal, naming, servers
+from kumo.compute import flavors, hosts, images, naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Host
-from kumo.errors import NotFound
 from kumo.scheduler import service
 from kumo.tiny_guest import build_initramfs
 from tests.e2e.probe import probe_dir
+from tests.support.e2e_cloud import installation_environ, remove_installation
 
 pytestmark = pytest.mark.e2e
 
@@ -54,33 +53,14 @@ $B poweroff -f
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, system_libvirt):
     base = tmp_path_factory.mktemp("secureboot")
-    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-sb-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(base / "pool")}
+    environ = installation_environ(base)
     env = ComputeEnv.from_env(environ, stop_timeout_s=2.0)
     upgrade(env.settings.database_url)
     service.forget()
     yield env, base
-    ctx = admin_context()
     try:
-        journal.recover(env)
-        for server in servers.list_servers(env, ctx):
-            servers.delete_server(env, ctx, server["id"])
+        remove_installation(env, system_libvirt)
     finally:
-        conn = system_libvirt
-        for domain in conn.list_domains():  # a failed test may leave one of ours behind
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        try:
-            conn.refresh_pool(env.pool_name)
-            for volume in conn.list_volumes(env.pool_name):
-                conn.delete_volume(env.pool_name, volume)
-            conn.delete_pool(env.pool_name, delete_dir=True)
-        except NotFound:
-            pass  # the host was never added: no pool
-        env.close()
         service.forget()
 
 

@@ -1,18 +1,25 @@
 """A kumo installation of a test's own on the real libvirtd: its environment (data directory,
-SQLite database, storage pool with a random name) and its removal, even after a failed test."""
+SQLite database, storage pool with a random name), its ``kumo`` command in a process of its own,
+and its removal, even after a failed test. The one clean-up every real-guest test uses, so a
+resource kind kumo learns to make (networks, nwfilters) is removed everywhere at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterable
 
-from kumo.compute import journal, naming, servers
+from kumo.backends.libvirt_xml.domain import Domain
+from kumo.compute import journal, naming, networks, secgroups, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
-from kumo.errors import KumoError
+from kumo.compute.installation import installation_id
+from kumo.errors import DomainNotFound, KumoError
+from kumo.hosts.libvirt_host import LibvirtHost
 
 
 def installation_environ(base: Path, **extra: str) -> dict[str, str]:
@@ -20,30 +27,6 @@ def installation_environ(base: Path, **extra: str) -> dict[str, str]:
     return {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
             "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
             "KUMO_POOL_PATH": str(base / "pool"), **extra}
-
-
-def remove_installation(env: ComputeEnv, conn) -> None:
-    """Delete every server of ``env`` (after recovering what a killed command left), then
-    whatever of its domains and pool a failed test left on the host; close ``env``."""
-    try:
-        journal.recover(env)
-        for server in servers.list_servers(env, admin_context(), all_projects=True):
-            servers.delete_server(env, admin_context(), server["id"])
-    finally:
-        for domain in conn.list_domains():
-            if naming.instance_of_domain(domain) and env.pool_path in conn.domain_xml(domain):
-                if conn.domain_state(domain) == "running":
-                    conn.destroy(domain)
-                conn.undefine(domain)
-        try:
-            conn.refresh_pool(env.pool_name)
-        except KumoError:  # never made: no server was
-            pass
-        else:
-            for volume in conn.list_volumes(env.pool_name):
-                conn.delete_volume(env.pool_name, volume)
-            conn.delete_pool(env.pool_name, delete_dir=True)
-        env.close()
 
 
 def kumo_process(environ: dict[str, str], *argv: str, failpoint: str | None = None,
@@ -56,3 +39,85 @@ def kumo_process(environ: dict[str, str], *argv: str, failpoint: str | None = No
         env["KUMO_FAILPOINT"] = failpoint
     return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
                           capture_output=True, text=True, timeout=timeout_s)
+
+
+def our_domains(env: ComputeEnv, conn: LibvirtHost) -> dict[str, str]:
+    """This installation's domains on ``conn`` (marked with its installation id, or using its
+    pool): name -> state."""
+    mine = installation_id(env.db)
+    found = {}
+    for name in conn.list_domains():
+        if not naming.instance_of_domain(name):
+            continue
+        try:  # others' tests define and undefine domains on the same daemon meanwhile
+            xml = conn.domain_xml(name, inactive=True)
+            mark = Domain.from_xml(xml).kumo
+            if (mark is not None and mark.installation == mine) or env.pool_path in xml:
+                found[name] = conn.domain_state(name)
+        except DomainNotFound:
+            continue
+    return found
+
+
+def remove_pool(conn: LibvirtHost, pool: str) -> None:
+    """Every volume of ``pool`` and the pool with its directory; nothing when it was never
+    made."""
+    try:
+        conn.refresh_pool(pool)
+    except KumoError:  # never made: no server was
+        return
+    for volume in conn.list_volumes(pool):
+        conn.delete_volume(pool, volume)
+    conn.delete_pool(pool, delete_dir=True)
+
+
+def remove_installation(env: ComputeEnv, conn: LibvirtHost, *,
+                        extra_hosts: Iterable[LibvirtHost] = (), delete_servers: bool = True,
+                        keep_pool: bool = False) -> None:
+    """Remove what the installation made, even after a failed test, then close ``env``:
+
+    - with ``delete_servers``, recover what a killed command left and delete every server
+      through kumo (each failure is kept going past: the rest is removed below);
+    - its networks and security groups' libvirt networks and nwfilters;
+    - on ``conn`` and ``extra_hosts``, any domain of its left behind, then its pool (unless
+      ``keep_pool``: installations sharing one pool). A host that is gone (a failed host of an
+      evacuation test) is skipped."""
+    ctx = admin_context()
+    try:
+        if delete_servers:
+            journal.recover(env)
+            for server in servers.list_servers(env, ctx, all_projects=True):
+                with contextlib.suppress(KumoError):
+                    servers.delete_server(env, ctx, server["id"])
+        nets = networks.list_networks(env, ctx)
+        for net in nets:
+            with contextlib.suppress(KumoError):
+                networks.delete_network(env, ctx, net["id"])
+        libvirt_networks = {n["libvirt_network"] for n in nets}
+        groups = {g["id"] for g in secgroups.list_groups(env, ctx)}
+    except BaseException:
+        env.close()
+        raise
+    try:
+        for host in [conn, *extra_hosts]:
+            try:
+                for name, state in our_domains(env, host).items():
+                    if state == "running":
+                        host.destroy(name)
+                    host.undefine(name)
+                for name in host.list_networks():
+                    if name in libvirt_networks:
+                        host.delete_network(name)
+                for f in host.list_nwfilters():
+                    if f.startswith("kumo-port-") or f.removeprefix("kumo-sg-") in groups:
+                        # another run's port filter may still be in use
+                        with contextlib.suppress(KumoError):
+                            host.undefine_nwfilter(f)
+                if not keep_pool:
+                    remove_pool(host, env.pool_name)
+            except KumoError:
+                if host is conn:
+                    raise
+                # an extra host already gone (the failed one): nothing of ours to clean
+    finally:
+        env.close()
