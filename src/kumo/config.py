@@ -31,13 +31,10 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kumo.errors import ConfigError
+from kumo.hosts.capabilities import DEFAULT_PCIE_ROOT_PORTS, MAX_PCIE_ROOT_PORTS
 
 DEFAULT_DATA_DIR = "~/.local/share/kumo"
 DEFAULT_CONFIG_FILE = Path("/etc/kumo/kumo.toml")
-#: Nova's num_pcie_ports default is libvirt's (no spare port); kumo's is 16, see
-#: kumo.guest.policy.pcie. 28 is Nova's ceiling (the slots left on pcie.0).
-DEFAULT_PCIE_ROOT_PORTS = 16
-MAX_PCIE_ROOT_PORTS = 28
 CONFIG_ENV = "KUMO_CONFIG"
 ENV_PREFIX = "KUMO_"
 

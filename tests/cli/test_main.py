@@ -38,7 +38,11 @@ def test_version(capsys):
     assert version("kumo") == kumo.__version__
 
 
-HEAVY = ("numpy", "sqlalchemy", "alembic")
+#: what only some commands need: the database, the scheduler's arrays, the configuration's
+#: pydantic (render needs a host default, not the configuration), the HTTP stack, libvirt, and
+#: importlib.resources (it drags in tempfile, shutil and zipfile)
+HEAVY = ("numpy", "sqlalchemy", "alembic", "pydantic", "kumo.config", "fastapi", "starlette",
+         "httpx", "libvirt", "importlib.resources")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["render", "-p", "os_distro=win10"],
@@ -53,6 +57,16 @@ def test_light_commands_import_no_database_or_numpy(argv):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert json.loads(done.stderr.splitlines()[-1]) == [0, []]
+
+
+def test_help_imports_no_command_module():
+    """``kumo --help`` lists the commands from the table in kumo.cli.main: it imports no
+    command's module (each costs its own imports)."""
+    code = ("import sys\nfrom kumo.cli.main import main\nrc = main(['--help'])\n"
+            "print(rc, sorted(m for m in sys.modules if m.startswith('kumo')), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stderr.splitlines()[-1] == "0 ['kumo', 'kumo.cli', 'kumo.cli.main', 'kumo.errors']"
 
 
 def test_a_database_command_does_import_sqlalchemy(tmp_path):

@@ -22,7 +22,6 @@ from kumo.catalog.flavor import DEFAULT_FLAVOR, Flavor
 from kumo.catalog.properties import ImageDocument
 from kumo.catalog.schema import is_timezone
 from kumo.errors import InvalidInput, UnsupportedGuest
-from kumo.compute.keys import parse_public_key
 from kumo.files import parse_json, read_json
 from kumo.guest.build import GuestPlan, plan_guest
 from kumo.guest.request import GuestRequest
@@ -140,6 +139,10 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
         if not is_timezone(guest_timezone):
             raise InvalidInput(f"--guest-timezone {guest_timezone!r} is invalid: allowed an IANA "
                                "time zone name such as Asia/Shanghai")
+    if ssh_keys:
+        from kumo.compute.keys import parse_public_key  # hashlib: only when keys are given
+
+        ssh_keys = tuple(parse_public_key(k, "--ssh-key").openssh for k in ssh_keys)
     return GuestRequest(
         image=image.properties,
         flavor=Flavor.parse(flavor) if flavor else DEFAULT_FLAVOR,
@@ -148,7 +151,7 @@ def build_request(image_file: str | None, props: tuple[str, ...], flavor: str | 
                                network=network, bridge=bridge),
         name=name or _domain_name(image.name),
         root_disk=disk_path,
-        ssh_keys=tuple(parse_public_key(k, "--ssh-key").openssh for k in ssh_keys),
+        ssh_keys=ssh_keys,
         kernel=kernel,
         initrd=initrd,
         config_drive=config_drive,

@@ -19,13 +19,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from kumo.config import DEFAULT_PCIE_ROOT_PORTS
 from kumo.errors import InvalidInput
 from kumo.hosts.firmware import FirmwareDescriptor
 
@@ -301,9 +299,22 @@ def _disk_buses(reported: tuple[str, ...], machines: set[str]) -> tuple[str, ...
 def default_host_caps(hypervisor: str = "kvm") -> HostCapabilities:
     """A modern x86_64 Intel KVM host (QEMU 7.2, OVMF with Secure Boot, swtpm, the full set of
     Hyper-V enlightenments): the embedded default for render/explain/lint without --host-caps."""
-    xml = resources.files("kumo.data").joinpath("host-caps-intel-kvm.xml").read_bytes()
+    # read beside kumo.data's own file, not through importlib.resources: importing that (with
+    # tempfile, shutil, zipfile) costs ~10 ms of every `kumo render`, and kumo is installed as
+    # plain files (a wheel), never run from a zip
+    import kumo.data
+
+    xml = Path(kumo.data.__file__).with_name("host-caps-intel-kvm.xml").read_bytes()
     caps = HostCapabilities.from_domcaps_xml(xml)
     return caps if hypervisor == caps.hypervisor else caps.with_hypervisor(hypervisor)
+
+
+#: Nova's num_pcie_ports default is libvirt's (no spare port); kumo's is 16, see
+#: kumo.guest.policy.pcie. 28 is Nova's ceiling (the slots left on pcie.0). Defined here, not in
+#: kumo.config, so that ``kumo render`` (which needs the default, not the configuration) does not
+#: import pydantic: about 100 ms of CPU at start-up.
+DEFAULT_PCIE_ROOT_PORTS = 16
+MAX_PCIE_ROOT_PORTS = 28
 
 
 @dataclass(frozen=True)
