@@ -1,6 +1,7 @@
 """osinfo-db: lookups of short ids kumo's tables do not list, inheritance, laziness, absence,
 and the cross-check of kumo's Windows table against the installed db."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +160,94 @@ def test_nothing_is_read_on_import():
             "kumo.osinfo.resolve('windows', '7'); print(default_db.cache_info().currsize)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def _cached_db(root: Path, cache: Path, scans: list[Path]) -> OsinfoDb:
+    """A db whose folder scans are counted in ``scans``."""
+    db = OsinfoDb(root, index_cache=cache)
+    real = db._scan
+    db._scan = lambda *a: scans.append(root) or real(*a)
+    return db
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "kumo" / "osinfo-index.json"
+
+
+def test_index_cache_spares_the_next_process_the_scan(fake_db, tmp_path, cache):
+    scans: list[Path] = []
+    first = _cached_db(tmp_path, cache, scans).lookup("foo2")
+    second = _cached_db(tmp_path, cache, scans).lookup("foo2")
+    assert scans == [tmp_path]  # the second db read the index from the cache
+    assert first == second and second.name == "Foo OS 2"
+    assert _cached_db(tmp_path, cache, scans).by_uri("http://example.org/foo/1").name == "Foo OS 1"
+    assert len(scans) == 1
+
+
+def test_index_cache_is_refreshed_when_a_file_is_added_or_removed(fake_db, tmp_path, cache):
+    scans: list[Path] = []
+    assert _cached_db(tmp_path, cache, scans).lookup("bar1") is None
+    bar = tmp_path / "os" / "example.org" / "bar-1.xml"
+    bar.write_text(FOO1.replace("foo1", "bar1").replace("foo/1", "bar/1"))
+    assert _cached_db(tmp_path, cache, scans).lookup("bar1").uri == "http://example.org/bar/1"
+    (tmp_path / "os" / "example.org" / "foo-1.xml").unlink()
+    assert _cached_db(tmp_path, cache, scans).lookup("foo1") is None
+    assert len(scans) == 3  # each change of the folder rescanned it
+
+
+def test_index_cache_entry_of_a_file_edited_in_place_is_rescanned(fake_db, tmp_path, cache):
+    scans: list[Path] = []
+    assert _cached_db(tmp_path, cache, scans).lookup("foo1") is not None
+    foo1 = tmp_path / "os" / "example.org" / "foo-1.xml"
+    folder = foo1.parent.stat()
+    foo1.write_text(FOO1.replace("<short-id>foo1<", "<short-id>foo1b<"))  # no rename
+    os.utime(foo1.parent, ns=(folder.st_atime_ns, folder.st_mtime_ns))  # fingerprint unchanged
+    db = _cached_db(tmp_path, cache, scans)
+    assert db.lookup("foo1") is None  # the index's hit was checked against the file: rescanned
+    assert db.lookup("foo1b").name == "Foo OS 1"
+    assert len(scans) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"not json", b"[]", b'{"root": 1}'],
+                         ids=["empty", "not-json", "a-list", "wrong-shape"])
+def test_index_cache_that_is_not_ours_is_replaced(fake_db, tmp_path, cache, content):
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(content)
+    scans: list[Path] = []
+    assert _cached_db(tmp_path, cache, scans).lookup("foo2").name == "Foo OS 2"
+    assert _cached_db(tmp_path, cache, scans).lookup("foo2").name == "Foo OS 2"
+    assert len(scans) == 1
+
+
+def test_index_cache_of_another_folder_is_not_used(fake_db, tmp_path, cache):
+    other = tmp_path / "other"
+    (other / "os" / "example.org").mkdir(parents=True)
+    (other / "os" / "example.org" / "retro-95.xml").write_text(RETRO.replace("retro95", "r95"))
+    scans: list[Path] = []
+    assert _cached_db(tmp_path, cache, scans).lookup("retro95") is not None
+    assert _cached_db(other, cache, scans).lookup("retro95") is None
+    assert _cached_db(other, cache, scans).lookup("r95").name == "Retro Windows 95"
+    assert scans == [tmp_path, other]
+
+
+def test_unwritable_index_cache_only_costs_the_scan(fake_db, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    scans: list[Path] = []
+    for _ in range(2):
+        assert _cached_db(tmp_path, blocker / "osinfo-index.json", scans).lookup("foo1") is not None
+    assert len(scans) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "os"]  # no temporary left
+
+
+def test_process_wide_db_keeps_its_index_in_the_users_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    osinfo_db.default_db.cache_clear()
+    try:
+        assert osinfo_db.default_db().index_cache == tmp_path / "kumo" / "osinfo-index.json"
+    finally:
+        osinfo_db.default_db.cache_clear()
 
 
 def test_default_location_honours_libosinfo_env_var(monkeypatch, tmp_path):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from kumo.osinfo import osinfo_db
 from kumo.osinfo.osinfo_db import OsinfoDb
 from kumo.osinfo.requirements import Requirements, requirements
 
@@ -41,3 +42,18 @@ def test_a_release_without_resources_inherits_its_parents(tmp_path: Path):
                                           parent="http://example.org/bar/1"))
     got = requirements("bar2", db=OsinfoDb(tmp_path))
     assert got == Requirements(1024, 5, None, None, "osinfo-db bar-1.xml")
+
+
+def test_a_release_with_its_own_figures_reads_no_ancestor(tmp_path: Path, monkeypatch):
+    vendor = tmp_path / "os" / "example.org"
+    vendor.mkdir(parents=True)
+    figures = ('<resources arch="x86_64"><minimum><ram>2147483648</ram></minimum></resources>')
+    (vendor / "bar-1.xml").write_text(_os("http://example.org/bar/1", "bar1", resources=figures))
+    (vendor / "bar-2.xml").write_text(_os("http://example.org/bar/2", "bar2",
+                                          parent="http://example.org/bar/1", resources=figures))
+    parsed = []
+    real = osinfo_db.parse_file
+    monkeypatch.setattr(osinfo_db, "parse_file", lambda p: parsed.append(p.name) or real(p))
+    got = requirements("bar2", db=OsinfoDb(tmp_path))
+    assert got == Requirements(2048, None, None, None, "osinfo-db bar-2.xml")
+    assert parsed == ["bar-2.xml"]  # bar-1.xml (what it derives from) was never read

@@ -10,6 +10,7 @@ each citing the vendor's published requirements (``NEWER_THAN_DB``).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kumo.osinfo.osinfo_db import DbOS, OsinfoDb, default_db
@@ -69,7 +70,13 @@ def requirements(short_id: str | None, arch: str = "x86_64",
     entry = db.lookup(short_id)
     if entry is None:
         return NEWER_THAN_DB.get(short_id)
-    for e in reversed(db.chain(entry)):  # the release itself first, then what it derives from
+    # the release itself first, then what it derives from; the ancestors are read only when
+    # the release has no figures of its own (win10's chain is seven files back to Windows 2000)
+    def lineage() -> Iterator[DbOS]:
+        yield entry
+        yield from (e for e in reversed(db.chain(entry)) if e is not entry)
+
+    for e in lineage():
         figures = _figures(e, arch)
         if figures:
             return Requirements(
