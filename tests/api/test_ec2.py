@@ -426,3 +426,72 @@ def test_odd_bodies_and_methods_are_amazon_shaped(cloud):
     assert _xml_error(bad_utf8)[:2] == (400, "MalformedQueryString")
     put = httpx.put(cloud.endpoint, content=b"Action=DescribeInstances")
     assert _xml_error(put)[0] == 405
+
+
+# --- key pairs -----------------------------------------------------------------------------------
+
+def test_key_pairs_with_boto3_and_the_aws_cli(cloud, tmp_path):
+    ec2 = cloud.client()
+    made = ec2.create_key_pair(KeyName="made")
+    assert made["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert re.fullmatch(r"([0-9a-f]{2}:){19}[0-9a-f]{2}", made["KeyFingerprint"])  # SHA-1
+    key = tmp_path / "laptop"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "",
+                    "-f", str(key)], check=True)
+    imported = cloud.aws_json("import-key-pair", "--key-name", "laptop",
+                              "--public-key-material", f"fileb://{key}.pub")
+    md5 = subprocess.run(["sh", "-c", f"openssl rsa -in {key} -pubout -outform DER 2>/dev/null"
+                          " | openssl md5 -c"], capture_output=True, text=True, check=True)
+    assert imported["KeyFingerprint"] == md5.stdout.strip().rsplit("= ", 1)[1]
+    listed = cloud.aws_json("describe-key-pairs")["KeyPairs"]
+    assert sorted((k["KeyName"], k["KeyType"], k["KeyFingerprint"]) for k in listed) == [
+        ("laptop", "rsa", imported["KeyFingerprint"]), ("made", "rsa", made["KeyFingerprint"])]
+    # the same key pairs as kumo's own CLI shows (per user)
+    shown = cloud.kumo_as("alice", "demo", "keypair", "list", "-f", "value", "-c", "name")
+    assert shown.stdout.split() == ["laptop", "made"], shown.stderr
+    assert cloud.client("bob").describe_key_pairs()["KeyPairs"] == []
+    with pytest.raises(ClientError) as e:
+        ec2.import_key_pair(KeyName="laptop", PublicKeyMaterial=key.with_suffix(".pub")
+                            .read_bytes())
+    assert _error(e) == ("InvalidKeyPair.Duplicate", 400)
+    with pytest.raises(ClientError) as e:
+        ec2.import_key_pair(KeyName="junk", PublicKeyMaterial=b"ssh-rsa junk")
+    assert _error(e) == ("InvalidKey.Format", 400)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_key_pairs(KeyNames=["nope"])
+    assert _error(e) == ("InvalidKeyPair.NotFound", 400)
+    cloud.aws_json("delete-key-pair", "--key-name", "laptop")
+    time.sleep(1.1)  # DeleteKeyPair of "made" below must not be signed in the same second
+    ec2.delete_key_pair(KeyPairId=made["KeyPairId"])
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+
+
+# --- paging --------------------------------------------------------------------------------------
+
+def test_boto3_paginators_page_instances_and_images(cloud):
+    ec2 = cloud.client()
+    images = _images(cloud)
+    pages = list(ec2.get_paginator("describe_images").paginate(
+        PaginationConfig={"PageSize": 1}))
+    assert [len(p["Images"]) for p in pages] == [1, 1, 1, 1]
+    assert sorted(i["Name"] for p in pages for i in p["Images"]) == sorted(images)
+    r = ec2.run_instances(ImageId=images["linux"]["ImageId"], InstanceType="ec2.tiny",
+                          MinCount=6, MaxCount=6,
+                          TagSpecifications=[{"ResourceType": "instance",
+                                              "Tags": [{"Key": "batch", "Value": "paged"}]}])
+    launched = [i["InstanceId"] for i in r["Instances"]]
+    pages = list(ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "tag:batch", "Values": ["paged"]}],
+        PaginationConfig={"PageSize": 5}))
+    seen = [[i["InstanceId"] for res in p["Reservations"] for i in res["Instances"]]
+            for p in pages]
+    assert [len(s) for s in seen] == [5, 1] and sorted(sum(seen, [])) == sorted(launched)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_instances(InstanceIds=launched[:1], MaxResults=5)
+    assert _error(e) == ("InvalidParameterCombination", 400)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_instances(MaxResults=5, NextToken="forged")
+    assert _error(e) == ("InvalidPaginationToken", 400)
+    for iid in launched:  # builds fail on test:///; terminated once they have
+        _wait_state(ec2, iid, ("terminated",))
+    ec2.terminate_instances(InstanceIds=launched)

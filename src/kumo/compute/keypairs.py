@@ -67,11 +67,13 @@ class KeyPairInfo:
     public_key: str
     fingerprint: str
     created_at: datetime | None
+    #: the SHA-1 of the private half when kumo generated the key (keys.GeneratedKey), else None
+    private_fingerprint: str | None = None
 
     @classmethod
     def of(cls, row: KeyPair) -> "KeyPairInfo":
         return cls(row.id, row.name, row.user_id, row.project_id, row.type, row.public_key,
-                   row.fingerprint, row.created_at)
+                   row.fingerprint, row.created_at, row.private_fingerprint)
 
     def view(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "fingerprint": self.fingerprint,
@@ -132,7 +134,8 @@ def create_key_pair(env: ComputeEnv, ctx: RequestContext, name: str, *, kind: st
         _check_free(s, owner, name)
     generated = generate_key(kind, comment=name if " " not in name else "",
                              private_format=private_format)
-    return CreatedKeyPair(_record(env, ctx, name, generated.public, owner),
+    return CreatedKeyPair(_record(env, ctx, name, generated.public, owner,
+                                  generated.private_fingerprint),
                           generated.private_key)
 
 
@@ -207,12 +210,13 @@ def _check_free(s: Session, owner: str, name: str) -> None:
 
 
 def _record(env: ComputeEnv, ctx: RequestContext, name: str, key: PublicKey,
-            owner: str) -> KeyPairInfo:
+            owner: str, private_fingerprint: str | None = None) -> KeyPairInfo:
     try:
         with env.db.session_scope() as s:
             _check_free(s, owner, name)
             row = KeyPair(name=name, user_id=owner, project_id=ctx.project_id, type="ssh",
-                          public_key=key.openssh, fingerprint=key.md5_fingerprint)
+                          public_key=key.openssh, fingerprint=key.md5_fingerprint,
+                          private_fingerprint=private_fingerprint)
             s.add(row)
             s.flush()
             return KeyPairInfo.of(row)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -67,8 +68,32 @@ class PublicKey:
         """The fingerprint Nova records for a key pair (nova.crypto.generate_fingerprint, the
         os-keypairs ``fingerprint``): the MD5 of the key blob as colon-separated hex, what
         ``ssh-keygen -l -E md5`` prints after ``MD5:``. An identifier, not a security check."""
-        digest = hashlib.md5(base64.b64decode(self.data), usedforsecurity=False).hexdigest()
-        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+        return colon_hex(hashlib.md5(base64.b64decode(self.data),
+                                     usedforsecurity=False).digest())
+
+    @property
+    def der_md5_fingerprint(self) -> str:
+        """The MD5 of the key as DER SubjectPublicKeyInfo, colon hex: what EC2 shows for an
+        RSA key it imported (the EC2 user guide's check of an imported key's fingerprint:
+        ``openssl rsa -in KEY -pubout -outform DER | openssl md5 -c``)."""
+        from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat,
+                                                                  load_ssh_public_key)
+
+        der = load_ssh_public_key(f"{self.type} {self.data}".encode()).public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return colon_hex(hashlib.md5(der, usedforsecurity=False).digest())
+
+    @property
+    def sha256_base64(self) -> str:
+        """The SHA-256 of the key blob, base64 with its padding: OpenSSH's fingerprint
+        (``ssh-keygen -l`` prints it unpadded after ``SHA256:``) as EC2 shows an ED25519
+        key's."""
+        return base64.b64encode(hashlib.sha256(base64.b64decode(self.data)).digest()).decode()
+
+
+def colon_hex(digest: bytes) -> str:
+    """``ab:cd:...``: how ssh-keygen -E md5 and openssl's -c print a digest."""
+    return ":".join(f"{b:02x}" for b in digest)
 
 
 def parse_public_key(text: str, what: str = "SSH key") -> PublicKey:
@@ -147,6 +172,12 @@ class GeneratedKey:
     public: PublicKey
     #: the private half (PRIVATE_FORMATS); given to the caller once and never stored
     private_key: str
+    #: the SHA-1 of the private key as PKCS#8 DER, colon hex: the fingerprint EC2 shows for a
+    #: key pair it created (its user guide's check: ``openssl pkcs8 -in KEY -inform PEM
+    #: -outform DER -topk8 -nocrypt | openssl sha1 -c``). Computed here because the private
+    #: key is never kept; it says nothing the public key does not (a digest of a secret is
+    #: no secret), and is recorded with the key pair.
+    private_fingerprint: str
 
 
 def generate_key(kind: str = "ed25519", comment: str = "",
@@ -170,4 +201,78 @@ def generate_key(kind: str = "ed25519", comment: str = "",
     fmt = (ser.PrivateFormat.OpenSSH if private_format == "openssh" else
            ser.PrivateFormat.TraditionalOpenSSL if kind == "rsa" else ser.PrivateFormat.PKCS8)
     pem = private.private_bytes(ser.Encoding.PEM, fmt, ser.NoEncryption()).decode()
-    return GeneratedKey(parse_public_key(f"{line} {comment}".strip()), pem)
+    pkcs8 = private.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    return GeneratedKey(parse_public_key(f"{line} {comment}".strip()), pem,
+                        colon_hex(hashlib.sha1(pkcs8, usedforsecurity=False).digest()))
+
+
+#: what EC2's ImportKeyPair takes besides an OpenSSH line (its API reference: "OpenSSH public
+#: key format, Base64 encoded DER format, SSH public key file format as specified in RFC4716")
+IMPORT_FORMATS = ("an OpenSSH public key line", "an RFC 4716 (SSH2) public key",
+                  "a PEM or DER (or base64 DER) SubjectPublicKeyInfo")
+_BASE64_ONLY = re.compile(r"[A-Za-z0-9+/=\s]+")
+
+
+def openssh_line(material: bytes, what: str = "the public key") -> str:
+    """The OpenSSH key line of a public key in any of IMPORT_FORMATS (converted with
+    cryptography, not by hand, but for RFC 4716's armour around the key blob); the line is
+    then checked by ``parse_public_key`` like any other. InvalidInput for what is none of them
+    (a private key is refused there, naming what it is)."""
+    from cryptography.hazmat.primitives.serialization import (Encoding, PublicFormat,
+                                                              load_der_public_key,
+                                                              load_pem_public_key)
+
+    def of(key) -> str:
+        try:
+            return key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+        except ValueError:  # a key type OpenSSH has no format for
+            raise InvalidInput(f"{what} is a {type(key).__name__}, which SSH cannot use: "
+                               f"allowed {ALLOWED}") from None
+
+    try:
+        text = material.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        try:
+            return of(load_der_public_key(material))
+        except (ValueError, TypeError):
+            raise InvalidInput(f"{what} is binary but not a DER public key: allowed "
+                               f"{', '.join(IMPORT_FORMATS)}") from None
+    if text.startswith("---- BEGIN SSH2 PUBLIC KEY ----"):
+        return _rfc4716(text, what)
+    if text.startswith(("-----BEGIN PUBLIC KEY-----", "-----BEGIN RSA PUBLIC KEY-----")):
+        try:
+            return of(load_pem_public_key(text.encode()))
+        except (ValueError, TypeError):
+            raise InvalidInput(f"{what} is a PEM public key that does not decode: allowed "
+                               f"{', '.join(IMPORT_FORMATS)}") from None
+    if text and _BASE64_ONLY.fullmatch(text) and not text.startswith(KEY_TYPES):
+        try:
+            return of(load_der_public_key(base64.b64decode("".join(text.split()),
+                                                           validate=True)))
+        except (ValueError, TypeError):
+            pass  # not base64 DER after all: parse_public_key says what it is
+    return text
+
+
+def _rfc4716(text: str, what: str) -> str:
+    """RFC 4716: header lines ``Tag: value`` (continued by a trailing backslash), then the
+    key blob in base64, between the BEGIN and END markers."""
+    lines = [line.strip() for line in text.splitlines()]
+    if "---- END SSH2 PUBLIC KEY ----" not in lines:
+        raise InvalidInput(f"{what} is an RFC 4716 (SSH2) public key without its END line")
+    body, continued = [], False
+    for line in lines[1:lines.index("---- END SSH2 PUBLIC KEY ----")]:
+        if continued or ":" in line:
+            continued = line.endswith("\\")
+            continue
+        body.append(line)
+    try:
+        blob = base64.b64decode("".join(body), validate=True)
+        size = int.from_bytes(blob[:4], "big")
+        key_type = blob[4:4 + size].decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"{what} is an RFC 4716 (SSH2) public key whose data does not "
+                           "decode") from None
+    return f"{key_type} {base64.b64encode(blob).decode()}"

@@ -36,10 +36,12 @@
     ec2_credentials      Ec2Credential      user_id, project_id (secret sealed)
     ec2_tags             Ec2Tag             (instance), project_id
     ec2_request_signatures Ec2RequestSignature (replay window)
+    ec2_client_tokens    Ec2ClientToken     project_id + token -> reservation (idempotency)
 """
 
 from kumo.db.base import Base
-from kumo.db.models.ec2 import Ec2Credential, Ec2RequestSignature, Ec2Tag
+from kumo.db.models.ec2 import (Ec2ClientToken, Ec2Credential, Ec2RequestSignature,
+                                Ec2Tag)
 from kumo.db.models.flavors import Flavor, FlavorExtraSpec, FlavorProject
 from kumo.db.models.hosts import (Aggregate, AggregateMetadata, Host, InventoryEpoch, VirtType,
                                   aggregate_hosts, hypervisor_version_key)
@@ -58,8 +60,8 @@ from kumo.db.models.reconcile import ItemState, ReconcileItem, ReconcileRun, Run
 from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 
 __all__ = [
-    "Aggregate", "AggregateMetadata", "Base", "Ec2Credential", "Ec2RequestSignature",
-    "Ec2Tag", "Flavor", "FlavorExtraSpec", "FlavorProject",
+    "Aggregate", "AggregateMetadata", "Base", "Ec2ClientToken", "Ec2Credential",
+    "Ec2RequestSignature", "Ec2Tag", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
     "ItemState", "ReconcileItem", "ReconcileRun", "RunState",

@@ -12,6 +12,9 @@
 * ``ec2_request_signatures``: signatures already accepted, until their request could no longer
   be accepted anyway (the timestamp window): a second request with one of them is a replay. In
   the database, so every controller sharing it refuses the replay.
+* ``ec2_client_tokens``: RunInstances' ClientToken per project, with a digest of the request's
+  other parameters and the reservation it made: the same token again answers that
+  reservation, with other parameters IdempotentParameterMismatch (kumo.ec2.idempotency).
 """
 
 from __future__ import annotations
@@ -53,3 +56,15 @@ class Ec2RequestSignature(Base):
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: after this the request's timestamp is outside the accepted window: the row may go
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Ec2ClientToken(Base):
+    __tablename__ = "ec2_client_tokens"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the client's token: up to 64 ASCII characters, case-sensitive (EC2's rule)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: sha256 (hex) of the request's parameters but the token and the signature's
+    request_digest: Mapped[str] = mapped_column(String(64))
+    reservation_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -59,6 +59,10 @@ class KeyPair(Timestamps, Base):
     type: Mapped[str] = mapped_column(String(16), default="ssh")
     public_key: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(128))
+    #: when kumo generated the key: the SHA-1 of its private half (kumo.compute.keys
+    #: GeneratedKey.private_fingerprint), the one fact about it that cannot be computed later;
+    #: None for an imported key
+    private_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"<KeyPair {self.name!r} user={self.user_id}>"

@@ -17,6 +17,7 @@ from kumo.db.models import Image, ImageStatus, Visibility
 from kumo.ec2 import ids
 from kumo.ec2.call import Call, action
 from kumo.ec2.errors import Ec2Error
+from kumo.ec2.paging import paged
 from kumo.errors import KumoError
 from kumo.guest.facts import GuestFacts
 
@@ -96,6 +97,9 @@ def _ref(image_id: str | None, fmt: str) -> str | None:
 def describe_images(call: Call) -> dict[str, Any]:
     p = call.params
     wanted = p.strings("ImageId")
+    if wanted and p.get("MaxResults") is not None:
+        raise Ec2Error("InvalidParameterCombination", "The parameter ImageIds cannot be used "
+                       "with the parameter MaxResults")
     for ec2_id in wanted:
         ids.parse(ec2_id, ids.IMAGE_PREFIXES, "InvalidAMIID.Malformed", "image")
     owners = p.strings("Owner")
@@ -121,7 +125,8 @@ def describe_images(call: Call) -> dict[str, Any]:
     if missing:
         raise Ec2Error("InvalidAMIID.NotFound",
                        f"The image id '[{', '.join(missing)}]' does not exist")
-    return {"imagesSet": items}
+    page = paged(p, "DescribeImages", items, lambda v: [v["creationDate"] or "", v["imageId"]])
+    return {"imagesSet": page.items, "nextToken": page.next_token}
 
 
 def _matches(filters, view: dict[str, Any]) -> bool:

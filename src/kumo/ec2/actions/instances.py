@@ -40,6 +40,7 @@ from kumo.ec2.actions import images, tags as tag_actions
 from kumo.ec2.actions.zones import zone_names
 from kumo.ec2.call import Call, action
 from kumo.ec2.errors import Ec2Error, invalid
+from kumo.ec2.paging import paged
 from kumo.errors import KumoError, NotFound, StateError
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.inventory import DEFAULT_ZONE, zone_of
@@ -162,6 +163,8 @@ def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
             "tagSet": [{"key": k, "value": v} for k, v in sorted(tags.get(i.uuid, {}).items())],
             "_reservation": i.reservation_id or ids.reservation_of(i.uuid),
             "_owner": i.project_id,
+            "_launched": i.created_at.astimezone(timezone.utc).isoformat()
+            if i.created_at else "",
         }
         if i.vm_state == "error" and not i.deleted:
             view["stateReason"] = {"code": "Server.InternalError",
@@ -186,6 +189,7 @@ def _reservations(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for v in views:
         rid = v.pop("_reservation")
         owners[rid] = v.pop("_owner")
+        v.pop("_launched")
         grouped[rid].append(v)
     return [{"reservationId": rid, "ownerId": owners[rid], "groupSet": [],
              "instancesSet": items} for rid, items in grouped.items()]
@@ -198,7 +202,9 @@ def describe_instances(call: Call) -> dict[str, Any]:
     p = call.params
     wanted = p.strings("InstanceId")
     filters = p.filters(FILTERS)
-    p.integer("MaxResults", None, 5, 1000)
+    if wanted and p.get("MaxResults") is not None:
+        raise Ec2Error("InvalidParameterCombination", "The parameter instancesSet cannot be "
+                       "used with the parameter maxResults")
     with call.env.db.session_scope(readonly=True) as s:
         if wanted:
             rows = find_instances(s, call, wanted)
@@ -207,7 +213,10 @@ def describe_instances(call: Call) -> dict[str, Any]:
                 _visible(call.ctx.project_id, datetime.now(timezone.utc)))
                 .order_by(Instance.created_at, Instance.id)))
         views = [v for v in ec2_instances(s, rows) if _matches(filters, v)]
-    return {"reservationSet": _reservations(views)}
+    # pages of instances (grouped in their reservations), in launch order
+    page = paged(p, "DescribeInstances", views,
+                 lambda v: [v["_launched"], v["instanceId"]], low=5)
+    return {"reservationSet": _reservations(page.items), "nextToken": page.next_token}
 
 
 def _matches(filters, v: dict[str, Any]) -> bool:
@@ -355,7 +364,7 @@ def run_instances(call: Call) -> dict[str, Any]:
             Instance.uuid.in_([i.uuid for i in created])).order_by(Instance.id)))
         views = ec2_instances(s, rows)
     for index, v in enumerate(views):
-        v.pop("_reservation"), v.pop("_owner")
+        v.pop("_reservation"), v.pop("_owner"), v.pop("_launched")
         v["amiLaunchIndex"] = index
     return {"reservationId": reservation, "ownerId": ctx.project_id, "groupSet": [],
             "instancesSet": views}
