@@ -221,7 +221,7 @@ def schedule_and_record(env: ComputeEnv, ctx: RequestContext, instance: Instance
         _check_placed(env, instance)
     except BaseException as e:
         try:
-            _withdraw(env, instance.uuid, entry_id)
+            withdraw_unbuilt(env, instance.uuid, entry_id)
         except Exception as withdraw_error:  # keep the first error; recovery rolls it back
             e.add_note(f"withdrawing the record on {instance.node} failed too: "
                        f"{withdraw_error}")
@@ -258,9 +258,10 @@ def _check_placed(env: ComputeEnv, instance: Instance) -> None:
     heartbeat.beat(env, chosen.id)
 
 
-def _withdraw(env: ComputeEnv, uuid: str, entry_id: int) -> None:
+def withdraw_unbuilt(env: ComputeEnv, uuid: str, entry_id: int) -> None:
     """A placed create refused before it touched the host: its claim released, its record and
-    journal entry removed, in one unit of work -- a refused request leaves nothing."""
+    journal entry removed, in one unit of work -- a refused request leaves nothing (also
+    EC2's RunInstances, which launches all of MinCount or none)."""
     with env.db.session_scope() as s:
         row = s.query(Instance).filter_by(uuid=uuid).one()
         records.release_claim_of(s, row)

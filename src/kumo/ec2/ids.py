@@ -68,3 +68,13 @@ def uuid_like(hex_digits: str) -> str:
             dashed += "-"
         dashed += c
     return dashed + "%"
+
+
+def subnet_id(uuid: str) -> str:
+    """A kumo network's subnet as EC2 names a subnet (``subnet-``): kumo networks have one
+    subnet each, and the network is its VPC (``vpc-``, vpc_id)."""
+    return f"subnet-{hex17(uuid)}"
+
+
+def vpc_id(network_uuid: str) -> str:
+    return f"vpc-{hex17(network_uuid)}"

@@ -30,19 +30,16 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from kumo import logs
-from kumo.compute import background, reschedule
+from kumo.compute import background
 from kumo.compute import servers as service
-from kumo.compute.boot_source import resolve_references
-from kumo.compute.lookup import find_flavor
-from kumo.db.models import Host, Image, Instance, JournalEntry, KeyPair
+from kumo.db.models import Host, Image, Instance, JournalEntry, Port
 from kumo.ec2 import ids
 from kumo.ec2.actions import images, tags as tag_actions
-from kumo.ec2.actions.zones import zone_names
 from kumo.ec2.call import Call, action
-from kumo.ec2.errors import Ec2Error, invalid
+from kumo.ec2.errors import Ec2Error
+from kumo.ec2.idempotency import tokens_of
 from kumo.ec2.paging import paged
-from kumo.errors import KumoError, NotFound, StateError
-from kumo.scheduler.errors import NoValidHost
+from kumo.errors import KumoError, StateError
 from kumo.scheduler.inventory import DEFAULT_ZONE, zone_of
 
 log = logs.get(__name__)
@@ -83,8 +80,10 @@ def _state_view(i: Instance) -> dict[str, Any]:
 
 # --- finding instances ---------------------------------------------------------------------------
 
-def _visible(ctx_project: str, now: datetime):
-    return and_(Instance.project_id == ctx_project,
+def visible(project_id: str):
+    """The project's instances EC2 shows: all but those terminated over an hour ago."""
+    now = datetime.now(timezone.utc)
+    return and_(Instance.project_id == project_id,
                 or_(Instance.deleted.is_(False), Instance.deleted_at > now - TERMINATED_VISIBLE))
 
 
@@ -95,7 +94,7 @@ def find_instances(s: Session, call: Call, ec2_ids: list[str]) -> list[Instance]
     for ec2_id in ec2_ids:
         _p, digits = ids.parse(ec2_id, ("i",), "InvalidInstanceID.Malformed", "instance")
         found = list(s.scalars(select(Instance).where(
-            _visible(call.ctx.project_id, datetime.now(timezone.utc)),
+            visible(call.ctx.project_id),
             Instance.uuid.like(ids.uuid_like(digits)))))
         if len(found) != 1:
             missing.append(ec2_id)
@@ -128,9 +127,18 @@ def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
     zones = {h.id: zone_of(h) for h in s.scalars(
         select(Host).where(Host.id.in_(host_ids)).options(selectinload(Host.aggregates)))} \
         if host_ids else {}
+    first_nic = {}
+    for port in s.scalars(select(Port).where(Port.instance_uuid.in_(uuids))
+                          .order_by(Port.device_index.desc())):
+        first_nic[port.instance_uuid] = port
+    tokens = {}
+    for project in {i.project_id for i in rows}:
+        tokens.update(tokens_of(s, project, {i.reservation_id for i in rows
+                                             if i.project_id == project and i.reservation_id}))
     out = []
     for i in rows:
         props = dict(i.image_properties or {})
+        nic = first_nic.get(i.uuid)
         platform = images.platform_of(props)
         view: dict[str, Any] = {
             "instanceId": ids.instance_id(i.uuid),
@@ -161,6 +169,11 @@ def ec2_instances(s: Session, rows: list[Instance]) -> list[dict[str, Any]]:
             "virtualizationType": "hvm",
             "hypervisor": props.get("hypervisor_type", "kvm"),
             "tagSet": [{"key": k, "value": v} for k, v in sorted(tags.get(i.uuid, {}).items())],
+            # the first NIC's network as EC2 shows a subnet (kumo.ec2.actions.subnets)
+            "subnetId": ids.subnet_id(nic.subnet.uuid) if nic else None,
+            "vpcId": ids.vpc_id(nic.network.uuid) if nic else None,
+            "privateIpAddress": nic.ip_address if nic else None,
+            "clientToken": tokens.get(i.reservation_id or ""),
             "_reservation": i.reservation_id or ids.reservation_of(i.uuid),
             "_owner": i.project_id,
             "_launched": i.created_at.astimezone(timezone.utc).isoformat()
@@ -210,7 +223,7 @@ def describe_instances(call: Call) -> dict[str, Any]:
             rows = find_instances(s, call, wanted)
         else:
             rows = list(s.scalars(select(Instance).where(
-                _visible(call.ctx.project_id, datetime.now(timezone.utc)))
+                visible(call.ctx.project_id))
                 .order_by(Instance.created_at, Instance.id)))
         views = [v for v in ec2_instances(s, rows) if _matches(filters, v)]
     # pages of instances (grouped in their reservations), in launch order
@@ -233,157 +246,6 @@ def _matches(filters, v: dict[str, Any]) -> bool:
             and filters.match("kernel-id", v["kernelId"])
             and filters.match("ramdisk-id", v["ramdiskId"])
             and filters.tags(tags))
-
-
-# --- RunInstances --------------------------------------------------------------------------------
-
-#: parameters EC2 has that kumo does not serve: refused by name, never ignored
-UNSUPPORTED = ("BlockDeviceMapping", "NetworkInterface", "PrivateIpAddress",
-               "IamInstanceProfile", "LaunchTemplate", "ElasticGpuSpecification",
-               "InstanceMarketOptions", "CpuOptions", "CapacityReservationSpecification",
-               "HibernationOptions", "LicenseSpecification", "EnclaveOptions",
-               "Ipv6Address", "Ipv6AddressCount", "SecondaryPrivateIpAddressCount")
-
-
-@action("RunInstances", ("ImageId", "InstanceType", "MinCount", "MaxCount", "KeyName",
-                         "UserData", "KernelId", "RamdiskId", "Placement", "TagSpecification",
-                         "ClientToken", "SubnetId", "SecurityGroup", "SecurityGroupId",
-                         "Monitoring", "DisableApiTermination", "EbsOptimized",
-                         "InstanceInitiatedShutdownBehavior", "AdditionalInfo",
-                         *UNSUPPORTED), mutating=True)
-def run_instances(call: Call) -> dict[str, Any]:
-    p, env, ctx = call.params, call.env, call.ctx
-    for name in UNSUPPORTED:
-        if any(k == name or k.startswith(name + ".") for k in p.values):
-            raise Ec2Error("UnsupportedOperation", f"The parameter {name} is not supported by "
-                           "this cloud (kumo boots instances from an image's local root disk)")
-    image_ref = p.required("ImageId")
-    min_count = p.integer("MinCount", None, 1, MAX_COUNT)
-    max_count = p.integer("MaxCount", None, 1, MAX_COUNT)
-    if min_count is None:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter MinCount")
-    if max_count is None:
-        raise Ec2Error("MissingParameter", "The request must contain the parameter MaxCount")
-    if min_count > max_count:
-        raise invalid(f"MinCount ({min_count}) is greater than MaxCount ({max_count}): allowed "
-                      "MinCount <= MaxCount")
-    instance_type = p.get("InstanceType") or "m1.small"  # EC2's default type
-    if p.get("SubnetId"):
-        raise Ec2Error("InvalidSubnetID.NotFound",
-                       f"The subnet ID '{p.get('SubnetId')}' does not exist")
-    for group in p.strings("SecurityGroup") + p.strings("SecurityGroupId"):
-        if group != "default":
-            raise Ec2Error("InvalidGroup.NotFound",
-                           f"The security group '{group[:80]}' does not exist (this cloud has "
-                           "only 'default')")
-    if p.get("UserData") is not None:
-        p.base64("UserData")
-        raise Ec2Error("UnsupportedOperation", "UserData is not supported by this cloud yet")
-    zone = None
-    if any(k.startswith("Placement.") for k in p.values):
-        zone = p.values.get("Placement.AvailabilityZone") or None
-        for k in p.values:
-            if k.startswith("Placement.") and k not in ("Placement.AvailabilityZone",
-                                                        "Placement.Tenancy",
-                                                        "Placement.GroupName"):
-                raise Ec2Error("UnknownParameter", f"The parameter {k[:80]} is not recognized")
-        if p.values.get("Placement.Tenancy", "default") != "default":
-            raise invalid(f"Placement.Tenancy {p.values['Placement.Tenancy'][:40]!r} is not "
-                          "supported: allowed default")
-    tags = tag_actions.tag_specifications(p, "instance")
-    with env.db.session_scope(readonly=True) as s:
-        image = images.find(s, call.own, image_ref)
-        if image.disk_format in ("aki", "ari"):
-            raise invalid(f"The image '{image_ref}' is a {images.IMAGE_TYPES[image.disk_format[:3]]}"
-                          " image: allowed a machine image (ami-) as ImageId")
-        try:
-            flavor = find_flavor(s, ctx, instance_type)
-        except NotFound:
-            raise invalid(f"Invalid value '{instance_type[:80]}' for InstanceType: no such "
-                          "instance type (DescribeInstanceTypes lists them)") from None
-        overrides = {}
-        for param, prefix, prop in (("KernelId", "aki", "kernel_id"),
-                                    ("RamdiskId", "ari", "ramdisk_id")):
-            if p.get(param):
-                ref = p.get(param)
-                ids.parse(ref, ids.IMAGE_PREFIXES, "InvalidAMIID.Malformed", "image")
-                if not ref.startswith(prefix + "-"):
-                    raise invalid(f"Invalid value '{ref}' for {param}: allowed a {prefix}- "
-                                  "image id")
-                overrides[prop] = images.find(s, call.own, ref, (prefix,)).id
-        key_name, public_key = None, None
-        if p.get("KeyName"):
-            key_name = p.get("KeyName")
-            kp = s.scalar(select(KeyPair).where(KeyPair.user_id == ctx.user_id,
-                                                KeyPair.name == key_name))
-            if kp is None:
-                raise Ec2Error("InvalidKeyPair.NotFound",
-                               f"The key pair '{key_name[:255]}' does not exist")
-            public_key = kp.public_key
-        if zone is not None and zone not in zone_names(s):
-            raise invalid(f"Invalid availability zone: [{zone[:80]}]")
-        image_id, flavor_name = image.id, flavor.name
-    reservation = ids.reservation_of(f"{ctx.request_id}")
-    created: list[Instance] = []
-    entries: list[int] = []
-    try:
-        for _n in range(max_count):
-            try:
-                instance, _host = service.new_instance(
-                    env, ctx, "ec2-instance", image=image_id, flavor=flavor_name,
-                    key_name=key_name, public_key=public_key)
-                # the server's name is its EC2 id: unique, and what an operator sees in
-                # `kumo server list` matches what the EC2 client shows
-                instance.name = ids.instance_id(instance.uuid)
-                instance.reservation_id = reservation
-                instance.availability_zone = zone
-                if overrides:
-                    props = {**(instance.image_properties or {}), **overrides}
-                    with env.db.session_scope(readonly=True) as s:
-                        props = resolve_references(s, call.own, props,
-                                                   f"image '{image_ref}'")
-                    instance.image_properties = props
-                entries.append(service.schedule_and_record(env, ctx, instance))
-                created.append(instance)
-            except NoValidHost as e:
-                _discard_unplaced(call, instance.uuid)
-                if len(created) >= min_count:
-                    break
-                raise Ec2Error("InsufficientInstanceCapacity",
-                               f"There is not enough capacity to fulfill your request for "
-                               f"{min_count} instance(s) of type {flavor_name}: {e}") from None
-        tag_actions.set_tags(env, ctx, [i.uuid for i in created], tags)
-    except BaseException:
-        for instance in created:
-            _withdraw(call, instance.uuid)
-        raise
-    for instance, entry_id in zip(created, entries):
-        reschedule.build_in_background(env, ctx, entry_id, instance.uuid)
-    with env.db.session_scope(readonly=True) as s:
-        rows = list(s.scalars(select(Instance).where(
-            Instance.uuid.in_([i.uuid for i in created])).order_by(Instance.id)))
-        views = ec2_instances(s, rows)
-    for index, v in enumerate(views):
-        v.pop("_reservation"), v.pop("_owner"), v.pop("_launched")
-        v["amiLaunchIndex"] = index
-    return {"reservationId": reservation, "ownerId": ctx.project_id, "groupSet": [],
-            "instancesSet": views}
-
-
-def _discard_unplaced(call: Call, uuid: str) -> None:
-    """No host could take it: the ERROR record the scheduler's refusal leaves (as Nova's) is
-    removed -- EC2 launches all of MinCount or nothing."""
-    try:
-        service.delete_server(call.env, call.ctx, uuid)
-    except KumoError as e:
-        log.warning("removing unplaced instance %s failed: %s", uuid, e)
-
-
-def _withdraw(call: Call, uuid: str) -> None:
-    try:
-        service.delete_server(call.env, call.ctx, uuid)
-    except KumoError as e:
-        log.warning("withdrawing instance %s of a refused RunInstances failed: %s", uuid, e)
 
 
 # --- Start / Stop / Reboot / Terminate -----------------------------------------------------------

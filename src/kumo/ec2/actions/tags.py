@@ -25,6 +25,7 @@ from kumo.db.models import Ec2Tag, Image
 from kumo.ec2 import ids
 from kumo.ec2.call import Call, action
 from kumo.ec2.errors import Ec2Error, from_kumo, invalid
+from kumo.ec2.paging import paged
 from kumo.errors import KumoError
 
 KEY_MAX, VALUE_MAX, PER_RESOURCE = 128, 256, 50
@@ -183,16 +184,14 @@ def delete_tags(call: Call) -> dict[str, Any]:
 
 @action("DescribeTags", ("Filter", "MaxResults", "NextToken"))
 def describe_tags(call: Call) -> dict[str, Any]:
-    from kumo.ec2.actions.instances import _visible
-    from datetime import datetime, timezone
     from kumo.db.models import Instance
+    from kumo.ec2.actions.instances import visible
 
     filters = call.params.filters(FILTERS)
-    call.params.integer("MaxResults", None, 5, 1000)
     rows: list[dict[str, str]] = []
     with call.env.db.session_scope(readonly=True) as s:
         for t in s.scalars(select(Ec2Tag).join(Instance, Instance.uuid == Ec2Tag.instance_uuid)
-                           .where(_visible(call.ctx.project_id, datetime.now(timezone.utc)))
+                           .where(visible(call.ctx.project_id))
                            .order_by(Ec2Tag.instance_uuid, Ec2Tag.key)):
             rows.append({"resourceId": ids.instance_id(t.instance_uuid),
                          "resourceType": "instance", "key": t.key, "value": t.value})
@@ -201,7 +200,10 @@ def describe_tags(call: Call) -> dict[str, Any]:
             for key, value in sorted(image.properties.items()):
                 rows.append({"resourceId": ids.image_id(image.id, image.disk_format),
                              "resourceType": "image", "key": key, "value": value})
-    return {"tagSet": [r for r in rows if filters.match("resource-id", r["resourceId"])
-                       and filters.match("resource-type", r["resourceType"])
-                       and filters.match("key", r["key"]) and filters.match("value", r["value"])
-                       and filters.tags({r["key"]: r["value"]})]}
+    items = [r for r in rows if filters.match("resource-id", r["resourceId"])
+             and filters.match("resource-type", r["resourceType"])
+             and filters.match("key", r["key"]) and filters.match("value", r["value"])
+             and filters.tags({r["key"]: r["value"]})]
+    page = paged(call.params, "DescribeTags", items, lambda r: [r["resourceId"], r["key"]],
+                 low=5)
+    return {"tagSet": page.items, "nextToken": page.next_token}
