@@ -115,6 +115,93 @@ def test_without_an_agent_the_password_waits_for_the_next_rebuild(cloud, admin, 
         assert s.query(Instance).filter_by(uuid=uuid).one().pending_admin_password is None
 
 
+def test_a_password_set_for_the_next_rebuild_is_kept_sealed(cloud, admin):
+    """It waited in the row in plain text (test fails without the sealing)."""
+    env, host = cloud
+    uuid = recovered_windows(env, admin, host, "win")
+    passwords.set_password(env, admin, "w", "S3cret-pass!")
+    with env.db.session_scope(readonly=True) as s:
+        held = s.query(Instance).filter_by(uuid=uuid).one().pending_admin_password
+    assert held.startswith(passwords.SEALED_PREFIX) and "S3cret-pass!" not in held
+    assert passwords.open_pending(env, uuid, held) == "S3cret-pass!"
+
+
+def test_a_pending_password_that_no_longer_opens_gets_a_new_one_and_says_so(cloud, admin):
+    env, host = cloud
+    uuid = recovered_windows(env, admin, host, "win")
+    passwords.set_password(env, admin, "w", "S3cret-pass!")
+    env.settings.credential_key_file.write_bytes(b"k" * 32)  # another key
+    rebuilt = servers.rebuild_server(env, admin, "w")
+    assert rebuilt.admin_password not in (None, "S3cret-pass!")
+    assert config_drive_password(host, env, uuid) == rebuilt.admin_password
+    assert rebuilt.server["notes"] == passwords.PENDING_LOST_NOTE.format(name="w")
+
+
+def killed_api_create(env, ctx, host, image: str, **kwargs) -> tuple[str, str]:
+    """The Compute API's create (servers router) killed after define, then recovered: (uuid,
+    the adminPass its answer carried)."""
+    from kumo.compute import reschedule
+
+    instance, host_name = servers.new_instance(env, ctx, "w", image=image, flavor="tiny",
+                                               **kwargs)
+    shown = servers.password_for_answer(env, instance, kwargs.get("admin_password"))
+    entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
+
+    def die(call) -> None:
+        if call.op == "start":
+            raise Killed
+    host.hooks.insert(0, die)
+    with pytest.raises(Killed):
+        reschedule.build(env, ctx, entry_id, instance.uuid)
+    host.hooks.remove(die)
+    with env.db.session_scope() as s:
+        s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
+    [done] = journal.recover(env)
+    assert done.outcome == "create interrupted at step start: finished, server ACTIVE"
+    return instance.uuid, shown
+
+
+@pytest.mark.parametrize("given", [None, "Given-Pass-1"], ids=["generated", "given"])
+def test_an_api_create_finished_by_recovery_does_not_say_nobody_saw_the_password(cloud, admin,
+                                                                                 given):
+    """The Compute API's answer carried adminPass before the build: the recovery note said
+    nobody had seen it (test fails without the fix)."""
+    env, host = cloud
+    kwargs = {"admin_password": given} if given else {}
+    uuid, shown = killed_api_create(env, admin, host, "win", **kwargs)
+    assert shown == (given or shown) and shown
+    server = servers.show_server(env, admin, uuid)
+    assert (server["status"], server["notes"]) == ("ACTIVE", None)
+    assert config_drive_password(host, env, uuid) == shown  # the one the caller was shown
+
+
+def test_a_key_pair_holder_can_read_a_recovered_builds_password(cloud, admin):
+    """With an RSA key pair the password is kept encrypted for its holder: not 'unseen'."""
+    from kumo.compute import keypairs
+    from tests.compute.test_server_login import decrypt
+    from tests.compute.test_keys import openssh
+
+    env, host = cloud
+    keypairs.import_key_pair(env, admin, "rsa", openssh("rsa2048"))
+
+    def die(call) -> None:
+        if call.op == "start":
+            raise Killed
+    host.hooks.insert(0, die)
+    with pytest.raises(Killed):
+        servers.create_server(env, admin, "w", image="win", flavor="tiny", key_name="rsa")
+    host.hooks.remove(die)
+    with env.db.session_scope() as s:
+        s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
+    [done] = journal.recover(env)
+    assert done.outcome == "create interrupted at step start: finished, server ACTIVE"
+    with env.db.session_scope(readonly=True) as s:
+        row = s.query(Instance).filter_by(uuid=done.instance_uuid).one()
+        assert row.notes is None
+        assert decrypt("rsa2048", row.password_data) == config_drive_password(
+            host, env, done.instance_uuid)
+
+
 @pytest.mark.parametrize("password, message", [
     ("", "the password is invalid: allowed 1 to 255 characters (got 0)"),
     ("x" * 256, "the password is invalid: allowed 1 to 255 characters (got 256)"),

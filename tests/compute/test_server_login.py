@@ -1,5 +1,6 @@
 """What a server is created with besides image and flavor: a key pair (--key-name; one path with
---key-file onto the config drive), refused for Windows with the reason; user data (Nova's size
+--key-file onto the config drive; on Windows an RSA key only encrypts the admin password, any
+other type is refused with the reason); user data (Nova's size
 bound, on the config drive as openstack/latest/user_data); metadata (Nova's limits, the drive's
 ``meta``, shown by server show); a Windows admin password given at create. A deleted server's
 row keeps none of the user's secrets."""
@@ -11,19 +12,21 @@ import json
 
 import pytest
 
-from kumo.compute import images, keypairs, servers
+from kumo.compute import images, keypairs, passwords, servers
 from kumo.compute.user_data import MAX_USER_DATA_BYTES, MetadataQuota, user_data_from_bytes
 from kumo.db.models import Instance
 from kumo.errors import InvalidInput, NotFound
 from tests.compute.conftest import count
 from tests.compute.fakehost import config_drive_file, fake_cloud
 from tests.compute.test_keypairs import KEY
-from tests.compute.test_keys import openssh
+from tests.compute.test_keys import openssh, private
 
 META = "openstack/latest/meta_data.json"
-REFUSAL = ("a Windows guest takes no SSH key (nothing in it would install one); it gets an admin "
-           "password instead, generated and shown once by the command that creates it -- log "
-           "in with that (reset it with kumo server set-password)")
+#: kumo.guest.policy.credentials.windows_key_refusal, for an ed25519 key
+REFUSAL = ("a Windows guest takes a key pair only to encrypt its admin password (read with nova "
+           "get-password or EC2 GetPasswordData), which needs an RSA key, and this key is "
+           "{type}: allowed ssh-rsa (kumo keypair create --key-type rsa), or no key pair (the "
+           "admin password is then shown once by the command that creates the server)")
 
 
 @pytest.fixture
@@ -78,21 +81,60 @@ def test_another_users_key_pair_is_not_found_and_nothing_is_recorded(cloud, alic
     assert count(env.db, Instance) == 0
 
 
+@pytest.mark.parametrize("kind, type", [("ed25519", "ssh-ed25519"),
+                                        ("p256", "ecdsa-sha2-nistp256")], ids=["ed25519", "ecdsa"])
 @pytest.mark.parametrize("how", ["key_name", "key_file"])
-def test_a_key_on_a_windows_server_is_refused_with_the_reason(cloud, alice, how):
+def test_a_non_rsa_key_on_a_windows_server_is_refused_with_the_reason(cloud, alice, how, kind,
+                                                                     type):
     env, host = cloud
-    keypairs.import_key_pair(env, alice, "laptop", KEY)
+    key = openssh(kind)
+    keypairs.import_key_pair(env, alice, "laptop", key)
     given = ({"key_name": "laptop"} if how == "key_name" else
-             {"public_key": KEY, "key_name": "id_ed25519"})
+             {"public_key": key, "key_name": "id_ed25519"})
     with pytest.raises(InvalidInput) as e:
         servers.create_server(env, alice, "w", image="win", flavor="tiny", **given)
     what = "key pair 'laptop'" if how == "key_name" else "key pair 'id_ed25519'"
-    assert str(e.value) == f"server 'w' boots a Windows image: {what} cannot be used: {REFUSAL}"
+    assert str(e.value) == (f"server 'w' boots a Windows image: {what} cannot be used: "
+                            + REFUSAL.format(type=type))
     assert count(env.db, Instance) == 0
     assert not [c for c in host.calls if c.op in ("define", "upload_volume")]
 
 
-def test_rebuilding_a_server_with_a_key_onto_windows_is_refused(cloud, alice):
+def decrypt(kind: str, password_data: str) -> str:
+    """What nova get-password and aws ec2 get-password-data do with the private key."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return private(kind).decrypt(base64.b64decode(password_data), padding.PKCS1v15()).decode()
+
+
+@pytest.mark.parametrize("how", ["key_name", "key_file"])
+def test_an_rsa_key_on_a_windows_server_only_encrypts_its_admin_password(cloud, alice, how):
+    """The lead's rule: accepted, never installed as an SSH key, the admin password encrypted
+    for the key's holder (instances.password_data: os-server-password, GetPasswordData)."""
+    env, host = cloud
+    key = openssh("rsa2048")
+    keypairs.import_key_pair(env, alice, "laptop", key)
+    given = ({"key_name": "laptop"} if how == "key_name" else
+             {"public_key": key, "key_name": "id_rsa"})
+    result = servers.create_server(env, alice, "w", image="win", flavor="tiny", **given)
+    uuid = result.server["id"]
+    meta = _meta(host, uuid)
+    assert meta["admin_pass"] == result.admin_password
+    assert "public_keys" not in meta and "keys" not in meta  # never an SSH key
+    assert decrypt("rsa2048", _row(env, uuid).password_data) == result.admin_password
+    assert result.server["key_name"] == ("laptop" if how == "key_name" else "id_rsa")
+
+
+def test_a_linux_server_gets_no_password_data_even_with_an_rsa_key(cloud, alice):
+    env, host = cloud
+    keypairs.import_key_pair(env, alice, "laptop", openssh("rsa2048"))
+    uuid = servers.create_server(env, alice, "web", image="linux", flavor="tiny",
+                                 key_name="laptop").server["id"]
+    assert _meta(host, uuid)["public_keys"] == {"laptop": openssh("rsa2048")}
+    assert _row(env, uuid).password_data is None
+
+
+def test_rebuilding_a_server_with_a_non_rsa_key_onto_windows_is_refused(cloud, alice):
     env, host = cloud
     keypairs.import_key_pair(env, alice, "laptop", KEY)
     uuid = servers.create_server(env, alice, "web", image="linux", flavor="tiny",
@@ -100,8 +142,19 @@ def test_rebuilding_a_server_with_a_key_onto_windows_is_refused(cloud, alice):
     with pytest.raises(InvalidInput) as e:
         servers.rebuild_server(env, alice, uuid, image="win")
     assert str(e.value) == (f"cannot rebuild server {uuid!r} from Windows image 'win': it has "
-                            f"key pair 'laptop', and {REFUSAL}")
+                            "key pair 'laptop', and " + REFUSAL.format(type="ssh-ed25519"))
     assert _row(env, uuid).image_properties["os_type"] == "linux"
+
+
+def test_rebuilding_a_server_with_an_rsa_key_onto_windows_encrypts_the_password(cloud, alice):
+    env, host = cloud
+    keypairs.import_key_pair(env, alice, "laptop", openssh("rsa2048"))
+    uuid = servers.create_server(env, alice, "web", image="linux", flavor="tiny",
+                                 key_name="laptop").server["id"]
+    rebuilt = servers.rebuild_server(env, alice, uuid, image="win")
+    meta = _meta(host, uuid)
+    assert meta["admin_pass"] == rebuilt.admin_password and "public_keys" not in meta
+    assert decrypt("rsa2048", _row(env, uuid).password_data) == rebuilt.admin_password
 
 
 def test_user_data_and_metadata_reach_the_config_drive(cloud, alice, admin):
@@ -166,6 +219,19 @@ def test_a_windows_admin_password_given_at_create_is_the_guests(cloud, alice):
     meta = _meta(host, result.server["id"])
     assert meta["admin_pass"] == "Given-Pass-1" and "public_keys" not in meta
     assert _row(env, result.server["id"]).pending_admin_password is None  # only its hash kept
+
+
+def test_a_password_given_at_create_is_held_sealed_until_the_build(cloud, alice):
+    """Until the build wrote it to the config drive, the given password was in the row in
+    plain text (test fails without the sealing)."""
+    env, host = cloud
+    instance, _host = servers.new_instance(env, alice, "w", image="win", flavor="tiny",
+                                           admin_password="Given-Pass-1")
+    held = instance.pending_admin_password
+    assert held.startswith("sealed:") and "Given-Pass-1" not in held
+    assert passwords.open_pending(env, instance.uuid, held) == "Given-Pass-1"
+    # another instance's row cannot take it: the uuid is the associated data
+    assert passwords.open_pending(env, "another-uuid", held) is None
 
 
 def test_delete_clears_the_users_secrets_from_the_row(cloud, alice):

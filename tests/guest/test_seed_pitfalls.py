@@ -61,13 +61,17 @@ def test_seed002_matching_driver_is_clean():
     assert got == {}
 
 
-def test_seed003_ssh_key_for_windows_is_ignored():
-    got = findings({"os_type": "windows", "os_distro": "windows", "os_version": "2019"},
-                   ssh_keys=("ssh-ed25519 AAAA op@example",))
-    assert got["ssh-key-windows"] == (
-        "warning",
-        "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-        "Administrator is set instead")
+def test_seed003_windows_key_is_never_an_ssh_key():
+    """An RSA key only encrypts the admin password; any other type is an error, not dropped."""
+    props = {"os_type": "windows", "os_distro": "windows", "os_version": "2019"}
+    plan = plan_guest(GuestRequest(ImageProperties.parse(props),
+                                   ssh_keys=("ssh-rsa AAAA op@example",)))
+    assert [f.id for f in plan.findings if f.severity != "info"] == []
+    assert (plan.spec.credentials.ssh_keys, plan.spec.credentials.password_key) == (
+        (), "ssh-rsa AAAA op@example")
+    got = findings(props, ssh_keys=("ssh-ed25519 AAAA op@example",))
+    assert got["windows-key-type"][0] == "error"
+    assert "this key is ssh-ed25519: allowed ssh-rsa" in got["windows-key-type"][1]
 
 
 def test_secure_boot_required_on_pc_machine():

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from kumo.api import faults
 from kumo.api.routers import (aggregates, compute, ec2, health, hypervisors, identity, image,
                                instance_actions, keypairs, kumo_ext, metrics, network,
-                               servers)
+                               server_password, servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -45,6 +45,7 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(compute.router)
     app.include_router(servers.router)
     app.include_router(instance_actions.router)
+    app.include_router(server_password.router)
     app.include_router(hypervisors.router)
     app.include_router(aggregates.router)
     app.include_router(kumo_ext.router)

@@ -40,8 +40,9 @@ log = logs.get(__name__)
 
 #: steps at which a failure moves the build to the next alternate
 RESCHEDULE_STEPS = ("define", "start")
-#: create-entry payload kept by the next attempt (an evacuated stopped server stays stopped)
-CARRIED = (spawn.KEEP_STOPPED,)
+#: create-entry payload kept by the next attempt (an evacuated stopped server stays stopped;
+#: a password the caller was shown stays shown)
+CARRIED = (spawn.KEEP_STOPPED, spawn.PASSWORD_SHOWN)
 
 
 def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str | None:

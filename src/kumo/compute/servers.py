@@ -54,7 +54,7 @@ from kumo.compute.boot_source import boot_source, resolve_references
 from kumo.compute.instance_request import guest_request, host_caps
 from kumo.compute import keypairs
 from kumo.compute.keys import parse_public_key
-from kumo.compute.passwords import check_password
+from kumo.compute.passwords import check_password, seal_pending
 from kumo.compute.user_data import check_metadata, user_data_from_base64
 from kumo.compute.lookup import check_unclaimed, find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
@@ -67,7 +67,7 @@ from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEnt
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
 from kumo.guest.facts import GuestFacts
-from kumo.guest.policy.credentials import WINDOWS_TAKES_NO_KEY
+from kumo.guest.policy.credentials import windows_key_refusal
 from kumo.guest.policy.machine import versioned_machine
 from kumo.guest.spec import GuestSpec
 from kumo.scheduler import service as scheduler
@@ -123,8 +123,9 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
     The guest's first login, one path for both ways of giving a key: ``public_key`` (a key
     line, e.g. ``--key-file``; ``key_name`` then labels it) or ``key_name`` alone (the creating
     user's key pair, kumo.compute.keypairs). Either is copied onto the instance and reaches
-    the guest through its config drive. A Windows guest takes no key: refused, with the
-    reason. ``admin_password``: the Windows admin password to set (instead of a generated
+    the guest through its config drive. A Windows guest takes only an RSA key, which encrypts
+    its admin password and is never installed (kumo.guest.policy.credentials); any other key
+    is refused, with the reason. ``admin_password``: the Windows admin password to set (instead of a generated
     one); a guest that takes none is refused. ``user_data``: base64 (kumo.compute.user_data),
     ``metadata``: key -> value."""
     check_name("server", name)
@@ -146,10 +147,12 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
             public_key = keypairs.key_for_server(s, ctx, key_name).public_key
         instance, host_name = _prepare(s, ctx, name, image, flavor, host, public_key, key_name)
         windows = _os_type(instance.image_properties) == "windows"
-        if windows and instance.public_key:
+        refusal = (windows_key_refusal(instance.public_key)
+                   if windows and instance.public_key else None)
+        if refusal is not None:
             given = f"key pair {key_name!r}" if key_name else "the SSH key"
             raise InvalidInput(f"server {name!r} boots a Windows image: {given} cannot be "
-                               f"used: {WINDOWS_TAKES_NO_KEY}")
+                               f"used: {refusal}")
         if admin_password is not None and not windows:
             raise InvalidInput(f"server {name!r}: an admin password is set only on Windows "
                                "guests (their config drive's admin_pass); this guest's login "
@@ -160,7 +163,7 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
                                "(give --network)")
         groups = [secgroups.find_group(s, ctx, ref).id for ref in security_groups or ()]
     instance.user_data, instance.server_metadata = user_data, metadata
-    instance.pending_admin_password = admin_password
+    instance.pending_admin_password = seal_pending(env, instance.uuid, admin_password)
     instance.nic_plans = plans  # type: ignore[attr-defined]  # transient: not a column
     if plans and not groups:  # a port is in the project's default group unless told
         groups = [secgroups.ensure_default(env, ctx.project_id)]
@@ -171,6 +174,24 @@ def new_instance(env: ComputeEnv, ctx: RequestContext, name: str, *, image: str,
 def takes_admin_password(instance: Instance) -> bool:
     """True when the instance's guest gets an admin password at build (a Windows guest)."""
     return _os_type(instance.image_properties) == "windows"
+
+
+def password_for_answer(env: ComputeEnv, instance: Instance,
+                        given: str | None) -> str | None:
+    """For a create whose answer carries the admin password (the Compute API's adminPass,
+    Nova's): the password -- ``given`` (already on the instance, from ``new_instance``), or one
+    made now for a guest that takes one -- held sealed on the instance for its build, which
+    writes it to the config drive; the create's journal entry records that the caller was shown
+    it (spawn.PASSWORD_SHOWN), so a recovery that finishes the build does not say nobody saw
+    it. None for a guest that takes no admin password."""
+    from kumo.compute.passwords import generate
+
+    password = given
+    if password is None and takes_admin_password(instance):
+        password = generate()
+        instance.pending_admin_password = seal_pending(env, instance.uuid, password)
+    instance.password_shown = password is not None  # type: ignore[attr-defined]  # transient
+    return password
 
 
 def _os_type(image_properties: Mapping[str, Any] | None) -> str:
@@ -241,8 +262,9 @@ def _record_on(s: Session, env: ComputeEnv, ctx: RequestContext, instance: Insta
     if plans:  # NoFreeAddress here rolls the claim and the record back with it
         groups = [s.get_one(SecurityGroup, g) for g in getattr(instance, "nic_groups", ())]
         ipam.allocate(s, instance, plans, groups)
+    shown = {spawn.PASSWORD_SHOWN: True} if getattr(instance, "password_shown", False) else {}
     return journal.begin(s, env, ctx, "create", instance.uuid, "claimed", host_id=chosen.id,
-                         host=chosen.name, alternates=[]).id
+                         host=chosen.name, alternates=[], **shown).id
 
 
 def _check_placed(env: ComputeEnv, instance: Instance) -> None:
@@ -464,10 +486,12 @@ def rebuild_server(env: ComputeEnv, ctx: RequestContext, ref: str,
         source = boot_source(s, ctx, image or instance.image_id or "", server=instance)
         new_image, props = source.image, source.properties
         s.expunge(instance)
-    if instance.public_key and _os_type(props) == "windows":
+    refusal = (windows_key_refusal(instance.public_key)
+               if instance.public_key and _os_type(props) == "windows" else None)
+    if refusal is not None:
         raise InvalidInput(f"cannot rebuild server {ref!r} from Windows image "
                            f"{new_image.name!r}: it has key pair {instance.key_name!r}, and "
-                           f"{WINDOWS_TAKES_NO_KEY}")
+                           f"{refusal}")
     if host_row is not None:
         instance.image_id, instance.image_properties = new_image.id, props
         check_plan(env, instance, host_row)

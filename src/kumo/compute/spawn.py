@@ -52,6 +52,10 @@ PBKDF2_ROUNDS = 260_000
 #: create-entry payload key: define the guest but leave it off (an evacuated server that was
 #: stopped stays stopped, as Nova's rebuild_instance keeps vm_state STOPPED)
 KEEP_STOPPED = "keep_stopped"
+#: create-entry payload key: the admin password was shown to the caller before the build (the
+#: Compute API's create answer carries adminPass), so a recovery that finishes the build does
+#: not say that nobody saw it
+PASSWORD_SHOWN = "password_shown"
 
 
 # --- create --------------------------------------------------------------------------------------
@@ -85,7 +89,8 @@ def recover_create(env: ComputeEnv, entry: JournalEntry) -> str:
             define_and_start(env, conn, entry.id, uuid, "create", start=start)
             outcome = (f"create interrupted at step {step}: finished, server "
                        f"{'ACTIVE' if start else 'SHUTOFF (it was stopped)'}")
-            return _with_unseen_password(env, uuid, outcome, f"create recovered at step {step}")
+            return _with_unseen_password(env, uuid, outcome, f"create recovered at step {step}",
+                                         shown=bool(entry.payload.get(PASSWORD_SHOWN)))
         except HostUnreachable:  # try again on the next start (journal.recover)
             raise
         except Exception as e:
@@ -166,12 +171,14 @@ def recover_rebuild(env: ComputeEnv, entry: JournalEntry) -> str:
     return reason
 
 
-def _with_unseen_password(env: ComputeEnv, uuid: str, outcome: str, how: str) -> str:
+def _with_unseen_password(env: ComputeEnv, uuid: str, outcome: str, how: str,
+                          shown: bool = False) -> str:
     """A build finished by recovery whose admin password the dead process made and never
-    showed: the server's notes say so (kumo.compute.passwords), and so does the outcome."""
+    showed (``shown``: the caller was given it before the build, PASSWORD_SHOWN): the server's
+    notes say so (kumo.compute.passwords), and so does the outcome."""
     from kumo.compute import passwords
 
-    note = passwords.unseen_password_note(env, uuid, how)
+    note = passwords.unseen_password_note(env, uuid, how, shown=bool(shown))
     return f"{outcome}; {note}" if note else outcome
 
 
@@ -200,15 +207,18 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     volumes); the admin password."""
     uuid = instance.uuid
     spec = build_guest(guest_request(env, instance, host))
-    password = None
-    if spec.credentials.admin_password:  # one set with kumo server set-password, else a new one
-        password = instance.pending_admin_password or secrets.token_urlsafe(12)
+    from kumo.compute import passwords
+
+    password, lost = None, False
+    if spec.credentials.admin_password:  # one given or set with set-password, else a new one
+        password = passwords.open_pending(env, uuid, instance.pending_admin_password)
+        lost = password is None and instance.pending_admin_password is not None
+        password = password or passwords.generate()
     journal.advance(env, entry_id, "volumes",
                     volumes=[naming.volume_name(uuid, k) for k in naming.INSTANCE_VOLUME_KINDS])
-    from kumo.compute.passwords import seal_for_key
-
+    # encrypted only for the key the guest policy chose (a Windows guest's RSA key pair)
     records.save(env, uuid, admin_password_hash=hash_password(password) if password else None,
-                 password_data=seal_for_key(instance.public_key, password))
+                 password_data=passwords.seal_for_key(spec.credentials.password_key, password))
     conn.create_overlay_volume(env.pool_name, naming.volume_name(uuid, naming.ROOT),
                                naming.image_volume_name(instance.image_id), instance.disk_gib)
     if instance.ephemeral_gib:
@@ -226,7 +236,9 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
                        config_drive.iso_bytes(md), "iso")
     if password:  # the guest's password is now this one: shown to the caller, or set by them
-        records.save(env, uuid, pending_admin_password=None, notes=None)
+        records.save(env, uuid, pending_admin_password=None,
+                     notes=passwords.PENDING_LOST_NOTE.format(name=instance.name)
+                     if lost else None)
     return password
 
 

@@ -151,6 +151,9 @@ class CredentialSpec:
     ssh_keys: tuple[str, ...] = ()
     admin_user: str | None = None
     admin_password: bool = False  # an admin password is generated/delivered via config drive
+    #: the RSA key (OpenSSH line) the admin password is encrypted with for its holder (a
+    #: Windows guest's key pair: nova get-password, EC2 GetPasswordData); never installed
+    password_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

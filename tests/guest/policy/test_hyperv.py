@@ -161,10 +161,12 @@ ERRORS = [
      "hyperv-guest-timezone-ignored", "warning", "guest time zone Asia/Shanghai cannot be applied "
      "on Hyper-V: the guest's clock follows the host's time and the guest's own time zone "
      "setting"),
-    ("ssh-key-windows", {**WIN2012R2, "disk_format": "vhd"}, (10, 0),
-     {"ssh_keys": ("ssh-ed25519 AAAA op@example",)}, "ssh-key-windows", "warning",
-     "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-     "Administrator is set instead"),
+    ("windows-key-type", {**WIN2012R2, "disk_format": "vhd"}, (10, 0),
+     {"ssh_keys": ("ecdsa-sha2-nistp256 AAAA op@example",)}, "windows-key-type", "error",
+     "a Windows guest takes a key pair only to encrypt its admin password (read with nova "
+     "get-password or EC2 GetPasswordData), which needs an RSA key, and this key is "
+     "ecdsa-sha2-nistp256: allowed ssh-rsa (kumo keypair create --key-type rsa), or no key "
+     "pair (the admin password is then shown once by the command that creates the server)"),
 ]
 
 

@@ -203,14 +203,18 @@ def test_guest_agent_channel_only_when_asked():
     assert spec(LINUX).guest_agent is False
 
 
-@pytest.mark.parametrize("props, keys, ssh, admin, password", [
-    (LINUX, ("ssh-ed25519 A",), ("ssh-ed25519 A",), None, False),
-    (WIN, ("ssh-ed25519 A",), (), "Administrator", True),
-    ({**WIN, "os_admin_user": "kumoadmin"}, (), (), "kumoadmin", True),
-], ids=["linux-keys", "windows-no-keys", "windows-admin-user"])
-def test_credentials(props, keys, ssh, admin, password):
+@pytest.mark.parametrize("props, keys, ssh, admin, password, password_key", [
+    (LINUX, ("ssh-ed25519 A",), ("ssh-ed25519 A",), None, False, None),
+    (LINUX, ("ssh-rsa A",), ("ssh-rsa A",), None, False, None),
+    (WIN, ("ssh-rsa A",), (), "Administrator", True, "ssh-rsa A"),
+    (WIN, (), (), "Administrator", True, None),
+    ({**WIN, "os_admin_user": "kumoadmin"}, (), (), "kumoadmin", True, None),
+], ids=["linux-keys", "linux-rsa-installed", "windows-rsa-encrypts-only", "windows-no-key",
+        "windows-admin-user"])
+def test_credentials(props, keys, ssh, admin, password, password_key):
     c = spec(props, ssh_keys=keys).credentials
-    assert (c.ssh_keys, c.admin_user, c.admin_password) == (ssh, admin, password)
+    assert (c.ssh_keys, c.admin_user, c.admin_password, c.password_key) == (
+        ssh, admin, password, password_key)
 
 
 def test_flavor_extra_spec_overrides_bus():

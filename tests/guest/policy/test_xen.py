@@ -196,9 +196,11 @@ ERRORS = [
     ("cpu-topology", {**WIN2008, "hw_cpu_cores": "2"}, {}, "cpu-topology-ignored", "warning",
      "hw_cpu_cores cannot be applied on xen: libvirt's libxl driver builds a Xen guest's CPUs "
      "from <vcpu> alone (it applies no <cpu><topology>)"),
-    ("ssh-key-windows", WIN2008, {"ssh_keys": ("ssh-rsa AAAA op@example",)}, "ssh-key-windows",
-     "warning", "1 SSH key(s) requested for a Windows guest are ignored; an admin password for "
-     "Administrator is set instead"),
+    ("windows-key-type", WIN2008, {"ssh_keys": ("ssh-ed25519 AAAA op@example",)},
+     "windows-key-type", "error", "a Windows guest takes a key pair only to encrypt its admin "
+     "password (read with nova get-password or EC2 GetPasswordData), which needs an RSA key, "
+     "and this key is ssh-ed25519: allowed ssh-rsa (kumo keypair create --key-type rsa), or no "
+     "key pair (the admin password is then shown once by the command that creates the server)"),
 ]
 
 

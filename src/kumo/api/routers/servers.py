@@ -39,7 +39,6 @@ from kumo.api.routers.compute import api_version, microversion
 from kumo.compute import naming, reschedule
 from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
-from kumo.compute.passwords import generate as generate_password
 from kumo.compute.states import host_id_hash
 from kumo.errors import InvalidInput, NotFound
 
@@ -213,10 +212,8 @@ def create(body: ServerCreate, request: Request, ctx: RequestContext = Depends(c
         security_groups=[g.get("name", "") for g in s.security_groups] or None)
     # the Windows admin password is made here, not by the build, so that the one answer the
     # caller gets can carry it (Nova's adminPass); the build writes it to the config drive and
-    # keeps only its hash
-    password = instance.pending_admin_password
-    if password is None and service.takes_admin_password(instance):
-        password = instance.pending_admin_password = generate_password()
+    # keeps only its hash (and its encryption for an RSA key pair: os-server-password)
+    password = service.password_for_answer(env, instance, s.adminPass)
     entry_id = service.schedule_and_record(env, ctx, instance, host=host_name)
     uuid = instance.uuid
     reschedule.build_in_background(env, ctx, entry_id, uuid)
