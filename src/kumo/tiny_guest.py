@@ -105,6 +105,12 @@ def _extra_entries(extra: Sequence[tuple[str, bytes]], present: set[str]
 #: what a guest with a virtio NIC needs loaded: the PCI transport and the NIC driver; their
 #: dependencies (virtio, virtio_ring, failover, ...) come from the kernel's modules.dep
 VIRTIO_NET = ("virtio_pci", "virtio_net")
+#: what a guest needs to read its config drive (an ISO 9660 CD-ROM) on the IDE bus of machine
+#: type pc: the PIIX IDE controller, the SCSI CD-ROM driver, the ISO 9660 file system (libata,
+#: scsi_mod, cdrom from modules.dep). The Debian cloud kernel has no AHCI driver at all
+#: (CONFIG_SATA_AHCI unset), so a tiny guest that reads its config drive runs on pc, where
+#: kumo puts CD-ROMs on IDE, not on q35's SATA.
+CONFIG_DRIVE = ("ata_piix", "sr_mod", "isofs")
 
 
 def kernel_modules(kernel: Path, names: Sequence[str],

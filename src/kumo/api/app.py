@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from kumo.api import faults
-from kumo.api.routers import (aggregates, compute, ec2, health, hypervisors, identity, image,
-                               instance_actions, keypairs, kumo_ext, metrics, network,
-                               server_password, servers)
+from kumo.api.routers import (aggregates, compute, consoles, ec2, health, hypervisors,
+                               identity, image, instance_actions, keypairs, kumo_ext, metrics,
+                               network, server_password, servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -46,6 +46,7 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(servers.router)
     app.include_router(instance_actions.router)
     app.include_router(server_password.router)
+    app.include_router(consoles.router)
     app.include_router(hypervisors.router)
     app.include_router(aggregates.router)
     app.include_router(kumo_ext.router)

@@ -1,5 +1,5 @@
 """Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop,
-evacuate),
+evacuate; os-getConsoleOutput and os-getVNCConsole: kumo.api.routers.consoles),
 over kumo.compute.servers -- the same functions ``kumo server`` calls.
 
 Create answers 202 once the server is validated, placed and recorded (BUILD); the host-side
@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kumo.api.auth import context, env_of
+from kumo.api.routers import consoles
 from kumo.api.routers.compute import api_version, microversion
 from kumo.compute import naming, reschedule
 from kumo.compute import servers as service
@@ -272,6 +273,9 @@ class Action(BaseModel):
     evacuate: Evacuate | None = None
     os_start: None | dict = Field(None, alias="os-start")
     os_stop: None | dict = Field(None, alias="os-stop")
+    # kumo.api.routers.consoles answers these two
+    os_getConsoleOutput: consoles.ConsoleOutput | None = Field(None, alias="os-getConsoleOutput")
+    os_getVNCConsole: consoles.VncConsole | None = Field(None, alias="os-getVNCConsole")
 
 
 @router.post("/servers/{server_id}/action", status_code=202)
@@ -280,9 +284,13 @@ def action(server_id: str, body: Action, request: Request,
     given = body.model_fields_set
     if len(given) != 1:
         raise InvalidInput("the body must name exactly one action: allowed reboot, os-start, "
-                           "os-stop, evacuate")
+                           "os-stop, evacuate, os-getConsoleOutput, os-getVNCConsole")
     _by_id(request, ctx, server_id)
     env = env_of(request)
+    if body.os_getConsoleOutput is not None:
+        return consoles.console_output(env, ctx, server_id, body.os_getConsoleOutput)
+    if body.os_getVNCConsole is not None:
+        return consoles.vnc_console(env, ctx, server_id, body.os_getVNCConsole)
     if body.evacuate is not None:
         _evacuate(env, ctx, server_id, body.evacuate.host)
         return Response(status_code=200)
