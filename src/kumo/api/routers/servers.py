@@ -15,15 +15,18 @@ The create body's login and guest data, as the Compute API reference describes t
 create`` (kumo.compute.servers.new_instance):
 
     key_name   the caller's key pair; its public key goes on the config drive. A Windows
-               guest takes none: 400 with the reason (kumo does not drop it silently)
+               guest takes only an RSA key pair, which encrypts its admin password
+               (os-server-password) and is never installed; another type: 400 with the
+               reason (kumo does not drop it silently)
     user_data  base64, at most 65535 characters (Nova's schema); on the config drive, decoded,
                as openstack/latest/user_data; shown to admins as OS-EXT-SRV-ATTR:user_data
                from microversion 2.3 on
     metadata   key -> string value, keys [a-zA-Z0-9-_:. ]{1,255}, values up to 255 characters,
                at most 128 items (more: 403, Nova's metadata_items quota); shown in every view
     adminPass  the Windows admin password to set; answered back in ``adminPass`` of the 202,
-               generated when not given (Nova's enable_instance_password), and never stored
-               beyond the build (its hash only). A guest that takes no admin password (Linux:
+               generated when not given (Nova's enable_instance_password), held sealed until
+               the build and never stored beyond it (its hash only, and its encryption for
+               an RSA key pair). A guest that takes no admin password (Linux:
                its login is its key pair) refuses one given: 400.
 """
 

@@ -195,6 +195,12 @@ def _interface(i: int, nic: NicSpec, mode: str) -> Interface:
 
 
 def _console(spec: GuestSpec, mode: str) -> tuple[list[Serial], list[Console]]:
+    """An HVM guest's ttyS0 is written to ``console_log`` as a file, not a pty with a <log> as
+    on KVM (kumo.backends.kvm.devices.console): libvirt's libxl driver turns a serial device
+    into the device model's ``pty`` or ``file:PATH`` and never reads a <log> element
+    (libxl_conf.c, libxlMakeChrdevStr; only the QEMU driver hands <log> to virtlogd), so a
+    pty with a log would show nothing in ``kumo server console log``. The file keeps the log;
+    ``virsh console`` then cannot attach (use the VNC display). Without a log: a pty."""
     if mode == "xen":
         return [], [Console(type="pty", target_type="xen", target_port=0)]
     kind = "file" if spec.console_log else "pty"
