@@ -25,7 +25,6 @@ removed at the end even when a test fails.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import subprocess
 from urllib.parse import parse_qs, urlsplit
@@ -34,7 +33,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from kumo.compute import flavors, hosts, images, naming, servers
+from kumo.compute import flavors, hosts, images, naming
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
@@ -42,7 +41,8 @@ from kumo.tiny_guest import (CONFIG_DRIVE, VIRTIO_NET, build_initramfs, find_ker
                              insmod_lines, kernel_modules)
 from tests.api.live import start, stop
 from tests.e2e.test_consoles import vnc_auth, virsh
-from tests.e2e.test_networks import CMDLINE, UDHCPC_SCRIPT, URI, _clean_up, wait_for
+from tests.e2e.test_networks import CMDLINE, UDHCPC_SCRIPT, URI, wait_for
+from tests.support.e2e_cloud import installation_environ, remove_installation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -79,9 +79,7 @@ while true; do $B sleep 3600; done
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, system_libvirt):
     base = tmp_path_factory.mktemp("guest-access")
-    environ = {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
-               "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-               "KUMO_POOL_PATH": str(base / "pool"), "KUMO_STOP_TIMEOUT": "2"}
+    environ = installation_environ(base, KUMO_STOP_TIMEOUT="2")
     env = ComputeEnv.from_env(environ)
     upgrade(env.settings.database_url)
     ctx = admin_context()
@@ -108,11 +106,7 @@ def cloud(tmp_path_factory, system_libvirt):
     finally:
         if live is not None:
             stop(live)
-        try:  # the API's servers are its users' projects': the admin sees them all
-            for server in servers.list_servers(env, ctx, all_projects=True):
-                servers.delete_server(env, ctx, server["id"])
-        finally:
-            _clean_up(env, ctx, system_libvirt)
+        remove_installation(env, system_libvirt)
 
 
 def _key_files(base, kind: str) -> tuple[str, str, str]:
