@@ -145,6 +145,8 @@ def killed_api_create(env, ctx, host, image: str, **kwargs) -> tuple[str, str]:
     instance, host_name = servers.new_instance(env, ctx, "w", image=image, flavor="tiny",
                                                **kwargs)
     shown = servers.password_for_answer(env, instance, kwargs.get("admin_password"))
+    held = instance.pending_admin_password  # what the record keeps until the build
+    assert held.startswith(passwords.SEALED_PREFIX) and shown not in held
     entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
 
     def die(call) -> None:
