@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kumo.errors import UserError
-from kumo.scheduler import (InMemoryClaimStore, InsufficientResource, NoValidHost,
+from kumo.scheduler import (HostUsage, InMemoryClaimStore, InsufficientResource, NoValidHost,
                             ReferenceScheduler, Scheduler, SchedulerConfig, VersionMismatch,
                             ZoneMismatch, format_summary)
 
@@ -57,3 +57,31 @@ def test_a_host_counts_once_under_its_first_failing_filter():
         s.select(request(ram=8192), now=NOW)
     assert err.value.summary == ("0/2 hosts: 1 host disabled, "
                                  "1 insufficient RAM (requested 8192 MiB, largest free 1024 MiB)")
+
+
+def test_a_summary_read_late_describes_the_decision_not_later_changes():
+    """Summaries are built when read; a read after the usage or liveness changed still says what
+    the decision saw (the fleet is copied at the first change while a summary is unread)."""
+    s = Scheduler(SchedulerConfig(), TWELVE, InMemoryClaimStore.from_hosts(TWELVE))
+    errors = []
+    for _ in range(2):  # two unread summaries share the copy
+        with pytest.raises(NoValidHost) as err:
+            s.select(SEED_004, now=NOW)
+        errors.append(err.value)
+    full = HostUsage(vcpus=0, ram_mib=16384, disk_gib=0, instances=3, generation=5)
+    s.apply_changes({"kvm-6": full}, {"kvm-0": (NOW, True)})
+    with pytest.raises(NoValidHost) as now:
+        s.select(SEED_004, now=NOW)
+    assert now.value.summary == (
+        "0/12 hosts: 6 insufficient RAM (requested 8192 MiB, largest free 4096 MiB), "
+        "5 Hyper-V version 6.2 < 6.3, 1 compute forced down")
+    assert [e.summary for e in errors] == [EXPECTED, EXPECTED]
+
+
+def test_a_summary_read_before_any_change_reads_the_live_fleet():
+    s = Scheduler(SchedulerConfig(), TWELVE, InMemoryClaimStore.from_hosts(TWELVE))
+    with pytest.raises(NoValidHost) as err:
+        s.select(SEED_004, now=NOW)
+    assert err.value.summary == EXPECTED
+    s.apply_changes({}, {"kvm-0": (NOW, True)})
+    assert err.value.summary == EXPECTED  # built once

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from kumo.scheduler.claims import Claim, ClaimStore, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.explain import Explanation, explain
-from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet
+from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet, FrozenView
 from kumo.scheduler.model import HostView, RequestSpec, weight_multiplier
 from kumo.scheduler.plugins import DecisionContext, StaticFilter
 from kumo.scheduler.reasons import Reason, format_summary
@@ -32,6 +32,26 @@ from kumo.scheduler.reference import with_group_members
 
 #: how long a failing decision waits for this scheduler's own claims in flight to settle
 SETTLE_TIMEOUT_S = 5.0
+
+
+class _Names(Sequence[str]):
+    """The names of the hosts ``idx`` without building a list: a store that re-reads only the
+    rows that changed (the resident inventory) never iterates it."""
+
+    def __init__(self, names: tuple[str, ...], idx: np.ndarray):
+        self._names, self._idx = names, idx
+
+    def __len__(self) -> int:
+        return int(self._idx.size)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self._names[i] for i in self._idx[k].tolist()]
+        return self._names[int(self._idx[k])]
+
+    def __iter__(self) -> Iterator[str]:
+        names = self._names
+        return (names[i] for i in self._idx.tolist())
 
 
 class Scheduler:
@@ -101,8 +121,11 @@ class Scheduler:
         with self._lock:
             self._refresh_locked()
 
-    def _refresh_locked(self) -> None:
-        self.fleet.apply_usages(self.claims.usage(self.fleet.names))
+    def _refresh_locked(self, among: np.ndarray | None = None) -> None:
+        """Re-read the usage of the hosts ``among`` (indices; None: every host)."""
+        fleet = self.fleet
+        names = fleet.names if among is None else _Names(fleet.names, among)
+        fleet.apply_usages(self.claims.usage(names))
 
     # --- deciding --------------------------------------------------------------------------------
 
@@ -227,9 +250,18 @@ class Scheduler:
 
     def _no_valid_host(self, request: RequestSpec, ctx: DecisionContext,
                        note: str = "") -> NoValidHost:
-        """NoValidHost whose summary is built when first read, from the usage as it is now."""
-        snap = self.fleet.snapshot()
-        return NoValidHost(lambda: self._summary(request, ctx, snap), note)
+        """NoValidHost whose summary is built when first read, from the usage the decision saw
+        (Fleet.watch: copied only when the fleet changes before the summary is read)."""
+        view = self.fleet.watch()
+        return NoValidHost(lambda: self._summary_of(view, request, ctx), note)
+
+    def _summary_of(self, view: FrozenView, request: RequestSpec, ctx: DecisionContext) -> str:
+        with self._lock:  # no change can freeze the view meanwhile
+            if view.frozen is None:
+                return self._summary(request, ctx, view.live)
+        snap = view.frozen
+        with snap.summary_lock:  # its caches: several summaries may share one snapshot
+            return self._summary(request, ctx, snap)
 
     def _summary(self, request: RequestSpec, ctx: DecisionContext,
                  fleet: Fleet | None = None) -> str:
@@ -331,7 +363,8 @@ class Scheduler:
                         continue
                     if (self.config.refresh_on_failure and not refreshed
                             and self._usage_could_help(request, ctx)):
-                        self._refresh_locked()
+                        # only the hosts the static filters pass: usage cannot help the others
+                        self._refresh_locked(self._static_candidates(request, ctx))
                         refreshed = True
                         continue
                     raise self._no_valid_host(request, ctx)

@@ -11,6 +11,8 @@ available as the ``HostView`` it was built from; ``view(i)`` gives it with curre
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Hashable, Iterable, Mapping, Sequence
 
@@ -134,6 +136,8 @@ class Fleet:
         # fleet-sized allocation per decision. Rows of buf_b: candidates, a filter's answer;
         # buf_f: a filter's scratch / per-host multipliers, total weight, one weigher's
         # normalised score, one weigher's raw score; buf_i: candidate indices.
+        #: lazy NoValidHost summaries still alive that read this fleet as it is (FrozenView)
+        self._watchers: list[weakref.ref] = []
         self.buf_b = np.empty((3, n), dtype=bool)
         self.buf_f = np.empty((4, n), dtype=np.float64)
         self.buf_i = np.empty(n, dtype=np.int64)
@@ -215,6 +219,8 @@ class Fleet:
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
+        if self._watchers:
+            self._freeze_watchers()
         if usage.generation >= self.generation[i]:
             self.base[i] = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
             self.generation[i] = usage.generation
@@ -222,6 +228,8 @@ class Fleet:
 
     def apply_usages(self, usages: Mapping[str, HostUsage]) -> None:
         """``apply_usage`` for many hosts at once (a full refresh from the store)."""
+        if self._watchers:
+            self._freeze_watchers()
         idx, rows, gens = [], [], []
         for name, u in usages.items():
             i = self.index.get(name)
@@ -254,6 +262,8 @@ class Fleet:
         return out
 
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
+        if self._watchers:
+            self._freeze_watchers()
         for pv in values:
             col = self.like_counts.get(pv)
             if col is None:
@@ -262,12 +272,16 @@ class Fleet:
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours is in flight on host ``i``: count it as used now."""
+        if self._watchers:
+            self._freeze_watchers()
         self.pending[i] += delta
         self._recompute(i)
         self.count_like(i, like, +1)
 
     def unreserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours never reached the store (it raised): forget it."""
+        if self._watchers:
+            self._freeze_watchers()
         self.pending[i] -= delta
         self.count_like(i, like, -1)
         self._recompute(i)
@@ -275,6 +289,8 @@ class Fleet:
     def settle(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]],
                ok: bool, usage: HostUsage) -> None:
         """The store answered the claim: drop it from pending, take the store's usage."""
+        if self._watchers:
+            self._freeze_watchers()
         self.pending[i] -= delta
         if not ok:
             self.count_like(i, like, -1)
@@ -301,8 +317,32 @@ class Fleet:
 
     def set_liveness(self, i: int, heartbeat: float | None, forced_down: bool) -> None:
         """Host ``i``'s heartbeat and forced-down flag: dynamic columns, in no cache key."""
+        if self._watchers:
+            self._freeze_watchers()
         self.heartbeat[i] = np.nan if heartbeat is None else heartbeat
         self.forced_down[i] = forced_down
+
+    # --- what a decision saw ---------------------------------------------------------------------
+
+    def watch(self) -> "FrozenView":
+        """This fleet as it is now, for a NoValidHost summary read later: copied only if the
+        fleet changes while the view is still alive (copy-on-write). A caller that never reads
+        the summary lets the exception, and with it the view, go -- and nothing is copied; one
+        that reads it before the next change reads the live columns."""
+        view = FrozenView(self)
+        if len(self._watchers) >= 64:  # summaries never read and no change since: forget them
+            self._watchers = [r for r in self._watchers if r() is not None]
+        self._watchers.append(weakref.ref(view))
+        return view
+
+    def _freeze_watchers(self) -> None:
+        """Before a change: hand the views still alive one snapshot of the fleet as it is."""
+        alive = [v for v in (ref() for ref in self._watchers) if v is not None]
+        self._watchers.clear()
+        if alive:
+            snap = self.snapshot()
+            for v in alive:
+                v.frozen = snap
 
     def snapshot(self) -> "Fleet":
         """A copy whose dynamic columns (usage, liveness, like-image counts) are frozen as they
@@ -318,6 +358,8 @@ class Fleet:
         snap._classes = dict(self._classes)
         snap._static_classes = dict(self._static_classes)
         snap._cache = OrderedDict(self._cache)
+        snap._watchers = []  # never changed: nothing to freeze
+        snap.summary_lock = threading.Lock()
         # (the work buffers are shared: a summary does not decide, it uses none of them)
         return snap
 
@@ -338,3 +380,14 @@ class Fleet:
 
     def views(self) -> list[HostView]:
         return [self.view(i) for i in range(self.n)]
+
+
+class FrozenView:
+    """A fleet as one decision saw it (``Fleet.watch``): ``frozen`` is None while the fleet has
+    not changed since, else a snapshot taken just before the first change."""
+
+    __slots__ = ("live", "frozen", "__weakref__")
+
+    def __init__(self, live: Fleet):
+        self.live = live
+        self.frozen: Fleet | None = None
