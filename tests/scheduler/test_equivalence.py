@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from kumo.scheduler import (DEFAULT_FILTERS, InMemoryClaimStore, NoValidHost, ReferenceScheduler,
-                            Scheduler, SchedulerConfig, ServerGroup)
+from kumo.scheduler import (DEFAULT_FILTERS, Claim, InMemoryClaimStore, NoValidHost,
+                            ReferenceScheduler, Scheduler, SchedulerConfig, ServerGroup)
 
 from tests.scheduler.helpers import NOW, agg, host, request
 from tests.support.hosts import recorded_caps
@@ -165,3 +165,54 @@ def test_explain_chooses_what_select_chooses():
             assert fast.select(req, now=NOW).host == chosen
         except NoValidHost:
             assert chosen is None
+
+
+def _other_schedulers(rng: random.Random, hosts, stores):
+    """Rows changed by others between two decisions: claims and deletions made by other
+    schedulers (on every store alike), heartbeats that arrive or stop, hosts forced down or
+    back up. Returns (usage of the hosts whose usage changed, liveness of the others)."""
+    usage, liveness = {}, {}
+    for h in rng.sample(hosts, 4):
+        if rng.random() < 0.5:
+            claim = Claim(h.name, rng.choice([1, 2]), rng.choice([512, 2048]), 10,
+                          10**6, 10**9, 10**6)
+            results = [s.claim(claim) for s in stores]
+            usage[h.name] = results[0].usage
+        elif h.instances:
+            claim = Claim(h.name, 1, 512, 10, 0, 0, 0)
+            usage[h.name] = [s.release(claim) for s in stores][0]
+    for h in rng.sample(hosts, 3):
+        liveness[h.name] = (rng.choice([NOW - 1, NOW - 61, NOW - 60, None]), rng.random() < 0.2)
+    return usage, liveness
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_columnar_equals_reference_as_rows_change_between_decisions(seed):
+    """The engine kept in step incrementally (``apply_changes``: usage and liveness of the
+    rows that changed; ``update_hosts(keep_usage=True)`` when a host's static columns
+    changed) decides as the reference does on the changed hosts, NoValidHost included."""
+    config = CONFIGS["everything"]
+    rng = random.Random(1000 + seed)
+    hosts = random_fleet(rng, rng.choice([30, 60]))
+    fast_store = InMemoryClaimStore.from_hosts(hosts)
+    slow_store = InMemoryClaimStore.from_hosts(hosts)
+    fast = Scheduler(config, hosts, fast_store)
+    slow = ReferenceScheduler(config, hosts, slow_store)
+    failures = 0
+    for k, req in enumerate(random_requests(rng, hosts, 80)):
+        usage, liveness = _other_schedulers(rng, slow.hosts, [fast_store, slow_store])
+        for name, u in usage.items():
+            slow._update(name, u, (), 0)
+        slow.hosts = [replace(h, last_heartbeat=liveness[h.name][0],
+                              forced_down=liveness[h.name][1]) if h.name in liveness else h
+                      for h in slow.hosts]
+        fast.apply_changes(usage, liveness)
+        if k % 10 == 9:  # an operator disables or enables a host: its static columns change
+            i = rng.randrange(len(slow.hosts))
+            slow.hosts[i] = replace(slow.hosts[i], enabled=not slow.hosts[i].enabled)
+            fast.update_hosts(slow.hosts, keep_usage=True)
+        a, b = outcome(fast, req), outcome(slow, req)
+        assert a == b, f"request {k}: {req}"
+        failures += a[0] == "NoValidHost"
+    assert 0 < failures < 80, "the run should both place and reject"
+    assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]

@@ -34,11 +34,16 @@ class Finding:
 class Decider:
     decisions: list[Decision] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    #: False: decisions are not recorded (the scheduler's GuestPolicy filter needs only the
+    #: findings; the rules, their values and findings are the same either way)
+    record: bool = True
 
     def decide(self, field_name: str, value: Any, rule: str, source: str,
                source_value: Any, reason: str) -> Any:
         """Record why ``field_name`` is ``value``; returns value for inline use."""
-        self.decisions.append(Decision(field_name, value, rule, source, source_value, reason))
+        if self.record:
+            self.decisions.append(Decision(field_name, value, rule, source, source_value,
+                                           reason))
         return value
 
     def error(self, id: str, message: str, fix: str) -> None:

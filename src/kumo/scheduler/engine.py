@@ -134,7 +134,8 @@ class Scheduler:
 
         On a miss the filters are answered per *static class* -- hosts alike for every static
         filter (Fleet.static_classes) -- in configured order, each filter only for the classes
-        the ones before it left, and the answer is gathered once into host indices: a cold
+        the ones before it left (and each class once per filter and request_key:
+        Fleet.class_answers), and the answer is gathered once into host indices: a cold
         request costs one pass over the fleet, not one per filter."""
         fleet = self.fleet
         key = ("static",) + tuple(f.request_key(request) for f in self._static)
@@ -144,8 +145,7 @@ class Scheduler:
             ok = np.ones(table.shape[0], dtype=bool)
             for j, f in enumerate(self._static):
                 fcodes = table[:, j]
-                needed = np.unique(fcodes[ok]).tolist()
-                ok &= f.class_ok(fleet, request, ctx, needed)[fcodes]
+                ok &= fleet.class_answers(f, request, ctx, fcodes[ok])[fcodes]
             sidx = np.flatnonzero(ok[codes])
             sidx.flags.writeable = False
             fleet.cache_put(key, sidx)
@@ -228,7 +228,8 @@ class Scheduler:
         k = min(self.config.alternates, cand.size - 1)
         if k <= 0:
             return ()
-        rest = total.copy()
+        rest = self.fleet.buf_f[0, :total.size]  # (total is row 1: no fleet-sized copy)
+        np.copyto(rest, total)
         rest[j] = -np.inf
         out = []
         for _ in range(k):

@@ -30,6 +30,8 @@ RESOURCES = (("vcpus", "cpu_allocation_ratio"), ("ram_mib", "ram_allocation_rati
              ("disk_gib", "disk_allocation_ratio"))
 VCPU, RAM, DISK, INSTANCES = 0, 1, 2, 3
 MASK_CACHE_SIZE = 256
+#: per-class answers kept (one small array per static filter and distinct request_key)
+ANSWER_CACHE_SIZE = 4096
 #: and at most this many bytes of cached candidate arrays (at 100,000 hosts an array of every
 #: host's index is 800 kB: the count alone would not bound the memory)
 MASK_CACHE_BYTES = 64 * 2**20
@@ -113,6 +115,8 @@ class Fleet:
             self.base[:] = np.array(base_rows, dtype=np.int64)
             self.heartbeat[:] = np.array(beats, dtype=np.float64)
             self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
+        #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
+        self.live_heartbeat = np.where(self.forced_down, np.nan, self.heartbeat)
         #: free units per resource row (float64: exact for integers below 2**53)
         self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
         #: minus the instance count (the InstanceCount weigher's score)
@@ -131,6 +135,7 @@ class Fleet:
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._answers: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         # work buffers for one decision at a time (the engine decides under its lock): no
         # fleet-sized allocation per decision. Rows of buf_b: candidates, a filter's answer;
@@ -189,6 +194,33 @@ class Fleet:
             self._static_classes[key] = got
         return got
 
+    def class_answers(self, f: "StaticFilter", request, ctx,
+                      used: np.ndarray) -> np.ndarray:
+        """Per class of ``fleet.classes(f)``, whether ``f`` passes it for ``request``, answered
+        for (at least) the classes in ``used`` (codes; the others may read False).
+
+        Kept per (filter, request_key), and filled in as requests need more classes: a static
+        mask missing from the cache costs only the classes no request with the same key asked
+        about before (a zone, an image or a flavor shared with earlier requests is answered)."""
+        key = (f.NAME, f.request_key(request))
+        got = self._answers.get(key)
+        n_classes = len(self.classes(f)[1])
+        if got is None:
+            got = (np.zeros(n_classes, dtype=bool), np.zeros(n_classes, dtype=bool))
+            self._answers[key] = got
+            if len(self._answers) > ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
+        else:
+            self._answers.move_to_end(key)
+        ans, done = got
+        wanted = np.bincount(used, minlength=n_classes).astype(bool)
+        wanted &= ~done
+        if wanted.any():
+            needed = np.flatnonzero(wanted)
+            ans[needed] = f.class_ok(self, request, ctx, needed.tolist())[needed]
+            done[needed] = True
+        return ans
+
     def cache_get(self, key: Hashable) -> np.ndarray | None:
         m = self._cache.get(key)
         if m is not None:
@@ -213,8 +245,7 @@ class Fleet:
 
     def _recompute(self, i: int) -> None:
         used = self.base[i] + self.pending[i]
-        for k in range(3):
-            self.free[k, i] = float(self.limit[i, k] - used[k])
+        self.free[:, i] = self.limit[i] - used[:3]  # integers, exact in float64
         self.neg_instances[i] = -float(used[INSTANCES])
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
@@ -294,8 +325,10 @@ class Fleet:
         self.pending[i] -= delta
         if not ok:
             self.count_like(i, like, -1)
+        if usage.generation >= self.generation[i]:  # apply_usage, recomputing once
+            self.base[i] = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
+            self.generation[i] = usage.generation
         self._recompute(i)
-        self.apply_usage(i, usage)
 
     def carry_from(self, old: "Fleet") -> None:
         """Take ``old``'s usage (where its generation is newer) and liveness for the hosts both
@@ -321,6 +354,7 @@ class Fleet:
             self._freeze_watchers()
         self.heartbeat[i] = np.nan if heartbeat is None else heartbeat
         self.forced_down[i] = forced_down
+        self.live_heartbeat[i] = np.nan if heartbeat is None or forced_down else heartbeat
 
     # --- what a decision saw ---------------------------------------------------------------------
 
@@ -351,13 +385,14 @@ class Fleet:
         snap = object.__new__(Fleet)
         snap.__dict__.update(self.__dict__)
         for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
-                     "forced_down"):
+                     "forced_down", "live_heartbeat"):
             setattr(snap, attr, getattr(self, attr).copy())
         snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)
         snap._static_classes = dict(self._static_classes)
         snap._cache = OrderedDict(self._cache)
+        snap._answers = OrderedDict()  # (the summary does not use them)
         snap._watchers = []  # never changed: nothing to freeze
         snap.summary_lock = threading.Lock()
         # (the work buffers are shared: a summary does not decide, it uses none of them)

@@ -189,7 +189,7 @@ def decide_tpm(c: Context) -> TpmSpec | None:
     if model is None:
         model = d.decide("tpm.model", "tpm-tis", "tpm.default-model", "default", None,
                          "TIS is the TPM interface every TPM-aware OS supports")
-    elif "tpm.model" not in {x.field for x in d.decisions}:
+    elif "hw_tpm_model" in c.props:  # (not the OS rule's tpm-crb, decided above)
         name, given = c.prop("hw_tpm_model")
         d.decide("tpm.model", model, "tpm.explicit", name, given, "hw_tpm_model is set")
     if model == "tpm-crb" and version != "2.0":

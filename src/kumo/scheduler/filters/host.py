@@ -61,20 +61,13 @@ class ComputeUp(Filter):
 
     def mask_at(self, fleet, request: RequestSpec, ctx: DecisionContext,
                 idx: np.ndarray | None, out: np.ndarray) -> bool:
-        # the same expression as mask, on the hosts idx, in the fleet's buffers
-        m = out.size
-        age = fleet.buf_f[0, :m]
-        forced = fleet.buf_b[2, :m]
-        if idx is None:
-            np.subtract(ctx.now, fleet.heartbeat, out=age)
-            np.logical_not(fleet.forced_down, out=forced)
-        else:
-            fleet.heartbeat.take(idx, out=age)
-            np.subtract(ctx.now, age, out=age)
-            fleet.forced_down.take(idx, out=forced)
-            np.logical_not(forced, out=forced)
+        # mask's expression on the hosts idx, in the fleet's buffers: (now - heartbeat) <= limit
+        # on the heartbeat column that reads NaN for a forced-down host (NaN compares False)
+        beat = fleet.live_heartbeat
+        if idx is not None:
+            beat = beat.take(idx, out=fleet.buf_f[0, :out.size])
+        age = np.subtract(ctx.now, beat, out=fleet.buf_f[0, :out.size])
         np.less_equal(age, float(self.options["service_down_time"]), out=out)
-        np.logical_and(out, forced, out=out)
         return True
 
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,

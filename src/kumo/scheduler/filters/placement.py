@@ -129,6 +129,31 @@ class ServerGroup(Filter):
             return counts < g.max_server_per_host
         return counts > 0
 
+    def mask_at(self, fleet, request: RequestSpec, ctx: DecisionContext,
+                idx: np.ndarray | None, out: np.ndarray) -> bool:
+        # mask's answer without a fleet-sized count: only the members' hosts differ from the
+        # rest (idx ascending: a member's position by binary search)
+        g = request.group
+        if g is None or not g.member_hosts:
+            return False
+        counts: dict[int, int] = {}
+        for name in g.member_hosts:
+            i = fleet.index.get(name)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        anti = g.policy == "anti-affinity"
+        out.fill(anti)  # anti-affinity: all but full hosts pass; affinity: only members' hosts
+        for i, c in counts.items():
+            if anti and c < g.max_server_per_host:
+                continue
+            if idx is None:
+                out[i] = not anti
+            else:
+                p = int(np.searchsorted(idx, i))
+                if p < idx.size and int(idx[p]) == i:
+                    out[p] = not anti
+        return True
+
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         # the summary names only the group and policy: one host stands for all

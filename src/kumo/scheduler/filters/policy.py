@@ -55,7 +55,7 @@ def policy_request(request: RequestSpec, caps: HostCapabilities) -> GuestRequest
 
 def refusals(request: RequestSpec, caps: HostCapabilities) -> tuple[PolicyRefusal, ...]:
     """The policy's error findings for ``request`` on ``caps``, as scheduler reasons."""
-    plan = plan_guest(policy_request(request, caps))
+    plan = plan_guest(policy_request(request, caps), explain=False)
     return tuple(PolicyRefusal(f.id, f.message, f.fix) for f in plan.errors)
 
 
