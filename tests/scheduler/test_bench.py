@@ -16,6 +16,19 @@ def test_bench_runs_small():
     assert r["requests"] == 100 and r["rate"] > 0 and r["p99_ms"] >= r["p50_ms"]
 
 
+def test_bench_prints_cold_cache_share_and_no_valid_host_cost(capsys):
+    spec = importlib.util.spec_from_file_location("bench_scheduler", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--hosts", "200", "--requests", "100", "--scenarios", "mixed", "spread",
+                     "--no-tracemalloc", "--no-reference", "--nowhere", "0.2"]) == 0
+    out = capsys.readouterr().out
+    for text in ("decisions/s", "CPU-s)", "[load ", "of requests computed their static mask",
+                 "warm cache", "NoValidHost", "reading the summary"):
+        assert text in out
+    assert "nan ms CPU p50" not in out  # --nowhere 0.2: some requests fit nowhere
+
+
 def test_placement_bench_runs_small(capsys):
     """bench/placement.py on SQLite, 60 hosts: the service path with database claims, some
     requests fitting nowhere."""

@@ -92,6 +92,7 @@ class Scheduler:
                 mults.append(per_host)
         for f in self._static:
             fleet.classes(f)  # encode now, not on the first request
+        fleet.static_classes(self._static)
         with self._lock:
             old = getattr(self, "fleet", None)
             if keep_usage and old is not None:
