@@ -115,19 +115,25 @@ class LikeImages(Weigher):
 
     def raw_at(self, fleet, request: RequestSpec, idx: np.ndarray | None,
                out: np.ndarray) -> np.ndarray:
-        # raw_vector's expression on the gathered counts: the same operations per host
+        # raw_vector's operations on the gathered counts (w * count per property, summed in
+        # order, negated), in ``out`` and the fleet's scratch row: no allocation per decision
         if idx is None:
             return self.raw_vector(fleet, request)
-        acc = None
+        first = True
+        part = fleet.buf_f[0, :out.size]
         for prop, w in self.properties.items():
             value = request_value(request, prop)
             col = None if value is None else fleet.like_counts.get((prop, value))
             if col is None:
                 continue
-            part = w * col[idx]
-            acc = part if acc is None else acc + part
-        if acc is None:
+            if first:
+                np.multiply(col.take(idx, out=out), w, out=out)
+                first = False
+            else:
+                np.multiply(col.take(idx, out=part), w, out=part)
+                np.add(out, part, out=out)
+        if first:
             out.fill(0.0)
             return out
-        np.negative(acc, out=out)
+        np.negative(out, out=out)
         return out
