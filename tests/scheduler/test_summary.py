@@ -85,3 +85,17 @@ def test_a_summary_read_before_any_change_reads_the_live_fleet():
     assert err.value.summary == EXPECTED
     s.apply_changes({}, {"kvm-0": (NOW, True)})
     assert err.value.summary == EXPECTED  # built once
+
+
+def test_a_flavor_larger_than_every_host_fails_without_running_the_static_filters():
+    """The usual NoValidHost (a flavor no host has room for) costs no static mask: the guest
+    policy is not run for it; its summary, when read, still counts every host."""
+    s = Scheduler(SchedulerConfig(), TWELVE, InMemoryClaimStore.from_hosts(TWELVE))
+    policy = next(f for f in s.filters if f.NAME == "GuestPolicy")
+    with pytest.raises(NoValidHost) as err:
+        s.select(request(ram=100_000), now=NOW)
+    assert not policy._answers
+    assert err.value.summary == (
+        "0/12 hosts: 12 insufficient RAM (requested 100000 MiB, largest free 65536 MiB)")
+    s.select(request(ram=60_000), now=NOW)  # one that fits runs them
+    assert policy._answers

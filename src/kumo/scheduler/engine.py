@@ -130,7 +130,11 @@ class Scheduler:
 
     # --- deciding --------------------------------------------------------------------------------
 
-    def _static_candidates(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
+    def _static_key(self, request: RequestSpec) -> tuple:
+        return ("static",) + tuple(f.request_key(request) for f in self._static)
+
+    def _static_candidates(self, request: RequestSpec, ctx: DecisionContext,
+                           key: tuple | None = None) -> np.ndarray:
         """Indices of the hosts every static filter passes, cached per distinct request.
 
         On a miss the filters are answered per *static class* -- hosts alike for every static
@@ -139,7 +143,7 @@ class Scheduler:
         Fleet.class_answers), and the answer is gathered once into host indices: a cold
         request costs one pass over the fleet, not one per filter."""
         fleet = self.fleet
-        key = ("static",) + tuple(f.request_key(request) for f in self._static)
+        key = self._static_key(request) if key is None else key
         sidx = fleet.cache_get(key)
         if sidx is None:
             codes, table = fleet.static_classes(self._static)
@@ -162,7 +166,15 @@ class Scheduler:
         static candidates only, into the fleet's preallocated buffers; the result is a view of
         one of them, valid until the next decision (callers hold the scheduler's lock)."""
         fleet = self.fleet
-        sidx = self._static_candidates(request, ctx)
+        key = self._static_key(request)
+        sidx = fleet.cache_get(key)
+        if sidx is None:
+            # a cold static mask costs a pass over the classes (and the guest policy for the
+            # ones it has not seen): not worth it when a dynamic filter passes no host anyway
+            # (a flavor larger than any host's free room: the usual NoValidHost)
+            if any(f.fits_nowhere(fleet, request, ctx) for f in self._dynamic):
+                return fleet.buf_i[:0]
+            sidx = self._static_candidates(request, ctx, key)
         m = sidx.size
         if m == 0:
             return sidx
@@ -243,10 +255,15 @@ class Scheduler:
         """Whether fresher usage could make a host pass: not when no host passes the static
         filters, nor when the request exceeds every such host's limit even with nothing used
         (a refresh changes usage only). Spares a fleet-wide usage read on those failures."""
+        if not self._within(request, self.fleet.max_limit):
+            return False  # beyond every host's limit: no static mask needed to say so
         sidx = self._static_candidates(request, ctx)
         if sidx.size == 0:
             return False
-        top = self.fleet.limit[sidx].max(axis=0)
+        return self._within(request, self.fleet.limit[sidx].max(axis=0))
+
+    @staticmethod
+    def _within(request: RequestSpec, top: np.ndarray) -> bool:
         return bool(request.vcpus <= top[VCPU] and request.ram_mib <= top[RAM]
                     and request.disk_gib <= top[DISK])
 

@@ -117,6 +117,8 @@ class Fleet:
             self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
         #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
         self.live_heartbeat = np.where(self.forced_down, np.nan, self.heartbeat)
+        #: the largest limit per resource over every host (a request beyond it fits nowhere)
+        self.max_limit = (self.limit.max(axis=0) if n else np.full(3, -1, dtype=np.int64))
         #: free units per resource row (float64: exact for integers below 2**53)
         self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
         #: minus the instance count (the InstanceCount weigher's score)

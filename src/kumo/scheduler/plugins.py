@@ -95,6 +95,11 @@ class Filter(_Plugin):
             m.take(idx, out=out)
         return True
 
+    def fits_nowhere(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext) -> bool:
+        """True only when no host of the fleet passes, checked without masks (the engine asks
+        before computing a static mask it does not have cached). Default: False (unknown)."""
+        return False
+
     def summarise(self, fleet: "Fleet", request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         """(first reason, host count) pairs for the hosts ``idx`` this filter rejected, with the

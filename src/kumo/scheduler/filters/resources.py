@@ -47,6 +47,10 @@ class _ResourceFilter(Filter):
         np.greater_equal(free, self.requested(request), out=out)
         return True
 
+    def fits_nowhere(self, fleet, request: RequestSpec, ctx: DecisionContext) -> bool:
+        # mask's comparison against the most free any host has
+        return fleet.n > 0 and not fleet.free[self.COLUMN].max() >= self.requested(request)
+
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
         # the summary reports the largest free amount: the host with the most free stands for all
