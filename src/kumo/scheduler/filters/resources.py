@@ -48,8 +48,9 @@ class _ResourceFilter(Filter):
         return True
 
     def fits_nowhere(self, fleet, request: RequestSpec, ctx: DecisionContext) -> bool:
-        # mask's comparison against the most free any host has
-        return fleet.n > 0 and not fleet.free[self.COLUMN].max() >= self.requested(request)
+        # beyond every host's limit: free = limit - used <= limit, as usage is never negative
+        # (stores release only what a host holds); O(1), the limits are static
+        return fleet.n > 0 and self.requested(request) > int(fleet.max_limit[self.COLUMN])
 
     def summarise(self, fleet, request: RequestSpec, ctx: DecisionContext,
                   idx: np.ndarray) -> list[tuple[Reason, int]]:
