@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from kumo.hosts.libvirt_host import LibvirtHost
-from tests.e2e.probe import ProbeImage, build_probe, connect_system_libvirt
+from tests.e2e.probe import ProbeImage, build_agent_probe, build_probe, connect_system_libvirt
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,9 @@ def system_libvirt() -> Iterator[LibvirtHost]:
 def probe_image(system_libvirt: LibvirtHost) -> ProbeImage:
     """The probe kernel + initramfs (built once, cached under $KUMO_PROBE_DIR or var/probe)."""
     return build_probe()
+
+
+@pytest.fixture(scope="session")
+def agent_probe(system_libvirt: LibvirtHost) -> ProbeImage:
+    """The probe with qemu-guest-agent (``build_agent_probe``; its cmdline with the image)."""
+    return build_agent_probe()

@@ -41,7 +41,8 @@ from typing import Iterator
 import pytest
 from lxml import etree
 
-from kumo.errors import DomainNotFound, HostUnreachable, NotFound, StateError
+from kumo.errors import (DomainNotFound, GuestAgentUnresponsive, HostUnreachable, NotFound,
+                         StateError)
 from kumo.hosts.libvirt_host import DomainState, LibvirtHost
 from kumo.tiny_guest import (
     AGENT_MODULES,
@@ -276,6 +277,20 @@ def _wait_for_line(host: LibvirtHost, name: str, log: Path, deadline: float) -> 
             tail = "\n".join(text.splitlines()[-20:]) or "(empty)"
             raise ProbeError(f"domain {name!r} {why} the {PROBE_MARK} line; {log} ends:\n{tail}")
         time.sleep(0.2)
+
+
+def wait_for_agent(host: LibvirtHost, name: str, timeout_s: float = 60) -> datetime:
+    """The guest's clock through its agent, once the agent answers (it starts a moment after
+    the probe line; TCG on a loaded machine is slow): GuestAgentUnresponsive after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return host.guest_time(name)
+        except GuestAgentUnresponsive:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _remove_domain(host: LibvirtHost, name: str) -> None:

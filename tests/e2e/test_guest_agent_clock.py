@@ -10,7 +10,6 @@ a stopped guest and a guest without the channel are the typed errors.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +19,7 @@ from lxml import etree
 from kumo.backends import get_backend
 from kumo.catalog.flavor import Flavor
 from kumo.catalog.properties import ImageProperties
-from kumo.errors import GuestAgentNotConfigured, GuestAgentUnresponsive, GuestNotRunning
+from kumo.errors import GuestAgentNotConfigured, GuestNotRunning
 from kumo.guest.build import build_guest
 from kumo.guest.request import GuestRequest
 from kumo.hosts.libvirt_host import LibvirtHost
@@ -28,8 +27,8 @@ from tests.e2e.probe import (
     AGENT_PROBE_MARK,
     ProbeImage,
     adapt_for_probe,
-    build_agent_probe,
     running_probe,
+    wait_for_agent,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,11 +36,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 AHEAD_S = 3600
 #: the agent starts a moment after the probe line; TCG on a loaded 2-core machine is slow
 AGENT_WAIT_S = 60
-
-
-@pytest.fixture(scope="module")
-def agent_probe(system_libvirt) -> ProbeImage:
-    return build_agent_probe()
 
 
 def _agent_probe_xml(host: LibvirtHost, probe: ProbeImage, log, *, agent: bool = True,
@@ -65,17 +59,6 @@ def _agent_probe_xml(host: LibvirtHost, probe: ProbeImage, log, *, agent: bool =
     return etree.tostring(root, encoding="unicode")
 
 
-def _wait_for_agent(host: LibvirtHost, name: str) -> datetime:
-    deadline = time.monotonic() + AGENT_WAIT_S
-    while True:
-        try:
-            return host.guest_time(name)
-        except GuestAgentUnresponsive:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def _offset_s(guest: datetime) -> float:
     return (guest - datetime.now(timezone.utc)).total_seconds()
 
@@ -90,7 +73,7 @@ def test_guest_time_reads_a_wrong_clock_and_set_guest_time_fixes_it(system_libvi
         # the RTC and so the kernel clock are an hour ahead of the host
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         assert abs((reading.system - now).total_seconds() - AHEAD_S) < 30, reading.line
-        guest = _wait_for_agent(host, name)
+        guest = wait_for_agent(host, name, AGENT_WAIT_S)
         assert guest.tzinfo == timezone.utc
         assert abs(_offset_s(guest) - AHEAD_S) < 2, (guest, log.read_text(errors="replace"))
         assert f"{AGENT_PROBE_MARK} port=/dev/vport" in log.read_text(errors="replace")
