@@ -6,8 +6,8 @@ with the new configuration. A third run changes nothing.
 
 The 50 servers are stopped (a stopped guest is only redefined), so no guest boots: their records
 are written here and their domains defined from kumo's own rendering, as a create leaves them.
-Everything lives in a database and pool of this test's own; the domains are undefined at the
-end, even when the test fails.
+Everything lives in a database and pool of this test's own; the domains are undefined and the
+pool removed at the end, even when the test fails.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import (Host, Instance, JournalEntry, PowerState, ReconcileItem,
                             ReconcileRun)
-from tests.support.e2e_cloud import installation_environ, kumo_process
+from kumo.errors import NotFound
+from tests.support.e2e_cloud import installation_environ, kumo_process, remove_installation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -58,11 +59,11 @@ def fleet(tmp_path, system_libvirt):
                 instance.config_digest, instance.backend = digest, backend
         yield env, environ, names
     finally:
-        for uuid in names:
-            domain = naming.domain_name(uuid)
-            if system_libvirt.domain_exists(domain):
-                system_libvirt.undefine(domain)
-        env.close()
+        # its domains, and the pool its kumo commands made (defining no volume in it): the
+        # fixture's own env never made it, but the commands did
+        remove_installation(env, system_libvirt, delete_servers=False)
+        with pytest.raises(NotFound):  # the pool is gone
+            system_libvirt.pool_info(environ["KUMO_POOL_NAME"])
 
 
 def items(env: ComputeEnv) -> list[tuple[str, str, str | None]]:
