@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from kumo import logs  # noqa: E402
 from kumo.audit.fleet import audit  # noqa: E402
-from kumo.audit.snapshot import Selection  # noqa: E402
+from kumo.compute.selection import Selection  # noqa: E402
 from kumo.compute import domain_config, naming  # noqa: E402
 from kumo.compute.context import admin_context  # noqa: E402
 from kumo.compute.env import ComputeEnv  # noqa: E402

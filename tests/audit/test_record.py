@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from kumo.audit.fleet import audit
-from kumo.audit.snapshot import Selection
+from kumo.compute.selection import Selection
 from kumo.compute import journal, naming
 from kumo.compute.context import RequestContext
 from kumo.db.models import Instance
@@ -161,10 +161,10 @@ def test_host_selection(web, admin, fake_hosts):
         naming.domain_name(OTHER), host.domains[naming.domain_name(GHOST)].xml.replace(
             GHOST, OTHER), DomainState.RUNNING)  # and one on kvm-2
     del host.domains[naming.domain_name(uuid)]
-    kvm1 = audit(env, admin, Selection(host="kvm-1"))
+    kvm1 = audit(env, admin, Selection.of(hosts=["kvm-1"]))
     assert [(f.id, f.instance) for f in kvm1.findings] == [("domain-missing", uuid),
                                                            ("orphan-domain", GHOST)]
-    kvm2 = audit(env, admin, Selection(host="kvm-2"))
+    kvm2 = audit(env, admin, Selection.of(hosts=["kvm-2"]))
     assert [(f.id, f.instance, f.host) for f in kvm2.findings] == [
         ("orphan-domain", OTHER, "kvm-2")]
     assert (kvm2.instances, kvm2.hosts) == (0, 1)

@@ -64,4 +64,32 @@ def test_host_selection_is_an_admins(kumo, fleet, monkeypatch):
     monkeypatch.setenv("KUMO_ROLES", "member")
     code, out, err = kumo("audit", "--host", "kvm-1")
     assert (code, out) == (2, "")
-    assert err.startswith("kumo: error: auditing a host needs the 'admin' role")
+    assert err.startswith("kumo: error: selecting servers by host (--host; Nova policy "
+                          "os_compute_api:os-hypervisors) needs the 'admin' role")
+
+
+def test_selection_is_reconciles(kumo, fleet, db, monkeypatch):
+    """audit selects as kumo reconcile does (kumo.compute.selection): --instance and --host
+    repeat, and --all-projects is an admin's."""
+    from kumo.compute.context import admin_context
+    from kumo.compute.env import ComputeEnv
+    from kumo.config import Settings
+
+    add_host(db, "kvm-2")
+    env = ComputeEnv(db=db, settings=Settings.from_env())
+    other = add_instance(env, admin_context(), "kvm-2", name="db")
+
+    def names(*argv: str) -> list[str]:
+        code, out, _err = kumo("audit", *argv, "-f", "json")
+        assert code == 1
+        return sorted({f["name"] for f in json.loads(out)})
+
+    assert names("--instance", "web", "--instance", other) == ["db", "web"]
+    assert names("--instance", "web") == ["web"]
+    assert names("--host", "kvm-1", "--host", "kvm-2") == ["db", "web"]
+    assert names("--host", "kvm-2", "--instance", "web", "--instance", "db") == ["db"]
+    monkeypatch.setenv("KUMO_ROLES", "member")
+    code, out, err = kumo("audit", "--all-projects")
+    assert (code, out) == (2, "")
+    assert err.startswith("kumo: error: --all-projects (every project's servers) needs the "
+                          "'admin' role")

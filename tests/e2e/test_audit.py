@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import delete
 
 from kumo.audit.fleet import audit
-from kumo.audit.snapshot import Selection
+from kumo.compute.selection import Selection
 from kumo.cli.demo import build_guest_files
 from kumo.compute import naming, servers
 from kumo.compute.context import admin_context
@@ -84,7 +84,7 @@ def test_fresh_guests_have_no_findings_and_drift_is_reported(clouds, system_libv
         xml = system_libvirt.domain_xml(name, inactive=True)
         assert "<clock offset='utc'>" in xml
         system_libvirt.define(xml.replace("<clock offset='utc'>", "<clock offset='localtime'>"))
-        report = audit(env, ctx, Selection(instance="linux"))
+        report = audit(env, ctx, Selection.of(instances=["linux"]))
         assert [(f.id, f.severity, f.message) for f in report.findings] == [
             ("clock-offset", "error", "defined configuration (the guest's next start): " + CLOCK)]
 

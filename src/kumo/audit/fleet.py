@@ -18,9 +18,10 @@ from kumo.audit import properties
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding, order, worst
 from kumo.audit.host import HostJob, audit_host
-from kumo.audit.snapshot import Selection, read
+from kumo.audit.snapshot import read
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
+from kumo.compute.selection import Selection
 
 #: hosts audited at once by default (each one libvirt connection)
 DEFAULT_PARALLEL = 8

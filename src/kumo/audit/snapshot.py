@@ -20,18 +20,10 @@ from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.images import COLUMN_PROPERTIES
 from kumo.compute.installation import installation_id
-from kumo.compute.lookup import find_host, find_server, instance_visible
+from kumo.compute.lookup import find_host
+from kumo.compute.selection import Selection, select_instances
 from kumo.db.models import (UNFINISHED_STATES, Host, Image, ImageStatus, Instance,
                             JournalEntry)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """``kumo audit --host H --instance ID --all-projects``."""
-
-    host: str | None = None
-    instance: str | None = None
-    all_projects: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,21 +64,15 @@ class Snapshot:
 
 
 def read(env: ComputeEnv, ctx: RequestContext, sel: Selection) -> Snapshot:
+    """The snapshot of the instances ``sel`` selects (kumo.compute.selection: the one rule
+    kumo reconcile selects by too) that are on a host."""
     with env.db.session_scope(readonly=True) as s:
-        stmt = select(Instance).where(Instance.host_id.is_not(None))
-        whole_hosts = sel.instance is None and ctx.is_admin
-        if sel.instance is not None:
-            stmt = stmt.where(Instance.id == find_server(s, ctx, sel.instance).id)
-        else:
-            stmt = stmt.where(_visible(ctx, sel))
-        if sel.host is not None:
-            ctx.require_admin("auditing a host")
-            host = find_host(s, sel.host)
-            stmt = stmt.where(Instance.host_id == host.id)
-        instances = list(s.scalars(stmt.order_by(Instance.host_id, Instance.name, Instance.id)))
+        instances = [i for i in select_instances(s, ctx, sel) if i.host_id is not None]
+        # the orphan check needs every record of the hosts audited: not when servers are named
+        whole_hosts = not sel.instances and ctx.is_admin
         host_ids = {i.host_id for i in instances}
-        if sel.host is not None:
-            host_ids.add(host.id)
+        if sel.hosts:
+            host_ids |= {find_host(s, ref).id for ref in sel.hosts}  # an empty host too
         elif whole_hosts and sel.all_projects:
             host_ids |= set(s.scalars(select(Host.id)))
         hosts = {h.id: h for h in s.scalars(select(Host).where(Host.id.in_(host_ids)))}
@@ -112,14 +98,6 @@ def read(env: ComputeEnv, ctx: RequestContext, sel: Selection) -> Snapshot:
                                          .where(Instance.deleted.is_(False))).all())
         s.expunge_all()
     return snap
-
-
-def _visible(ctx: RequestContext, sel: Selection):
-    """The instances audited: the project's own, or every project's for an admin with
-    --all-projects (as ``kumo server list``)."""
-    if sel.all_projects and ctx.is_admin:
-        return instance_visible(ctx)
-    return (Instance.deleted.is_(False)) & (Instance.project_id == ctx.project_id)
 
 
 def _images(s: Session, ids: set[str]) -> dict[str, ImageNow]:

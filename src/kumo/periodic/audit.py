@@ -23,10 +23,10 @@ from sqlalchemy import select
 from kumo import logs, metrics
 from kumo.audit.findings import KINDS, SEVERITIES, Finding
 from kumo.audit.fleet import audit
-from kumo.audit.snapshot import Selection
 from kumo.compute import journal
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
+from kumo.compute.selection import Selection
 from kumo.compute.states import now
 from kumo.db.models import Instance, JournalEntry
 from kumo.periodic import Outcome
