@@ -133,7 +133,7 @@ def test_a_property_without_effect_is_info(web, admin):
     assert found[:3] == ("image-property", "info", "properties")
 
 
-def test_a_set_property_override_is_kept(web, admin):
+def test_a_set_property_override_is_reported_with_how_to_keep_it(web, admin):
     env, host, uuid = web
     servers.set_property(env, admin, "web", {"hw_disk_bus": "sata"})
     with env.db.session_scope(readonly=True) as s:
@@ -148,8 +148,50 @@ def test_a_set_property_override_is_kept(web, admin):
         BUS[:3] + ("root disk bus virtio, should be sata:" + BUS[3].split(":", 1)[1],),
         ("image-property-overridden", "info", "properties",
          f"image has hw_disk_bus=virtio, this instance hw_disk_bus=sata as set by set-property "
-         f"on {at:%Y-%m-%d %H:%M} UTC (request {request}): kept"),
+         f"on {at:%Y-%m-%d %H:%M} UTC (request {request}): an operator's choice, which kumo "
+         "reconcile --from-image replaces with the image's"),
     ]
+    assert audit(env, admin).findings[-1].fix == (
+        "nothing to do; to keep it through kumo reconcile --from-image, give --set-property "
+        "hw_disk_bus=sata with it")
+
+
+def test_audit_and_reconcile_agree_on_from_image(web, admin):
+    """One rule (kumo.compute.reconcile.refrozen): the image gained a property, and the
+    instance has a set-property override: audit's consequences are exactly what the
+    ``reconcile --from-image`` plan changes -- the override replaced by the image's value."""
+    from kumo.compute import reconcile
+
+    env, host, uuid = web
+    servers.set_property(env, admin, "web", {"hw_disk_bus": "sata"})
+    servers.reboot_server(env, admin, "web", hard=True)  # the domain as the record says
+    images.update_image(env, admin, "linux", set_properties={"hw_vif_model": "e1000"})
+    found = [f for f in rows(audit(env, admin)) if f[0] != "image-property-overridden"]
+    [plan] = reconcile.plan(env, admin, reconcile.Request(from_image=True))
+    would = "with its image's current properties the guest's "
+    assert found[:3] == [
+        ("image-disk-bus", "error", "properties", would + "ephemeral disk bus would be virtio; "
+         "its record gives sata: the guest needs a driver for this bus: without it the disk is "
+         "not there"),
+        ("image-disk-bus", "error", "properties", would + "root disk bus would be virtio; its "
+         "record gives sata:" + BUS[3].split(":", 1)[1]),
+        ("image-nic-model", "warning", "properties", would + "NIC 0 model would be e1000; its "
+         "record gives virtio: the guest needs a driver for its NIC model: without it it has "
+         "no network; with an emulated model it is slower"),
+    ]
+    assert found[3][:3] == ("image-property", "warning", "properties")
+    assert re.fullmatch(r"image gained hw_vif_model=e1000 on \d{4}-\d\d-\d\d \d\d:\d\d UTC; "
+                        r"this instance still has none", found[3][3])
+    assert len(found) == 4
+    # the plan changes exactly those: both disks' bus back to the image's, the NIC model
+    assert plan.property_lines() == ["hw_disk_bus: sata -> virtio",
+                                     "hw_vif_model: (unset) -> e1000"]
+    changed = [line for line in plan.diff.splitlines()
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == [
+        '-      <target dev="sda" bus="sata"/>', '+      <target dev="vda" bus="virtio"/>',
+        '-      <target dev="sdb" bus="sata"/>', '+      <target dev="vdb" bus="virtio"/>',
+        '-      <model type="virtio"/>', '+      <model type="e1000"/>']
 
 
 def test_one_class_many_instances(web, admin):

@@ -4,11 +4,12 @@ An instance keeps the properties its image had at boot (seed 001: the image gain
 os_type=windows, every existing guest kept none and its clock stayed 8 hours off). Each property
 the image has gained, changed or lost since is a finding, with when the image got it
 (image_properties.updated_at; "when not recorded" for values older than that record). A key the
-instance's own set-property changed is the operator's choice: reported as kept, at info. Then the
-consequence: the guest configuration the image's current properties would give (the same rules,
-kumo.compute.domain_config.desired) against the one the record gives, each facet that would
-change a finding of its own ("image-clock-offset", ...) -- what ``kumo reconcile --from-image``
-would change.
+instance's own set-property changed is the operator's choice: reported at info, saying that
+``kumo reconcile --from-image`` replaces it and how to keep it. Then the consequence: the guest
+configuration ``kumo reconcile --from-image`` would give (its very rule,
+kumo.compute.reconcile.refrozen, and the same guest rules, kumo.compute.domain_config.desired)
+against the one the record gives, each facet that would change a finding of its own
+("image-clock-offset", ...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from kumo.audit.expected import Expected
 from kumo.audit.findings import Finding
 from kumo.audit.snapshot import ImageNow, Override
+from kumo.compute.reconcile import refrozen
 from kumo.db.models import Host, Instance
 from kumo.errors import KumoError
 
@@ -48,11 +50,15 @@ def check(exp: Expected, instance: Instance, host: Host, image: ImageNow | None,
             continue
         if key in overrides:
             o = overrides[key]
+            keep = f"--set-property {key}={have}" if have is not None else \
+                f"--unset-property {key}"
             kept.append(finding(
                 "image-property-overridden", "info",
                 f"image has {_pair(key, got)}, this instance {_pair(key, have)} as set by "
-                f"set-property {when(o.when)} (request {o.request_id}): kept",
-                "nothing to do; `kumo reconcile --from-image` would replace it"))
+                f"set-property {when(o.when)} (request {o.request_id}): an operator's choice, "
+                "which kumo reconcile --from-image replaces with the image's",
+                f"nothing to do; to keep it through kumo reconcile --from-image, give {keep} "
+                "with it"))
             continue
         if have is None:
             text = (f"image gained {key}={got} {when(image.changed.get(key))}; this instance "
@@ -67,11 +73,9 @@ def check(exp: Expected, instance: Instance, host: Host, image: ImageNow | None,
     if not changes:
         return kept
     fix = f"kumo reconcile --from-image --instance {instance.uuid} (plan), then --apply"
-    # the image's properties, the instance's own overrides kept (as --from-image keeps them)
-    target = {**now, **{k: frozen[k] for k in overrides if k in frozen}}
-    for k in overrides:
-        if k not in frozen:
-            target.pop(k, None)
+    # what --from-image gives it: the one rule (overrides replaced too, the fix above says how
+    # to keep one)
+    target = refrozen(frozen, now)
     consequences: list[Finding] = []
     try:
         record = exp.facets(instance, host)

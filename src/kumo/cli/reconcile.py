@@ -36,8 +36,9 @@ ITEM_COLUMNS = ("id", "name", "result", "detail", "journal")
 @click.option("--unset-property", "unset", multiple=True, metavar="KEY",
               help="Remove a frozen image property (repeatable).")
 @click.option("--from-image", is_flag=True,
-              help="Re-freeze each server's properties from its image's current ones (then "
-                   "--unset-property and --set-property on top).")
+              help="Re-freeze each server's properties from its image's current ones, as a "
+                   "fresh boot would (set-property overrides replaced too; give "
+                   "--set-property to keep one).")
 @click.option("--sync-time", is_flag=True,
               help="Set each running guest's clock from the host's through its guest agent.")
 @click.option("--reboot", type=click.Choice(["now", "on-next-stop"]), default=None,

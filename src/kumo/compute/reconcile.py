@@ -104,22 +104,44 @@ def check_reboot(reboot: str | None) -> None:
                            f"{', '.join(REBOOT_MODES)}")
 
 
+def refrozen(frozen: Mapping[str, str], image_now: Mapping[str, str] | None,
+             unset: Iterable[str] = (), set: Mapping[str, object] | None = None
+             ) -> dict[str, str]:
+    """The one rule for "from the image" -- what ``kumo reconcile --from-image`` applies and
+    what ``kumo audit`` reports it would change (kumo.audit.properties): the image's current
+    properties (``image_now``; None: no --from-image, ``frozen`` stays) replace the frozen ones
+    *entirely*, keys an operator changed on the instance with set-property included; then
+    ``unset`` and ``set`` on top.
+
+    Why replace rather than keep set-property overrides: an operator reads "re-freeze from
+    the image" as "as if booted from this image today" -- what a create gives, and what Nova's
+    rebuild does to an instance's image metadata (nova/compute/api.py, rebuild:
+    _reset_image_metadata drops every old image property and copies the image's); a kept
+    override would be a third source of truth, visible neither in the image nor in the
+    command. Nothing is lost unseen: the plan lists every key it changes back ("hw_disk_bus:
+    sata -> virtio") before --apply, the audit reports each override it would replace with
+    the ``--set-property`` that keeps it, and --revert gives the old record back."""
+    props = dict(image_now if image_now is not None else frozen)
+    for key in unset:
+        props.pop(key, None)
+    props.update({k: str(v) for k, v in (set or {}).items()})
+    return props
+
+
 def target_properties(s: Session, ctx: RequestContext, request: Request,
                       instance: Instance) -> dict[str, str]:
-    """The frozen properties ``request`` gives ``instance``: its image's current ones (with
-    --from-image, as a create of that image would freeze them now), less --unset-property,
-    plus --set-property. InvalidInput when --from-image and the image is gone."""
-    props = dict(instance.image_properties or {})
+    """The frozen properties ``request`` gives ``instance`` (``refrozen``): with --from-image
+    its image's current ones, as a create of that image would freeze them now, less
+    --unset-property, plus --set-property. InvalidInput when --from-image and the image is
+    gone."""
+    image_now = None
     if request.from_image:
         image = s.get(Image, instance.image_id) if instance.image_id else None
         if image is None or image.status == ImageStatus.DELETED.value:
             raise InvalidInput(f"image {instance.image_id} of server {instance.name!r} no "
                                "longer exists: cannot re-freeze its properties from it")
-        props = resolve_references(s, ctx, boot_properties(image), f"image {image.id!r}")
-    for key in request.unset:
-        props.pop(key, None)
-    props.update({k: str(v) for k, v in request.set.items()})
-    return props
+        image_now = resolve_references(s, ctx, boot_properties(image), f"image {image.id!r}")
+    return refrozen(instance.image_properties or {}, image_now, request.unset, request.set)
 
 
 def running(instance: Instance) -> bool:
@@ -218,10 +240,11 @@ def clock_plan(env: ComputeEnv, s: Session, instance: Instance) -> str:
 
 
 def guest_offset(conn: Any, name: str) -> float:
-    """The guest clock minus the host's UTC clock, in seconds, read through the guest agent."""
-    from datetime import datetime, timezone
+    """The guest clock minus the host's UTC clock, in seconds, read through the guest agent:
+    as the audit reads it (kumo.audit.clock.offset_s: the host's time taken mid-call)."""
+    from kumo.audit.clock import offset_s
 
-    return (conn.guest_time(name) - datetime.now(timezone.utc)).total_seconds()
+    return offset_s(conn, name)
 
 
 def plan_instance(env: ComputeEnv, ctx: RequestContext, s: Session, request: Request,
