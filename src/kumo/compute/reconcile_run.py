@@ -50,8 +50,9 @@ from kumo.compute.reconcile import (HARD_REBOOT, RESTART_PENDING, SKIP, SKIP_REA
 from kumo.compute.selection import select_instances
 from kumo.compute.states import REBOOTING_HARD
 from kumo.db.base import new_uuid
-from kumo.db.models import (UNFINISHED_STATES, Host, Instance, ItemState, JournalEntry,
-                            JournalState, ReconcileItem, ReconcileRun, RunState)
+from kumo.db.models import (UNFINISHED_STATES, ClockState, Host, Instance, ItemState,
+                            JournalEntry, JournalState, ReconcileItem, ReconcileRun,
+                            RunState)
 from kumo.errors import HostUnreachable, KumoError, NotFound, StateError
 
 log = logs.get(__name__)
@@ -204,14 +205,19 @@ def _open_run(env: ComputeEnv, ctx: RequestContext, spec: dict[str, Any],
 
 def _run_items(env: ComputeEnv, ctx: RequestContext, run_id: str, request: Request,
                revert_of: str | None, resumed: bool, progress: Progress | None) -> RunReport:
+    todo = ReconcileItem.state == ItemState.PENDING.value
+    if request.sync_time:  # and the clocks a killed run did not get to (ClockState)
+        todo = todo | ReconcileItem.clock.is_(None)
     with env.db.session_scope(readonly=True) as s:
         total = s.query(ReconcileItem).filter_by(run_id=run_id).count()
-        pending = list(s.scalars(select(ReconcileItem.id).where(
-            ReconcileItem.run_id == run_id, ReconcileItem.state == ItemState.PENDING.value)
-            .order_by(ReconcileItem.position)))
+        pending = list(s.execute(select(ReconcileItem.id, ReconcileItem.state).where(
+            ReconcileItem.run_id == run_id, todo).order_by(ReconcileItem.position)))
     done = total - len(pending)
-    for item_id in pending:
-        _apply_item(env, ctx, run_id, item_id, request, revert_of)
+    for item_id, state in pending:
+        if state == ItemState.PENDING.value:
+            _apply_item(env, ctx, run_id, item_id, request, revert_of)
+        else:  # its record was done when the run was killed; its clock was not
+            sync_time(env, ctx, run_id, item_id)
         done += 1
         if progress is not None:
             progress(done, total)
@@ -268,38 +274,66 @@ def sync_time(env: ComputeEnv, ctx: RequestContext, run_id: str, item_id: int) -
     """--sync-time for one item: a running guest's clock set from the host's UTC clock through
     its guest agent (as oVirt does after a resume), journaled (operation ``sync-time``, the
     offset it had) under the instance's busy check; what happened is added to the item's
-    detail. A guest whose agent does not answer keeps its clock and its state: the entry
-    fails with the agent's error, the instance is not put in ERROR for it."""
+    detail and its ``clock`` (ClockState). A guest whose agent does not answer keeps its clock
+    and its state: the entry fails with the agent's error, the instance is not put in ERROR for
+    it. Killed at any moment it resumes: an item whose clock was not looked at is done by the
+    resumed run; an open entry is finished by recovery (``recover_sync_time``), setting the
+    clock again -- from the host's clock, so setting it twice is harmless -- and each item's
+    clock is set under exactly one entry."""
     from kumo.compute.servers import lock_idle
 
+    failpoint("sync-time:before")
     with env.db.session_scope() as s:
         item = s.get_one(ReconcileItem, item_id)
+        if item.clock is not None:
+            return  # done, or its open entry is recovery's
         try:
             instance = lock_idle(s, ctx, item.instance_uuid)
         except (NotFound, StateError) as e:
-            _add_detail(item, f"clock not set: {e}")
+            _clock_done(item, False, f"clock not set: {e}")
             return
         host = s.get(Host, instance.host_id) if instance.host_id else None
         if host is None or not reconcile.running(instance):
-            _add_detail(item, "clock not set: the guest is not running")
+            _clock_done(item, False, "clock not set: the guest is not running")
             return
-        entry_id = journal.begin(s, env, ctx, "sync-time", instance.uuid, "set-time",
+        entry_id = journal.begin(s, env, ctx, "sync-time", instance.uuid, "read",
                                  run_id=run_id).id
+        item.clock = ClockState.IN_PROGRESS.value
         uri, name = host.uri, naming.domain_name(instance.uuid)
+    failpoint("sync-time:after-begin")
     try:
         conn = env.host(uri)
         offset = reconcile.guest_offset(conn, name)
+        journal.advance(env, entry_id, "set", offset_s=round(offset, 3))
+        failpoint("sync-time:before-set")
         conn.set_guest_time(name)
     except KumoError as e:
-        outcome, state, error = f"clock not set: {e}", JournalState.FAILED, str(e)
-    else:
-        outcome, state, error = (f"clock set from the host's (it was {offset:+.0f} s off)",
-                                 JournalState.DONE, None)
+        _finish_sync(env, entry_id, item_id, None, e)
+        return
+    failpoint("sync-time:after-set")
+    _finish_sync(env, entry_id, item_id, offset, None)
+
+
+def _finish_sync(env: ComputeEnv, entry_id: int, item_id: int | None, offset: float | None,
+                 error: KumoError | None) -> str:
+    """End a sync-time entry and its item: the clock set (it was ``offset`` s off), or not
+    (``error``). Returns the item's words for it."""
     with env.db.session_scope() as s:
-        if state == JournalState.DONE:
-            journal.record(s, entry_id, offset_s=round(offset, 3))
-        journal.finish(s, entry_id, state, error)
-        _add_detail(s.get_one(ReconcileItem, item_id), outcome)
+        if error is None:
+            assert offset is not None
+            outcome = f"clock set from the host's (it was {offset:+.0f} s off)"
+            journal.finish(s, entry_id, JournalState.DONE)
+        else:
+            outcome = f"clock not set: {error}"
+            journal.finish(s, entry_id, JournalState.FAILED, str(error))
+        if item_id is not None:
+            _clock_done(s.get_one(ReconcileItem, item_id), error is None, outcome)
+    return outcome
+
+
+def _clock_done(item: ReconcileItem, set_: bool, text: str) -> None:
+    item.clock = (ClockState.SET if set_ else ClockState.NOT_SET).value
+    _add_detail(item, text)
 
 
 def _add_detail(item: ReconcileItem, text: str) -> None:
@@ -307,13 +341,37 @@ def _add_detail(item: ReconcileItem, text: str) -> None:
 
 
 def recover_sync_time(env: ComputeEnv, entry: JournalEntry) -> str:
-    """Journal recovery of ``sync-time``: whether the clock was set is not known (setting it
-    again is harmless); the entry ends failed, saying so."""
-    reason = ("setting the guest clock was interrupted (the controller stopped); it may not "
-              "be set: run kumo reconcile --sync-time again")
+    """Journal recovery of ``sync-time`` (kumo.compute.journal.RECOVERERS): whether the clock
+    was set before the controller stopped is not known, so it is set again -- from the host's
+    clock, so twice is harmless -- if the guest still runs; the offset reported is the one the
+    entry recorded before setting it (else read now). HostUnreachable is raised: the journal
+    tries again on the next start."""
+    with env.db.session_scope(readonly=True) as s:
+        instance = s.query(Instance).filter_by(uuid=entry.instance_uuid).one_or_none()
+        host = s.get(Host, instance.host_id) if instance and instance.host_id else None
+        item_id = s.scalar(select(ReconcileItem.id).where(
+            ReconcileItem.run_id == entry.payload.get("run_id", ""),
+            ReconcileItem.instance_uuid == entry.instance_uuid))
+        uri = host.uri if host is not None else None
+        running = instance is not None and not instance.deleted and reconcile.running(instance)
+    lead = "setting the guest clock was interrupted (the controller stopped): "
+    if uri is None or not running:
+        error = StateError("the guest is not running")
+        return lead + _finish_sync(env, entry.id, item_id, None, error)
+    name = naming.domain_name(entry.instance_uuid or "")
+    offset = entry.payload.get("offset_s")
+    try:
+        conn = env.host(uri)
+        if offset is None:
+            offset = reconcile.guest_offset(conn, name)
+        conn.set_guest_time(name)
+    except HostUnreachable:
+        raise
+    except KumoError as e:
+        return lead + _finish_sync(env, entry.id, item_id, None, e)
     with env.db.session_scope() as s:
-        journal.finish(s, entry.id, JournalState.FAILED, reason)
-    return reason
+        journal.record(s, entry.id, offset_s=round(offset, 3))
+    return lead + _finish_sync(env, entry.id, item_id, offset, None)
 
 
 def _change_record(env: ComputeEnv, ctx: RequestContext, run_id: str, item_id: int,

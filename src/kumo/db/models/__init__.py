@@ -56,7 +56,8 @@ from kumo.db.models.networks import (Network, NetworkMode, Port, RuleDirection,
                                      SecurityGroup, SecurityGroupRule, Subnet,
                                      port_security_groups)
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
-from kumo.db.models.reconcile import ItemState, ReconcileItem, ReconcileRun, RunState
+from kumo.db.models.reconcile import (ClockState, ItemState, ReconcileItem, ReconcileRun,
+                                      RunState)
 from kumo.db.models.service import ImageCacheVolume, PeriodicRun
 
 __all__ = [
@@ -64,7 +65,7 @@ __all__ = [
     "Ec2RequestSignature", "Ec2Tag", "Flavor", "FlavorExtraSpec", "FlavorProject",
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
-    "ItemState", "ReconcileItem", "ReconcileRun", "RunState",
+    "ClockState", "ItemState", "ReconcileItem", "ReconcileRun", "RunState",
     "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "Network", "NetworkMode", "Port",
     "RuleDirection", "SecurityGroup", "SecurityGroupRule", "Subnet", "port_security_groups", "PROPERTY_VALUE_MAX",
     "PeriodicRun", "PowerState", "Project", "Role", "RoleAssignment", "ServerGroup",

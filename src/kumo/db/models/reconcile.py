@@ -34,6 +34,14 @@ class ItemState(StrEnum):
     FAILED = "failed"  # refused (``detail``): the record is as before
 
 
+class ClockState(StrEnum):
+    """With --sync-time, where an item's guest clock stands (None: not looked at yet)."""
+
+    IN_PROGRESS = "in-progress"  # its sync-time journal entry is open (recovery finishes it)
+    SET = "set"  # set from the host's clock through the guest agent
+    NOT_SET = "not-set"  # not running, busy, or the agent refused (``detail`` says which)
+
+
 class ReconcileRun(Timestamps, Base):
     __tablename__ = "reconcile_runs"
     __table_args__ = (CheckConstraint(check_in("state", RunState), name="state"),)
@@ -74,3 +82,5 @@ class ReconcileItem(Timestamps, Base):
     machine_after: Mapped[str | None] = mapped_column(String(64))
     #: the instance's journal entry (operation reconcile) that carried the change to its host
     journal_id: Mapped[int | None] = mapped_column(Integer)
+    #: with --sync-time: ClockState (None: not looked at yet -- a resumed run does it)
+    clock: Mapped[str | None] = mapped_column(String(16))
