@@ -11,8 +11,11 @@ booted from an image that has since gained os_type=windows (seed 001). The run i
 cold (the connections opened, which for the test driver includes parsing its file: a real
 daemon holds its domains already) and warm (connections kept, as ``kumo serve``'s periodic audit
 has them). Prints wall time, instances per second, CPU seconds of this process (the test
-driver's work is in-process too), peak RSS, the findings, and the load average: figures taken on
-a busy machine are depressed.
+driver's work is in-process too), the time its threads were runnable but waited for a CPU (what
+a loaded machine adds: /proc's schedstat), peak RSS, the findings, and the load average: figures
+taken on a busy machine are depressed. A third run audits one host at a time (one working
+thread: wall = CPU + waiting for a CPU + waiting on anything else), and the connection setup of
+the cold run is measured on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import random
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,6 +44,7 @@ from kumo.db import Database, upgrade  # noqa: E402
 from kumo.db.models import Host, Image, Instance  # noqa: E402
 from kumo.db.base import new_uuid  # noqa: E402
 from kumo.hosts.capabilities import default_host_caps  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 #: image name -> (properties, share of the fleet)
 IMAGES = {
@@ -125,20 +130,84 @@ def build(tmp: Path, hosts: int, per_host: int, rng: random.Random) -> ComputeEn
     return env
 
 
+class RunQueueWait:
+    """Seconds this process's threads spent runnable but waiting for a CPU (the second field
+    of /proc/<pid>/task/<tid>/schedstat), summed over threads -- what a loaded machine adds
+    to the wall time. Sampled every 20 ms, so threads that end (the audit's workers) are
+    counted up to their last sample."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._start: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._sampler_tid = ""
+        self._sampler = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> dict[str, int]:
+        out = {}
+        for task in Path("/proc/self/task").iterdir():
+            if task.name == self._sampler_tid:
+                continue  # the sampler's own waits are not the audit's
+            try:
+                out[task.name] = int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass  # the thread ended meanwhile, or no schedstats in this kernel
+        return out
+
+    def _loop(self) -> None:
+        self._sampler_tid = str(threading.get_native_id())
+        while not self._stop.wait(0.02):
+            self._last.update(self._sample())
+
+    def __enter__(self) -> "RunQueueWait":
+        self._start = self._sample()
+        self._last = dict(self._start)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self._last.update(self._sample())
+
+    @property
+    def seconds(self) -> float:
+        return sum(v - self._start.get(t, 0) for t, v in self._last.items()) / 1e9
+
+
 def run(env: ComputeEnv, parallel: int, label: str, total: int) -> None:
     cpu0, t0 = time.process_time(), time.perf_counter()
     # guest clocks are not read: the test driver's agent answers a fixed time in 1989
-    report = audit(env, admin_context(), Selection(all_projects=True), parallel=parallel,
-                   guest_clock=False)
+    with RunQueueWait() as waited:
+        report = audit(env, admin_context(), Selection(all_projects=True), parallel=parallel,
+                       guest_clock=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     ids = Counter((f.severity, f.id) for f in report.findings)
     print(f"{label}: {report.instances} instances on {report.hosts} hosts in {wall:.2f} s "
           f"({report.instances / wall:,.0f} instances/s), {cpu:.2f} CPU s, "
+          f"{waited.seconds:.2f} s runnable but waiting for a CPU (threads summed; wall - CPU "
+          f"- that: {wall - cpu - waited.seconds:+.2f} s), "
           f"{report.renders} configurations rendered, {report.parses} XML shapes parsed; load "
           f"average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("   findings: " + ", ".join(f"{n} {sev} {id}" for (sev, id), n in sorted(ids.items())))
     assert report.instances == total
+
+
+def connect(env: ComputeEnv) -> None:
+    """What the cold run adds: the hosts' connections opened again, one after another."""
+    with env.db.session_scope(readonly=True) as s:
+        uris = list(s.scalars(select(Host.uri)))
+    for uri in uris:
+        env.forget_host(uri)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with RunQueueWait() as waited:
+        for uri in uris:
+            env.host(uri).domain_states()
+    print(f"connection setup: {len(uris)} hosts connected (and listed) in "
+          f"{time.perf_counter() - t0:.2f} s, {time.process_time() - cpu0:.2f} CPU s, "
+          f"{waited.seconds:.2f} s waiting for a CPU (the test driver parses its file here: a "
+          "real libvirtd holds its domains already)")
 
 
 def main() -> None:
@@ -160,6 +229,10 @@ def main() -> None:
               f"{args.hosts} test:/// hosts; audit with --parallel {args.parallel}")
         run(env, args.parallel, "cold (connections opened)", total)
         run(env, args.parallel, "warm (connections kept)  ", total)
+        # one host at a time: one thread works, so wall = CPU + waiting for a CPU + waiting
+        # on anything else (the database, the hosts)
+        run(env, 1, "warm, --parallel 1       ", total)
+        connect(env)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MiB (the 100 test-driver daemons' domains included: they "
               "live in this process)")
