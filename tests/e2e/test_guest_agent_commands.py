@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
 
-from kumo.compute import flavors, hosts, images, naming, servers
+from kumo.compute import flavors, hosts, naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import JournalEntry
 from tests.e2e.probe import wait_for_agent
-from tests.support.e2e_cloud import installation_environ, kumo_process, remove_installation
+from tests.support.e2e_cloud import (add_probe_image, installation_environ, kumo_process,
+                                    remove_installation)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,17 +53,8 @@ def cloud(tmp_path, system_libvirt, agent_probe):
     try:
         hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
         flavors.create_flavor(env, ctx, "small", vcpus=1, ram_mib=512, disk_gib=1)
-        aki = images.create_image(env, ctx, "agent-kernel", file=agent_probe.kernel,
-                                  disk_format="aki")["id"]
-        ari = images.create_image(env, ctx, "agent-initramfs", file=agent_probe.initramfs,
-                                  disk_format="ari")["id"]
-        root = tmp_path / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"],
-                       check=True)
-        images.create_image(env, ctx, "lagos", file=root, disk_format="qcow2", properties={
-            "kernel_id": aki, "ramdisk_id": ari, "os_command_line": agent_probe.cmdline,
-            "os_type": "windows", "kumo_guest_timezone": "Africa/Lagos",
-            "hw_qemu_guest_agent": "yes"})
+        add_probe_image(env, ctx, agent_probe, "lagos", tmp_path, os_type="windows",
+                        kumo_guest_timezone="Africa/Lagos", hw_qemu_guest_agent="yes")
         yield env, environ, system_libvirt
     finally:
         remove_installation(env, system_libvirt)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +29,7 @@ from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
 from kumo.db.models import Instance
 from tests.e2e.probe import PROBE_MARK, ProbeReading, parse_probe_line
-from tests.support.e2e_cloud import (installation_environ, kumo_process,
+from tests.support.e2e_cloud import (add_probe_image, installation_environ, kumo_process,
                                     remove_installation)
 
 pytestmark = pytest.mark.e2e
@@ -49,16 +48,8 @@ def cloud(tmp_path, system_libvirt, probe_image):
     try:
         hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
         flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-        aki = images.create_image(env, ctx, "probe-kernel", file=probe_image.kernel,
-                                  disk_format="aki")["id"]
-        ari = images.create_image(env, ctx, "probe-initramfs", file=probe_image.initramfs,
-                                  disk_format="ari")["id"]
-        root = tmp_path / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"],
-                       check=True)
         # seed 001: a Windows image uploaded without os_type (and without os_distro)
-        images.create_image(env, ctx, "win2016", file=root, disk_format="qcow2", properties={
-            "kernel_id": aki, "ramdisk_id": ari, "os_command_line": probe_image.cmdline})
+        add_probe_image(env, ctx, probe_image, "win2016", tmp_path)
         yield env, environ, system_libvirt
     finally:
         remove_installation(env, system_libvirt)

@@ -11,15 +11,18 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from kumo.backends.libvirt_xml.domain import Domain
-from kumo.compute import journal, naming, networks, secgroups, servers
-from kumo.compute.context import admin_context
+from kumo.compute import images, journal, naming, networks, secgroups, servers
+from kumo.compute.context import RequestContext, admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.installation import installation_id
 from kumo.errors import DomainNotFound, KumoError
 from kumo.hosts.libvirt_host import LibvirtHost
+
+if TYPE_CHECKING:
+    from tests.e2e.probe import ProbeImage
 
 
 def installation_environ(base: Path, **extra: str) -> dict[str, str]:
@@ -39,6 +42,23 @@ def kumo_process(environ: dict[str, str], *argv: str, failpoint: str | None = No
         env["KUMO_FAILPOINT"] = failpoint
     return subprocess.run([sys.executable, "-m", "kumo.cli.main", *argv], env=env,
                           capture_output=True, text=True, timeout=timeout_s)
+
+
+def add_probe_image(env: ComputeEnv, ctx: RequestContext, probe: ProbeImage, name: str,
+                    directory: Path, **properties: str) -> str:
+    """Image ``name`` whose servers boot ``probe`` (tests/e2e/probe.py): its kernel and
+    initramfs as aki/ari images referenced by kernel_id/ramdisk_id, the probe's command line,
+    and an empty 1 MiB qcow2 root disk (made in ``directory``; the probe runs from its
+    initramfs); ``properties`` on top. Returns the image id."""
+    aki = images.create_image(env, ctx, f"{name}-kernel", file=probe.kernel,
+                              disk_format="aki")["id"]
+    ari = images.create_image(env, ctx, f"{name}-initramfs", file=probe.initramfs,
+                              disk_format="ari")["id"]
+    root = directory / f"{name}-root.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
+    return images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
+        "kernel_id": aki, "ramdisk_id": ari, "os_command_line": probe.cmdline,
+        **properties})["id"]
 
 
 def our_domains(env: ComputeEnv, conn: LibvirtHost) -> dict[str, str]:
