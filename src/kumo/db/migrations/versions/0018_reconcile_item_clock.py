@@ -2,15 +2,15 @@
 (kumo.db.models.ClockState; NULL: not looked at yet), so a run killed between an item's
 property change and its clock resumes with the clock, and never sets a clock twice.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-29 01:20:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0017'
-down_revision = '0016'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
