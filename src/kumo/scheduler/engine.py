@@ -32,6 +32,7 @@ from kumo.scheduler.reference import with_group_members
 
 #: how long a failing decision waits for this scheduler's own claims in flight to settle
 SETTLE_TIMEOUT_S = 5.0
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 class _Names(Sequence[str]):
@@ -68,6 +69,7 @@ class Scheduler:
         self._settled = threading.Condition(self._lock)
         self._in_flight = 0  # our claims sent to the store and not yet answered
         self._settled_total = 0  # our claims answered, ever
+        self._waiting = 0  # decisions waiting for them to settle
         self.update_hosts(hosts)
 
     # --- inventory -------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ class Scheduler:
             if f.mask_at(fleet, request, ctx, idx, out):
                 np.logical_and(ok, out, out=ok)
         k = int(np.count_nonzero(ok))
-        return np.compress(ok, sidx, out=fleet.buf_i[:k])
+        return sidx.compress(ok, out=fleet.buf_i[:k])
 
     def _mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
         mask = np.zeros(self.fleet.n, dtype=bool)
@@ -204,8 +206,8 @@ class Scheduler:
         buf = fleet.buf_f[2, :k]
         for (w, _), mult in zip(self.weighers, self._mults):
             raw = w.raw_at(fleet, request, idx, fleet.buf_f[3, :k])
-            lo = raw.min()
-            hi = raw.max()
+            lo = _MIN(raw)  # (the ufunc reductions: ndarray.min's Python wrapper costs as much
+            hi = _MAX(raw)  # as the reduction at a few thousand hosts)
             if lo == hi:
                 continue  # every candidate normalises to 0: adds nothing
             # (raw - lo) * (multiplier / (hi - lo)): the reference's exact expression
@@ -230,7 +232,7 @@ class Scheduler:
         if cand.size == 0:
             return None
         total = self._weights(request, cand)
-        j = int(np.argmax(total))  # first of the best = smallest name (hosts sorted by name)
+        j = int(total.argmax())  # first of the best = smallest name (hosts sorted by name)
         return int(cand[j]), float(total[j]), self._alternates(cand, total, j)
 
     def _alternates(self, cand: np.ndarray, total: np.ndarray, j: int) -> tuple[str, ...]:
@@ -246,7 +248,7 @@ class Scheduler:
         rest[j] = -np.inf
         out = []
         for _ in range(k):
-            i = int(np.argmax(rest))
+            i = int(rest.argmax())
             out.append(self.fleet.names[int(cand[i])])
             rest[i] = -np.inf
         return tuple(out)
@@ -376,8 +378,12 @@ class Scheduler:
                         # those (not for claims started later), then decide again
                         target = self._settled_total + self._in_flight
                         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-                        while self._settled_total < target and time.monotonic() < deadline:
-                            self._settled.wait(max(0.0, deadline - time.monotonic()))
+                        self._waiting += 1
+                        try:
+                            while self._settled_total < target and time.monotonic() < deadline:
+                                self._settled.wait(max(0.0, deadline - time.monotonic()))
+                        finally:
+                            self._waiting -= 1
                         waited = True
                         continue
                     if (self.config.refresh_on_failure and not refreshed
@@ -405,7 +411,8 @@ class Scheduler:
                     fleet.unreserve(i, delta, like)
                     self._in_flight -= 1
                     self._settled_total += 1
-                    self._settled.notify_all()
+                    if self._waiting:
+                        self._settled.notify_all()
                 raise
             with self._lock:
                 if fleet is self.fleet:
@@ -418,6 +425,7 @@ class Scheduler:
                         self.fleet.apply_usage(j, result.usage)
                 self._in_flight -= 1
                 self._settled_total += 1
-                self._settled.notify_all()
+                if self._waiting:  # (notify_all costs even when no one waits)
+                    self._settled.notify_all()
             if result.ok:
                 return claim, weight, attempts, alternates

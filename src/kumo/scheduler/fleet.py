@@ -20,7 +20,8 @@ import numpy as np
 
 from kumo.errors import InvalidInput
 from kumo.scheduler.claims import HostUsage
-from kumo.scheduler.model import HostView, aggregate_floats, effective_ratio, resource_limit
+from kumo.scheduler.model import (HostView, aggregate_floats, effective_ratio, request_value,
+                                  resource_limit)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kumo.scheduler.plugins import StaticFilter
@@ -286,7 +287,6 @@ class Fleet:
     def like_values(self, request) -> list[tuple[str, str]]:
         """(property, value) pairs of ``request`` (a RequestSpec) for the tracked properties,
         resolved ones (os_type) from its facts."""
-        from kumo.scheduler.model import request_value
         out = []
         for p in self.track:
             v = request_value(request, p)
