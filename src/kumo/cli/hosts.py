@@ -262,6 +262,47 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
     run(action, recover=True)
 
 
+@host.command("drain")
+@click.argument("name", shell_complete=complete.hosts)
+@click.option("--dry-run", is_flag=True, help="Print the servers it would move (or skip) only.")
+@click.option("--no-confirm", "confirm", flag_value=False, default=True,
+              help="Leave each moved server VERIFY_RESIZE (its old copy kept on HOST) for "
+                   "`kumo server migrate confirm|revert`; a re-run of the drain confirms them.")
+@click.option("--accept-new-tpm", is_flag=True,
+              help="Move servers with a vTPM too: they boot with a new, empty TPM.")
+@click.option("--parallel", type=int, default=None, metavar="N",
+              help="Servers moved at once (default: evacuate_parallel, 3).")
+def drain_(name: str, dry_run: bool, confirm: bool, accept_new_tpm: bool,
+           parallel: int | None) -> None:
+    """Disable a live host and cold-migrate every server off it (HOST: an exact name or id);
+    each move confirmed unless --no-confirm. Resumable: run it again to finish."""
+    from kumo.compute import drain
+
+    def action(env, ctx) -> None:
+        host_name, items = drain.plan(env, ctx, name)
+        if dry_run:
+            click.echo(f"plan for {host_name}: {len(items)} server(s); the host is disabled "
+                       "first")
+            for it in items:
+                click.echo(f"  {it.name} ({it.uuid}): " + (f"skipped: {it.skip}" if it.skip
+                                                           else it.disk))
+            return
+        from kumo.cli import progress
+
+        with progress.counting(f"draining {host_name}") as bar:
+            bar.start(len(items))
+
+            def done(line: str) -> None:  # a line per server, stdout; the bar counts it
+                click.echo(line)
+                bar.advance(1)
+            summary = drain.drain(env, ctx, host_name, confirm=confirm, parallel=parallel,
+                                  accept_new_tpm=accept_new_tpm, progress=done)
+        click.echo(summary.line())
+        if summary.failed:  # the summary said which and why; scripts see the status
+            raise SystemExit(3)
+    run(action, recover=True)
+
+
 @host.command("delete")
 @click.argument("names", metavar="NAME...", nargs=-1, required=True,
                 shell_complete=complete.hosts)

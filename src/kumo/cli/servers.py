@@ -469,3 +469,7 @@ def finish(entry_id: int, owner: str) -> None:
     from kumo.compute import background
     # no recovery first: the entry is the caller's (alive) until this process takes it over
     run(lambda env, ctx: background.finish(env, entry_id, owner))
+
+
+# the move commands (migrate, migration, resize) register themselves on ``server``
+from kumo.cli import server_moves as _server_moves  # noqa: E402,F401

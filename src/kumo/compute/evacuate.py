@@ -49,10 +49,14 @@ from kumo.compute.env import ComputeEnv
 from kumo.compute.failpoints import failpoint
 from kumo.compute.lookup import find_host
 from kumo.compute.states import BUILDING, SPAWNING, STOPPED, clear_fault
+from kumo.catalog.flavor import Flavor as FlavorValue
 from kumo.db.models import Host, Image, Instance, JournalEntry, JournalState
+from kumo.db.models import ServerGroup as GroupRow
 from kumo.errors import HostError, InvalidInput, KumoError, StateError
 from kumo.scheduler import service as scheduler
+from kumo.scheduler.claims import Placement
 from kumo.scheduler.errors import NoValidHost
+from kumo.scheduler.model import RequestSpec, ServerGroup
 
 log = logs.get(__name__)
 
@@ -145,9 +149,10 @@ class Summary:
     moved: list[tuple[str, str]] = field(default_factory=list)  # (name, target)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    what: str = "evacuation"  # or "drain" (kumo.compute.drain)
 
     def line(self) -> str:
-        parts = [f"evacuation of {self.host}: {len(self.moved)} moved, "
+        parts = [f"{self.what} of {self.host}: {len(self.moved)} moved, "
                  f"{len(self.skipped)} skipped, {len(self.failed)} failed"]
         parts += [f"skipped {n}: {r}" for n, r in self.skipped]
         parts += [f"failed {n}: {r}" for n, r in self.failed]
@@ -187,16 +192,16 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         why = refusal(host, force_unfenced_reason)
         if why:
             raise StateError(f"cannot evacuate: {why}")
-        others = _targets(s, host)
+        others = targets(s, host)
         items = []
         for inst in evacuees(s, host):
-            tpm = None if accept_new_tpm else _tpm_reason(env, inst, host)
+            tpm = None if accept_new_tpm else tpm_reason(env, inst, host)
             skip = _busy(inst) or (f"{tpm}; pass --accept-new-tpm to move it anyway"
                                    if tpm else None)
             target = None
             if skip is None and choose_targets:
                 try:
-                    spec = scheduler.request_spec_for_instance(inst)
+                    spec = move_spec(s, inst)
                     target = scheduler.explain(env.db, spec, scheduler.load_config(
                         settings=env.settings), hosts=others).chosen if others else None
                 except KumoError as e:
@@ -205,18 +210,65 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         return host.name, items
 
 
+def move_spec(s: Session, inst: Instance, flavor: FlavorValue | None = None) -> RequestSpec:
+    """What to place when an instance moves to another host (evacuation, cold migration,
+    resize): its own constraints -- its frozen image properties, its flavor snapshot (or the
+    new ``flavor`` of a resize), the availability zone it was asked for, and its server group
+    with the hosts the group's other members run on (Nova's request spec, kept with the
+    instance and re-used by every move)."""
+    if flavor is None:
+        return scheduler.request_spec_for_instance(
+            inst, availability_zone=inst.availability_zone, group=_group_of(s, inst))
+    return scheduler.request_spec(dict(inst.image_properties or {}), flavor,
+                                  availability_zone=inst.availability_zone,
+                                  group=_group_of(s, inst))
+
+
+def _group_of(s: Session, inst: Instance) -> ServerGroup | None:
+    """The instance's server group for the scheduler's ServerGroup filter; None for none, and
+    for the soft policies (weighed, never refused: Nova's soft-(anti-)affinity weighers)."""
+    if inst.server_group_id is None:
+        return None
+    group = s.get(GroupRow, inst.server_group_id)
+    if group is None or group.policy not in ("affinity", "anti-affinity"):
+        return None
+    others = s.scalars(select(Host.name).join(Instance, Instance.host_id == Host.id).where(
+        Instance.server_group_id == group.id, Instance.uuid != inst.uuid,
+        Instance.deleted.is_(False)))
+    return ServerGroup(group.name, group.policy, tuple(others),
+                       int((group.rules or {}).get("max_server_per_host", 1)))
+
+
+def claim_elsewhere(env: ComputeEnv, spec: RequestSpec, hosts: list[str],
+                    record: Callable[[Session, Any], None]) -> Placement:
+    """Claim for ``spec`` on the scheduler's choice among ``hosts``, ``record`` committed with
+    the claim; hosts whose heartbeat went stale (no kumo serve probing them) are asked, as a
+    create asks them (kumo.compute.heartbeat.refresh_stale), and the place retried. StateError
+    naming the scheduler's summary when no host can take it."""
+    config = scheduler.load_config(settings=env.settings)
+    try:
+        return scheduler.place(env.db, spec, config, hosts=hosts, record=record)
+    except NoValidHost:
+        heartbeat.refresh_stale(env, config, hosts)
+        try:
+            return scheduler.place(env.db, spec, config, hosts=hosts, record=record)
+        except NoValidHost as e:
+            raise StateError(f"no host can take it: {e.summary}") from None
+
+
 def reserved_hosts(env: ComputeEnv, ref: str) -> list[str]:
     """The spares an evacuation of ``ref`` tries first (kumo.compute.spares)."""
     with env.db.session_scope(readonly=True) as s:
         return spares.spares_for(s, find_host(s, ref))
 
 
-def _targets(s: Session, host: Host) -> list[str]:
+def targets(s: Session, host: Host) -> list[str]:
     """Every other host (the scheduler's filters then decide; the failed host never)."""
     return list(s.scalars(select(Host.name).where(Host.id != host.id).order_by(Host.name)))
 
 
-def _tpm_reason(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
+def tpm_reason(env: ComputeEnv, inst: Instance, host: Host,
+               where: str = "on the failed host's disk") -> str | None:
     """Why a server with a vTPM is not moved: its TPM state (swtpm's files) is on the failed
     host's disk, and kumo has no shared storage for it, so it would boot with a new, empty TPM
     -- BitLocker, Windows Hello and anything else sealed to the old one is lost. Nova refuses
@@ -230,7 +282,7 @@ def _tpm_reason(env: ComputeEnv, inst: Instance, host: Host) -> str | None:
         return None  # the guest as recorded no longer builds: the move reports why
     if tpm is None:
         return None
-    return (f"has a vTPM (TPM {tpm.version}) whose state is on the failed host's disk: moved, "
+    return (f"has a vTPM (TPM {tpm.version}) whose state is {where}: moved, "
             "it boots with a new, empty TPM (BitLocker keys and other secrets sealed to the "
             "old one are lost)")
 
@@ -348,10 +400,8 @@ def _claim_move(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
     failed host's. StateError when no host can take it."""
     with env.db.session_scope(readonly=True) as s:
         inst = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
-        s.expunge(inst)
-        others = [target] if target else _targets(s, s.get_one(Host, source_id))
-    spec = scheduler.request_spec_for_instance(inst)
-    config = scheduler.load_config(settings=env.settings)
+        others = [target] if target else targets(s, s.get_one(Host, source_id))
+        spec = move_spec(s, inst)
     entry_ids: list[int] = []
     gone: list[bool] = []
 
@@ -373,20 +423,12 @@ def _claim_move(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
                                        **{spawn.KEEP_STOPPED: keep_stopped}).id)
 
     def attempt(hosts: list[str]) -> Any:
-        return scheduler.place(env.db, spec, config, hosts=hosts, record=record)
+        return scheduler.place(env.db, spec, scheduler.load_config(settings=env.settings),
+                               hosts=hosts, record=record)
 
     placement = spare.place(attempt) if spare is not None and target is None else None
     if placement is None:
-        try:
-            placement = attempt(others)
-        except NoValidHost:
-            # hosts whose heartbeat went stale (no kumo serve probing them) are asked, as a
-            # create asks them (kumo.compute.heartbeat.refresh_stale), and the place retried
-            heartbeat.refresh_stale(env, config, others)
-            try:
-                placement = attempt(others)
-            except NoValidHost as e:
-                raise StateError(f"no host can take it: {e.summary}") from None
+        placement = claim_elsewhere(env, spec, others, record)
     if gone:
         scheduler.release(env.db, placement)
         return None
@@ -426,7 +468,7 @@ def evacuate_server(env: ComputeEnv, ctx: RequestContext, ref: str,
         why = refusal(source, None)
         if why:
             raise StateError(f"cannot evacuate server {inst.name!r}: {why}")
-        tpm = _tpm_reason(env, inst, source)
+        tpm = tpm_reason(env, inst, source)
         if tpm:
             raise StateError(f"cannot evacuate server {inst.name!r}: it {tpm}")
         target = None

@@ -164,6 +164,9 @@ def delete_host(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
             raise StateError(f"cannot delete host {host.name!r}: {len(names)} server"
                              f"{'s' if len(names) != 1 else ''} on it ({shown}); delete or "
                              "evacuate them first, or disable the host")
+        from kumo.compute import moves
+
+        moves.forget_host(s, host)  # refused while a move holds a claim there
         name, uri = host.name, host.uri
         host.aggregates.clear()
         s.delete(host)

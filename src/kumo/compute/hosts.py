@@ -221,7 +221,10 @@ def find_orphans(env: ComputeEnv, ctx: RequestContext, ref: str) -> list[Orphan]
         uri, host_id = host.uri, host.id
         live = list(s.scalars(select(Instance).where(Instance.host_id == host_id,
                                                      Instance.deleted.is_(False))))
-        live_uuids = {i.uuid for i in live}
+        # a move's copies (the source's kept until confirm, the target's being made) are not
+        # orphans (kumo.compute.moves)
+        from kumo.compute.moves import kept_on
+        live_uuids = {i.uuid for i in live} | kept_on(s, host_id)
         in_use = {image_id for i in live for image_id in boot_images(i)}
         known_images = set(s.scalars(select(Image.id)))
         # the image volumes this installation put there (another's may share the pool)

@@ -18,11 +18,17 @@ if TYPE_CHECKING:
     from kumo.compute.context import RequestContext
 
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
+#: moved by a cold migration or resize, waiting for confirm or revert (status VERIFY_RESIZE)
+RESIZED = "resized"
 
 SCHEDULING, SPAWNING = "scheduling", "spawning"
 POWERING_ON, POWERING_OFF = "powering-on", "powering-off"
 REBOOTING, REBOOTING_HARD = "rebooting", "rebooting_hard"
 REBUILDING, DELETING = "rebuilding", "deleting"
+#: a cold migration or resize (kumo.compute.moves), as Nova names its task states
+RESIZE_PREP, RESIZE_MIGRATING = "resize_prep", "resize_migrating"
+RESIZE_FINISH = "resize_finish"
+RESIZE_CONFIRMING, RESIZE_REVERTING = "resize_confirming", "resize_reverting"
 
 #: (vm_state, task_state) -> Compute API status; task None matches any task not listed
 _STATUS = {
@@ -30,9 +36,14 @@ _STATUS = {
     (STOPPED, REBOOTING_HARD): "HARD_REBOOT", (ERROR, REBOOTING_HARD): "HARD_REBOOT",
     (ACTIVE, REBUILDING): "REBUILD", (STOPPED, REBUILDING): "REBUILD",
     (ERROR, REBUILDING): "REBUILD",
+    # Nova's api/openstack/common.py _STATE_MAP: RESIZE while moving, REVERT_RESIZE while
+    # reverting, VERIFY_RESIZE otherwise once moved (confirming included)
+    **{(vm, task): "RESIZE" for vm in (ACTIVE, STOPPED)
+       for task in (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_FINISH)},
+    (RESIZED, RESIZE_REVERTING): "REVERT_RESIZE",
 }
 VM_STATUS = {BUILDING: "BUILD", ACTIVE: "ACTIVE", STOPPED: "SHUTOFF", ERROR: "ERROR",
-              DELETED: "DELETED"}
+              DELETED: "DELETED", RESIZED: "VERIFY_RESIZE"}
 
 #: the domain state a host reports -> power state (as Nova's libvirt driver maps them,
 #: nova/virt/libvirt/driver.py LIBVIRT_POWER_STATE)

@@ -14,7 +14,8 @@ claim and release also writes that row, so once the lock is held the instances r
 statement, a new snapshot under PostgreSQL's READ COMMITTED; SQLite has one writer) include every
 claim committed before, and none can commit until the fix does. Safe while other controllers
 work. ``journal.recover`` runs it at every controller start and reports what it fixed;
-``kumo host audit-usage`` shows it for every host.
+``kumo host audit-usage`` shows it for every host. A cold migration's or resize's second claim
+(kumo.db.models.moves: ``held_host_id``) counts as one more instance on the host it holds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.records import CLAIMED_DISK_GIB
-from kumo.db.models import Host, Instance
+from kumo.db.models import Host, Instance, Move
 from kumo.scheduler.service import released_elsewhere
 
 #: (vCPU, RAM MiB, disk GiB, instances)
@@ -101,9 +102,21 @@ def _recorded(s: Session, host_id: int | None = None) -> dict[int, Usage]:
                    func.coalesce(func.sum(CLAIMED_DISK_GIB), 0), func.count())
             .where(Instance.host_id.is_not(None), Instance.deleted.is_(False))
             .group_by(Instance.host_id))
+    # a cold migration or resize holds a second claim, on the host the instance is not
+    # recorded on, until it is confirmed or reverted (kumo.db.models.moves)
+    held = (select(Move.held_host_id, func.coalesce(func.sum(Move.held_vcpus), 0),
+                   func.coalesce(func.sum(Move.held_ram_mib), 0),
+                   func.coalesce(func.sum(Move.held_disk_gib), 0), func.count())
+            .where(Move.held_host_id.is_not(None)).group_by(Move.held_host_id))
     if host_id is not None:
         stmt = stmt.where(Instance.host_id == host_id)
-    return {row[0]: tuple(int(v) for v in row[1:]) for row in s.execute(stmt)}  # type: ignore
+        held = held.where(Move.held_host_id == host_id)
+    sums: dict[int, Usage] = {}
+    for row in [*s.execute(stmt), *s.execute(held)]:
+        add = tuple(int(v) for v in row[1:])
+        was = sums.get(row[0], (0, 0, 0, 0))
+        sums[row[0]] = tuple(a + b for a, b in zip(was, add))  # type: ignore[assignment]
+    return sums
 
 
 def _fix(env: ComputeEnv, host_id: int) -> HostUsageAudit:

@@ -517,6 +517,31 @@ class FakeHost(FakeNetworks):
             self.uploaded.pop(name, None)
         self._run("delete_volume", act, pool=pool, name=name)
 
+    def download_volume(self, pool: str, name: str, sink: BinaryIO) -> int:
+        """What was uploaded into the volume; a volume made empty here (an overlay, an
+        ephemeral disk) reads as a qcow2 header naming its backing file, as its file would."""
+        def act() -> int:
+            vol = self._volume(pool, name)
+            data = self.uploaded.get(name)
+            if data is None:
+                data = (b"QFI\xfb" + f" capacity={vol.capacity_bytes} backing="
+                        f"{vol.backing_path or ''}".encode()) if vol.format == "qcow2" else b""
+            sink.write(data)
+            return len(data)
+        return self._run("download_volume", act, pool=pool, name=name)
+
+    def resize_volume(self, pool: str, name: str, size_gib: int) -> VolumeInfo:
+        def act() -> VolumeInfo:
+            vol = self._volume(pool, name)
+            if size_gib * GiB < vol.capacity_bytes:
+                raise self._error(libvirt.VIR_ERR_INVALID_ARG,
+                                  "invalid argument: Can't shrink capacity below current "
+                                  "capacity unless shrink flag explicitly specified",
+                                  f"resize volume {name!r}")
+            new = self.pools[pool].volumes[name] = replace(vol, capacity_bytes=size_gib * GiB)
+            return new
+        return self._run("resize_volume", act, pool=pool, name=name, size_gib=size_gib)
+
     def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
         """The tail of what was uploaded into the volume or ``write_file`` put there."""
         def act() -> bytes:

@@ -640,6 +640,34 @@ class LibvirtHost(LibvirtNetworks):
         with self._translating(f"delete volume {name!r} from pool {pool!r}"):
             vol.delete(0)
 
+    def download_volume(self, pool: str, name: str, sink: BinaryIO) -> int:
+        """virStorageVolDownload of the whole file (offset 0, length 0: to its end) into
+        ``sink``, chunk by chunk as the stream delivers them (never the whole disk in memory)."""
+        vol = self._volume(pool, name)
+        conn = self._connection()
+        written = [0]
+
+        def write(_stream: object, data: bytes, out: BinaryIO) -> int:
+            out.write(data)
+            written[0] += len(data)
+            return len(data)
+
+        with self._translating(f"download volume {name!r} of pool {pool!r}"):
+            stream = conn.newStream(0)
+            vol.download(stream, 0, 0, 0)
+            with _finished(stream):
+                stream.recvAll(write, sink)
+        return written[0]
+
+    def resize_volume(self, pool: str, name: str, size_gib: int) -> VolumeInfo:
+        """virStorageVolResize to ``size_gib`` (qemu-img resize for a qcow2 volume); growing
+        only (libvirt refuses to shrink without VIR_STORAGE_VOL_RESIZE_SHRINK, which kumo never
+        passes: a shrunk disk cuts the guest's filesystem)."""
+        vol = self._volume(pool, name)
+        with self._translating(f"resize volume {name!r} of pool {pool!r} to {size_gib} GiB"):
+            vol.resize(size_gib * GiB, 0)
+        return self._volume_info(vol)
+
     def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
         """virStorageVolDownload of the volume's last ``max_bytes`` bytes. Its size is what
         virStorageVolGetInfo says now (libvirt re-reads the file for it: a log still being

@@ -245,6 +245,16 @@ class HostConnection(HostNetworks, Protocol):
 
     def delete_volume(self, pool: str, name: str) -> None: ...
 
+    def download_volume(self, pool: str, name: str, sink: BinaryIO) -> int:
+        """Write the volume's whole file (its bytes as stored: a qcow2 overlay as qcow2, with
+        its backing file's path) to ``sink`` through the host's storage API; the bytes written.
+        What a cold migration carries to another host's ``upload_volume``."""
+        ...
+
+    def resize_volume(self, pool: str, name: str, size_gib: int) -> VolumeInfo:
+        """Grow the volume's capacity (virtual size) to ``size_gib``; InvalidInput to shrink."""
+        ...
+
     def read_volume(self, pool: str, name: str, max_bytes: int) -> bytes:
         """The last ``max_bytes`` bytes of a volume (all of it when smaller), read through the
         host's storage API, so a remote host works as the local one (a guest's console log).

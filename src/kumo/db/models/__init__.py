@@ -37,6 +37,7 @@
     ec2_tags             Ec2Tag             (instance), project_id
     ec2_request_signatures Ec2RequestSignature (replay window)
     ec2_client_tokens    Ec2ClientToken     project_id + token -> reservation (idempotency)
+    migrations           Move               (instance): cold migrations and resizes
 """
 
 from kumo.db.base import Base
@@ -55,6 +56,7 @@ from kumo.db.models.instances import (Instance, KeyPair, PowerState, ServerGroup
 from kumo.db.models.networks import (Network, NetworkMode, Port, RuleDirection,
                                      SecurityGroup, SecurityGroupRule, Subnet,
                                      port_security_groups)
+from kumo.db.models.moves import Move, MoveKind, MoveStatus
 from kumo.db.models.journal import UNFINISHED_STATES, JournalEntry, JournalState
 from kumo.db.models.reconcile import (ClockState, ItemState, ReconcileItem, ReconcileRun,
                                       RunState)
@@ -66,7 +68,8 @@ __all__ = [
     "Host", "HostImage", "HostImageState", "Image", "ImageCacheVolume", "ImageMember",
     "ImageProperty", "ImageStatus", "ImageTag", "Installation", "Instance", "InventoryEpoch",
     "ClockState", "ItemState", "ReconcileItem", "ReconcileRun", "RunState",
-    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "Network", "NetworkMode", "Port",
+    "JournalEntry", "JournalState", "KeyPair", "MemberStatus", "Move", "MoveKind",
+    "MoveStatus", "Network", "NetworkMode", "Port",
     "RuleDirection", "SecurityGroup", "SecurityGroupRule", "Subnet", "port_security_groups", "PROPERTY_VALUE_MAX",
     "PeriodicRun", "PowerState", "Project", "Role", "RoleAssignment", "ServerGroup",
     "ServerGroupPolicy", "Token", "UNFINISHED_STATES", "User", "VirtType", "Visibility",
