@@ -1,5 +1,6 @@
 """Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop,
-evacuate; os-getConsoleOutput and os-getVNCConsole: kumo.api.routers.consoles),
+evacuate; os-getConsoleOutput and os-getVNCConsole: kumo.api.routers.consoles; migrate, resize,
+confirmResize, revertResize: kumo.api.routers.server_moves),
 over kumo.compute.servers -- the same functions ``kumo server`` calls.
 
 Create answers 202 once the server is validated, placed and recorded (BUILD); the host-side
@@ -40,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kumo.api.auth import context, env_of
 from kumo.api.routers import consoles
 from kumo.api.routers.compute import api_version, microversion
+from kumo.api.routers.server_moves import MOVE_ACTIONS, Migrate, Resize, move_action
 from kumo.compute import naming, reschedule
 from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
@@ -274,6 +276,11 @@ class Action(BaseModel):
 
     reboot: Reboot | None = None
     evacuate: Evacuate | None = None
+    # cold migration and resize (kumo.api.routers.server_moves): migrate's body may be null
+    migrate: Migrate | None = None
+    resize: Resize | None = None
+    confirmResize: None | dict = None
+    revertResize: None | dict = None
     os_start: None | dict = Field(None, alias="os-start")
     os_stop: None | dict = Field(None, alias="os-stop")
     # kumo.api.routers.consoles answers these two
@@ -287,13 +294,16 @@ def action(server_id: str, body: Action, request: Request,
     given = body.model_fields_set
     if len(given) != 1:
         raise InvalidInput("the body must name exactly one action: allowed reboot, os-start, "
-                           "os-stop, evacuate, os-getConsoleOutput, os-getVNCConsole")
+                           "os-stop, evacuate, os-getConsoleOutput, os-getVNCConsole, migrate, "
+                           "resize, confirmResize, revertResize")
     _by_id(request, ctx, server_id)
     env = env_of(request)
     if body.os_getConsoleOutput is not None:
         return consoles.console_output(env, ctx, server_id, body.os_getConsoleOutput)
     if body.os_getVNCConsole is not None:
         return consoles.vnc_console(env, ctx, server_id, body.os_getVNCConsole)
+    if given & MOVE_ACTIONS:
+        return move_action(env, ctx, request, server_id, body)
     if body.evacuate is not None:
         _evacuate(env, ctx, server_id, body.evacuate.host)
         return Response(status_code=200)
