@@ -393,3 +393,15 @@ def test_drain_without_confirm_leaves_verify_resize_and_a_rerun_confirms(cloud, 
     assert all(t.endswith("(confirmed)") for _, t in again.moved), again.line()
     assert used(env)[A] == (0, 0, 0, 0)
     consistent(env)
+
+
+def test_deleting_a_verify_resize_server_removes_both_copies_and_both_claims(cloud, admin):
+    """As Nova deletes a VERIFY_RESIZE server: the move is confirmed, then the server deleted."""
+    env, hosts = cloud
+    vm = row(env, "vm")
+    moves.migrate_server(env, admin, "vm", host=B)
+    servers.delete_server(env, admin, "vm")
+    assert domains(hosts, vm.uuid) == {}
+    assert volumes(hosts, A, vm.uuid) == volumes(hosts, B, vm.uuid) == set()
+    assert used(env)[A] == (1, 256, 2, 1) and used(env)[B] == (0, 0, 0, 0)  # "off" stays
+    consistent(env)

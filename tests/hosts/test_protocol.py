@@ -22,9 +22,10 @@ def test_protocol_names_what_compute_uses():
         "add_dhcp_host", "capabilities", "close", "create_overlay_volume", "create_volume",
         "daemon_id", "define", "define_nwfilter", "delete_dhcp_host", "delete_network",
         "delete_volume", "destroy", "domain_exists", "domain_state", "domain_states", "domain_xml",
-        "ensure_network", "ensure_pool", "guest_time", "list_domains", "list_networks",
+        "download_volume", "ensure_network", "ensure_pool", "guest_time", "list_domains", "list_networks",
         "list_nwfilters", "list_volumes", "network_exists", "network_xml", "node_info",
-        "nwfilter_xml", "pool_info", "read_volume", "reboot", "refresh_pool", "set_guest_time",
+        "nwfilter_xml", "pool_info", "read_volume", "reboot", "refresh_pool", "resize_volume",
+        "set_guest_time",
         "set_user_password", "shutdown", "start", "undefine", "undefine_nwfilter",
         "upload_volume", "volume_info"]
 

@@ -58,7 +58,7 @@ from kumo.compute.passwords import check_password, seal_pending
 from kumo.compute.user_data import check_metadata, user_data_from_base64
 from kumo.compute.lookup import check_unclaimed, find_host, find_server, instance_visible
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
-                                 REBOOTING, REBOOTING_HARD, REBUILDING, SCHEDULING, SPAWNING,
+                                 REBOOTING, REBOOTING_HARD, REBUILDING, RESIZED, SCHEDULING, SPAWNING,
                                  STOPPED, VM_STATUS, server_view, set_fault, status)
 from kumo.db.base import new_uuid
 from kumo.backends import get_backend
@@ -390,6 +390,8 @@ def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
     while another operation on it is unfinished (a dead controller's work is recovered first,
     by every ``kumo server`` command; a live one's is its own business)."""
     states, task = _ALLOWED[operation]
+    if operation == "delete":
+        _confirm_before_delete(env, ctx, ref)
     with env.db.session_scope() as s:
         instance = lock_idle(s, ctx, ref, allow_task=operation == "delete")
         if instance.vm_state not in states:
@@ -402,6 +404,19 @@ def _begin(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
         instance.task_state = task
         entry = journal.begin(s, env, ctx, operation, instance.uuid, "begin", **payload)
         return entry.id, instance.uuid
+
+
+def _confirm_before_delete(env: ComputeEnv, ctx: RequestContext, ref: str) -> None:
+    """A server waiting for its move to be confirmed or reverted (VERIFY_RESIZE) is deleted
+    with both its copies, as Nova deletes it: the move is confirmed first (the source's copy
+    removed, its claim released; kumo.compute.moves), then the delete removes the rest."""
+    with env.db.session_scope(readonly=True) as s:
+        instance = find_server(s, ctx, ref)
+        undecided = instance.vm_state == RESIZED and instance.task_state is None
+    if undecided:
+        from kumo.compute import moves
+
+        moves.confirm(env, ctx, ref)
 
 
 def lock_idle(s: Session, ctx: RequestContext, ref: str, *,
