@@ -30,7 +30,7 @@ from kumo import logs
 from kumo.compute import journal, moves
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.evacuate import PlanItem, Summary, _run
+from kumo.compute.evacuate import PlanItem, Summary, tally
 from kumo.compute.lookup import find_host
 from kumo.compute.states import RESIZED, status
 from kumo.db.models import Host, Instance, JournalEntry, JournalState
@@ -107,23 +107,7 @@ def drain(env: ComputeEnv, ctx: RequestContext, ref: str, *, confirm: bool = Tru
             return "failed", str(e)
 
     workers = max(1, min(parallel or env.settings.evacuate_parallel, len(items) or 1))
-    for n, (item, (outcome, detail)) in enumerate(_run(one, items, workers), 1):
-        prefix = f"[{n}/{len(items)}] {item.name}"
-        if outcome == "moved":
-            summary.moved.append((item.name, detail))
-            say(f"{prefix}: moved to {detail}")
-        else:
-            (summary.skipped if outcome == "skipped" else summary.failed).append(
-                (item.name, detail))
-            say(f"{prefix}: {outcome} ({detail})")
-        journal.advance(env, entry_id, "moving", done=n)
-    with env.db.session_scope() as s:
-        journal.record(s, entry_id, "done", moved=len(summary.moved),
-                       skipped=[list(x) for x in summary.skipped],
-                       failed=[list(x) for x in summary.failed])
-        journal.finish(s, entry_id, JournalState.DONE if not summary.failed
-                       else JournalState.FAILED, "; ".join(f"{n}: {r}" for n, r in summary.failed)
-                       or None)
+    tally(env, entry_id, items, one, workers, summary, say)
     return summary
 
 

@@ -342,6 +342,16 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
     # bounded parallelism (Masakari's host_failure_recovery_threads): each move is its own
     # transaction and build; the journal's count and the progress lines are this thread's
     workers = max(1, min(parallel or env.settings.evacuate_parallel, len(items) or 1))
+    tally(env, entry_id, items, one, workers, summary, say, "evacuate:after-instance")
+    return summary
+
+
+def tally(env: ComputeEnv, entry_id: int, items: list[PlanItem],
+          one: Callable[[PlanItem], tuple[str, str]], workers: int, summary: Summary,
+          say: Progress, after_each: str | None = None) -> None:
+    """``one`` over ``items``, ``workers`` at a time (an evacuation, a drain): a progress line
+    per item as it finishes, each counted in the fleet operation's journal entry (step moving,
+    ``done``), the Summary filled; then the entry ends DONE, or FAILED naming what failed."""
     for n, (item, (outcome, detail)) in enumerate(_run(one, items, workers), 1):
         prefix = f"[{n}/{len(items)}] {item.name}"
         if outcome == "moved":
@@ -352,7 +362,8 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
                 (item.name, detail))
             say(f"{prefix}: {outcome} ({detail})")
         journal.advance(env, entry_id, "moving", done=n)
-        failpoint("evacuate:after-instance")
+        if after_each:
+            failpoint(after_each)
     with env.db.session_scope() as s:
         journal.record(s, entry_id, "done", moved=len(summary.moved),
                        skipped=[list(x) for x in summary.skipped],
@@ -360,7 +371,6 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
         journal.finish(s, entry_id, JournalState.DONE if not summary.failed
                        else JournalState.FAILED, "; ".join(f"{n}: {r}" for n, r in summary.failed)
                        or None)
-    return summary
 
 
 def _run(one: Callable[[PlanItem], tuple[str, str]], items: list[PlanItem],

@@ -423,10 +423,8 @@ def _end(env: ComputeEnv, entry_id: int, move_id: int, reason: str, *, release_t
         move = s.get_one(Move, move_id, with_for_update=True)
         row = s.scalars(select(Instance).where(Instance.uuid == move.instance_uuid)
                         .with_for_update()).one()
-        if release_target and move.held_host_id is not None:
-            release(s, move.held_host_id, Resources(move.held_vcpus, move.held_ram_mib,
-                                                    move.held_disk_gib))
-            move.held_host_id = None
+        if release_target:
+            _release_hold(s, move)
         move.status, move.error = MoveStatus.ERROR.value, reason
         row.task_state = None
         if error:
@@ -439,6 +437,14 @@ def _end(env: ComputeEnv, entry_id: int, move_id: int, reason: str, *, release_t
                        reason)
     released_elsewhere(env.db)
     log.warning("%s", reason, extra={"instance": move.instance_uuid})
+
+
+def _release_hold(s: Session, move: Move) -> None:
+    """Give the claim the move holds back to its host (in the caller's unit of work)."""
+    if move.held_host_id is not None:
+        release(s, move.held_host_id, Resources(move.held_vcpus, move.held_ram_mib,
+                                                move.held_disk_gib))
+        move.held_host_id = None
 
 
 def recover_move(env: ComputeEnv, entry: JournalEntry) -> str:
@@ -491,12 +497,18 @@ def _begin_decision(env: ComputeEnv, ctx: RequestContext, ref: str, operation: s
 def confirm(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
     """Confirm a move (Nova's confirmResize): the source's stopped copy removed, its claim
     released; ACTIVE (or SHUTOFF). The server's uuid."""
-    entry_id, move_id = _begin_decision(env, ctx, ref, "migrate-confirm", RESIZE_CONFIRMING,
-                                        MoveStatus.CONFIRMING)
+    return _decide(env, ctx, ref, "confirm")
+
+
+def _decide(env: ComputeEnv, ctx: RequestContext, ref: str, verb: str) -> str:
+    """Confirm or revert: journaled and marked, then done; a failure leaves it VERIFY_RESIZE."""
+    task, status_, act = {"confirm": (RESIZE_CONFIRMING, MoveStatus.CONFIRMING, _confirm),
+                          "revert": (RESIZE_REVERTING, MoveStatus.REVERTING, _revert)}[verb]
+    entry_id, move_id = _begin_decision(env, ctx, ref, f"migrate-{verb}", task, status_)
     try:
-        return _confirm(env, entry_id, move_id)
+        return act(env, entry_id, move_id)
     except Exception as e:
-        _undecided(env, entry_id, move_id, f"confirm failed: {e}; confirm it again")
+        _undecided(env, entry_id, move_id, f"{verb} failed: {e}; {verb} it again")
         raise
 
 
@@ -509,10 +521,7 @@ def _confirm(env: ComputeEnv, entry_id: int, move_id: int) -> str:
         move = s.get_one(Move, move_id, with_for_update=True)
         row = s.scalars(select(Instance).where(Instance.uuid == move.instance_uuid)
                         .with_for_update()).one()
-        if move.held_host_id is not None:
-            release(s, move.held_host_id, Resources(move.held_vcpus, move.held_ram_mib,
-                                                    move.held_disk_gib))
-            move.held_host_id = None
+        _release_hold(s, move)
         move.status = MoveStatus.CONFIRMED.value
         row.vm_state = ACTIVE if row.power_state == PowerState.RUNNING.value else STOPPED
         row.task_state = None
@@ -526,13 +535,7 @@ def revert(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
     """Revert a move (Nova's revertResize): the target's copy destroyed and removed, then the
     source's guest started again if it ran before; the server back on its source with its old
     flavor, the target's claim released. The server's uuid."""
-    entry_id, move_id = _begin_decision(env, ctx, ref, "migrate-revert", RESIZE_REVERTING,
-                                        MoveStatus.REVERTING)
-    try:
-        return _revert(env, entry_id, move_id)
-    except Exception as e:
-        _undecided(env, entry_id, move_id, f"revert failed: {e}; revert it again")
-        raise
+    return _decide(env, ctx, ref, "revert")
 
 
 def _revert(env: ComputeEnv, entry_id: int, move_id: int) -> str:
