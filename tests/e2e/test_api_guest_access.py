@@ -37,12 +37,11 @@ from kumo.compute import flavors, hosts, images, naming
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.db import upgrade
-from kumo.tiny_guest import (CONFIG_DRIVE, VIRTIO_NET, build_initramfs, find_kernel,
-                             insmod_lines, kernel_modules)
+from kumo.tiny_guest import CONFIG_DRIVE, VIRTIO_NET, insmod_lines
 from tests.api.live import start, stop
 from tests.e2e.test_consoles import vnc_auth, virsh
-from tests.e2e.test_networks import CMDLINE, UDHCPC_SCRIPT, URI, wait_for
-from tests.support.e2e_cloud import installation_environ, remove_installation
+from tests.e2e.test_networks import DEBIAN12, URI, net_probe, wait_for
+from tests.support.e2e_cloud import add_probe_image, installation_environ, remove_installation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -87,19 +86,13 @@ def cloud(tmp_path_factory, system_libvirt):
     try:
         hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
         flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-        modules = kernel_modules(find_kernel(), (*VIRTIO_NET, *CONFIG_DRIVE))
-        kernel, initramfs = build_initramfs(init_script(modules), base / "guest", "access",
-                                            [*modules, ("bin/udhcpc.sh",
-                                                        UDHCPC_SCRIPT.encode())])
-        aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
-        ari = images.create_image(env, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
-        root = base / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
-        images.create_image(env, ctx, "probe", file=root, disk_format="qcow2", properties={
-            "os_type": "linux", "os_distro": "debian", "os_version": "12", "kernel_id": aki,
-            "ramdisk_id": ari, "hw_machine_type": "pc", "os_command_line": CMDLINE},
-            visibility="public")
-        images.create_image(env, ctx, "windows", file=root, disk_format="qcow2",
+        probe = net_probe(base, (*VIRTIO_NET, *CONFIG_DRIVE), init_script, "access")
+        add_probe_image(env, ctx, probe, "probe", base, visibility="public",
+                        hw_machine_type="pc", **DEBIAN12)
+        blank = base / "blank.qcow2"  # a Windows guest that finds no OS: it runs all the same
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(blank), "1M"],
+                       check=True)
+        images.create_image(env, ctx, "windows", file=blank, disk_format="qcow2",
                             properties={"os_type": "windows"}, visibility="public")
         live = start(base, environ)
         yield live, env, system_libvirt, base

@@ -25,20 +25,21 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kumo.compute import (flavors, host_networks, hosts, images, naming, networks,
+from kumo.compute import (flavors, host_networks, hosts, naming, networks,
                           secgroups, servers)
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
 from kumo.compute.networks import NicRequest
 from kumo.db import upgrade
 from kumo.tiny_guest import VIRTIO_NET, build_initramfs, find_kernel, insmod_lines, kernel_modules
-from tests.support.e2e_cloud import remove_installation
+from tests.e2e.probe import ProbeImage
+from tests.support.e2e_cloud import add_probe_image, remove_installation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -81,6 +82,21 @@ done
 """
 
 
+def net_probe(base: Path, modules: tuple[str, ...],
+              init: Callable[[list[tuple[str, bytes]]], str], stem: str,
+              cmdline: str = CMDLINE) -> ProbeImage:
+    """The cloud kernel and an initramfs whose /init is ``init(loaded)``, ``loaded`` the kernel
+    ``modules`` with their dependencies, shipped with udhcpc's hook."""
+    loaded = kernel_modules(find_kernel(), modules)
+    kernel, initramfs = build_initramfs(init(loaded), base / "guest", stem,
+                                        [*loaded, ("bin/udhcpc.sh", UDHCPC_SCRIPT.encode())])
+    return ProbeImage(kernel, initramfs, cmdline)
+
+
+#: what the network probes are, as images
+DEBIAN12 = {"os_type": "linux", "os_distro": "debian", "os_version": "12"}
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, system_libvirt):
     base = tmp_path_factory.mktemp("networks")
@@ -98,18 +114,9 @@ def cloud(tmp_path_factory, system_libvirt):
     try:
         hosts.add_host(env, ctx, "local", URI, virt_type="qemu")
         flavors.create_flavor(env, ctx, "tiny", vcpus=1, ram_mib=256, disk_gib=1)
-        modules = kernel_modules(find_kernel(), VIRTIO_NET)
-        kernel, initramfs = build_initramfs(init_script(modules), base / "guest", "net-probe",
-                                            [*modules, ("bin/udhcpc.sh",
-                                                        UDHCPC_SCRIPT.encode())])
-        aki = images.create_image(env, ctx, "kernel", file=kernel, disk_format="aki")["id"]
-        ari = images.create_image(env, ctx, "ramdisk", file=initramfs, disk_format="ari")["id"]
-        root = base / "root.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
-        images.create_image(env, ctx, "probe", file=root, disk_format="qcow2", properties={
-            "os_type": "linux", "os_distro": "debian", "os_version": "12", "kernel_id": aki,
-            "ramdisk_id": ari,
-            "os_command_line": f"{CMDLINE} kumo.ping={ip['a']},{ip['b']},{ip['c']}"})
+        probe = net_probe(base, VIRTIO_NET, init_script, "net-probe",
+                          f"{CMDLINE} kumo.ping={ip['a']},{ip['b']},{ip['c']}")
+        add_probe_image(env, ctx, probe, "probe", base, **DEBIAN12)
         for name, cidr in nets.items():
             networks.create_network(env, ctx, name, subnet=cidr)
         yield env, ctx, system_libvirt, ip

@@ -45,11 +45,12 @@ def kumo_process(environ: dict[str, str], *argv: str, failpoint: str | None = No
 
 
 def add_probe_image(env: ComputeEnv, ctx: RequestContext, probe: ProbeImage, name: str,
-                    directory: Path, **properties: str) -> str:
+                    directory: Path, *, visibility: str = "shared", **properties: str) -> str:
     """Image ``name`` whose servers boot ``probe`` (tests/e2e/probe.py): its kernel and
     initramfs as aki/ari images referenced by kernel_id/ramdisk_id, the probe's command line,
     and an empty 1 MiB qcow2 root disk (made in ``directory``; the probe runs from its
-    initramfs); ``properties`` on top. Returns the image id."""
+    initramfs); ``properties`` on top; ``visibility`` of the image (``public``: the API's
+    users of other projects boot it too). Returns the image id."""
     aki = images.create_image(env, ctx, f"{name}-kernel", file=probe.kernel,
                               disk_format="aki")["id"]
     ari = images.create_image(env, ctx, f"{name}-initramfs", file=probe.initramfs,
@@ -58,7 +59,7 @@ def add_probe_image(env: ComputeEnv, ctx: RequestContext, probe: ProbeImage, nam
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root), "1M"], check=True)
     return images.create_image(env, ctx, name, file=root, disk_format="qcow2", properties={
         "kernel_id": aki, "ramdisk_id": ari, "os_command_line": probe.cmdline,
-        **properties})["id"]
+        **properties}, visibility=visibility)["id"]
 
 
 def our_domains(env: ComputeEnv, conn: LibvirtHost) -> dict[str, str]:
