@@ -149,3 +149,60 @@ def _normal(xml: str, uuid: str, name: str) -> str:
     per server)."""
     out = xml.replace(uuid, "UUID").replace(name, "NAME")
     return re.sub(r"<mac address='[0-9a-f:]+'/>", "<mac/>", out)
+
+
+def _drive_password(cloud, uuid: str) -> str:
+    """admin_pass from the config drive the build wrote into kumo's pool on this host (what
+    cloudbase-init reads in the guest)."""
+    import io
+    import json
+    from pathlib import Path
+
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    path = Path(cloud.env.pool_volume_path(naming.volume_name(uuid, naming.CONFIG)))
+    iso.open_fp(io.BytesIO(path.read_bytes()))
+    out = io.BytesIO()
+    iso.get_file_from_iso_fp(out, joliet_path="/openstack/latest/meta_data.json")
+    iso.close()
+    return json.loads(out.getvalue())["admin_pass"]
+
+
+def test_get_password_data_decrypts_to_the_password_kumo_set(ec2_cloud, tmp_path):
+    """A Windows instance launched with an RSA key pair: GetPasswordData (boto3) decrypted with
+    the private key, and ``aws ec2 get-password-data --priv-launch-key``, both give the admin
+    password on the instance's config drive."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    c, cloud = ec2_cloud
+    ec2 = c.client()
+    made = ec2.create_key_pair(KeyName="win-admin")
+    key_file = tmp_path / "win-admin.pem"
+    key_file.write_text(made["KeyMaterial"])
+    key_file.chmod(0o600)
+    ami = {i["Name"]: i["ImageId"] for i in ec2.describe_images()["Images"]}["windows"]
+    [inst] = ec2.run_instances(ImageId=ami, InstanceType="tiny", MinCount=1, MaxCount=1,
+                               KeyName="win-admin")["Instances"]
+    iid = inst["InstanceId"]
+    try:
+        assert _until(ec2, iid, "running")["KeyName"] == "win-admin"
+        uuid = _uuid(cloud, iid)
+        assert cloud.conn.domain_state(naming.domain_name(uuid)) == "running"
+        expected = _drive_password(cloud, uuid)
+        data = ec2.get_password_data(InstanceId=iid)
+        assert data["InstanceId"] == iid and data["PasswordData"]
+        private = load_pem_private_key(made["KeyMaterial"].encode(), password=None)
+        assert private.decrypt(base64.b64decode(data["PasswordData"]),
+                               padding.PKCS1v15()).decode() == expected
+        time.sleep(1.1)
+        out = c.aws_json("get-password-data", "--instance-id", iid, "--priv-launch-key",
+                         str(key_file))
+        assert out["PasswordData"] == expected
+    finally:
+        time.sleep(1.1)
+        ec2.terminate_instances(InstanceIds=[iid])
+        _until(ec2, iid, "terminated")

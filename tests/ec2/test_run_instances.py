@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -16,23 +14,11 @@ from sqlalchemy import func, select
 from kumo.compute import keypairs, networks, servers
 from kumo.db.models import Ec2ClientToken, Instance, Port
 from kumo.ec2.errors import Ec2Error
-from tests.compute.fakehost import config_drive_file, fake_cloud
+from tests.compute.fakehost import config_drive_file
 from tests.compute.test_keypairs import KEY
-from tests.ec2.support import run
+from tests.ec2.support import META, built as _built, run
 
-META = "openstack/latest/meta_data.json"
 USER_DATA = b"#cloud-config\nruncmd:\n  - echo hello from ec2\n"
-
-
-@pytest.fixture
-def cloud(env, admin, image_file, fake_hosts):
-    host = fake_cloud(env, admin, image_file, fake_hosts)
-    yield env, host
-    # RunInstances builds on worker threads (as the Compute API): done before the database
-    # is emptied
-    for thread in threading.enumerate():
-        if thread.name.startswith("build-"):
-            thread.join(60)
 
 
 def _serial_builds_journaled(host) -> None:
@@ -50,16 +36,6 @@ def _launch(env, ctx, **params) -> dict:
     params = {"ImageId": _ami(env, ctx), "InstanceType": "tiny", "MinCount": "1",
               "MaxCount": "1", **params}
     return run(env, ctx, "RunInstances", **params)
-
-
-def _built(env, ctx, iid: str, timeout: float = 60) -> dict:
-    """The server once its background build is over (ACTIVE or ERROR)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        view = servers.show_server(env, ctx, iid)
-        if view["status"] in ("ACTIVE", "ERROR") or time.monotonic() > deadline:
-            return view
-        time.sleep(0.05)
 
 
 def _count(env, model) -> int:
