@@ -97,23 +97,30 @@ def utc_timestamp(value: datetime | str | None) -> float | None:
 
 
 class HeldConnections:
-    """A few autocommit Core connections kept open between calls (PostgreSQL), shared by the
-    threads of one engine (``held_connections(engine)``).
+    """A few autocommit Core connections kept open between calls, shared by the threads of one
+    engine (``held_connections(engine)``).
 
-    A pooled checkout costs PostgreSQL round trips of its own -- the pre-ping, BEGIN, and the
-    ROLLBACK that resets the connection on return -- more than the statement on the scheduler's
-    hot path: a single UPDATE ... RETURNING (a claim) or SELECT (an incremental inventory read)
-    is atomic by itself, so it runs in autocommit on a held connection. At most ``size`` are
-    held (the rest of the pool stays for everything else); when all are busy, a call takes an
-    ordinary pooled connection. A held connection idle for ``IDLE_PING_S`` is pinged first (as
-    the pool's pre-ping would), so a server restart costs no failed claim; one that fails during
-    a call is discarded and the call raises (it is not retried: a claim may have committed)."""
+    A pooled checkout costs round trips of its own -- on PostgreSQL the pre-ping, BEGIN, and the
+    ROLLBACK that resets the connection on return; on SQLite the pool's bookkeeping, SQLAlchemy's
+    BEGIN event and the COMMIT, together more CPU than the statement -- on the scheduler's hot
+    path, where a single UPDATE ... RETURNING (a claim) or SELECT (an incremental inventory read)
+    is atomic by itself, so it runs in autocommit on a held connection. (SQLite: kumo's
+    connections run the sqlite3 module with ``isolation_level=None`` and SQLAlchemy emits BEGIN
+    only when a Connection begins; ``Prepared`` uses the driver's cursor and never begins, so a
+    statement is its own transaction, its triggers included.) At most ``size`` are held (the
+    rest of the pool stays for everything else; a controller placing from many threads finds
+    one free); when all are busy, a call takes an ordinary pooled connection. A held PostgreSQL
+    connection idle for ``IDLE_PING_S`` is pinged first (as the pool's pre-ping would), so a
+    server restart costs no failed claim; one that fails during a call is discarded and the call
+    raises (it is not retried: a claim may have committed)."""
 
     IDLE_PING_S = 10.0
 
-    def __init__(self, engine: Any, size: int = 3):
+    def __init__(self, engine: Any, size: int = 8):
         self._engine = engine
         self._size = size
+        #: SQLite: a local file, nothing to ping; autocommit is the driver's own mode (above)
+        self._sqlite = engine.dialect.name == "sqlite"
         self._idle: list[tuple[Connection, float]] = []
         self._made = 0
         self._lock = threading.Lock()
@@ -127,7 +134,7 @@ class HeldConnections:
                 conn, used = None, 0.0
             else:
                 return None
-        if conn is not None and time.monotonic() - used > self.IDLE_PING_S:
+        if conn is not None and not self._sqlite and time.monotonic() - used > self.IDLE_PING_S:
             try:
                 conn.exec_driver_sql("SELECT 1")
             except Exception:  # dead while idle: a new one
@@ -135,12 +142,17 @@ class HeldConnections:
                 conn = None
         if conn is None:
             try:
-                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                conn = self._autocommit(self._engine.connect())
             except BaseException:
                 with self._lock:
                     self._made -= 1
                 raise
         return conn
+
+    def _autocommit(self, conn: Connection) -> Connection:
+        # SQLite: not SQLAlchemy's AUTOCOMMIT level, whose reset on return to the pool would
+        # hand the sqlite3 module its own implicit BEGINs back (kumo's connections run without)
+        return conn if self._sqlite else conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _discard(self, conn: Connection, count: bool = True) -> None:
         try:
@@ -156,7 +168,7 @@ class HeldConnections:
         conn = self._take()
         if conn is None:  # all held ones busy: an ordinary pooled connection
             with self._engine.connect() as pooled:
-                return fn(pooled.execution_options(isolation_level="AUTOCOMMIT"))
+                return fn(self._autocommit(pooled))
         try:
             result = fn(conn)
         except BaseException:

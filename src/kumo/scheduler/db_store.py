@@ -1,8 +1,9 @@
 """``DbClaimStore``: the scheduler's ClaimStore over kumo's database.
 
-Each call is its own unit of work, committed before it returns, in a session of its own -- so
-one store serves any number of threads and schedulers, and several controller processes sharing
-the database arbitrate through it:
+Each call is its own unit of work, committed before it returns -- a claim alone is one statement
+in autocommit on a connection the store keeps (kumo.db.prepared.HeldConnections), a claim with
+its record a session of its own -- so one store serves any number of threads and schedulers,
+and several controller processes sharing the database arbitrate through it:
 
     claim    one conditional UPDATE ... RETURNING (kumo.db.claims.claim_within): granted with the
              counters it left, or refused -- then the row as it stands is read and returned, so
@@ -68,7 +69,7 @@ class DbClaimStore:
 
     def __init__(self, db: Database):
         self.db = db
-        self._held = None if db.is_sqlite else held_connections(db.engine)
+        self._held = held_connections(db.engine)
 
     def claim(self, claim: Claim) -> ClaimResult:
         limits = Resources(claim.vcpus_limit, claim.ram_mib_limit, claim.disk_gib_limit)
@@ -83,11 +84,8 @@ class DbClaimStore:
                 ok, counters = run(s.connection())
                 if ok:
                     record(s, claim)  # raises: the claim rolls back with it
-        elif self._held is not None:  # PostgreSQL: one statement in autocommit on a held
-            ok, counters = self._held.run(run)  # connection (kumo.db.prepared)
-        else:  # a Core connection, not a Session: one statement (two when refused)
-            with self.db.engine.begin() as conn:
-                ok, counters = run(conn)
+        else:  # one statement (two when refused) in autocommit on a held connection
+            ok, counters = self._held.run(run)  # (kumo.db.prepared.HeldConnections)
         if counters is None:
             raise NotFound(f"host {claim.host!r} is not known to the claim store")
         return ClaimResult(ok, _usage(counters))

@@ -147,6 +147,9 @@ class Inventory:
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
         self._agg_key: dict[int, tuple[str, ...]] = {}
         self._kinds: dict[tuple, HostView] = {}
+        #: name -> (usage, liveness) read since its view was last built: applied to the views
+        #: only when they are asked for (``hosts()``, a rebuild), not per placement
+        self._dirty: dict[str, tuple[HostUsage, tuple[float | None, bool]]] = {}
         self.token: int | None = None
         self.watermark = 0
 
@@ -159,7 +162,7 @@ class Inventory:
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
-        self._kinds = {}
+        self._kinds, self._dirty = {}, {}
         top = 0
         for raw in rows:
             row = HostRow._make(raw)
@@ -202,7 +205,7 @@ class Inventory:
         fields = inventory.per_host_fields(row, aggs, self.ratios)
         view = kind.clone(**fields, image_property_counts=counts or _NO_COUNTS)
         self.views[row.name] = view
-        self._static[row.name] = tuple(row[_S0:_U0])
+        self._static[row.name] = tuple(row[_S0:_U0])  # compared with a driver row's slice
         return view
 
     # --- reading what changed ------------------------------------------------------------------
@@ -222,30 +225,32 @@ class Inventory:
             out.reload = True
             return out
         skip = 2 if self.postgres else 1
+        s0, u0, l0 = skip + _S0, skip + _U0, skip + _L0
         top = self.watermark - 1
         for full in rows:
-            if full[skip] is None:  # no changed row (the outer join's empty side)
+            name = full[skip + 1]
+            if name is None:  # no changed row (the outer join's empty side)
                 continue
-            row = HostRow._make(full[skip:])
-            name = row.name
-            top = max(top, row.change_seq)
+            top = max(top, full[skip + 2])
             known = self._static.get(name)
-            if known is None or known != tuple(row[_S0:_U0]):
+            if known is None or known != full[s0:u0]:
                 old = self.views.get(name)
-                out.static[name] = self._add(row, old.image_property_counts if old else None)
+                self._dirty.pop(name, None)
+                out.static[name] = self._add(HostRow._make(full[skip:]),
+                                             old.image_property_counts if old else None)
                 continue
-            usage = out.usage[name] = HostUsage(row.used_vcpus, row.used_ram_mib,
-                                                row.used_disk_gib, row.instance_count,
-                                                row.generation)
-            hb, forced = out.liveness[name] = (utc_timestamp(row.last_heartbeat),
-                                               bool(row.forced_down))
-            self.views[name] = self.views[name].clone(
-                vcpus_used=usage.vcpus, ram_mib_used=usage.ram_mib,
-                disk_gib_used=usage.disk_gib, instances=usage.instances, last_heartbeat=hb,
-                forced_down=forced)
+            usage = out.usage[name] = HostUsage(*full[u0:l0])
+            live = out.liveness[name] = (utc_timestamp(full[l0]), bool(full[l0 + 1]))
+            self._dirty[name] = (usage, live)
         self.watermark = first[1] if self.postgres else top + 1
         return out
 
     def hosts(self) -> list[HostView]:
+        """Every host's view, with the usage and liveness read since it was built."""
+        for name, (u, (hb, forced)) in self._dirty.items():
+            self.views[name] = self.views[name].clone(
+                vcpus_used=u.vcpus, ram_mib_used=u.ram_mib, disk_gib_used=u.disk_gib,
+                instances=u.instances, last_heartbeat=hb, forced_down=forced)
+        self._dirty.clear()
         return list(self.views.values())
 

@@ -245,7 +245,7 @@ class _Placer:
         self.db = db
         self.config = config
         self.store = _ResidentStore(db, self)
-        self._held = None if db.is_sqlite else held_connections(db.engine)
+        self._held = held_connections(db.engine)
         self._lock = threading.Lock()        # the scheduler and inventory objects
         self._read_lock = threading.Lock()   # one inventory read at a time
         self._scheduler: Scheduler | None = None
@@ -325,12 +325,9 @@ class _Placer:
         return sched
 
     def _read_changes(self, inv: resident.Inventory) -> resident.Changes:
-        """One incremental read (under the read lock): on PostgreSQL one statement in
-        autocommit on a connection the placer keeps, else a pooled connection."""
-        if self._held is not None:
-            return self._held.run(inv.changes)
-        with self.db.engine.connect() as conn:
-            return inv.changes(conn)
+        """One incremental read (under the read lock): one statement in autocommit on a
+        connection the placer keeps (kumo.db.prepared.HeldConnections)."""
+        return self._held.run(inv.changes)
 
     def changed_usage(self) -> Mapping[str, HostUsage]:
         """The usage of the rows changed since the last read (called under the engine's lock:
