@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict, namedtuple
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import (BigInteger, Connection, Text, bindparam, cast, func, literal_column,
                         select)
@@ -146,7 +146,8 @@ class Inventory:
         self._static: dict[str, tuple] = {}   # name -> its static columns
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
         self._agg_key: dict[int, tuple[str, ...]] = {}
-        self._kinds: dict[tuple, HostView] = {}
+        self._kinds: dict[tuple, Callable[[dict[str, Any]], HostView]] = {}  # HostView.cloner
+        self._zones: dict[tuple, str] = {}  # (own zone, aggregate names) -> the host's zone
         #: name -> (usage, liveness) read since its view was last built: applied to the views
         #: only when they are asked for (``hosts()``, a rebuild), not per placement
         self._dirty: dict[str, tuple[HostUsage, tuple[float | None, bool]]] = {}
@@ -162,7 +163,7 @@ class Inventory:
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
-        self._kinds, self._dirty = {}, {}
+        self._kinds, self._zones, self._dirty = {}, {}, {}
         top = 0
         for raw in rows:
             row = HostRow._make(raw)
@@ -198,12 +199,17 @@ class Inventory:
         aggs = self._aggs.get(row.id, ())
         agg_key = self._agg_key.get(row.id, ())
         kind_key = (row.hypervisor_type, row.hypervisor_version, row.virt_type, row.caps, agg_key)
-        kind = self._kinds.get(kind_key)
-        if kind is None:
-            kind = self._kinds[kind_key] = inventory.host_view(_Row(row, aggs),
-                                                               ratios=self.ratios)
-        fields = inventory.per_host_fields(row, aggs, self.ratios)
-        view = kind.clone(**fields, image_property_counts=counts or _NO_COUNTS)
+        make = self._kinds.get(kind_key)
+        if make is None:
+            make = self._kinds[kind_key] = inventory.host_view(
+                _Row(row, aggs), ratios=self.ratios).cloner()
+        zone_key = (row.availability_zone, agg_key)
+        zone = self._zones.get(zone_key)
+        if zone is None:
+            zone = self._zones[zone_key] = inventory.zone_from(row.availability_zone, aggs)
+        fields = inventory.per_host_fields(row, aggs, self.ratios, zone=zone)
+        fields["image_property_counts"] = freeze_counts(counts) if counts else _NO_COUNTS
+        view = make(fields)
         self.views[row.name] = view
         self._static[row.name] = tuple(row[_S0:_U0])  # compared with a driver row's slice
         return view
