@@ -2,21 +2,31 @@
 committed to the database (SQLite file, PostgreSQL on 127.0.0.1:55432), in a long-running process.
 
     .venv/bin/python bench/placement.py [--backends sqlite postgresql] [--hosts 1000 10000 100000]
-                                        [--placements 2000] [--nowhere 0.1] [--two-process]
+                                        [--placements 2000] [--nowhere 0.1] [--threads 1 4]
+                                        [--two-process]
 
 Per backend and fleet size: a fresh database migrated to head, the hosts written (the mixed fleet
-of bench/scheduler.py: KVM/QEMU/Xen/Hyper-V, aggregates, zones, disabled and down hosts), then
-  cold start     the first place() of a fresh scheduler: the whole inventory read with Core
-                 queries and the fleet built (imports excluded)
-  placements/s   ``--placements`` place() calls in a row, a share ``--nowhere`` of them fitting
-                 no host (NoValidHost, its summary not read -- as a retrying caller would)
-  CPU p50/p99    CPU time of the placing thread per place() (less sensitive than wall time to a busy machine)
-  NoValidHost    the CPU time of the failing calls alone
+of bench/scheduler.py: KVM/QEMU/Xen/Hyper-V with their capabilities, aggregates, zones, disabled
+and down hosts), then
+  cold start     the first place() in a fresh process (a CLI create): the whole inventory read
+                 with Core queries, the views and the fleet built, the first decision and claim
+                 (imports and the ORM's mapper configuration done before the clock starts)
+  placements/s   ``--placements`` place() calls in one long-running process, from each of
+                 ``--threads`` thread counts in turn (a controller serving several creates at
+                 once shares one scheduler), a share ``--nowhere`` of them fitting no host
+                 (NoValidHost, its summary not read -- as a retrying caller would)
+  CPU-s          the process's CPU time for the run, and per placement
+  CPU p50/p99    CPU time of the placing thread per place() (less sensitive than wall time to a
+                 busy machine); NoValidHost: the failing calls alone
   peak RSS       of this process so far
 ``--two-process`` (PostgreSQL): the same placements split over two controller processes against
-one database, against one process alone; then an exactly-capacity check: 40 hosts with room for
-exactly 4 small instances each, 100 placements from each process: exactly 160 granted, no host
-over its limit.
+one database, against one process alone (per thread count); then an exactly-capacity check: 40
+hosts with room for exactly 4 small instances each, 100 placements from each process: exactly
+160 granted, no host over its limit.
+
+A claim commits on its own (PostgreSQL: one WAL flush per claim, synchronous_commit as the server
+has it), so one thread's rate is bounded by the disk's flush latency; threads share flushes
+(group commit) as concurrent creates in a controller do.
 
 The load average is printed with each figure: on a shared machine, figures are depressed.
 """
@@ -30,8 +40,10 @@ import random
 import resource
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,27 +153,44 @@ def requests(n: int, seed: int, names: list[str], nowhere: float) -> list[Reques
     return out
 
 
-# --- one process placing ---------------------------------------------------------------------------
+# --- one process placing --------------------------------------------------------------------------
 
-def place_all(db: Database, reqs: list[RequestSpec], now: float) -> dict:
-    wall, cpu, cpu_fail = [], [], []
-    granted = 0
-    t_all = time.perf_counter()
+def _place_some(db: Database, reqs: list[RequestSpec], now: float, out: dict) -> None:
     for spec in reqs:
         t, c = time.perf_counter(), time.thread_time()
         try:
             service.place(db, spec, CONFIG, now=now)
-            granted += 1
             failed = False
         except NoValidHost:
             failed = True
         dc = time.thread_time() - c
-        wall.append(time.perf_counter() - t)
-        cpu.append(dc)
-        if failed:
-            cpu_fail.append(dc)
-    total = time.perf_counter() - t_all
-    return {"total": total, "wall": wall, "cpu": cpu, "cpu_fail": cpu_fail, "granted": granted}
+        with out["lock"]:
+            out["wall"].append(time.perf_counter() - t)
+            out["cpu"].append(dc)
+            if failed:
+                out["cpu_fail"].append(dc)
+            else:
+                out["granted"] += 1
+
+
+def place_all(db: Database, reqs: list[RequestSpec], now: float, threads: int = 1) -> dict:
+    """Place ``reqs`` from ``threads`` threads of this process (a controller serving several
+    creates at once shares one scheduler): the wall time, the process's CPU time, per call the
+    wall and the placing thread's CPU time."""
+    out: dict = {"wall": [], "cpu": [], "cpu_fail": [], "granted": 0, "lock": threading.Lock()}
+    t_all, c_all = time.perf_counter(), time.process_time()
+    if threads == 1:
+        _place_some(db, reqs, now, out)
+    else:
+        workers = [threading.Thread(target=_place_some, args=(db, reqs[k::threads], now, out))
+                   for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    out["total"] = time.perf_counter() - t_all
+    out["process_cpu"] = time.process_time() - c_all
+    return out
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -169,18 +198,37 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * q))] * 1e3 if xs else float("nan")
 
 
-def cold_start(url: str, spec: RequestSpec, now: float) -> tuple[float, float]:
-    """Wall and CPU seconds of the first place() of a fresh Database and scheduler."""
-    db = Database(url)
-    service.forget()
-    t, c = time.perf_counter(), time.thread_time()
-    try:
-        service.place(db, spec, CONFIG, now=now)
-    except NoValidHost:
-        pass
-    out = time.perf_counter() - t, time.thread_time() - c
-    db.dispose()
-    return out
+_COLD = """
+import sys, time
+sys.path.insert(0, {bench!r})
+import placement as bench
+from sqlalchemy.orm import configure_mappers
+from kumo.db import Database
+from kumo.scheduler import NoValidHost, service
+configure_mappers()  # as the create that places has already loaded its image and flavor
+spec = bench.requests(1, {seed}, {names!r}, 0.0)[0]
+db = Database({url!r})
+t, c = time.perf_counter(), time.thread_time()
+try:
+    service.place(db, spec, bench.CONFIG, now={now!r})
+except NoValidHost:
+    pass
+print(time.perf_counter() - t, time.thread_time() - c)
+"""
+
+
+def cold_start(url: str, seed: int, names: list[str], now: float) -> tuple[float, float]:
+    """Wall and CPU seconds of the first place() in a fresh process (a CLI create): its
+    imports done and the ORM's mappers configured before the clock starts; everything the
+    placement itself needs -- the whole inventory read with Core queries, the views and the
+    fleet built, the statements compiled, the first decision and its claim -- timed."""
+    code = _COLD.format(bench=str(Path(__file__).resolve().parent), seed=seed,
+                        names=names[:50], url=url, now=now)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    wall, cpu = got.stdout.split()
+    return float(wall), float(cpu)
 
 
 def run_size(dbs: Databases, n: int, args) -> tuple[str, float, list[str]]:
@@ -192,30 +240,35 @@ def run_size(dbs: Databases, n: int, args) -> tuple[str, float, list[str]]:
     names = populate(db, n, args.seed, now)
     fill = time.perf_counter() - t
     reqs = requests(args.placements, args.seed, names, args.nowhere)
-    colds = [cold_start(url, reqs[0], now) for _ in range(args.cold_runs)]
+    colds = [cold_start(url, args.seed, names, now) for _ in range(args.cold_runs)]
     cw = statistics.median(c[0] for c in colds)
     cc = statistics.median(c[1] for c in colds)
+    print(f"{dbs.backend:>10} {n:>7} hosts ({fill:.1f} s to write): cold start "
+          f"{cw * 1e3:.1f} ms wall, {cc * 1e3:.1f} ms CPU (median of {len(colds)} fresh "
+          f"processes)  [{load()}]")
     service.forget()
     place_all(db, reqs[:20], now)  # warm: the first decisions fill the static-mask cache
-    r = place_all(db, reqs, now)
+    for threads in args.threads:
+        r = place_all(db, reqs, now, threads)
+        fails = len(r["cpu_fail"])
+        print(f"{'':>10} {threads:2d} thread{'s' if threads > 1 else ' '}: "
+              f"{len(reqs) / r['total']:6.0f} placements/s, {r['total']:.2f} s wall, "
+              f"{r['process_cpu']:.2f} CPU-s ({r['process_cpu'] / len(reqs) * 1e3:.3f} ms per "
+              f"placement; granted {r['granted']}, NoValidHost {fails})  [{load()}]")
+        print(f"{'':>10}    CPU per place p50 {pct(r['cpu'], .5):.3f} ms  "
+              f"p99 {pct(r['cpu'], .99):.3f} ms;  NoValidHost CPU p50 {pct(r['cpu_fail'], .5):.3f} "
+              f"ms  p99 {pct(r['cpu_fail'], .99):.3f} ms;  wall p50 {pct(r['wall'], .5):.3f} ms "
+              f"p99 {pct(r['wall'], .99):.3f} ms")
+    print(f"{'':>10}    peak RSS {rss_mib():.0f} MiB")
     db.dispose()
     service.forget()
-    fails = len(r["cpu_fail"])
-    print(f"{dbs.backend:>10} {n:>7} hosts ({fill:.1f} s to write): "
-          f"{len(reqs) / r['total']:8.0f} placements/s  "
-          f"(granted {r['granted']}, NoValidHost {fails})  [{load()}]")
-    print(f"{'':>10} cold start {cw * 1e3:7.1f} ms wall, {cc * 1e3:7.1f} ms CPU (median of "
-          f"{len(colds)});  CPU per place p50 {pct(r['cpu'], .5):.3f} ms  "
-          f"p99 {pct(r['cpu'], .99):.3f} ms;  wall p50 {pct(r['wall'], .5):.3f} ms")
-    print(f"{'':>10} NoValidHost CPU p50 {pct(r['cpu_fail'], .5):.3f} ms  "
-          f"p99 {pct(r['cpu_fail'], .99):.3f} ms;  peak RSS {rss_mib():.0f} MiB")
     return url, now, names
 
 
 # --- two processes -------------------------------------------------------------------------------
 
 def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
-            start, out) -> None:
+            threads: int, start, out) -> None:
     db = Database(url)
     reqs = requests(n, seed, names, nowhere)
     try:
@@ -223,18 +276,19 @@ def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: 
     except NoValidHost:
         pass
     start.wait()
-    r = place_all(db, reqs, now)
-    out.put((r["total"], r["granted"], len(reqs)))
+    r = place_all(db, reqs, now, threads)
+    out.put((r["total"], r["granted"], len(reqs), r["process_cpu"]))
     db.dispose()
 
 
 def processes(url: str, names: list[str], k: int, n: int, nowhere: float, now: float,
-              seed: int) -> tuple[float, int]:
-    """``k`` controller processes placing ``n`` requests each; placements/s overall."""
+              seed: int, threads: int) -> tuple[float, int, float]:
+    """``k`` controller processes placing ``n`` requests each from ``threads`` threads:
+    placements/s overall, placements granted, CPU-seconds of the placing processes."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(k + 1), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(url, seed + 100 * i, names, n, nowhere, now,
-                                               start, out)) for i in range(k)]
+                                               threads, start, out)) for i in range(k)]
     for p in procs:
         p.start()
     start.wait()
@@ -243,7 +297,8 @@ def processes(url: str, names: list[str], k: int, n: int, nowhere: float, now: f
     total = time.perf_counter() - t
     for p in procs:
         p.join()
-    return sum(r[2] for r in results) / total, sum(r[1] for r in results)
+    return (sum(r[2] for r in results) / total, sum(r[1] for r in results),
+            sum(r[3] for r in results))
 
 
 def two_process(dbs: Databases, args) -> None:
@@ -255,10 +310,12 @@ def two_process(dbs: Databases, args) -> None:
     names = populate(db, n, args.seed, now)
     db.dispose()
     per = args.placements // 2
-    one, _ = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed)
-    two, _ = processes(url, names, 2, per, args.nowhere, now, args.seed)
-    print(f"\ntwo controller processes, one PostgreSQL, {n} hosts, {2 * per} placements: "
-          f"1 process {one:.0f}/s, 2 processes {two:.0f}/s = {two / one:.2f}x  [{load()}]")
+    for threads in args.threads:
+        one, _, cpu1 = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed, threads)
+        two, _, cpu2 = processes(url, names, 2, per, args.nowhere, now, args.seed, threads)
+        print(f"\ntwo controller processes, one PostgreSQL, {n} hosts, {2 * per} placements, "
+              f"{threads} thread(s) each: 1 process {one:.0f}/s ({cpu1:.2f} CPU-s), "
+              f"2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = {two / one:.2f}x  [{load()}]")
     exact(dbs)
 
 
@@ -328,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--two-process", action="store_true",
                     help="also the two-process figure and exactly-capacity check (PostgreSQL)")
     ap.add_argument("--two-process-hosts", type=int, default=10000)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 4],
+                    help="placing threads in the process, one run each (default 1 4)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     print(f"filters: {', '.join(CONFIG.filters)}\n"

@@ -20,7 +20,8 @@ from tests.db.fixtures import *  # noqa: F401,F403  (db, on SQLite and PostgreSQ
 
 def _add_host(db, name: str) -> None:
     with db.session_scope() as s:
-        s.add(Host(name=name, uri=f"test:///{name}", hypervisor_type="kvm", vcpus=4, ram_mib=4096, disk_gib=40,
+        s.add(Host(name=name, uri=f"test:///{name}", hypervisor_type="kvm", vcpus=4,
+                   ram_mib=4096, disk_gib=40,
                    last_heartbeat=datetime(2026, 11, 29, tzinfo=timezone.utc)))
 
 

@@ -27,6 +27,9 @@ class _Compiled:
         dialect = conn.dialect
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
+        #: whether it gives rows: known here, so no run asks the cursor (psycopg builds a
+        #: column description per call, more CPU than the scheduler's claim itself)
+        self.returns_rows = bool(stmt.is_select or getattr(compiled, "effective_returning", None))
         self.order = tuple(compiled.positiontup) if compiled.positional else None
         binds = compiled.binds
         #: Python-side column defaults (onupdate=utcnow), computed per run as SQLAlchemy would
@@ -79,7 +82,7 @@ class Prepared:
                 cursor.execute(c.sql, tuple(params[k] for k in c.order))
             else:
                 cursor.execute(c.sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
+            return list(cursor.fetchall()) if c.returns_rows else []
         finally:
             cursor.close()
 
