@@ -34,6 +34,7 @@ The load average is printed with each figure: on a shared machine, figures are d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
 import os
 import random
@@ -56,7 +57,7 @@ from kumo.catalog.flavor import Flavor  # noqa: E402
 from kumo.config import sqlite_url  # noqa: E402
 from kumo.db import Database, upgrade  # noqa: E402
 from kumo.db.models import Aggregate, AggregateMetadata, Host, aggregate_hosts  # noqa: E402
-from kumo.scheduler import NoValidHost, RequestSpec, service  # noqa: E402
+from kumo.scheduler import NoValidHost, RequestSpec, SchedulerConfig, service  # noqa: E402
 
 import scheduler as fleetgen  # noqa: E402  (bench/scheduler.py: the fleet and requests)
 
@@ -155,11 +156,12 @@ def requests(n: int, seed: int, names: list[str], nowhere: float) -> list[Reques
 
 # --- one process placing --------------------------------------------------------------------------
 
-def _place_some(db: Database, reqs: list[RequestSpec], now: float, out: dict) -> None:
+def _place_some(db: Database, reqs: list[RequestSpec], now: float, out: dict,
+                config: SchedulerConfig) -> None:
     for spec in reqs:
         t, c = time.perf_counter(), time.thread_time()
         try:
-            service.place(db, spec, CONFIG, now=now)
+            service.place(db, spec, config, now=now)
             failed = False
         except NoValidHost:
             failed = True
@@ -173,16 +175,18 @@ def _place_some(db: Database, reqs: list[RequestSpec], now: float, out: dict) ->
                 out["granted"] += 1
 
 
-def place_all(db: Database, reqs: list[RequestSpec], now: float, threads: int = 1) -> dict:
+def place_all(db: Database, reqs: list[RequestSpec], now: float, threads: int = 1,
+              config: SchedulerConfig = CONFIG) -> dict:
     """Place ``reqs`` from ``threads`` threads of this process (a controller serving several
     creates at once shares one scheduler): the wall time, the process's CPU time, per call the
     wall and the placing thread's CPU time."""
     out: dict = {"wall": [], "cpu": [], "cpu_fail": [], "granted": 0, "lock": threading.Lock()}
     t_all, c_all = time.perf_counter(), time.process_time()
     if threads == 1:
-        _place_some(db, reqs, now, out)
+        _place_some(db, reqs, now, out, config)
     else:
-        workers = [threading.Thread(target=_place_some, args=(db, reqs[k::threads], now, out))
+        workers = [threading.Thread(target=_place_some,
+                                    args=(db, reqs[k::threads], now, out, config))
                    for k in range(threads)]
         for w in workers:
             w.start()
@@ -268,27 +272,30 @@ def run_size(dbs: Databases, n: int, args) -> tuple[str, float, list[str]]:
 # --- two processes -------------------------------------------------------------------------------
 
 def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
-            threads: int, start, out) -> None:
+            threads: int, subset: int, start, out) -> None:
     db = Database(url)
     reqs = requests(n, seed, names, nowhere)
+    config = dataclasses.replace(CONFIG, host_subset_size=subset)
     try:
-        service.place(db, reqs[0], CONFIG, now=now)  # the cold start, before the clock runs
+        service.place(db, reqs[0], config, now=now)  # the cold start, before the clock runs
     except NoValidHost:
         pass
     start.wait()
-    r = place_all(db, reqs, now, threads)
+    r = place_all(db, reqs, now, threads, config)
     out.put((r["total"], r["granted"], len(reqs), r["process_cpu"]))
     db.dispose()
 
 
 def processes(url: str, names: list[str], k: int, n: int, nowhere: float, now: float,
-              seed: int, threads: int) -> tuple[float, int, float]:
-    """``k`` controller processes placing ``n`` requests each from ``threads`` threads:
+              seed: int, threads: int, subset: int) -> tuple[float, int, float]:
+    """``k`` controller processes placing ``n`` requests each from ``threads`` threads, each
+    choosing among its ``subset`` best hosts (host_subset_size):
     placements/s overall, placements granted, CPU-seconds of the placing processes."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(k + 1), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(url, seed + 100 * i, names, n, nowhere, now,
-                                               threads, start, out)) for i in range(k)]
+                                               threads, subset, start, out))
+             for i in range(k)]
     for p in procs:
         p.start()
     start.wait()
@@ -310,16 +317,21 @@ def two_process(dbs: Databases, args) -> None:
     names = populate(db, n, args.seed, now)
     db.dispose()
     per = args.placements // 2
-    for threads in args.threads:
-        one, _, cpu1 = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed, threads)
-        two, _, cpu2 = processes(url, names, 2, per, args.nowhere, now, args.seed, threads)
-        print(f"\ntwo controller processes, one PostgreSQL, {n} hosts, {2 * per} placements, "
-              f"{threads} thread(s) each: 1 process {one:.0f}/s ({cpu1:.2f} CPU-s), "
-              f"2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = {two / one:.2f}x  [{load()}]")
-    exact(dbs)
+    print()
+    for subset in args.two_process_subsets:
+        for threads in args.threads:
+            one, _, cpu1 = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed,
+                                     threads, subset)
+            two, _, cpu2 = processes(url, names, 2, per, args.nowhere, now, args.seed,
+                                     threads, subset)
+            print(f"two controller processes, one PostgreSQL, {n} hosts, {2 * per} placements, "
+                  f"host_subset_size {subset}, {threads} thread(s) each: 1 process {one:.0f}/s "
+                  f"({cpu1:.2f} CPU-s), 2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = "
+                  f"{two / one:.2f}x  [{load()}]")
+    exact(dbs, max(args.two_process_subsets))
 
 
-def exact(dbs: Databases) -> None:
+def exact(dbs: Databases, subset: int) -> None:
     """40 hosts with room for exactly 4 one-vCPU instances each (disk bound), 200 placements
     from two processes at once: exactly 160 granted and no host over its limit."""
     url = dbs.new()
@@ -337,7 +349,8 @@ def exact(dbs: Databases) -> None:
     db.dispose()
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_exact_worker, args=(url, now, start, out)) for _ in range(2)]
+    procs = [ctx.Process(target=_exact_worker, args=(url, now, subset, start, out))
+             for _ in range(2)]
     for p in procs:
         p.start()
     start.wait()
@@ -351,21 +364,23 @@ def exact(dbs: Databases) -> None:
         used = conn.execute(select(func.sum(Host.instance_count))).scalar_one()
     db.dispose()
     ok = granted == 160 and used == 160 and over == 0
-    print(f"exactly-capacity: 2 processes x 100 placements on room for 160: granted {granted}, "
-          f"instances recorded on hosts {used}, hosts over their limit {over}: "
+    print(f"exactly-capacity (host_subset_size {subset}): 2 processes x 100 placements on room "
+          f"for 160: granted {granted}, instances recorded on hosts {used}, hosts over their "
+          f"limit {over}: "
           f"{'OK' if ok else 'WRONG'}")
     if not ok:
         raise SystemExit("exactly-capacity check failed")
 
 
-def _exact_worker(url: str, now: float, start, out) -> None:
+def _exact_worker(url: str, now: float, subset: int, start, out) -> None:
     db = Database(url)
     spec = RequestSpec(Flavor(1, 1024, 20))
     start.wait()
     granted = 0
     for _ in range(100):
         try:
-            service.place(db, spec, CONFIG, now=now)
+            service.place(db, spec, dataclasses.replace(CONFIG, host_subset_size=subset),
+                          now=now)
             granted += 1
         except NoValidHost:
             pass
@@ -385,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--two-process", action="store_true",
                     help="also the two-process figure and exactly-capacity check (PostgreSQL)")
     ap.add_argument("--two-process-hosts", type=int, default=10000)
+    ap.add_argument("--two-process-subsets", type=int, nargs="+", default=[1, 4],
+                    help="host_subset_size values for the two-process runs (default 1 4)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 4],
                     help="placing threads in the process, one run each (default 1 4)")
     ap.add_argument("--seed", type=int, default=7)

@@ -15,6 +15,10 @@ ERRORS = [
      "weigher FreeRAM multiplier=nan is invalid: allowed a finite number"),
     ("filter-twice", dict(filters=("RAM", "RAM")), "a filter is listed twice"),
     ("options-for-unknown", dict(options={"Nope": {}}), "options for unknown plugin 'Nope'"),
+    ("subset-zero", dict(host_subset_size=0),
+     "host_subset_size=0 is invalid: allowed an integer >= 1"),
+    ("subset-text", dict(host_subset_size="3"),
+     "host_subset_size='3' is invalid: allowed an integer >= 1"),
 ]
 
 

@@ -136,16 +136,19 @@ def test_aggregate_ratio_override_is_honoured_by_the_store(db, ratio, expected):
             assert legacy_claim(s, h.id, Resources(vcpus=1)) is False
 
 
-def test_200_creates_four_schedulers_one_database(db):
+@pytest.mark.parametrize("subset", [1, 3], ids=["best", "subset-3"])
+def test_200_creates_four_schedulers_one_database(db, subset):
     """Four schedulers (as four controller processes would have) share only the database:
     200 threads race for capacity for 100. Exactly 100 are placed, no host goes over its limit,
-    the other 100 fail with the summary."""
+    the other 100 fail with the summary -- whether each takes its best host or one of its three
+    best at random (host_subset_size)."""
     for i in range(10):
         add_host(db, f"h{i}")
     with db.session_scope(readonly=True) as s:
         views = host_views(s)
     store = DbClaimStore(db)
-    schedulers = [Scheduler(SchedulerConfig(), views, store) for _ in range(4)]
+    config = SchedulerConfig(host_subset_size=subset)
+    schedulers = [Scheduler(config, views, store) for _ in range(4)]
     placed, failed = race(schedulers, 200, now=NOW)
     assert (len(placed), len(failed)) == (100, 100)
     assert Counter(placed) == {f"h{i}": 10 for i in range(10)}

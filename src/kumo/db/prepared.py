@@ -111,15 +111,16 @@ class HeldConnections:
     connections run the sqlite3 module with ``isolation_level=None`` and SQLAlchemy emits BEGIN
     only when a Connection begins; ``Prepared`` uses the driver's cursor and never begins, so a
     statement is its own transaction, its triggers included.) At most ``size`` are held (the
-    rest of the pool stays for everything else; a controller placing from many threads finds
-    one free); when all are busy, a call takes an ordinary pooled connection. A held PostgreSQL
+    rest of the pool -- 15 connections by default -- stays for everything else; the inventory
+    read runs one at a time, so four serve a controller placing from several threads); when
+    all are busy, a call takes an ordinary pooled connection. A held PostgreSQL
     connection idle for ``IDLE_PING_S`` is pinged first (as the pool's pre-ping would), so a
     server restart costs no failed claim; one that fails during a call is discarded and the call
     raises (it is not retried: a claim may have committed)."""
 
     IDLE_PING_S = 10.0
 
-    def __init__(self, engine: Any, size: int = 8):
+    def __init__(self, engine: Any, size: int = 4):
         self._engine = engine
         self._size = size
         #: SQLite: a local file, nothing to ping; autocommit is the driver's own mode (above)

@@ -46,6 +46,12 @@ class SchedulerConfig:
     #: next-best hosts kept per instance for create to try when the chosen host fails at
     #: define/start (Nova's [scheduler]max_attempts - 1; 0 turns rescheduling off)
     alternates: int = 2
+    #: choose at random among this many best-weighed hosts (Nova's
+    #: [filter_scheduler]host_subset_size). 1, the default, always takes the best, as explain
+    #: shows it. Several controllers sharing one database decide alike from alike data: with 1
+    #: their claims queue on the best host's row lock, one commit after the other; Nova's
+    #: documentation advises a larger subset for several schedulers for the same reason
+    host_subset_size: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -73,6 +79,10 @@ class SchedulerConfig:
                 or self.alternates < 0:
             problems.append(f"alternates={self.alternates!r} is invalid: allowed an integer "
                             ">= 0")
+        if not isinstance(self.host_subset_size, int) or isinstance(self.host_subset_size, bool) \
+                or self.host_subset_size < 1:
+            problems.append(f"host_subset_size={self.host_subset_size!r} is invalid: allowed an "
+                            "integer >= 1")
         if problems:
             raise InvalidInput("scheduler configuration: " + "; ".join(problems))
 
@@ -80,7 +90,7 @@ class SchedulerConfig:
     def from_mapping(cls, data: Mapping[str, Any]) -> "SchedulerConfig":
         """From a parsed config file section (e.g. TOML ``[scheduler]``)."""
         known = {"filters", "weighers", "options", "max_claim_attempts", "refresh_on_failure",
-                 "alternates"}
+                 "alternates", "host_subset_size"}
         unknown = set(data) - known
         if unknown:
             raise InvalidInput(f"scheduler configuration: unknown key(s) "

@@ -14,6 +14,7 @@ the cache now holds the host's real usage and the instance is decided again.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -67,6 +68,7 @@ class Scheduler:
         self._dynamic = [f for f in self.filters if not isinstance(f, StaticFilter)]
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
+        self._rng = random.Random()  # host_subset_size's pick
         self._in_flight = 0  # our claims sent to the store and not yet answered
         self._settled_total = 0  # our claims answered, ever
         self._waiting = 0  # decisions waiting for them to settle
@@ -233,6 +235,11 @@ class Scheduler:
             return None
         total = self._weights(request, cand)
         j = int(total.argmax())  # first of the best = smallest name (hosts sorted by name)
+        k = self.config.host_subset_size
+        if k > 1 and cand.size > 1:  # one of the k best, at random (Nova's host_subset_size)
+            best = (np.argpartition(total, -k)[-k:] if k < cand.size
+                    else np.arange(cand.size))
+            j = int(best[self._rng.randrange(best.size)])
         return int(cand[j]), float(total[j]), self._alternates(cand, total, j)
 
     def _alternates(self, cand: np.ndarray, total: np.ndarray, j: int) -> tuple[str, ...]:
