@@ -103,6 +103,16 @@ class _Row:
 #: a host row read with the driver's cursor, by column name
 HostRow = namedtuple("HostRow", [c.key for c in COLUMNS])  # type: ignore[misc]
 _ALL = Prepared(lambda: select(*COLUMNS))
+# the rest of a whole read, on the tables (Core: no ORM compile on a cold start)
+_TOKEN = Prepared(lambda: select(InventoryEpoch.__table__.c.token)
+                  .where(InventoryEpoch.__table__.c.id == 1))
+_XMIN_NOW = Prepared(lambda: select(_XMIN))
+_AGG_META = Prepared(lambda: select(AggregateMetadata.__table__.c.aggregate_id,
+                                    AggregateMetadata.__table__.c.key,
+                                    AggregateMetadata.__table__.c.value))
+_AGGS = Prepared(lambda: select(AggregateRow.__table__.c.id, AggregateRow.__table__.c.name,
+                                AggregateRow.__table__.c.availability_zone))
+_AGG_HOSTS = Prepared(lambda: select(aggregate_hosts.c.aggregate_id, aggregate_hosts.c.host_id))
 _NO_COUNTS = freeze_counts({})
 
 
@@ -158,8 +168,8 @@ class Inventory:
 
     def load(self, conn: Connection, counts: dict[str, inventory.Counts] | None = None) -> None:
         """Read every host (and its aggregates) in ``conn``'s transaction."""
-        token = conn.execute(select(InventoryEpoch.token).where(InventoryEpoch.id == 1)).scalar()
-        mark = self._xmin(conn) if self.postgres else None
+        token = _TOKEN.rows(conn)[0][0]
+        mark = _XMIN_NOW.rows(conn)[0][0] if self.postgres else None
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
@@ -174,16 +184,12 @@ class Inventory:
 
     def _load_aggregates(self, conn: Connection) -> None:
         meta: dict[int, dict[str, str]] = {}
-        for agg_id, key, value in conn.execute(select(AggregateMetadata.aggregate_id,
-                                                      AggregateMetadata.key,
-                                                      AggregateMetadata.value)):
+        for agg_id, key, value in _AGG_META.rows(conn):
             meta.setdefault(agg_id, {})[key] = value
         aggs = {agg_id: _Agg(name, az, meta.get(agg_id, {})) for agg_id, name, az in
-                conn.execute(select(AggregateRow.id, AggregateRow.name,
-                                    AggregateRow.availability_zone))}
+                _AGGS.rows(conn)}
         members: dict[int, list[_Agg]] = {}
-        for agg_id, host_id in conn.execute(select(aggregate_hosts.c.aggregate_id,
-                                                   aggregate_hosts.c.host_id)):
+        for agg_id, host_id in _AGG_HOSTS.rows(conn):
             members.setdefault(host_id, []).append(aggs[agg_id])
         shared: dict[tuple[str, ...], tuple[_Agg, ...]] = {}
         self._aggs, self._agg_key = {}, {}
@@ -215,10 +221,6 @@ class Inventory:
         return view
 
     # --- reading what changed ------------------------------------------------------------------
-
-    @staticmethod
-    def _xmin(conn: Connection) -> int:
-        return conn.execute(select(_XMIN)).scalar_one()
 
     def changes(self, conn: Connection) -> Changes:
         """The rows changed since the last read, split by what they change (module docstring).
