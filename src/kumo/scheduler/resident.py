@@ -158,6 +158,7 @@ class Inventory:
         self._agg_key: dict[int, tuple[str, ...]] = {}
         self._kinds: dict[tuple, Callable[[dict[str, Any]], HostView]] = {}  # HostView.cloner
         self._zones: dict[tuple, str] = {}  # (own zone, aggregate names) -> the host's zone
+        self._seq: dict[str, int] = {}  # name -> change_seq of the row as last read
         #: name -> (usage, liveness) read since its view was last built: applied to the views
         #: only when they are asked for (``hosts()``, a rebuild), not per placement
         self._dirty: dict[str, tuple[HostUsage, tuple[float | None, bool]]] = {}
@@ -173,7 +174,7 @@ class Inventory:
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
-        self._kinds, self._zones, self._dirty = {}, {}, {}
+        self._kinds, self._zones, self._dirty, self._seq = {}, {}, {}, {}
         top = 0
         for raw in rows:
             row = HostRow._make(raw)
@@ -218,6 +219,7 @@ class Inventory:
         view = make(fields)
         self.views[row.name] = view
         self._static[row.name] = tuple(row[_S0:_U0])  # compared with a driver row's slice
+        self._seq[row.name] = row.change_seq
         return view
 
     # --- reading what changed ------------------------------------------------------------------
@@ -239,7 +241,11 @@ class Inventory:
             name = full[skip + 1]
             if name is None:  # no changed row (the outer join's empty side)
                 continue
-            top = max(top, full[skip + 2])
+            seq = full[skip + 2]
+            top = max(top, seq)
+            if self._seq.get(name) == seq:  # read before, unchanged since (PostgreSQL's
+                continue                    # watermark re-reads rows of running transactions)
+            self._seq[name] = seq
             known = self._static.get(name)
             if known is None or known != full[s0:u0]:
                 old = self.views.get(name)
