@@ -25,7 +25,9 @@ MUTATING_STEPS: dict[str, frozenset[str]] = {
     "create_overlay_volume": frozenset({"volumes"}),
     "create_volume": frozenset({"volumes"}),
     "define": frozenset({"define"}),
-    "start": frozenset({"start"}),
+    # a build's define step covers its start too: recovery from define starts a defined guest
+    # that is not running (kumo.compute.spawn.define_and_start); power operations use start
+    "start": frozenset({"start", "define"}),
     "destroy": frozenset({"destroy", "shutdown", "rollback"}),
     "shutdown": frozenset({"shutdown"}),
     "undefine": frozenset({"undefine", "rollback"}),

@@ -91,6 +91,25 @@ def ensure(env: ComputeEnv, conn: HostConnection, host_id: int, image_id: str, *
         time.sleep(POLL_S)
 
 
+def ready_on_host(env: ComputeEnv, conn: HostConnection, host_id: int,
+                  image_ids: list[str]) -> bool:
+    """True when every one of ``image_ids`` is ``ready`` on the host and its volume is in the
+    pool -- what ``ensure`` would find for each, answered with one read and one listing of the
+    pool instead of a locking transaction and a listing per image (a create's usual case: its
+    images are there from an earlier create). False sends the caller to ``ensure``."""
+    wanted = set(image_ids)
+    if not wanted:
+        return True
+    with env.db.session_scope(readonly=True) as s:
+        ready = set(s.scalars(select(HostImage.image_id).where(
+            HostImage.host_id == host_id, HostImage.image_id.in_(wanted),
+            HostImage.state == HostImageState.READY.value)))
+    if ready != wanted:
+        return False
+    present = set(conn.list_volumes(env.pool_name))
+    return all(naming.image_volume_name(i) in present for i in wanted)
+
+
 def _claim(env: ComputeEnv, host_id: int, image_id: str, volume: str, token: str) -> _Claim:
     try:
         with env.db.session_scope() as s:  # SQLite: BEGIN IMMEDIATE; PostgreSQL: row lock

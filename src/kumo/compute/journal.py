@@ -114,20 +114,26 @@ def advance(env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
     commits at once. LeaseLost if another controller took the entry over meanwhile: the
     caller must stop, the work is the other controller's now."""
     with env.db.session_scope() as s:
-        entry = s.get_one(JournalEntry, entry_id, with_for_update=True)
-        if entry.owner != env.owner:
-            log.error("%s: lost to %s before step %s; stopping", entry.operation, entry.owner,
-                      step, extra={"request_id": entry.request_id,
-                                   "instance": entry.instance_uuid})
-            raise LeaseLost(f"{entry.operation} of server {entry.instance_uuid} was taken over "
-                            f"by controller {entry.owner} (this controller's lease expired); "
-                            "it finishes the work")
-        entry.step = step
-        entry.payload.update(payload)
-        entry.lease_expires_at = lease.expiry(env)
-        metrics.step_started(entry_id, entry.operation, step)
-        log.info("%s: step %s", entry.operation, step,
-                 extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
+        advance_in(s, env, entry_id, step, **payload)
+
+
+def advance_in(s: Session, env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
+    """``advance`` inside the caller's unit of work: the step commits with the record change it
+    goes with (kumo.compute.records.save's ``advance_to``), one commit instead of two."""
+    entry = s.get_one(JournalEntry, entry_id, with_for_update=True)
+    if entry.owner != env.owner:
+        log.error("%s: lost to %s before step %s; stopping", entry.operation, entry.owner,
+                  step, extra={"request_id": entry.request_id,
+                               "instance": entry.instance_uuid})
+        raise LeaseLost(f"{entry.operation} of server {entry.instance_uuid} was taken over "
+                        f"by controller {entry.owner} (this controller's lease expired); "
+                        "it finishes the work")
+    entry.step = step
+    entry.payload.update(payload)
+    entry.lease_expires_at = lease.expiry(env)
+    metrics.step_started(entry_id, entry.operation, step)
+    log.info("%s: step %s", entry.operation, step,
+             extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
 
 
 def record(session: Session, entry_id: int, step: str | None = None, **payload: Any) -> None:

@@ -17,7 +17,7 @@ repairs what broke it from outside.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import func
 from sqlalchemy.orm import Session
@@ -43,15 +43,21 @@ def load(env: ComputeEnv, uuid: str) -> tuple[Instance, Host | None]:
 def save(env: ComputeEnv, uuid: str, *, entry_id: int | None = None,
          entry_state: JournalState | None = None, error: str | None = None,
          fault: str | None = None, release_claim: bool = False, contacted: int | None = None,
-         release_ports: bool = False, **fields: Any) -> None:
+         release_ports: bool = False, advance_to: str | None = None,
+         journal_payload: Mapping[str, Any] | None = None, **fields: Any) -> None:
     """Write ``fields`` to the instance; optionally set a fault (ERROR), release its claim,
-    record a heartbeat for the host (id) ``contacted`` that just answered, and end the journal
-    entry -- all in one transaction."""
+    record a heartbeat for the host (id) ``contacted`` that just answered, advance the journal
+    entry to step ``advance_to`` (with ``journal_payload``; journal.advance's check that the
+    entry is still this controller's, LeaseLost if not) and end it -- all in one transaction.
+    A step that needs the record change before it acts takes one commit, not two."""
     released = False
     with env.db.session_scope() as s:
         # locked, so a concurrent writer of the row (a delete cleaning up, power sync) is waited
         # for and its version read, instead of failing the instance's version check
         instance = s.query(Instance).filter_by(uuid=uuid).with_for_update().one()
+        if advance_to is not None:
+            assert entry_id is not None, "advance_to needs the entry"
+            journal.advance_in(s, env, entry_id, advance_to, **(journal_payload or {}))
         for key, value in fields.items():
             setattr(instance, key, value)
         if fault is not None:

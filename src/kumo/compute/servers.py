@@ -277,7 +277,7 @@ def _check_placed(env: ComputeEnv, instance: Instance) -> None:
     with env.db.session_scope() as s:  # the pin is part of the record from here on
         s.query(Instance).filter_by(uuid=instance.uuid).one().machine_type = \
             instance.machine_type
-    heartbeat.beat(env, chosen.id)
+        heartbeat.touch(s, [chosen.id])  # the host just answered: with the pin, one commit
 
 
 def withdraw_unbuilt(env: ComputeEnv, uuid: str, entry_id: int) -> None:

@@ -6,12 +6,17 @@ create (journal operation ``create``; step = the step about to be taken):
               (servers.schedule_and_record)
     upload    the image (and kernel/ramdisk images) into the host's pool through libvirt streams,
               unless already there complete (kumo.compute.image_cache: waits for another
-              process's upload of the same image, never boots from a partial one)
-    volumes   the qcow2 overlay root volume over the image, the config drive ISO volume
-    define    render the domain from the instance record (domain_config.desired), define it
-    start     start it; then ACTIVE/RUNNING, the XML's sha256 stored, the entry DONE (an
+              process's upload of the same image, never boots from a partial one); when every
+              boot image is already complete on the host nothing is uploaded and this step is
+              not journaled (recovery treats it as it treats volumes: roll back)
+    volumes   the qcow2 overlay root volume over the image, the config drive ISO volume (the
+              step commits with the admin password's hash: one transaction)
+    define    render the domain from the instance record (domain_config.desired), define it and
+              start it; then ACTIVE/RUNNING, the XML's sha256 stored, the entry DONE at step
+              ``start`` (the last step it reached). Define and start share one journal commit:
+              recovery from either is the same (define if missing, start if not running). An
               evacuated server that was stopped -- payload ``keep_stopped`` -- is not started:
-              STOPPED/SHUTDOWN)
+              STOPPED/SHUTDOWN, DONE at step define
 
     rollback  (after a failure) the instance's domain and volumes being removed
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any, Mapping
 
 from kumo.compute import (config_drive, domain_config, host_networks, image_cache, ipam,
                           journal, naming, records, user_data)
@@ -69,10 +75,11 @@ def run_create(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
         conn = env.host(host.uri)
         ensure_boot_images(env, conn, instance, entry_id)
         failpoint("create:after-upload")
-        password = make_volumes(env, conn, instance, host, entry_id)
+        password, fields = make_volumes(env, conn, instance, host, entry_id)
         failpoint("create:after-volumes")
         define_and_start(env, conn, entry_id, uuid, "create",
-                         start=not journal.payload(env, entry_id).get(KEEP_STOPPED))
+                         start=not journal.payload(env, entry_id).get(KEEP_STOPPED),
+                         record=fields)
         return password
     except BaseException as e:
         if isinstance(e, Exception):
@@ -147,9 +154,9 @@ def run_rebuild(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
         for kind in (naming.ROOT, naming.EPHEMERAL, naming.CONFIG):
             if naming.volume_name(uuid, kind) in present:
                 conn.delete_volume(env.pool_name, naming.volume_name(uuid, kind))
-        password = make_volumes(env, conn, instance, host, entry_id)
+        password, fields = make_volumes(env, conn, instance, host, entry_id)
         failpoint("rebuild:after-volumes")
-        define_and_start(env, conn, entry_id, uuid, "rebuild")
+        define_and_start(env, conn, entry_id, uuid, "rebuild", record=fields)
         return password
     except Exception as e:
         records.fail(env, uuid, entry_id=entry_id,
@@ -196,15 +203,19 @@ def ensure_boot_images(env: ComputeEnv, conn: HostConnection, instance: Instance
     uploaded if missing, waited for if another process is uploading one (kumo.compute.
     image_cache)."""
     conn.ensure_pool(env.pool_name, env.pool_path)
+    images = boot_images(instance)
+    if image_cache.ready_on_host(env, conn, instance.host_id, images):
+        return  # nothing to upload: no step (and no commit) of its own
     journal.advance(env, entry_id, "upload")
-    for image_id in boot_images(instance):
+    for image_id in images:
         image_cache.ensure(env, conn, instance.host_id, image_id, needed_by=instance.uuid)
 
 
 def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host: Host,
-                 entry_id: int) -> str | None:
+                 entry_id: int) -> tuple[str | None, dict[str, Any]]:
     """The root overlay, the flavor's ephemeral disk and the config drive (journal step
-    volumes); the admin password."""
+    volumes); the admin password and the instance fields the define step then writes (the
+    pending password cleared)."""
     uuid = instance.uuid
     spec = build_guest(guest_request(env, instance, host))
     from kumo.compute import passwords
@@ -214,11 +225,12 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
         password = passwords.open_pending(env, uuid, instance.pending_admin_password)
         lost = password is None and instance.pending_admin_password is not None
         password = password or passwords.generate()
-    journal.advance(env, entry_id, "volumes",
-                    volumes=[naming.volume_name(uuid, k) for k in naming.INSTANCE_VOLUME_KINDS])
-    # encrypted only for the key the guest policy chose (a Windows guest's RSA key pair)
-    records.save(env, uuid, admin_password_hash=hash_password(password) if password else None,
-                 password_data=passwords.seal_for_key(spec.credentials.password_key, password))
+    # the step and the password's hash in one commit, both before any volume is made; the
+    # password encrypted only for the key the guest policy chose (a Windows guest's RSA key)
+    records.save(env, uuid, entry_id=entry_id, advance_to="volumes", journal_payload={
+        "volumes": [naming.volume_name(uuid, k) for k in naming.INSTANCE_VOLUME_KINDS]},
+        admin_password_hash=hash_password(password) if password else None,
+        password_data=passwords.seal_for_key(spec.credentials.password_key, password))
     conn.create_overlay_volume(env.pool_name, naming.volume_name(uuid, naming.ROOT),
                                naming.image_volume_name(instance.image_id), instance.disk_gib)
     if instance.ephemeral_gib:
@@ -235,11 +247,11 @@ def make_volumes(env: ComputeEnv, conn: HostConnection, instance: Instance, host
     # built in memory and streamed to the host: the admin password is never in a file here
     conn.upload_volume(env.pool_name, naming.volume_name(uuid, naming.CONFIG),
                        config_drive.iso_bytes(md), "iso")
-    if password:  # the guest's password is now this one: shown to the caller, or set by them
-        records.save(env, uuid, pending_admin_password=None,
-                     notes=passwords.PENDING_LOST_NOTE.format(name=instance.name)
-                     if lost else None)
-    return password
+    # the guest's password is now this one (shown to the caller, or set by them): the pending
+    # one is cleared by the define step's commit, with the fields returned here
+    fields = {"pending_admin_password": None,
+              "notes": passwords.PENDING_LOST_NOTE.format(name=instance.name) if lost else None}
+    return password, (fields if password else {})
 
 
 def port_data(env: ComputeEnv, uuid: str) -> tuple[config_drive.PortData, ...]:
@@ -259,22 +271,26 @@ def render(env: ComputeEnv, instance: Instance, host: Host) -> tuple[str, str, s
 
 
 def define_and_start(env: ComputeEnv, conn: HostConnection, entry_id: int, uuid: str, op: str,
-                     *, start: bool = True) -> None:
-    """Render from the record, define (journal step define), start (step start), ACTIVE; with
-    ``start=False`` (an evacuated server that was stopped) defined only: STOPPED."""
+                     *, start: bool = True, record: Mapping[str, Any] | None = None) -> None:
+    """Render from the record, define and start under one journal step (define: recovery
+    from it defines if missing and starts if not running, so start needs no commit of its
+    own), ACTIVE, the entry DONE at step start; with ``start=False`` (an evacuated server that
+    was stopped) defined only: STOPPED. ``record``: instance fields written with the define
+    step (make_volumes' fields)."""
     instance, host = records.load(env, uuid)
     config = domain_config.desired(env, instance, host)  # the one answer (audit, reconcile)
-    journal.advance(env, entry_id, "define", digest=config.digest)
+    records.save(env, uuid, entry_id=entry_id, advance_to="define",
+                 journal_payload={"digest": config.digest}, **(record or {}))
     host_networks.plug(env, conn, uuid)  # its networks, DHCP reservations, filters
     conn.define(config.text)
     failpoint(f"{op}:after-define")
     name = naming.domain_name(uuid)
     if start:
-        journal.advance(env, entry_id, "start")
         if not is_running(conn, name):
             conn.start(name)
         failpoint(f"{op}:after-start")
     records.save(env, uuid, entry_id=entry_id, entry_state=JournalState.DONE, contacted=host.id,
+                 advance_to="start" if start else None,
                  vm_state=ACTIVE if start else STOPPED, task_state=None,
                  power_state=(PowerState.RUNNING if start else PowerState.SHUTDOWN).value,
                  config_digest=config.digest, backend=config.backend,
