@@ -39,10 +39,11 @@ def test_version(capsys):
 
 
 #: what only some commands need: the database, the scheduler's arrays, the configuration's
-#: pydantic (render needs a host default, not the configuration), the HTTP stack, libvirt, and
-#: importlib.resources (it drags in tempfile, shutil and zipfile)
+#: pydantic (render needs a host default, not the configuration), the HTTP stack, libvirt,
+#: importlib.resources (it drags in tempfile, shutil and zipfile), and zoneinfo (only when a
+#: time zone is given)
 HEAVY = ("numpy", "sqlalchemy", "alembic", "pydantic", "kumo.config", "fastapi", "starlette",
-         "httpx", "libvirt", "importlib.resources")
+         "httpx", "libvirt", "importlib.resources", "zoneinfo")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["render", "-p", "os_distro=win10"],

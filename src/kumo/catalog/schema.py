@@ -12,7 +12,6 @@ This module only declares; parsing lives in ``kumo.catalog.properties``.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -225,6 +224,8 @@ def parse_version_spec(text: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
 
 
 def is_timezone(name: str) -> bool:
+    import zoneinfo  # ~4 ms: only when a time zone is given (kumo render of most images is not)
+
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
