@@ -160,7 +160,8 @@ def killed_api_create(env, ctx, host, image: str, **kwargs) -> tuple[str, str]:
     with env.db.session_scope() as s:
         s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
     [done] = journal.recover(env)
-    assert done.outcome == "create interrupted at step start: finished, server ACTIVE"
+    # killed at the start call: at step define, which covers define and start
+    assert done.outcome == "create interrupted at step define: finished, server ACTIVE"
     return instance.uuid, shown
 
 
@@ -197,7 +198,8 @@ def test_a_key_pair_holder_can_read_a_recovered_builds_password(cloud, admin):
     with env.db.session_scope() as s:
         s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
     [done] = journal.recover(env)
-    assert done.outcome == "create interrupted at step start: finished, server ACTIVE"
+    # killed at the start call: at step define, which covers define and start
+    assert done.outcome == "create interrupted at step define: finished, server ACTIVE"
     with env.db.session_scope(readonly=True) as s:
         row = s.query(Instance).filter_by(uuid=done.instance_uuid).one()
         assert row.notes is None
