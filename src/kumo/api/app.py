@@ -38,12 +38,14 @@ def create_app(controller: "Controller") -> FastAPI:
     faults.install(app)
     app.add_middleware(faults.BodyLimit, limit=controller.env.settings.max_request_body,
                        unbounded=_unbounded)
+    # the servers' routes first: a request is matched against each route in turn, and shows
+    # and lists of servers are the most frequent requests (wait_for_server polls a show)
+    app.include_router(servers.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(identity.router)
     app.include_router(image.router)
     app.include_router(compute.router)
-    app.include_router(servers.router)
     app.include_router(instance_actions.router)
     app.include_router(server_password.router)
     app.include_router(consoles.router)

@@ -51,14 +51,24 @@ def instance_visible(ctx: RequestContext) -> ColumnElement[bool]:
 def _find(session: Session, kind: str, model: type, ident: InstrumentedAttribute,
           name: InstrumentedAttribute, visible: ColumnElement[bool], ref: str) -> Any:
     """The one visible ``model`` whose id or name is ``ref`` (module docstring)."""
-    if not isinstance(ref, str) or forbidden_character(ref) is not None or not ref:
-        raise NotFound(f"{kind} {short(ref)} not found")  # no record can have such a name
+    check_ref(kind, ref)
     rows = list(session.scalars(select(model).where(or_(ident == ref, name == ref), visible)))
+    return pick_one(kind, ident.key, rows, ref)
+
+
+def check_ref(kind: str, ref: str) -> None:
+    """NotFound for a reference no record can have (empty, not text, a forbidden character)."""
+    if not isinstance(ref, str) or forbidden_character(ref) is not None or not ref:
+        raise NotFound(f"{kind} {short(ref)} not found")
+
+
+def pick_one(kind: str, key: str, rows: list[Any], ref: str) -> Any:
+    """The one candidate of ``rows`` (records or Core rows whose id or name is ``ref``, their id
+    attribute ``key``); NotFound for none, InvalidInput listing them for several."""
     if not rows:
         raise NotFound(f"{kind} {short(ref)} not found")
     if len(rows) == 1:
         return rows[0]
-    key = ident.key
     ids = ", ".join(sorted(str(getattr(r, key)) for r in rows))
     if any(getattr(r, key) == ref for r in rows):
         raise InvalidInput(f"{kind} {short(ref)} is ambiguous: it is the id of one {kind} and "

@@ -43,8 +43,8 @@ from sqlalchemy.orm import Session
 from kumo import logs, metrics
 from kumo.catalog.names import check_name, check_pairs
 from kumo.catalog.properties import ImageProperties
-from kumo.compute import (heartbeat, ipam, journal, power, records, reschedule, secgroups, spawn,
-                          teardown)
+from kumo.compute import (heartbeat, ipam, journal, power, records, reschedule, secgroups,
+                          server_reads, spawn, teardown)
 from kumo.compute.consoles import new_display_password
 from kumo.compute.networks import NicRequest
 from kumo.compute.context import FORCED_HOST, RequestContext
@@ -56,13 +56,13 @@ from kumo.compute import keypairs
 from kumo.compute.keys import parse_public_key
 from kumo.compute.passwords import check_password, seal_pending
 from kumo.compute.user_data import check_metadata, user_data_from_base64
-from kumo.compute.lookup import check_unclaimed, find_host, find_server, instance_visible
+from kumo.compute.lookup import check_unclaimed, find_host, find_server
 from kumo.compute.states import (ACTIVE, BUILDING, DELETING, ERROR, POWERING_OFF, POWERING_ON,
                                  REBOOTING, REBOOTING_HARD, REBUILDING, RESIZED, SCHEDULING, SPAWNING,
                                  STOPPED, VM_STATUS, server_view, set_fault, status)
 from kumo.db.base import new_uuid
 from kumo.backends import get_backend
-from kumo.db.models import (UNFINISHED_STATES, Host, Image, Instance, JournalEntry,
+from kumo.db.models import (UNFINISHED_STATES, Host, Instance, JournalEntry,
                             JournalState, PowerState, SecurityGroup)
 from kumo.errors import InvalidInput, StateError
 from kumo.guest.build import build_guest
@@ -351,24 +351,14 @@ def pin_machine(env: ComputeEnv, instance: Instance, host: Host) -> None:
 def list_servers(env: ComputeEnv, ctx: RequestContext,
                  all_projects: bool = False) -> list[dict[str, Any]]:
     """The project's servers (an admin's ``all_projects`` lists every project's)."""
-    visible = instance_visible(ctx if all_projects else _own(ctx))
+    project = None if all_projects and ctx.is_admin else ctx.project_id
     with env.db.session_scope(readonly=True) as s:
-        rows = list(s.scalars(select(Instance).where(visible).order_by(Instance.created_at,
-                                                                       Instance.id)))
-        ids = {i.image_id for i in rows if i.image_id}
-        names = dict(s.execute(select(Image.id, Image.name).where(Image.id.in_(ids))).all()) \
-            if ids else {}
-        return [{**server_view(i, ctx), "image_name": names.get(i.image_id)} for i in rows]
+        return server_reads.list_all(s, ctx, project)
 
 
 def show_server(env: ComputeEnv, ctx: RequestContext, ref: str) -> dict[str, Any]:
     with env.db.session_scope(readonly=True) as s:
-        return server_view(find_server(s, ctx, ref), ctx)
-
-
-def _own(ctx: RequestContext) -> RequestContext:
-    """ctx without admin: what the project itself owns."""
-    return RequestContext(ctx.user_id, ctx.project_id, (), ctx.request_id)
+        return server_reads.show(s, ctx, ref)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

@@ -7,14 +7,19 @@ reported (kumo.db.models.PowerState). ``status`` is the Compute API's one-word s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import inspect
 
 from kumo.db.models import Instance, PowerState
 from kumo.hosts.protocol import DomainState
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from kumo.compute.context import RequestContext
 
 BUILDING, ACTIVE, STOPPED, ERROR, DELETED = "building", "active", "stopped", "error", "deleted"
@@ -56,6 +61,37 @@ HOST_POWER = {DomainState.NOSTATE: PowerState.NOSTATE, DomainState.RUNNING: Powe
               DomainState.UNKNOWN: PowerState.NOSTATE}
 
 
+class ServerFields(Protocol):
+    """What the server view reads: an Instance record, or a Core row of these columns
+    (kumo.compute.server_reads.VIEW_COLUMNS)."""
+
+    uuid: str
+    name: str
+    vm_state: str
+    task_state: str | None
+    power_state: int
+    image_id: str | None
+    flavor_name: str | None
+    vcpus: int
+    ram_mib: int
+    disk_gib: int
+    project_id: str
+    user_id: str
+    key_name: str | None
+    server_metadata: dict[str, Any] | None
+    user_data: str | None
+    fault_code: int | None
+    fault_reason: str | None
+    fault_details: str | None
+    notes: str | None
+    config_digest: str | None
+    machine_type: str | None
+    pending_restart: str | None
+    image_properties: dict[str, Any] | None
+    created_at: datetime | None
+    launched_at: datetime | None
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -76,33 +112,40 @@ def clear_fault(instance: Instance) -> None:
 
 
 def server_view(instance: Instance, ctx: RequestContext | None = None) -> dict[str, Any]:
-    """The server as ``ctx`` may see it (None: an admin's view). A member sees no host name,
-    only Nova's ``hostId``: sha224 of project id and host name, the same for two servers of
-    the project on one host and telling nothing about the host (Nova policy SERVER_HOST), and
-    no user data (base64; Nova's os-extended-server-attributes policy: admin only)."""
+    """The server as ``ctx`` may see it (None: an admin's view), of an Instance record (the
+    lists and the API's show read Core rows instead: kumo.compute.server_reads)."""
     host = instance.host.name if instance.host_id and instance.host else None
-    view = _admin_view(instance, host)
+    return view_of(instance, host, addresses(instance), ctx, inspect(instance).session)
+
+
+def view_of(fields: ServerFields, host: str | None, addrs: dict[str, list[str]],
+            ctx: RequestContext | None, session: Session | None) -> dict[str, Any]:
+    """The one server view, of an Instance record or a Core row with its columns. A member sees
+    no host name, only Nova's ``hostId``: sha224 of project id and host name, the same for two
+    servers of the project on one host and telling nothing about the host (Nova policy
+    SERVER_HOST), and no user data (base64; Nova's os-extended-server-attributes policy: admin
+    only). ``session`` reads the host names a member's fault is cleaned of."""
+    view = _admin_view(fields, host, addrs)
     if ctx is not None and not ctx.is_admin:
         view["host"] = None
         view.pop("user_data")  # an admin's, as Nova's OS-EXT-SRV-ATTR:user_data
-        view["host_id"] = host_id_hash(instance.project_id, host)
+        view["host_id"] = host_id_hash(fields.project_id, host)
         if view["fault"]:  # a failed create names each host it tried and why
             fault = view["fault"]
-            view["fault"] = {**fault, "message": _without_hosts(instance, fault["message"]),
+            view["fault"] = {**fault, "message": _without_hosts(session, fault["message"]),
                              "details": None}
     return view
 
 
-def _without_hosts(instance: Instance, text: str | None) -> str | None:
+def _without_hosts(session: Session | None, text: str | None) -> str | None:
     """``text`` with every host's name replaced by "a host" (the names read once per
     session): what a member may read of a fault."""
     import re
 
-    from sqlalchemy import inspect, select
+    from sqlalchemy import select
 
     from kumo.db.models import Host
 
-    session = inspect(instance).session
     if not text or session is None:
         return text
     pattern = session.info.get("kumo_host_names")
@@ -114,6 +157,11 @@ def _without_hosts(instance: Instance, text: str | None) -> str | None:
     return pattern.sub("a host", text) if pattern else text
 
 
+#: PowerState code -> the view's name of it (looked up per server of a list)
+_POWER_NAMES = {p.value: p.name.lower() for p in PowerState}
+
+
+@functools.lru_cache(maxsize=4096)  # a list of 1,000 servers shares a few (project, host) pairs
 def host_id_hash(project_id: str, host: str | None) -> str:
     """Nova's ``hostId``: sha224 of the project id and the host name ("" for no host) -- the
     same for a project's servers on one host, telling nothing about the host itself."""
@@ -129,17 +177,18 @@ def addresses(instance: Instance) -> dict[str, list[str]]:
     return out
 
 
-def _admin_view(instance: Instance, host: str | None) -> dict[str, Any]:
+def _admin_view(instance: ServerFields, host: str | None,
+                addrs: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "id": instance.uuid, "name": instance.name, "status": status(instance),
         "vm_state": instance.vm_state, "task_state": instance.task_state,
-        "power_state": PowerState(instance.power_state).name.lower(),
+        "power_state": _POWER_NAMES[instance.power_state],
         "host": host,
         "image": instance.image_id, "flavor": instance.flavor_name,
         "vcpus": instance.vcpus, "ram": instance.ram_mib, "disk": instance.disk_gib,
         "project_id": instance.project_id, "user_id": instance.user_id,
         "key_name": instance.key_name,
-        "addresses": addresses(instance),
+        "addresses": addrs,
         "metadata": dict(sorted((instance.server_metadata or {}).items())),
         "user_data": instance.user_data,
         "fault": ({"code": instance.fault_code, "message": instance.fault_reason,

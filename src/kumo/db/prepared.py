@@ -90,13 +90,19 @@ class Prepared:
 def utc_timestamp(value: datetime | str | None) -> float | None:
     """Seconds since the epoch of a timestamp as the driver returns a UTCDateTime column:
     PostgreSQL an aware datetime, SQLite the UTC wall time as text (kumo.db.base.UTCDateTime)."""
+    when = utc_datetime(value)
+    return None if when is None else when.timestamp()
+
+
+def utc_datetime(value: datetime | str | None) -> datetime | None:
+    """The aware UTC datetime of a UTCDateTime column as the driver returns it (above)."""
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 class HeldConnections:
