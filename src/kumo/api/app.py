@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from kumo.api import faults
 from kumo.api.routers import (aggregates, compute, consoles, ec2, health, hypervisors,
-                               identity, image, instance_actions, keypairs, kumo_ext, metrics,
-                               network, server_password, servers)
+                               identity, image, instance_actions, keypairs, kumo_ext, kumo_fleet,
+                               metrics, network, server_password, servers)
 
 if TYPE_CHECKING:
     from kumo.serve.controller import Controller
@@ -52,6 +52,7 @@ def create_app(controller: "Controller") -> FastAPI:
     app.include_router(hypervisors.router)
     app.include_router(aggregates.router)
     app.include_router(kumo_ext.router)
+    app.include_router(kumo_fleet.router)
     app.include_router(network.router)
     app.include_router(keypairs.router)
     app.include_router(ec2.router)

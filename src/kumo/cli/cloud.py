@@ -9,6 +9,7 @@ image and a file are linted by the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Iterator
 
 from kumo.errors import ConfigError, HostUnreachable, InvalidInput, NotFound
@@ -80,20 +81,40 @@ def all_image_documents(conn: Any) -> Iterator[dict[str, Any]]:
         path = nxt.removeprefix("/v2") if isinstance(nxt, str) and nxt else None
 
 
-#: the service type of kumo's own operations in the catalog (kumo.api.routers.kumo_ext)
+#: the service type of kumo's own operations in the catalog (kumo.api.routers.kumo_ext,
+#: kumo_fleet)
 KUMO_SERVICE = "kumo"
+
+
+
+def os_cloud_option(note: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Every remote-capable command's ``--os-cloud NAME`` (its value: ``os_cloud``)."""
+    import click
+
+    return click.option("--os-cloud", "os_cloud", default=None, metavar="NAME",
+                        help="Ask the kumo controller of this cloud (clouds.yaml; 'envvars': "
+                             "the OS_* variables) through its API instead of the local "
+                             f"database{note}.")
 
 
 def kumo_get(cloud: str, path: str, params: list[tuple[str, str]]) -> Any:
     """GET ``path`` of the kumo extension of ``cloud``'s controller (its catalog's ``kumo``
     endpoint) as the cloud's credentials; the answer's JSON, or the controller's own error."""
+    return kumo_call(cloud, "GET", path, params=params)
+
+
+def kumo_call(cloud: str, method: str, path: str, *, params: list[tuple[str, str]] | None = None,
+              body: dict[str, Any] | None = None) -> Any:
+    """``method`` ``path`` of the kumo extension of ``cloud``'s controller, as ``kumo_get``;
+    ``body`` sent as JSON. No time limit: a reconcile or an evacuation answers when it is
+    done, as the local command returns."""
     from openstack import exceptions as os_exc
 
     conn = connect(cloud)
     try:
-        r = conn.session.get(path, params=params, raise_exc=False,
-                             endpoint_filter={"service_type": KUMO_SERVICE,
-                                              "interface": "public"})
+        r = conn.session.request(path, method, params=params, json=body, raise_exc=False,
+                                 endpoint_filter={"service_type": KUMO_SERVICE,
+                                                  "interface": "public"})
     except os_exc.SDKException as e:
         raise HostUnreachable(f"--os-cloud {cloud!r}: {e}") from None
     except Exception as e:  # keystoneauth: no such endpoint, connection refused
@@ -116,8 +137,8 @@ def _message(response: Any) -> str:
 
 def remote_error(status: int, message: str) -> Exception:
     """The kumo error a controller's answer stands for (its message kept)."""
-    from kumo.errors import Forbidden, Unauthorized
+    from kumo.errors import Forbidden, StateError, Unauthorized
 
     kinds = {400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound,
-             409: InvalidInput}
+             409: StateError}
     return kinds.get(status, HostUnreachable)(f"the controller answered {status}: {message}")

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import click
 
 from kumo.cli import completion as complete
+from kumo.cli.cloud import os_cloud_option
 from kumo.cli.output import Output, list_options, show_options
 from kumo.cli.servers import run
 from kumo.compute import hosts as service
@@ -203,9 +204,10 @@ def fence_(name: str) -> None:
                    "sealed to the old one are lost).")
 @click.option("--parallel", type=int, default=None, metavar="N",
               help="Servers moved at once (default: evacuate_parallel, 3).")
+@os_cloud_option(" (admin; HOST, not --match)")
 def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
               accept_rebuild: bool, force_unfenced: bool, reason: str | None,
-              accept_new_tpm: bool, parallel: int | None) -> None:
+              accept_new_tpm: bool, parallel: int | None, os_cloud: str | None) -> None:
     """Rebuild every server of a failed, fenced host on hosts the scheduler chooses. HOST is an
     exact name or id; a pattern only with --match GLOB --yes."""
     from kumo.compute import evacuate
@@ -218,6 +220,13 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
         raise InvalidInput("--force-unfenced needs --reason TEXT (it is logged with who "
                            "gave it)")
     forced = reason.strip() if force_unfenced and reason else None
+    if os_cloud is not None:
+        if name is None:
+            raise InvalidInput("--os-cloud evacuates one HOST named exactly: --match GLOB "
+                               "is for the local database")
+        return _evacuate_remote(os_cloud, name, dry_run=dry_run, accept_rebuild=accept_rebuild,
+                                force_unfenced_reason=forced, accept_new_tpm=accept_new_tpm,
+                                parallel=parallel)
 
     def action(env, ctx) -> None:
         names = [name] if name is not None else None
@@ -234,14 +243,8 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
             if dry_run:
                 host_name, items = evacuate.plan(env, ctx, ref, force_unfenced_reason=forced,
                                                  accept_new_tpm=accept_new_tpm)
-                click.echo(f"plan for {host_name}: {len(items)} server(s)")
-                reserved = evacuate.reserved_hosts(env, host_name)
-                if reserved:
-                    click.echo(f"  reserved hosts tried first: {', '.join(reserved)} (the "
-                               "targets below are the scheduler's choice without them)")
-                for it in items:
-                    click.echo(f"  {it.name} ({it.uuid}) -> {it.target or 'NO HOST'}; "
-                               f"{it.disk}" + (f"; skipped: {it.skip}" if it.skip else ""))
+                _print_evacuation_plan(host_name, evacuate.reserved_hosts(env, host_name),
+                                       [asdict(it) for it in items])
                 continue
             from kumo.cli import progress
 
@@ -260,6 +263,33 @@ def evacuate_(name: str | None, pattern: str | None, yes: bool, dry_run: bool,
             if summary.failed:  # the summary said which and why; scripts see the status
                 raise SystemExit(3)
     run(action, recover=True)
+
+
+def _evacuate_remote(os_cloud: str, name: str, *, dry_run: bool, **asked: object) -> None:
+    """``kumo host evacuate HOST --os-cloud NAME``: the controller's evacuation, printed as the
+    local command prints it (its lines once it is done)."""
+    from urllib.parse import quote
+
+    from kumo.cli import cloud
+
+    done = cloud.kumo_call(os_cloud, "POST", f"/hosts/{quote(name, safe='')}/evacuate",
+                           body={**asked, "dry_run": dry_run})
+    if dry_run:
+        return _print_evacuation_plan(done["host"], done["reserved"], done["plan"])
+    click.echo(done["summary"])
+    if done["failed"]:
+        raise SystemExit(3)
+
+
+def _print_evacuation_plan(host: str, reserved: list[str], items: list[dict]) -> None:
+    """``--dry-run``: the plan's items (kumo.compute.evacuate.PlanItem's fields)."""
+    click.echo(f"plan for {host}: {len(items)} server(s)")
+    if reserved:
+        click.echo(f"  reserved hosts tried first: {', '.join(reserved)} (the targets below "
+                   "are the scheduler's choice without them)")
+    for it in items:
+        click.echo(f"  {it['name']} ({it['uuid']}) -> {it['target'] or 'NO HOST'}; "
+                   f"{it['disk']}" + (f"; skipped: {it['skip']}" if it["skip"] else ""))
 
 
 @host.command("drain")

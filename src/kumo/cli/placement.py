@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from kumo.cli.db import _shown, _unreachable, _url, url_option
 from kumo.cli import completion as complete
+from kumo.cli.cloud import os_cloud_option
 from kumo.cli.output import Output, list_options
 from kumo.compute import placement as explained
 from kumo.compute.context import HYPERVISORS, cli_context
@@ -42,9 +43,7 @@ def placement() -> None:
 @click.option("--config", "config_file", metavar="FILE", default=None,
               help="Scheduler configuration file (default: KUMO_SCHEDULER_CONFIG, else "
                    "scheduler.toml in the data directory, else the defaults).")
-@click.option("--os-cloud", "os_cloud", default=None, metavar="NAME",
-              help="Ask the kumo controller of this cloud (clouds.yaml; 'envvars': the OS_* "
-                   "variables) through its API instead of the local database.")
+@os_cloud_option()
 @url_option
 @list_options
 def explain(image_ref: str, flavor_ref: str, availability_zone: str | None,

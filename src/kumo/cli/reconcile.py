@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import click
 
 from kumo.cli import completion as complete
+from kumo.cli.cloud import os_cloud_option
 from kumo.cli.output import Output, list_options
 from kumo.cli.servers import parse_pairs, run
 
@@ -51,11 +52,12 @@ ITEM_COLUMNS = ("id", "name", "result", "detail", "journal")
               help="Undo run RUN_ID: every server it changed gets its record back.")
 @click.option("--show", "show_id", default=None, metavar="RUN_ID",
               help="Print what run RUN_ID did to each server.")
+@os_cloud_option(" (admin)")
 @list_options
 def reconcile(hosts: tuple[str, ...], instances: tuple[str, ...], all_projects: bool,
               set_pairs: tuple[str, ...], unset: tuple[str, ...], from_image: bool,
               sync_time: bool, reboot: str | None, do_apply: bool, revert_id: str | None,
-              show_id: str | None, out: Output) -> None:
+              show_id: str | None, os_cloud: str | None, out: Output) -> None:
     """Plan (default), --apply or --revert a change of servers' frozen image properties.
 
     Re-frozen from their images (an image that gained os_type=windows after its guests
@@ -73,28 +75,53 @@ def reconcile(hosts: tuple[str, ...], instances: tuple[str, ...], all_projects: 
         if show_id is not None:
             if reboot is not None:
                 raise InvalidInput("--show takes a run id alone")
-            _print_run(run(lambda env, ctx: reconcile_run.show_run(env, ctx, show_id)), out)
+            if os_cloud is not None:
+                return _print_run(_remote(os_cloud, "GET", f"/reconcile/runs/{show_id}"), out)
+            _print_run(run(lambda env, ctx: reconcile_run.show_run(env, ctx, show_id)).as_dict(),
+                       out)
             return
+        if os_cloud is not None:
+            return _print_run(_remote(os_cloud, "POST", f"/reconcile/runs/{revert_id}/revert",
+                                      {"reboot": reboot}), out)
         with _progress("reverting") as progress:
             report = run(lambda env, ctx: reconcile_run.revert(env, ctx, revert_id, reboot,
                                                                progress), recover=True)
-        _print_run(report, out)
+        _print_run(report.as_dict(), out)
         return
+    if os_cloud is not None:
+        asked = {"hosts": list(hosts), "instances": list(instances),
+                 "all_projects": all_projects,
+                 "set_properties": parse_pairs(set_pairs, "--set-property"),
+                 "unset_properties": list(unset), "from_image": from_image,
+                 "sync_time": sync_time, "reboot": reboot, "apply": do_apply}
+        answer = _remote(os_cloud, "POST", "/reconcile", asked)
+        if do_apply:
+            return _print_run(answer, out)
+        return _print_plan(answer["plan"], answer["text"], out)
     request = plans.Request(Selection.of(hosts, instances, all_projects),
                             parse_pairs(set_pairs, "--set-property"), tuple(unset),
                             from_image, sync_time, reboot)
     if not do_apply:
         found = run(lambda env, ctx: plans.plan(env, ctx, request), recover=True)
-        if out.is_table:
-            click.echo(plans.plan_text(found), nl=False)
-            click.echo(_plan_summary(found), err=True)
-        else:
-            out.many([p.as_dict() for p in found], ("id", "name", "host", "action", "error"))
-        return
+        return _print_plan([p.as_dict() for p in found], plans.plan_text(found), out)
     with _progress("reconciling") as progress:
         report = run(lambda env, ctx: reconcile_run.apply(env, ctx, request, progress),
                      recover=True)
-    _print_run(report, out)
+    _print_run(report.as_dict(), out)
+
+
+def _remote(cloud_name: str, method: str, path: str, body: dict | None = None) -> dict:
+    from kumo.cli import cloud
+
+    return cloud.kumo_call(cloud_name, method, path, body=body)
+
+
+def _print_plan(found: list[dict], text: str, out: Output) -> None:
+    if out.is_table:
+        click.echo(text, nl=False)
+        click.echo(_plan_summary(found), err=True)
+    else:
+        out.many(found, ("id", "name", "host", "action", "error"))
 
 
 @contextmanager
@@ -114,28 +141,29 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _plan_summary(found: list) -> str:
+def _plan_summary(found: list[dict]) -> str:
     if not found:
         return "no servers selected"
     actions: dict[str, int] = {}
     for p in found:
-        actions[p.action] = actions.get(p.action, 0) + 1
+        actions[p["action"]] = actions.get(p["action"], 0) + 1
     listed = ", ".join(f"{n} {a}" for a, n in actions.items())
     return f"plan for {len(found)} server(s): {listed}; nothing changed (give --apply)"
 
 
-def _print_run(report, out: Output) -> None:
-    title = (f"reconcile run {report.run_id} ({report.state}"
-             + (f", reverts run {report.revert_of}" if report.revert_of else "")
-             + (", resumed" if report.resumed else "") + ")")
-    document = {"run_id": report.run_id, "state": report.state,
-                "revert_of": report.revert_of, "resumed": report.resumed,
-                "items": [i.as_dict() for i in report.items]}
-    out.many([i.as_dict() for i in report.items], ITEM_COLUMNS, title=title,
-             document=document)
-    counts = ", ".join(f"{n} {state}" for state, n in report.counts().items()) or "no servers"
-    click.echo(f"run {report.run_id}: {counts}"
-               + ("" if report.revert_of else
-                  f"; undo with: kumo reconcile --revert {report.run_id}"), err=True)
-    if any(i.state == "failed" or i.journal_state == "failed" for i in report.items):
+def _print_run(document: dict, out: Output) -> None:
+    """A run, local or remote, as its document (RunReport.as_dict)."""
+    run_id, items = document["run_id"], document["items"]
+    title = (f"reconcile run {run_id} ({document['state']}"
+             + (f", reverts run {document['revert_of']}" if document["revert_of"] else "")
+             + (", resumed" if document["resumed"] else "") + ")")
+    out.many(items, ITEM_COLUMNS, title=title, document=document)
+    counted: dict[str, int] = {}
+    for item in items:
+        counted[item["result"]] = counted.get(item["result"], 0) + 1
+    counts = ", ".join(f"{n} {state}" for state, n in counted.items()) or "no servers"
+    click.echo(f"run {run_id}: {counts}"
+               + ("" if document["revert_of"] else
+                  f"; undo with: kumo reconcile --revert {run_id}"), err=True)
+    if any(i["result"] == "failed" or i["journal"] == "failed" for i in items):
         sys.exit(1)  # a server refused its change, or its hard reboot failed

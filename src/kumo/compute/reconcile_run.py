@@ -88,6 +88,12 @@ class RunReport:
             out[item.state] = out.get(item.state, 0) + 1
         return out
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``kumo reconcile --apply|--revert|--show -f json`` prints and ``/kumo/v1``
+        answers."""
+        return {"run_id": self.run_id, "state": self.state, "revert_of": self.revert_of,
+                "resumed": self.resumed, "items": [i.as_dict() for i in self.items]}
+
 
 #: called after each item: (items done so far, items in the run)
 Progress = Callable[[int, int], None]
