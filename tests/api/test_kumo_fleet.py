@@ -151,7 +151,8 @@ def test_a_member_is_told_by_the_command(fleet):
      "force_unfenced_reason is blank"),
     ("/kumo/v1/hosts/nowhere/evacuate", {"dry_run": True}, "host 'nowhere' not found"),
     ("/kumo/v1/reconcile", {"reboot": "later"}, "reboot: Input should be 'now' or"),
-    ("/kumo/v1/reconcile", {"instances": ["nope"]}, "server 'nope' not found"),
+    ("/kumo/v1/reconcile", {"instances": ["nope"], "from_image": True},
+     "server 'nope' not found"),
 ], ids=["parallel-0", "blank-reason", "unknown-host", "bad-reboot", "unknown-server"])
 def test_bad_requests_are_4xx_naming_the_field(fleet, path, body, words):
     r = httpx.post(f"{fleet.url}{path}", headers={"X-Auth-Token": fleet.token()}, json=body)
