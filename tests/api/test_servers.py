@@ -83,3 +83,36 @@ def test_nova_boot_list_show_delete(cloud):
     r = live.client("nova", "delete", "nova-vm")
     assert r.returncode == 0, r.stderr
     assert live.openstack("server", "list") == []
+
+
+def test_an_action_records_who_asked(cloud):
+    """os-instance-actions' user_id and project_id are the requester's, as the journal records
+    them: alice's create (it fails on test:///, an action all the same), shown by `openstack
+    server event show` to her and to an admin."""
+    from sqlalchemy import select
+
+    from kumo.db import Database
+    from kumo.db.models import JournalEntry, Project, User
+
+    live = cloud
+    created = live.openstack("server", "create", "--image", "srv-linux", "--flavor",
+                             "srv.tiny", "asked-by-alice", cloud="alice")
+    db = Database(f"sqlite:///{live.base / 'data' / 'kumo.db'}")
+    try:
+        with db.session_scope(readonly=True) as s:
+            alice = s.scalar(select(User.id).where(User.name == "alice"))
+            demo = s.scalar(select(Project.id).where(Project.name == "demo"))
+            entry = s.scalar(select(JournalEntry).where(
+                JournalEntry.instance_uuid == created["id"], JournalEntry.operation == "create"))
+        assert (entry.user_id, entry.project_id) == (alice, demo)
+        for who in ("alice", "admin"):
+            (listed,) = live.openstack("server", "event", "list", "--long", created["id"],
+                                       cloud=who)
+            assert (listed["Request ID"], listed["Action"], listed["User ID"],
+                    listed["Project ID"]) == (entry.request_id, "create", alice, demo)
+            shown = live.openstack("server", "event", "show", created["id"], entry.request_id,
+                                   cloud=who)
+            assert (shown["user_id"], shown["project_id"]) == (alice, demo)
+    finally:
+        db.dispose()
+        live.openstack("server", "delete", "--wait", created["id"], json_out=False)

@@ -82,6 +82,7 @@ def set_fenced(env: ComputeEnv, ctx: RequestContext, ref: str, fenced: bool,
         s.add(JournalEntry(
             instance_uuid=None, operation="host-fence", step="down" if fenced else "up",
             state=JournalState.DONE.value, owner=env.owner, request_id=ctx.request_id,
+            user_id=ctx.user_id, project_id=ctx.project_id,
             payload={"host": host.name, "host_id": host.id, "forced_down": fenced,
                      "was": before, "by": ctx.user_id, "reason": reason}))
         s.flush()

@@ -24,6 +24,7 @@ def event_view(entry: JournalEntry, server_id: str) -> dict[str, Any]:
             "state": entry.state, "step": entry.step, "error": entry.error,
             "start_time": entry.created_at.isoformat() if entry.created_at else None,
             "updated_time": entry.updated_at.isoformat() if entry.updated_at else None,
+            "user_id": entry.user_id, "project_id": entry.project_id,
             "details": dict(entry.payload or {})}
 
 

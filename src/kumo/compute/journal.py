@@ -84,6 +84,7 @@ def begin(session: Session, env: ComputeEnv, ctx: RequestContext, operation: str
     entry = JournalEntry(instance_uuid=instance_uuid, operation=operation, step=step,
                          state=JournalState.IN_PROGRESS.value, payload=dict(payload),
                          owner=env.owner, request_id=ctx.request_id,
+                         user_id=ctx.user_id, project_id=ctx.project_id,
                          lease_expires_at=lease.expiry(env))
     session.add(entry)
     session.flush()

@@ -99,7 +99,8 @@ class Spares:
             s.add(JournalEntry(
                 instance_uuid=None, operation="host-spare", step="activated",
                 state=JournalState.DONE.value, owner=self.env.owner,
-                request_id=self.ctx.request_id,
+                request_id=self.ctx.request_id, user_id=self.ctx.user_id,
+                project_id=self.ctx.project_id,
                 payload={"host": name, "for_evacuation_of": self.failed,
                          "by": self.ctx.user_id}))
         log.warning("reserved host %s activated (enabled, no longer reserved) to take servers "

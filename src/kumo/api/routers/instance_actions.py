@@ -28,10 +28,18 @@ _RESULT = {"done": "Success", "failed": "Error", "rolled-back": "Error"}
 
 
 def nova_action(event: dict[str, Any], project_id: str) -> dict[str, Any]:
+    """Nova's instance action of a journal entry: ``user_id``/``project_id`` the requester's,
+    as the journal recorded them (an entry older than that record: the user its payload
+    names, the server's project; an action kumo took on its own: null, as Nova's periodic
+    tasks record none)."""
     details = event["details"]
+    recorded = event["user_id"] is not None
     return {"action": event["action"], "instance_uuid": event["server_id"],
-            "request_id": event["request_id"], "user_id": details.get("by"),
-            "project_id": project_id, "start_time": event["start_time"],
+            "request_id": event["request_id"],
+            "user_id": event["user_id"] if recorded else details.get("by"),
+            "project_id": event["project_id"] if recorded else
+            (project_id if details.get("by") else None),
+            "start_time": event["start_time"],
             "updated_at": event["updated_time"],
             "message": "Error" if _RESULT.get(event["state"]) == "Error" else None}
 
