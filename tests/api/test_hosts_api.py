@@ -319,3 +319,55 @@ def test_lint_through_the_api_as_a_reader(catalog):
     r = httpx.post(f"{live.url}/kumo/v1/lint", headers={"X-Auth-Token": token},
                    json={"image": {"name": "w", "os_type": "windows", "hw_disk_bus": "floppy"}})
     assert r.status_code == 400 and "hw_disk_bus" in r.json()["error"]["message"]
+
+
+# --- os-services below 2.53: actions naming the service by host and binary ----------------------
+
+def test_nova_legacy_service_actions(cloud):
+    """novaclient below 2.53 says `PUT /os-services/disable|disable-log-reason|enable|
+    force-down` with host and binary, as Nova served it before service ids."""
+    live = cloud
+
+    def nova(*args: str) -> str:
+        r = live.client("nova", *args)
+        assert r.returncode == 0, r.stderr + live.tail()
+        return r.stdout
+
+    def service() -> dict:
+        (row,) = live.openstack("compute", "service", "list", "--host", "rack-341", "--long")
+        return row
+
+    # (novaclient names the binary itself: nova-compute)
+    out = nova("--os-compute-api-version", "2.52", "service-disable", "--reason",
+               "new disks", "rack-341")
+    assert "new disks" in out
+    assert (service()["Status"], service()["Disabled Reason"]) == ("disabled", "new disks")
+    nova("--os-compute-api-version", "2.52", "service-enable", "rack-341")
+    assert service()["Status"] == "enabled"
+    nova("--os-compute-api-version", "2.11", "service-force-down", "rack-341")
+    assert (service()["State"], service()["Forced Down"]) == ("down", True)
+    nova("--os-compute-api-version", "2.11", "service-force-down", "--unset", "rack-341")
+    assert (service()["State"], service()["Forced Down"]) == ("up", False)
+
+
+@pytest.mark.parametrize("version, path, body, status, words", [
+    ("2.52", "/os-services/disable", {"host": "nowhere", "binary": "nova-compute"}, 404,
+     "Service nova-compute on host nowhere could not be found."),
+    ("2.52", "/os-services/reboot", {"host": "rack-341", "binary": "nova-compute"}, 404,
+     "allowed disable, disable-log-reason, enable"),
+    ("2.10", "/os-services/force-down", {"host": "rack-341", "binary": "nova-compute",
+                                         "forced_down": True}, 404, "force-down from 2.11"),
+    ("2.52", "/os-services/disable-log-reason", {"host": "rack-341",
+                                                 "binary": "nova-compute"}, 400,
+     "disabled_reason goes with disable-log-reason"),
+    ("2.52", "/os-services/enable", {"host": "rack-341"}, 400, "needs host and binary"),
+    ("2.53", "/os-services/disable", {"host": "rack-341", "binary": "nova-compute"}, 400,
+     "host and binary name the service below microversion 2.53 only"),
+], ids=["unknown-host", "unknown-action", "force-down-too-early", "no-reason", "no-binary",
+        "gone-at-2.53"])
+def test_legacy_service_actions_refused(cloud, version, path, body, status, words):
+    live = cloud
+    r = httpx.put(f"{live.url}/compute/v2.1{path}", json=body,
+                  headers={**h(live), "OpenStack-API-Version": f"compute {version}"})
+    assert r.status_code == status, r.text
+    assert words in next(iter(r.json().values()))["message"]

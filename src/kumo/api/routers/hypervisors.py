@@ -7,7 +7,9 @@ ids are uuids and the search is the ``hypervisor_hostname_pattern`` query parame
 (below it, ``/os-hypervisors/{pattern}/search`` and ``/{pattern}/servers``, 404 from 2.53);
 the capacity and usage fields (vcpus, memory_mb, local_gb, their ``_used``, running_vms, ...)
 are shown below 2.88 and dropped from 2.88, which shows ``uptime`` instead; ``PUT
-/os-services/{id}`` with status/disabled_reason/forced_down is 2.53 (forced_down needs 2.11).
+/os-services/{id}`` with status/disabled_reason/forced_down is 2.53, and below it ``PUT
+/os-services/{disable,disable-log-reason,enable,force-down}`` with host and binary (force-down
+from 2.11).
 """
 
 from __future__ import annotations
@@ -125,22 +127,70 @@ def list_services(request: Request, ctx: RequestContext = Depends(context)) -> d
 
 
 class ServiceUpdate(BaseModel):
+    """2.53 on: status/disabled_reason/forced_down of the service in the path. Below 2.53 the
+    path names an action (``disable``, ``disable-log-reason``, ``enable``, ``force-down``)
+    and the body the service by ``host`` and ``binary``, as Nova's legacy os-services."""
+
     model_config = ConfigDict(extra="forbid")
 
     status: str | None = Field(None, max_length=16)
     disabled_reason: str | None = Field(None, max_length=svc.REASON_MAX)
     forced_down: bool | None = None
+    host: str | None = Field(None, max_length=255)
+    binary: str | None = Field(None, max_length=255)
+
+
+#: legacy action -> (the change it asks, the fields it answers), Nova's services.py
+_LEGACY = {"enable": ("status", "enabled"), "disable": ("status", "disabled"),
+           "disable-log-reason": ("status", "disabled"), "force-down": ("forced_down", None)}
 
 
 @router.put("/os-services/{service_id}")
 def update_service(service_id: str, body: ServiceUpdate, request: Request,
                    ctx: RequestContext = Depends(context)) -> dict:
     if api_version(request) < V2_53:
-        raise NotFound(f"no such resource: PUT {request.url.path} (service ids in the path "
-                       "need microversion 2.53 or later)")
+        return _legacy_action(service_id, body, request, ctx)
+    if body.host is not None or body.binary is not None:
+        raise InvalidInput("host and binary name the service below microversion 2.53 only; "
+                           "from 2.53 the path names it by id")
     view = svc.update_service(env_of(request), ctx, service_id, svc.ServiceChange(
         body.status, body.disabled_reason, body.forced_down))
     return {"service": nova_service(view, request)}
+
+
+def _legacy_action(action: str, body: ServiceUpdate, request: Request,
+                   ctx: RequestContext) -> dict:
+    """``PUT /os-services/{action}`` below 2.53: the service of ``host`` and ``binary``
+    changed as the action says; the answer names host, binary and what changed (Nova)."""
+    if action not in _LEGACY or (action == "force-down" and api_version(request) < (2, 11)):
+        raise NotFound(f"no such resource: PUT {request.url.path} (below microversion 2.53 "
+                       "allowed disable, disable-log-reason, enable, and force-down from 2.11)")
+    if not body.host or not body.binary:
+        raise InvalidInput(f"os-services {action} needs host and binary in the body")
+    if body.status is not None:
+        raise InvalidInput("status is given by the action in the path below microversion 2.53")
+    reason = body.disabled_reason
+    if (reason is not None) != (action == "disable-log-reason"):
+        raise InvalidInput("disabled_reason goes with disable-log-reason (and is required "
+                           "there)")
+    if (body.forced_down is None) != (action != "force-down"):
+        raise InvalidInput("forced_down goes with force-down (and is required there)")
+    env = env_of(request)
+    found = svc.list_services(env, ctx, host=body.host, binary=body.binary)
+    if not found:
+        raise NotFound(f"Service {body.binary} on host {body.host} could not be found.")
+    field, status = _LEGACY[action]
+    change = (svc.ServiceChange(status, reason, None) if field == "status"
+              else svc.ServiceChange(None, None, body.forced_down))
+    view = svc.update_service(env, ctx, found[0]["id"], change)
+    out = {"host": view["host"], "binary": view["binary"]}
+    if field == "status":
+        out["status"] = view["status"]
+        if reason is not None:
+            out["disabled_reason"] = view["disabled_reason"]
+    else:
+        out["forced_down"] = view["forced_down"]
+    return {"service": out}
 
 
 @router.delete("/os-services/{service_id}", status_code=204)
