@@ -53,7 +53,7 @@ class JournalEntry(Timestamps, Base):
     owner: Mapped[str | None] = mapped_column(String(255))
     request_id: Mapped[str | None] = mapped_column(String(64))
     #: who asked (the requester's user and project; None: kumo on its own, or an entry
-    #: older than revision 0018)
+    #: older than revision 0020)
     user_id: Mapped[str | None] = mapped_column(String(64))
     project_id: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -3,15 +3,15 @@ in which project's scope), as Nova records them on an instance action (os-instan
 ``user_id``/``project_id``). Entries written before this revision keep NULL: who asked was
 not recorded (an older entry's payload may still name the user as ``by``).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-11-29 02:20:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0018'
-down_revision = '0017'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
