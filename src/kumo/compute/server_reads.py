@@ -16,60 +16,25 @@ through the records (kumo.compute.servers).
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any, NamedTuple
+from collections import namedtuple
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from kumo.compute.context import RequestContext
 from kumo.compute.lookup import check_ref, pick_one
-from kumo.compute.states import view_of
+from kumo.compute.states import ServerFields, view_of
 from kumo.db.models import Host, Image, Instance, Network, Port
 from kumo.db.prepared import Prepared, utc_datetime
 
 
-class ServerRow(NamedTuple):
-    """One server's columns the view shows (kumo.compute.states.ServerFields), its host's
-    name and its image's name (lists only)."""
+#: the view's fields (kumo.compute.states.ServerFields), the host's name, and the image's
+#: name (lists only)
+ServerRow = namedtuple("ServerRow", [*ServerFields.__annotations__, "host_name", "image_name"],
+                       defaults=(None,))
 
-    uuid: str
-    name: str
-    vm_state: str
-    task_state: str | None
-    power_state: int
-    image_id: str | None
-    flavor_name: str | None
-    vcpus: int
-    ram_mib: int
-    disk_gib: int
-    project_id: str
-    user_id: str
-    key_name: str | None
-    server_metadata: dict[str, Any] | None
-    user_data: str | None
-    fault_code: int | None
-    fault_reason: str | None
-    fault_details: str | None
-    notes: str | None
-    config_digest: str | None
-    machine_type: str | None
-    pending_restart: str | None
-    image_properties: dict[str, Any] | None
-    created_at: datetime | None
-    launched_at: datetime | None
-    host_name: str | None
-    image_name: str | None = None
-
-
-_COLUMNS = (
-    Instance.uuid, Instance.name, Instance.vm_state, Instance.task_state, Instance.power_state,
-    Instance.image_id, Instance.flavor_name, Instance.vcpus, Instance.ram_mib, Instance.disk_gib,
-    Instance.project_id, Instance.user_id, Instance.key_name, Instance.server_metadata,
-    Instance.user_data, Instance.fault_code, Instance.fault_reason, Instance.fault_details,
-    Instance.notes, Instance.config_digest, Instance.machine_type, Instance.pending_restart,
-    Instance.image_properties, Instance.created_at, Instance.launched_at, Host.name,
-)
+_COLUMNS = (*(getattr(Instance, f) for f in ServerFields.__annotations__), Host.name)
 _JSON = tuple(ServerRow._fields.index(f) for f in ("server_metadata", "image_properties"))
 _TIMES = tuple(ServerRow._fields.index(f) for f in ("created_at", "launched_at"))
 
@@ -81,7 +46,7 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _server(raw: tuple[Any, ...]) -> ServerRow:
+def _server(raw: tuple[Any, ...]) -> Any:
     values = list(raw)
     for i in _JSON:
         values[i] = _json(values[i])
