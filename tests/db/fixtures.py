@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from kumo.config import sqlite_url
 from kumo.db import Database, upgrade
-from kumo.db.models import Base
+from kumo.db.models import Base, InventoryEpoch
 
 __all__ = ["db", "db_backend", "empty_db_url", "migrated_db", "pg_admin_url", "session"]
 
@@ -140,3 +140,7 @@ def _empty(database: Database) -> None:
         else:
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        # the row migration 0005 seeds (the scheduler's reload token): emptied, the database
+        # is again as freshly migrated, not in a state no installation can reach
+        conn.execute(InventoryEpoch.__table__.delete())
+        conn.execute(InventoryEpoch.__table__.insert().values(id=1, token=0))
