@@ -78,3 +78,23 @@ def test_openstacksdk_create_server_and_wait(live):
         conn.compute.wait_for_delete(server, wait=120)
     finally:
         conn.close()
+
+
+def test_openstack_server_rebuild_on_the_real_libvirtd(live):
+    live, cloud = live
+    created = live.openstack("server", "create", "--image", "linux", "--flavor", "tiny",
+                             "--wait", "api-rebuild")
+    server_id = created["id"]
+
+    refused = live.client("openstack", "server", "rebuild", "--image", "linux", "--name",
+                          "other", server_id)
+    assert refused.returncode != 0
+    assert "rebuild with name is not supported" in refused.stderr, refused.stderr
+
+    live.openstack("server", "rebuild", "--image", "linux", "--wait", server_id, json_out=False)
+    shown = live.openstack("server", "show", server_id)
+    assert (shown["name"], shown["status"]) == ("api-rebuild", "ACTIVE")
+    assert cloud.conn.domain_state(naming.domain_name(server_id)) == "running"
+    actions = [e["Action"] for e in live.openstack("server", "event", "list", server_id)]
+    assert actions.count("rebuild") == 1 and "create" in actions, actions
+    live.openstack("server", "delete", "--wait", server_id, json_out=False)

@@ -1,5 +1,5 @@
 """Compute v2.1 servers: create, list/detail, show, delete, actions (reboot, os-start, os-stop,
-evacuate; os-getConsoleOutput and os-getVNCConsole: kumo.api.routers.consoles; migrate, resize,
+rebuild, evacuate; os-getConsoleOutput and os-getVNCConsole: kumo.api.routers.consoles; migrate, resize,
 confirmResize, revertResize: kumo.api.routers.server_moves),
 over kumo.compute.servers -- the same functions ``kumo server`` calls.
 
@@ -285,12 +285,49 @@ class Evacuate(BaseModel):
     force: bool | None = None
 
 
+class Rebuild(BaseModel):
+    """Nova's rebuild body as openstacksdk/openstackclient send it. kumo's rebuild re-makes the
+    root disk and config drive from ``imageRef`` and boots (kumo.compute.servers.rebuild_server,
+    as ``kumo server rebuild``); what would change anything else about the server is refused
+    with the reason, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    imageRef: str = Field(min_length=1, max_length=255)
+    preserve_ephemeral: bool | None = None
+    name: str | None = None
+    adminPass: str | None = None
+    accessIPv4: str | None = None
+    accessIPv6: str | None = None
+    metadata: dict[str, Any] | None = None
+    user_data: str | None = None
+    key_name: str | None = None
+    description: str | None = None
+    trusted_image_certificates: list[str] | None = None
+    hostname: str | None = None
+    personality: list[Any] | None = None
+
+    def refusal(self) -> str | None:
+        """Why kumo cannot rebuild as asked, or None."""
+        if self.preserve_ephemeral:
+            return ("preserve_ephemeral true is not supported: kumo's rebuild re-makes the "
+                    "server's disks from the image (give false or leave it out)")
+        given = sorted(k for k in self.model_fields_set
+                       if k not in ("imageRef", "preserve_ephemeral"))
+        if given:
+            return (f"rebuild with {', '.join(given)} is not supported: kumo's rebuild takes "
+                    "imageRef only (the server keeps its name, key pair, user data and "
+                    "metadata; a Windows guest gets a new admin password, answered as adminPass)")
+        return None
+
+
 class Action(BaseModel):
     """One action per request (Nova's ``POST /servers/{id}/action``); the ones kumo serves."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     reboot: Reboot | None = None
+    rebuild: Rebuild | None = None
     evacuate: Evacuate | None = None
     # cold migration and resize (kumo.api.routers.server_moves): migrate's body may be null
     migrate: Migrate | None = None
@@ -309,8 +346,8 @@ def action(server_id: str, body: Action, request: Request,
            ctx: RequestContext = Depends(context)) -> Response:
     given = body.model_fields_set
     if len(given) != 1:
-        raise InvalidInput("the body must name exactly one action: allowed reboot, os-start, "
-                           "os-stop, evacuate, os-getConsoleOutput, os-getVNCConsole, migrate, "
+        raise InvalidInput("the body must name exactly one action: allowed reboot, rebuild, "
+                           "os-start, os-stop, evacuate, os-getConsoleOutput, os-getVNCConsole, migrate, "
                            "resize, confirmResize, revertResize")
     _by_id(request, ctx, server_id)
     env = env_of(request)
@@ -323,6 +360,8 @@ def action(server_id: str, body: Action, request: Request,
     if body.evacuate is not None:
         _evacuate(env, ctx, server_id, body.evacuate.host)
         return Response(status_code=200)
+    if body.rebuild is not None:
+        return _rebuild(request, ctx, server_id, body.rebuild)
     if body.reboot is not None:
         service.reboot_server(env, ctx, server_id, hard=body.reboot.type.upper() == "HARD")
     elif "os_start" in given:
@@ -330,3 +369,20 @@ def action(server_id: str, body: Action, request: Request,
     else:
         service.stop_server(env, ctx, server_id)
     return Response(status_code=202)
+
+
+def _rebuild(request: Request, ctx: RequestContext, server_id: str,
+             body: Rebuild) -> JSONResponse:
+    """Within the request, as the other actions here (the journal makes it safe to interrupt):
+    the 202 comes when the server is rebuilt, with the server and, for a Windows guest, its new
+    admin password (Nova's adminPass; shown once, kumo keeps its hash). A failed rebuild is
+    answered with its reason, and the server shows ERROR with its fault."""
+    refusal = body.refusal()
+    if refusal is not None:
+        raise InvalidInput(refusal)
+    env = env_of(request)
+    result = service.rebuild_server(env, ctx, server_id, image=body.imageRef)
+    server = nova_server(result.server, ctx, api_version(request), _base(request))
+    if result.admin_password is not None:
+        server["adminPass"] = result.admin_password
+    return JSONResponse({"server": server}, status_code=202)
