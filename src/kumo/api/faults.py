@@ -36,6 +36,7 @@ FAULTS: dict[int, tuple[str, str]] = {
     413: ("overLimit", "Request Entity Too Large"),
     415: ("badMediaType", "Unsupported Media Type"),
     500: ("computeFault", "Internal Server Error"),
+    501: ("notImplemented", "Not Implemented"),
     503: ("serviceUnavailable", "Service Unavailable"),
 }
 

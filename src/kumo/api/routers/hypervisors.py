@@ -89,6 +89,40 @@ def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(cont
     return _list(request, ctx, detail=True)
 
 
+class _NotImplemented(InvalidInput):
+    status = 501
+
+
+def _below_2_88(request: Request, what: str) -> None:
+    if api_version(request) >= V2_88:
+        raise NotFound(f"no such resource: {request.url.path} ({what} was removed in "
+                       "microversion 2.88)")
+
+
+@router.get("/os-hypervisors/statistics")
+def hypervisor_statistics(request: Request, ctx: RequestContext = Depends(context)) -> dict:
+    """The fleet's totals (``nova hypervisor-stats``), below 2.88 as Nova: the sums of the
+    per-hypervisor fields of the detail view."""
+    _below_2_88(request, "os-hypervisors/statistics")
+    views = hv.list_hypervisors(env_of(request), ctx)
+    total = {k: sum(v[k] for v in views) for k in _OLD_FIELDS}
+    total.update({"count": len(views),
+                  "free_ram_mb": total["memory_mb"] - total["memory_mb_used"],
+                  "free_disk_gb": total["local_gb"] - total["local_gb_used"],
+                  "current_workload": 0, "disk_available_least": 0})
+    return {"hypervisor_statistics": total}
+
+
+@router.get("/os-hypervisors/{hypervisor_id}/uptime")
+def hypervisor_uptime(hypervisor_id: str, request: Request,
+                      ctx: RequestContext = Depends(context)) -> dict:
+    """Below 2.88. kumo asks no host for its uptime, so the answer is Nova's for a virt driver
+    without one: 501 -- the one error openstackclient's ``hypervisor show`` tolerates there."""
+    _below_2_88(request, "os-hypervisors/{id}/uptime")
+    hv.show_hypervisor(env_of(request), ctx, hypervisor_id)  # 404/403 first, as Nova
+    raise _NotImplemented("Virt driver does not implement uptime function.")
+
+
 @router.get("/os-hypervisors/{hypervisor_id}")
 def show_hypervisor(hypervisor_id: str, request: Request,
                     ctx: RequestContext = Depends(context)) -> dict:
