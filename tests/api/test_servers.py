@@ -46,7 +46,18 @@ def test_a_failed_build_is_error_with_its_fault(cloud):
     ({"name": "x", "flavorRef": "srv.tiny"}, 400, "server.imageRef is required"),
     ({"name": "x", "imageRef": "srv-linux", "flavorRef": "srv.tiny", "max_count": 5}, 400,
      "server.max_count"),
-], ids=["unknown-image", "unknown-flavor", "empty-name", "no-image", "many"])
+    ({"name": "x", "flavorRef": "srv.tiny", "block_device_mapping_v2": [
+        {"uuid": "srv-linux", "source_type": "image", "destination_type": "volume",
+         "boot_index": 0, "volume_size": 1}]}, 400,
+     "server.block_device_mapping_v2[0] (source_type 'image', destination_type 'volume') is "
+     "not supported: kumo boots a server from its image on the host's local disk and has no "
+     "volumes"),
+    ({"name": "x", "imageRef": "srv-linux", "flavorRef": "srv.tiny", "block_device_mapping_v2": [
+        {"source_type": "blank", "destination_type": "local", "volume_size": 1}]}, 400,
+     "server.block_device_mapping_v2[0] (source_type 'blank', destination_type 'local') is "
+     "not supported"),
+], ids=["unknown-image", "unknown-flavor", "empty-name", "no-image", "many", "bdm-volume",
+        "bdm-blank"])
 def test_bad_server_create_is_4xx_and_records_nothing(cloud, server, status, words):
     live = cloud
     alice = live.token("alice", "alice-secret-1", "demo")
@@ -56,6 +67,17 @@ def test_bad_server_create_is_4xx_and_records_nothing(cloud, server, status, wor
     message = next(iter(r.json().values()))["message"]
     assert words in message
     assert httpx.get(f"{live.url}/compute/v2.1/servers", headers=h).json()["servers"] == []
+
+
+def test_boot_from_volume_is_refused_not_dropped(cloud):
+    """`openstack server create --boot-from-volume` asks for a volume kumo cannot make: refused
+    with the reason, nothing recorded (it used to boot a local disk, the volume dropped)."""
+    live = cloud
+    r = live.client("openstack", "server", "create", "--image", "srv-linux", "--flavor",
+                    "srv.tiny", "--boot-from-volume", "1", "bfv")
+    assert r.returncode != 0
+    assert "destination_type 'volume') is not supported" in r.stderr, r.stderr
+    assert live.openstack("server", "list") == []
 
 
 def test_unknown_action_is_400(cloud):

@@ -58,6 +58,7 @@ class BlockDevice(BaseModel):
 
     uuid: str | None = Field(None, max_length=36)
     source_type: str | None = Field(None, max_length=16)
+    destination_type: str | None = Field(None, max_length=16)
     boot_index: int | str | None = None
 
 
@@ -87,10 +88,21 @@ class ServerCreate(BaseModel):
 
 
 def _image_of(body: ServerBody) -> str:
+    """The image the server boots from: imageRef, or the image of block_device_mapping_v2's
+    boot device. Every mapping must be that image on the server's local disk: a volume (or a
+    volume to boot from, ``openstack server create --boot-from-volume``), a snapshot, a blank
+    disk or a second image is refused, never dropped -- kumo has no block storage service."""
+    for i, bdm in enumerate(body.block_device_mapping_v2):
+        local_image = bdm.source_type == "image" and bdm.destination_type in (None, "local")
+        if not local_image or (body.imageRef and bdm.uuid not in (None, body.imageRef)):
+            raise InvalidInput(
+                f"server.block_device_mapping_v2[{i}] (source_type {bdm.source_type!r}, "
+                f"destination_type {bdm.destination_type!r}) is not supported: kumo boots a "
+                "server from its image on the host's local disk and has no volumes")
     if body.imageRef:
         return body.imageRef
     for bdm in body.block_device_mapping_v2:
-        if bdm.source_type == "image" and bdm.uuid and str(bdm.boot_index) == "0":
+        if bdm.uuid and str(bdm.boot_index) == "0":
             return bdm.uuid
     raise InvalidInput("server.imageRef is required: kumo boots servers from an image "
                        "(volumes are not supported)")
