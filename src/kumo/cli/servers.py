@@ -101,6 +101,19 @@ def server() -> None:
     """Servers (instances) on kumo's hosts."""
 
 
+def _password_kept(view: dict[str, Any]) -> str:
+    """What kumo keeps of an admin password it has just shown. A Windows server takes only an
+    RSA key pair (kumo.guest.policy.credentials), which gets the password encrypted for its
+    holder and is never installed in the guest."""
+    key = view.get("key_name")
+    if not key:
+        return "the admin password is shown once: kumo keeps only its hash"
+    return (f"the admin password is shown once: kumo keeps its hash, and a copy encrypted for "
+            f"key pair {key!r} that only its private half opens (kumo server get-password "
+            f"{view.get('name')} --private-key FILE); the key pair is not installed in the "
+            "Windows guest")
+
+
 def _with_password(result: Any) -> dict[str, Any]:
     view = dict(result.server)
     if result.admin_password:
@@ -186,7 +199,7 @@ def create(name: str, image: str, flavor: str, host: str | None, key_name: str |
     result = run(action, recover=True)
     out.one(_with_password(result), f"server {name}")
     if result.admin_password and out.is_table:
-        click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
+        click.echo(_password_kept(result.server), err=True)
 
 
 def _handed_over(env: ComputeEnv, entry_id: int) -> bool:
@@ -350,7 +363,41 @@ def set_password(server_ref: str, password_file: str | None, out: Output) -> Non
     out.one(_with_password(result), f"server {server_ref}")
     click.echo(result.message, err=True)
     if result.admin_password and out.is_table:
-        click.echo("the admin password is shown once: kumo keeps only its hash", err=True)
+        click.echo(_password_kept(result.server), err=True)
+
+
+@server.command("get-password")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+@click.option("--private-key", "private_key", default=None, metavar="FILE",
+              help="The key pair's private half: show the password decrypted with it. "
+                   "Without it the password is shown encrypted (base64), as nova get-password "
+                   "does.")
+def get_password(server_ref: str, private_key: str | None) -> None:
+    """Show a Windows server's admin password kept encrypted for its RSA key pair (Nova's
+    os-server-password; the key pair is never installed in a Windows guest)."""
+    from kumo.compute import passwords
+    from kumo.errors import StateError
+    from kumo.files import read_bytes
+
+    key = read_bytes(private_key, "--private-key", 1 << 20) if private_key else None
+    sealed = run(lambda env, ctx: passwords.encrypted_password(env, ctx, server_ref))
+    if not sealed:
+        raise StateError(
+            f"server {server_ref!r} has no admin password kept for a key pair: only a Windows "
+            "server created with an RSA key pair has one (and kumo server clear-password "
+            "forgets it); without one, the password was shown once by the command that made "
+            "it (reset it with kumo server set-password)")
+    click.echo(passwords.open_for_key(sealed, key, private_key) if key else sealed)
+
+
+@server.command("clear-password")
+@click.argument("server_ref", metavar="SERVER", shell_complete=complete.servers)
+def clear_password(server_ref: str) -> None:
+    """Forget the encrypted admin password kumo keeps for the key pair's holder (the guest's
+    password is not changed), as nova clear-password does."""
+    from kumo.compute import passwords
+
+    run(lambda env, ctx: passwords.clear_encrypted_password(env, ctx, server_ref))
 
 
 @server.command("delete")

@@ -138,6 +138,43 @@ def seal_for_key(public_key: str | None, password: str | None) -> str | None:
     return base64.b64encode(key.encrypt(password.encode(), padding.PKCS1v15())).decode()
 
 
+def open_for_key(password_data: str, private_key: bytes, source: str) -> str:
+    """What ``nova get-password SERVER KEYFILE`` and ``aws ec2 get-password-data
+    --priv-launch-key`` do on the client: decrypt ``seal_for_key``'s result with the key pair's
+    private half (``source`` names the file in errors). Takes an OpenSSH private key (what
+    ``kumo keypair create`` prints) or a PEM one (PKCS#1 or PKCS#8). InvalidInput, in one line,
+    for a file that is no private key, a passphrase-protected key, a non-RSA key, or another
+    key than the server's."""
+    import base64
+
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_private_key, load_ssh_private_key)
+
+    text = private_key.strip()
+    load = (load_ssh_private_key if text.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+            else load_pem_private_key)
+    try:
+        key = load(text, password=None)
+    except TypeError:
+        raise InvalidInput(f"private key {source!r} is protected by a passphrase: decrypt it "
+                           "first (ssh-keygen -p -N '' -f FILE on a copy)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        what = ("a public key" if text.split(b" ", 1)[0].startswith((b"ssh-", b"ecdsa-"))
+                else "not a private key")
+        raise InvalidInput(f"{source!r} is {what}: allowed the key pair's private half, an "
+                           "OpenSSH or PEM RSA private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InvalidInput(f"private key {source!r} is not an RSA key: only RSA can decrypt a "
+                           "Windows admin password")
+    try:
+        return key.decrypt(base64.b64decode(password_data), padding.PKCS1v15()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"private key {source!r} does not open this server's password: it "
+                           "is not the private half of the server's key pair") from None
+
+
 def set_password(env: ComputeEnv, ctx: RequestContext, ref: str,
                  password: str | None = None) -> PasswordResult:
     """Set the admin password of server ``ref`` (see the module docstring)."""

@@ -199,8 +199,10 @@ def _console(spec: GuestSpec, mode: str) -> tuple[list[Serial], list[Console]]:
     on KVM (kumo.backends.kvm.devices.console): libvirt's libxl driver turns a serial device
     into the device model's ``pty`` or ``file:PATH`` and never reads a <log> element
     (libxl_conf.c, libxlMakeChrdevStr; only the QEMU driver hands <log> to virtlogd), so a
-    pty with a log would show nothing in ``kumo server console log``. The file keeps the log;
-    ``virsh console`` then cannot attach (use the VNC display). Without a log: a pty."""
+    pty with a log would show nothing in ``kumo server console log``. On Xen a console is
+    logged or attachable, not both, and kumo keeps the log: it is what is read after a crash or
+    a failed boot (``openstack console log show``), while every HVM guest's VNC display is an
+    interactive console; ``virsh console`` then cannot attach. Without a log: a pty."""
     if mode == "xen":
         return [], [Console(type="pty", target_type="xen", target_port=0)]
     kind = "file" if spec.console_log else "pty"
