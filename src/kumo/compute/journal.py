@@ -62,6 +62,7 @@ RECOVERERS: dict[str, str] = {
     "evacuated-cleanup": "kumo.compute.evacuated_cleanup:recover_cleanup",
     "reconcile": "kumo.compute.reconcile_run:recover_reconcile",
     "sync-time": "kumo.compute.reconcile_run:recover_sync_time",
+    "ec2-run": "kumo.ec2.idempotency:recover_launch",
 }
 
 
@@ -188,50 +189,58 @@ def _recover_entries(env: ComputeEnv, at: datetime | None) -> list[Recovered]:
         orphaned = [(e.id, e.owner) for e in unfinished_operations(s)
                     if lease.orphaned(env, e, at)]
     for entry_id, old_owner in orphaned:
-        if not _take_over(env, entry_id, old_owner):
-            log.info("journal entry %s was taken over by another controller first", entry_id)
-            continue  # another controller got there first
-        with env.db.session_scope(readonly=True) as s:
-            entry = s.get_one(JournalEntry, entry_id)
-            s.expunge(entry)
-        handler = _handler(entry.operation)
-        log.warning("taking over %s (journal entry %s) at step %s from %s", entry.operation,
-                    entry_id, entry.step, old_owner or "no owner",
-                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
-        try:
-            outcome = handler(env, entry) if handler else (
-                f"no recovery for operation {entry.operation!r}; marked failed")
-            state = None if handler else JournalState.FAILED
-        except LeaseLost:
-            continue
-        except HostUnreachable as e:  # the host does not answer: try again on the next start
-            with env.db.session_scope() as s:
-                s.get_one(JournalEntry, entry_id).owner = None
-                s.get_one(JournalEntry, entry_id).error = f"recovery deferred: {e}"
-            log.warning("recovery of %s deferred: %s", entry.operation, e,
-                        extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
-            done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
-                                  f"deferred: {e}", entry.state))
-            continue
-        except KumoError as e:  # the host answered and refused: retrying would refuse again
-            outcome = (f"{entry.operation} was interrupted at step {entry.step} and finishing "
-                       f"it failed: {e}")
-            _fail(env, entry_id, entry.instance_uuid, outcome)
-            state = JournalState.FAILED
-        with env.db.session_scope() as s:
-            row = s.get_one(JournalEntry, entry_id)
-            if state is not None:
-                row.state = state.value
-            row.error = (row.error + "; " if row.error else "") + f"recovered: {outcome}"
-            final = row.state
-        log.warning("recovered %s: %s", entry.operation, outcome,
-                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
-        done.append(Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
-                              outcome, final))
+        recovered = recover_one(env, entry_id, old_owner)
+        if recovered is not None:
+            done.append(recovered)
     for outcome in image_cache.recover(env):  # partial image volumes of dead uploaders
         done.append(Recovered(None, "image-upload", None, None, outcome,
                               JournalState.ROLLED_BACK.value))
     return done
+
+
+def recover_one(env: ComputeEnv, entry_id: int, old_owner: str | None) -> Recovered | None:
+    """Take the orphaned entry over from ``old_owner`` and finish or roll it back through its
+    operation's recovery; what was done, or None when another controller took it over first
+    (or took it back). The one recovery of an entry: the periodic pass above, and a request
+    that finds the entry it waits for orphaned (kumo.ec2.idempotency) use it."""
+    if not _take_over(env, entry_id, old_owner):
+        log.info("journal entry %s was taken over by another controller first", entry_id)
+        return None
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        s.expunge(entry)
+    handler = _handler(entry.operation)
+    log.warning("taking over %s (journal entry %s) at step %s from %s", entry.operation,
+                entry_id, entry.step, old_owner or "no owner",
+                extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
+    try:
+        outcome = handler(env, entry) if handler else (
+            f"no recovery for operation {entry.operation!r}; marked failed")
+        state = None if handler else JournalState.FAILED
+    except LeaseLost:
+        return None
+    except HostUnreachable as e:  # the host does not answer: try again on the next start
+        with env.db.session_scope() as s:
+            s.get_one(JournalEntry, entry_id).owner = None
+            s.get_one(JournalEntry, entry_id).error = f"recovery deferred: {e}"
+        log.warning("recovery of %s deferred: %s", entry.operation, e,
+                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
+        return Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step,
+                         f"deferred: {e}", entry.state)
+    except KumoError as e:  # the host answered and refused: retrying would refuse again
+        outcome = (f"{entry.operation} was interrupted at step {entry.step} and finishing "
+                   f"it failed: {e}")
+        _fail(env, entry_id, entry.instance_uuid, outcome)
+        state = JournalState.FAILED
+    with env.db.session_scope() as s:
+        row = s.get_one(JournalEntry, entry_id)
+        if state is not None:
+            row.state = state.value
+        row.error = (row.error + "; " if row.error else "") + f"recovered: {outcome}"
+        final = row.state
+    log.warning("recovered %s: %s", entry.operation, outcome,
+                extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
+    return Recovered(entry_id, entry.operation, entry.instance_uuid, entry.step, outcome, final)
 
 
 def _fail(env: ComputeEnv, entry_id: int, uuid: str | None, reason: str) -> None:

@@ -13,15 +13,17 @@
   be accepted anyway (the timestamp window): a second request with one of them is a replay. In
   the database, so every controller sharing it refuses the replay.
 * ``ec2_client_tokens``: RunInstances' ClientToken per project, with a digest of the request's
-  other parameters and the reservation it made: the same token again answers that
-  reservation, with other parameters IdempotentParameterMismatch (kumo.ec2.idempotency).
+  other parameters, the reservation it made and the launch's journal entry: the same token
+  again answers that reservation (waiting for a launch still running, finishing or rolling
+  back one whose controller died), with other parameters IdempotentParameterMismatch
+  (kumo.ec2.idempotency).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kumo.db.base import Base, Timestamps, UTCDateTime
@@ -68,3 +70,7 @@ class Ec2ClientToken(Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     reservation_id: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: the launch's journal entry (operation ``ec2-run``): unfinished while the launch runs
+    #: (its owner's lease holds the token), done with the reservation's instances in its
+    #: payload; None: a token recorded before revision 0021, whose launch was complete
+    journal_id: Mapped[int | None] = mapped_column(Integer)

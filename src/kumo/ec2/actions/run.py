@@ -176,27 +176,31 @@ def run_instances(call: Call) -> dict[str, Any]:
         networks = _networks(s, call, max_count)
         image_id, flavor_name = image.id, flavor.name
     reservation = ids.reservation_of(f"{ctx.request_id}")
+    entry_id = None
     if token is not None:
-        earlier = idempotency.claim(env.db, ctx.project_id, token,
-                                    idempotency.request_digest(p), reservation)
-        if earlier is not None:
-            return answer(call, earlier)
+        claimed = idempotency.claim(env, ctx, token, idempotency.request_digest(p), reservation)
+        if claimed.entry_id is None:
+            return answer(call, claimed.reservation, claimed.instances)
+        entry_id = claimed.entry_id
     try:
         created = _launch(call, image_id, flavor_name, min_count, max_count, zone, overrides,
                           image_ref, key_name=key_name, user_data=user_data, networks=networks,
-                          reservation=reservation, tags=tags)
-    except BaseException:
-        if token is not None:
-            idempotency.forget(env.db, ctx.project_id, token)
+                          reservation=reservation, tags=tags, entry_id=entry_id)
+    except BaseException as e:
+        if entry_id is not None:
+            idempotency.forget(env, ctx.project_id, token, entry_id,
+                               f"refused: {e}" if str(e) else f"refused: {type(e).__name__}")
         raise
     return answer(call, reservation, created)
 
 
 def _launch(call: Call, image_id: str, flavor_name: str, min_count: int, max_count: int,
             zone: str | None, overrides: dict[str, str], image_ref: str, *,
-            reservation: str, tags, **create: Any) -> list[str]:
+            reservation: str, tags, entry_id: int | None, **create: Any) -> list[str]:
     """Record and start building up to ``max_count`` instances (at least ``min_count``, or
-    none and InsufficientInstanceCapacity); their uuids."""
+    none and InsufficientInstanceCapacity); their uuids. ``entry_id``: the launch's journal
+    entry (a launch with a client token, kumo.ec2.idempotency), told of each instance recorded
+    and finished before any build starts."""
     env, ctx = call.env, call.ctx
     created: list[Instance] = []
     entries: list[int] = []
@@ -225,17 +229,21 @@ def _launch(call: Call, image_id: str, flavor_name: str, min_count: int, max_cou
                                f"There is not enough capacity to fulfill your request for "
                                f"{min_count} instance(s) of type {flavor_name}: {e}") from None
             created.append(instance)
+            if entry_id is not None:  # LeaseLost: another controller took the launch over
+                idempotency.recorded(env, entry_id, [i.uuid for i in created])
         tag_actions.set_tags(env, ctx, [i.uuid for i in created], tags)
+        if entry_id is not None:
+            idempotency.launched(env, entry_id, [i.uuid for i in created])
     except BaseException:
-        for instance, entry_id in zip(created, entries):
+        for instance, entry in zip(created, entries):
             try:  # recorded, never built: removed with its claim, ports and journal entry
-                service.withdraw_unbuilt(env, instance.uuid, entry_id)
+                service.withdraw_unbuilt(env, instance.uuid, entry)
             except Exception as failed:  # recovery rolls its create back
                 log.warning("withdrawing instance %s of a refused RunInstances failed: %s",
                             instance.uuid, failed)
         raise
-    for instance, entry_id in zip(created, entries):
-        reschedule.build_in_background(env, ctx, entry_id, instance.uuid)
+    for instance, entry in zip(created, entries):
+        reschedule.build_in_background(env, ctx, entry, instance.uuid)
     return [i.uuid for i in created]
 
 
