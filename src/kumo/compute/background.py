@@ -29,9 +29,9 @@ HAND_OVER_S = 30.0
 
 
 def _finishers() -> dict[str, Callable[[ComputeEnv, JournalEntry], Any]]:
-    from kumo.compute import power, spawn, teardown
+    from kumo.compute import power, teardown
     return {
-        "create": lambda env, e: spawn.run_create(env, e.id, e.instance_uuid),
+        "create": _create,
         "start": lambda env, e: power.run(env, e.id, e.instance_uuid, "start"),
         "stop": lambda env, e: power.run(env, e.id, e.instance_uuid, "stop",
                                          e.payload.get("timeout_override")),
@@ -40,6 +40,15 @@ def _finishers() -> dict[str, Callable[[ComputeEnv, JournalEntry], Any]]:
         "reboot-hard": lambda env, e: power.run(env, e.id, e.instance_uuid, "reboot-hard"),
         "delete": lambda env, e: teardown.run_delete(env, e.id, e.instance_uuid),
     }
+
+
+def _create(env: ComputeEnv, entry: JournalEntry) -> Any:
+    """Build, then carry out a delete queued meanwhile (kumo.compute.pending_delete)."""
+    from kumo.compute import pending_delete, spawn
+    try:
+        return spawn.run_create(env, entry.id, entry.instance_uuid)
+    finally:
+        pending_delete.run_queued(env, entry.instance_uuid)
 
 
 OPERATIONS = ("create", "start", "stop", "reboot", "reboot-hard", "delete")

@@ -27,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import domain_config, heartbeat, ipam, journal, records, spawn
+from kumo.compute import (domain_config, heartbeat, ipam, journal, pending_delete, records,
+                          spawn)
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.states import BUILDING, SPAWNING, clear_fault
@@ -49,6 +50,13 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
     """spawn.run_create on the recorded host, then on each alternate in turn while the host
     refuses the guest at define/start; the Windows admin password (or None). Raises the last
     host's error when no attempt succeeds (the server ERROR, its fault naming every host)."""
+    try:
+        return _build(env, ctx, entry_id, uuid)
+    finally:  # a delete queued while it built (kumo.compute.pending_delete), however it ended
+        pending_delete.run_queued(env, uuid)
+
+
+def _build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str | None:
     failures: list[str] = []
     while True:
         try:
@@ -57,7 +65,13 @@ def build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> str
             _, state, payload = journal.snapshot(env, entry_id)
             failures.append(f"{payload.get('host', '?')}: {e}")
             retry = (state == JournalState.ROLLED_BACK.value
-                     and payload.get("failed_at") in RESCHEDULE_STEPS)
+                     and payload.get("failed_at") in RESCHEDULE_STEPS
+                     and not isinstance(e, pending_delete.BuildStopped))
+            if retry:  # deleted meanwhile: no other host is tried
+                try:
+                    pending_delete.check_not_deleted(env, uuid)
+                except pending_delete.BuildStopped:
+                    retry = False
             alternates = list(payload.get("alternates") or ()) if retry else []
             carried = {k: payload[k] for k in CARRIED if k in payload}
             next_entry = (_next_attempt(env, ctx, uuid, alternates, failures, carried)

@@ -8,7 +8,9 @@ EC2's asynchrony: RunInstances answers once the instances are validated, placed 
 (pending) and builds them on worker threads (as the Compute API's create); Start/Stop/Reboot/
 Terminate record the operation (journaled, the server busy) and carry it out on a worker
 thread, answering at once with the state it is heading through (a graceful stop may take the
-guest's shutdown time, longer than a client waits for an answer).
+guest's shutdown time, longer than a client waits for an answer). Terminating a pending
+instance (its build running) queues the delete behind the build, which stops at its next step
+(kumo.compute.pending_delete): AWS terminates pending instances, Nova deletes servers in BUILD.
 
 States (EC2's codes): pending 0, running 16, shutting-down 32, terminated 48, stopping 64,
 stopped 80. A server in ERROR is shown with a ``stateReason`` (Server.InternalError and its
@@ -30,7 +32,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from kumo import logs
-from kumo.compute import background
+from kumo.compute import background, pending_delete
 from kumo.compute import servers as service
 from kumo.db.models import Host, Image, Instance, JournalEntry, Port
 from kumo.ec2 import ids
@@ -277,6 +279,15 @@ def _lifecycle(call: Call, what: str, **payload: Any) -> list[dict[str, Any]]:
         st = before[uuid]
         if st in leaves:
             continue
+        if what == "terminate" and st == PENDING:
+            # its build still runs: the delete is queued behind it and the build stops at its
+            # next step (kumo.compute.pending_delete); carried out here if the build ended
+            queued = pending_delete.request(env, call.ctx, uuid)
+            if queued is not None:
+                entry_id, _uuid, now = queued
+                if now:
+                    _carry_out_in_background(env, entry_id)
+                continue
         try:
             entry_id, _ = service.begin_operation(env, call.ctx, uuid, operation, **payload)
         except StateError as e:

@@ -1,0 +1,139 @@
+"""Deleting a server whose build is still running (EC2's TerminateInstances of a pending
+instance, which AWS allows; Nova too deletes a server in BUILD: the build notices at its next
+step and stops, nova.compute.manager's _build_and_run_instance on InstanceNotFound /
+UnexpectedDeletingTaskStateError).
+
+A delete asked while the server's create runs is queued: a ``delete`` journal entry in state
+``pending``, committed with the server marked DELETING, owned by the create's owner -- the
+controller building it, whose lease the queued delete shares (kumo.compute.lease renews every
+unfinished entry a controller owns). Then
+
+* the build stops at its next step (``check_not_deleted``, before each step that touches the
+  host) and rolls back what it made there, as any failed create does (domain, volumes, claim);
+  it is not retried on an alternate host;
+* the controller that ran the build carries the queued delete out when its build ends, however
+  it ended (``run_queued``): the server ends deleted, its ports released -- nothing left;
+* whoever sees the create finished first -- the build, or the request that queued the delete
+  and looked again after its commit -- takes the delete (one conditional UPDATE: pending ->
+  in-progress; exactly one wins), so it is carried out once and never lost between the two;
+* a controller killed meanwhile leaves both entries to recovery, oldest first: the create
+  finished or rolled back, then the delete finished (kumo.compute.teardown.recover_delete).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from kumo import logs
+from kumo.compute import journal, lease
+from kumo.compute.context import RequestContext
+from kumo.compute.env import ComputeEnv
+from kumo.compute.lookup import find_server
+from kumo.compute.states import DELETING
+from kumo.db.models import UNFINISHED_STATES, Instance, JournalEntry, JournalState
+from kumo.errors import StateError
+
+log = logs.get(__name__)
+
+PENDING, IN_PROGRESS = JournalState.PENDING.value, JournalState.IN_PROGRESS.value
+
+
+class BuildStopped(StateError):
+    """The build stopped because the server is being deleted."""
+
+
+def request(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[int, str, bool] | None:
+    """Queue a delete of ``ref`` behind its running create: (the delete's entry id, the
+    server's uuid, whether the caller must carry it out now -- the create ended meanwhile and
+    this request took the delete). None when no create of it is running (delete it as any
+    server); a delete already queued is answered again (deleting twice is one delete)."""
+    with env.db.session_scope() as s:
+        instance = find_server(s, ctx, ref)
+        s.execute(select(Instance.id).where(Instance.id == instance.id).with_for_update())
+        s.refresh(instance)
+        busy = _unfinished(s, instance.uuid)
+        if not busy or busy[0].operation != "create":
+            return None
+        create = busy[0]
+        queued = next((e for e in busy if e.operation == "delete"), None)
+        if queued is None:
+            if len(busy) > 1:  # the create and something else: not ours to queue behind
+                return None
+            queued = JournalEntry(instance_uuid=instance.uuid, operation="delete",
+                                  step="begin", state=PENDING, payload={"queued": True},
+                                  owner=create.owner, request_id=ctx.request_id,
+                                  user_id=ctx.user_id, project_id=ctx.project_id,
+                                  lease_expires_at=create.lease_expires_at
+                                  or lease.expiry(env))
+            s.add(queued)
+            instance.task_state = DELETING
+            s.flush()
+            log.info("delete queued behind the running create (owner %s)", create.owner,
+                     extra={"request_id": ctx.request_id, "instance": instance.uuid})
+        entry_id, uuid = queued.id, instance.uuid
+    # the build may have ended before our commit, and looked for a queued delete before it
+    return entry_id, uuid, _create_ended(env, uuid) and take(env, uuid) == entry_id
+
+
+def check_not_deleted(env: ComputeEnv, uuid: str) -> None:
+    """BuildStopped if a delete of the server is queued (the build stops before its next
+    step)."""
+    queued = _queued(env, uuid)
+    if queued is not None:
+        raise BuildStopped(f"the server was deleted while it was being built (delete "
+                           f"{queued}); build stopped")
+
+
+def take(env: ComputeEnv, uuid: str) -> int | None:
+    """Make this controller the owner of the server's queued delete, now in progress; its
+    entry id, or None (none queued, or another controller took it first)."""
+    entry_id = _queued(env, uuid)
+    if entry_id is None:
+        return None
+    with env.db.session_scope() as s:
+        won = s.execute(update(JournalEntry)
+                        .where(JournalEntry.id == entry_id, JournalEntry.state == PENDING)
+                        .values(state=IN_PROGRESS, owner=env.owner,
+                                lease_expires_at=lease.expiry(env))
+                        .execution_options(synchronize_session=False)).rowcount == 1
+        if not won:
+            return None
+        s.execute(update(Instance).where(Instance.uuid == uuid)
+                  .values(task_state=DELETING).execution_options(synchronize_session=False))
+    env.keep_leases()
+    return entry_id
+
+
+def run_queued(env: ComputeEnv, uuid: str) -> bool:
+    """After a build ended (however): carry out the server's queued delete, if any and if this
+    controller takes it; True if it did."""
+    from kumo.compute import teardown
+
+    entry_id = take(env, uuid)
+    if entry_id is None:
+        return False
+    log.info("carrying out the delete queued during the build", extra={"instance": uuid})
+    teardown.run_delete(env, entry_id, uuid)
+    return True
+
+
+def _queued(env: ComputeEnv, uuid: str) -> int | None:
+    """The server's queued delete's entry id (a read: most builds have none)."""
+    with env.db.session_scope(readonly=True) as s:
+        return s.scalar(select(JournalEntry.id).where(
+            JournalEntry.instance_uuid == uuid, JournalEntry.operation == "delete",
+            JournalEntry.state == PENDING).limit(1))
+
+
+def _create_ended(env: ComputeEnv, uuid: str) -> bool:
+    with env.db.session_scope(readonly=True) as s:
+        return not any(e.operation == "create" for e in _unfinished(s, uuid))
+
+
+def _unfinished(s: Session, uuid: str) -> list[Any]:
+    return list(s.scalars(select(JournalEntry).where(
+        JournalEntry.instance_uuid == uuid,
+        JournalEntry.state.in_(UNFINISHED_STATES)).order_by(JournalEntry.id)))
