@@ -160,6 +160,9 @@ class Settings(BaseModel):
         0.0, "seconds between periodic audits of every instance (kumo audit --all-projects); "
         "findings that change are recorded as instance events; 0: off",
         f"{_SECONDS} >= 0", ge=0)
+    resize_confirm_window: float = _key(
+        0.0, "seconds after which kumo serve confirms a migrated or resized server left in "
+        "VERIFY_RESIZE (Nova's resize_confirm_window); 0: never", f"{_SECONDS} >= 0", ge=0)
     image_cache_max_age: float = _key(
         86400.0, "seconds a cached image volume stays on a host unused before it is removed "
         "(Nova's remove_unused_original_minimum_age_seconds)", f"{_SECONDS} >= 0", ge=0)

@@ -4,6 +4,7 @@
     host_liveness   probes each host: up or down, with the time of the last good contact
     recovery        takes over unfinished journal entries of controllers that are gone
     image_cache     removes cached image volumes unused on a host for longer than the max age
+    resize_confirm  confirms moves left in VERIFY_RESIZE longer than resize_confirm_window
 
 Each task is a function ``run(env, at) -> Outcome`` over a ComputeEnv, with the time passed in
 (tests give a fake clock). kumo.serve.tasks runs them on an interval, one controller at a time.

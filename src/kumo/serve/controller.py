@@ -31,7 +31,8 @@ from kumo.config import Settings
 from kumo.db.migrate import current_revision, head_revision
 from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import StateError
-from kumo.periodic import audit, host_failure, host_liveness, image_cache, power_sync, recovery
+from kumo.periodic import (audit, host_failure, host_liveness, image_cache, power_sync, recovery,
+                           resize_confirm)
 from kumo.serve.locks import SQLiteControllerLock, TaskLocks
 from kumo.serve.tasks import Task, TaskRunner
 
@@ -45,6 +46,9 @@ def default_tasks(settings: Settings) -> list[Task]:
         Task(recovery.NAME, settings.recovery_interval, recovery.run),
         Task(image_cache.NAME, settings.image_cache_interval, image_cache.run),
         Task(audit.NAME, settings.audit_interval, audit.run),
+        # off by default, as Nova's resize_confirm_window (kumo.periodic.resize_confirm)
+        Task(resize_confirm.NAME, resize_confirm.interval(settings.resize_confirm_window),
+             resize_confirm.run),
         # off by default: fences and evacuates failed hosts (kumo.periodic.host_failure)
         Task(host_failure.NAME, settings.host_probe_interval if settings.auto_evacuate else 0,
              host_failure.run),
