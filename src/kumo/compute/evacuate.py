@@ -17,7 +17,10 @@ whose miss names the nearest hosts), and a host is evacuated only when it is con
   scheduler chooses under the instance's own request spec (its frozen image properties and flavor
   snapshot: request_spec_for_instance), keeping its uuid, name, properties and pinned machine type.
   kumo has no shared instance storage yet, so the root disk is rebuilt from the image (the data on
-  it is lost): that needs ``accept_rebuild``.
+  it is lost): that needs ``accept_rebuild``. A server whose move is undecided (VERIFY_RESIZE)
+  with a copy on the host is not rebuilt: its move is reverted onto its source (the host was
+  its target) or confirmed (the host was its source) without asking the host
+  (kumo.compute.moves.decide_without).
 
 Resumable and idempotent: the move of one instance -- claim on the target, the source's claim
 released, the record pointed at the target, a create journal entry naming ``evacuated_from`` --
@@ -138,10 +141,16 @@ class PlanItem:
     target: str | None  # the scheduler's choice now (None: no host can take it)
     disk: str  # what happens to the root disk
     skip: str | None = None  # why it is not moved
+    #: REBUILD, or DECIDE: an undecided move with a copy on the host, decided without it
+    #: (kumo.compute.moves.decide_without: reverted onto its source, or confirmed)
+    action: str = "rebuild"
 
     def view(self) -> dict[str, Any]:
         return {"instance": self.name, "id": self.uuid, "target": self.target or "-",
                 "disk": self.disk, "skip": self.skip or ""}
+
+
+REBUILD, DECIDE = "rebuild", "decide-move"
 
 
 @dataclass
@@ -194,8 +203,11 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
         if why:
             raise StateError(f"cannot evacuate: {why}")
         others = targets(s, host)
-        items = []
+        items = undecided_moves(s, host)
+        deciding = {i.uuid for i in items}
         for inst in evacuees(s, host):
+            if inst.uuid in deciding:
+                continue
             tpm = None if accept_new_tpm else tpm_reason(env, inst, host)
             skip = _busy(inst) or (f"{tpm}; pass --accept-new-tpm to move it anyway"
                                    if tpm else None)
@@ -209,6 +221,30 @@ def plan(env: ComputeEnv, ctx: RequestContext, ref: str, *,
                     skip = str(e)
             items.append(PlanItem(inst.uuid, inst.name, target, _disk_handling(s, inst), skip))
         return host.name, items
+
+
+def undecided_moves(s: Session, host: Host) -> list[PlanItem]:
+    """The servers with an undecided move (VERIFY_RESIZE) that has a copy on the failed host:
+    not rebuilt, their move decided without that host (kumo.compute.moves.decide_without) --
+    reverted onto the source when the host was the target, confirmed when it was the source."""
+    from kumo.compute import moves
+
+    items = []
+    for move in moves.undecided_with(s, host.id):
+        inst = s.scalars(select(Instance).where(Instance.uuid == move.instance_uuid)).one()
+        if inst.deleted:
+            continue
+        if move.dest_host_id == host.id:
+            target, disk = move.source_node, (
+                f"kept: its move reverted onto {move.source_node}, whose copy is as before the "
+                f"move (flavor {move.old_flavor.get('flavor_name')}; what was written on "
+                f"{host.name} since is lost)")
+        else:
+            target, disk = move.dest_node, (
+                f"kept: it runs on {move.dest_node}; its move from {host.name} confirmed (the "
+                f"copy left on {host.name} is removed when it is back)")
+        items.append(PlanItem(inst.uuid, inst.name, target, disk, _busy(inst), DECIDE))
+    return items
 
 
 def move_spec(s: Session, inst: Instance, flavor: FlavorValue | None = None) -> RequestSpec:
@@ -310,9 +346,10 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
         raise InvalidInput(f"--parallel {parallel} is invalid: allowed an integer >= 1")
     name, items = plan(env, ctx, ref, force_unfenced_reason=force_unfenced_reason,
                        accept_new_tpm=accept_new_tpm, choose_targets=False)
-    if items and not accept_rebuild:
+    rebuilt = [i for i in items if i.action == REBUILD]
+    if rebuilt and not accept_rebuild:
         raise InvalidInput(
-            f"evacuating {name} rebuilds the root disk of {len(items)} server(s) from their "
+            f"evacuating {name} rebuilds the root disk of {len(rebuilt)} server(s) from their "
             "images (data on those disks is lost: no shared storage); pass --accept-rebuild "
             "to go ahead, or --dry-run to see the plan")
     with env.db.session_scope() as s:
@@ -335,6 +372,8 @@ def evacuate(env: ComputeEnv, ctx: RequestContext, ref: str, *, accept_rebuild: 
         if item.skip:
             return "skipped", item.skip
         try:
+            if item.action == DECIDE:
+                return "moved", _decide_move(env, ctx, item.uuid, name)
             target = _move_one(env, ctx, item.uuid, source_id, name, spare)
         except KumoError as e:
             return "failed", str(e)
@@ -401,6 +440,20 @@ def _move_one(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int,
         return None
     reschedule.build(env, ctx, entry_id, uuid)
     return records.load(env, uuid)[1].name
+
+
+def _decide_move(env: ComputeEnv, ctx: RequestContext, uuid: str, failed: str) -> str:
+    """Revert or confirm the server's undecided move without the failed host; where it runs."""
+    from kumo.compute import moves
+
+    try:
+        verb = moves.decide_without(env, ctx, uuid, failed)
+    except KumoError as e:
+        raise StateError(f"its undecided move could not be decided without {failed}: {e}; it "
+                         f"stays VERIFY_RESIZE: evacuate {failed} again once that is "
+                         "mended") from None
+    where = records.load(env, uuid)[1]
+    return f"{where.name if where else '?'} ({verb}ed its undecided move)"
 
 
 def _claim_move(env: ComputeEnv, ctx: RequestContext, uuid: str, source_id: int, source: str,

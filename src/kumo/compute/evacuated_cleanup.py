@@ -12,7 +12,8 @@ to clean), each domain on it that
 * carries this installation's ``<kumo:instance>`` mark (another kumo's domains on the same daemon
   are not ours to judge, nor a look-alike name without the mark), and
 * names an instance this installation evacuated from this host (a create journal entry with
-  ``evacuated_from`` = the host) that is no longer recorded on it,
+  ``evacuated_from`` = the host, or the confirm or revert that decided its move without the
+  host) that is no longer recorded on it,
 
 is destroyed if running and undefined, and its volumes deleted (kumo.compute.teardown
 .remove_from_host), under a journal entry (operation ``evacuated-cleanup``) written before it
@@ -35,6 +36,10 @@ from kumo.db.models import Host, Instance, JournalEntry, JournalState
 from kumo.errors import DomainNotFound
 
 OPERATION = "evacuated-cleanup"
+#: the operations whose entries name ``evacuated_from``: an evacuation's rebuild elsewhere
+#: (create), and an undecided move decided without the failed host (kumo.compute.moves
+#: .decide_without: its copy there is stale)
+EVACUATING = ("create", "migrate-confirm", "migrate-revert")
 
 log = logs.get(__name__)
 
@@ -72,7 +77,7 @@ def _evacuated_from(env: ComputeEnv, host_id: int, uuids: set[str]) -> list[str]
             Instance.uuid.in_(uuids), Instance.host_id == host_id,
             Instance.deleted.is_(False))))
         moved = {e.instance_uuid for e in s.scalars(select(JournalEntry).where(
-            JournalEntry.instance_uuid.in_(uuids), JournalEntry.operation == "create"))
+            JournalEntry.instance_uuid.in_(uuids), JournalEntry.operation.in_(EVACUATING)))
             if e.payload.get("evacuated_from") == host.name}
     return sorted(moved - still_here)
 
@@ -83,7 +88,7 @@ def evacuated_away(env: ComputeEnv, host_id: int) -> bool:
     with env.db.session_scope(readonly=True) as s:
         host = s.get_one(Host, host_id)
         uuids = {e.instance_uuid for e in s.scalars(select(JournalEntry).where(
-            JournalEntry.operation == "create", JournalEntry.instance_uuid.is_not(None)))
+            JournalEntry.operation.in_(EVACUATING), JournalEntry.instance_uuid.is_not(None)))
             if e.payload.get("evacuated_from") == host.name}
     return bool(uuids)
 

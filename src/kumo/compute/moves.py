@@ -93,6 +93,8 @@ FLAVOR_FIELDS = ("flavor_id", "flavor_name", "vcpus", "ram_mib", "disk_gib", "ep
 CARRIED = (naming.ROOT, naming.EPHEMERAL, naming.CONFIG)
 #: journal steps from which recovery finishes the move instead of rolling it back
 FORWARD_STEPS = ("define", "start")
+#: decision-entry payload key: the fenced host of one copy, not asked (decide_without)
+EVACUATED_FROM = "evacuated_from"
 
 
 def snapshot(inst: Instance) -> dict[str, Any]:
@@ -477,7 +479,8 @@ def pending(s: Session, uuid: str) -> Move | None:
 
 
 def _begin_decision(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
-                    task: str, status_: MoveStatus) -> tuple[int, int]:
+                    task: str, status_: MoveStatus, failed: str | None = None
+                    ) -> tuple[int, int]:
     from kumo.compute.servers import lock_idle
 
     verb = operation.removeprefix("migrate-")
@@ -489,8 +492,12 @@ def _begin_decision(env: ComputeEnv, ctx: RequestContext, ref: str, operation: s
                              f"{status(row)}, not VERIFY_RESIZE (nothing to {verb})")
         row.task_state = task
         move.status = status_.value
+        if failed is not None and failed not in (move.source_node, move.dest_node):
+            raise StateError(f"the move of server {row.name!r} is between {move.source_node} "
+                             f"and {move.dest_node}, not {failed}")
+        extra = {EVACUATED_FROM: failed} if failed is not None else {}
         entry = journal.begin(s, env, ctx, operation, row.uuid, "begin", move_id=move.id,
-                              source=move.source_node, target=move.dest_node)
+                              source=move.source_node, target=move.dest_node, **extra)
         return entry.id, move.id
 
 
@@ -500,22 +507,27 @@ def confirm(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
     return _decide(env, ctx, ref, "confirm")
 
 
-def _decide(env: ComputeEnv, ctx: RequestContext, ref: str, verb: str) -> str:
-    """Confirm or revert: journaled and marked, then done; a failure leaves it VERIFY_RESIZE."""
+def _decide(env: ComputeEnv, ctx: RequestContext, ref: str, verb: str,
+            failed: str | None = None) -> str:
+    """Confirm or revert: journaled and marked, then done; a failure leaves it VERIFY_RESIZE.
+    ``failed``: the host of one copy is fenced and not asked (``decide_without``)."""
     task, status_, act = {"confirm": (RESIZE_CONFIRMING, MoveStatus.CONFIRMING, _confirm),
                           "revert": (RESIZE_REVERTING, MoveStatus.REVERTING, _revert)}[verb]
-    entry_id, move_id = _begin_decision(env, ctx, ref, f"migrate-{verb}", task, status_)
+    entry_id, move_id = _begin_decision(env, ctx, ref, f"migrate-{verb}", task, status_,
+                                        failed)
     try:
-        return act(env, entry_id, move_id)
+        return act(env, entry_id, move_id, failed)
     except Exception as e:
         _undecided(env, entry_id, move_id, f"{verb} failed: {e}; {verb} it again")
         raise
 
 
-def _confirm(env: ComputeEnv, entry_id: int, move_id: int) -> str:
+def _confirm(env: ComputeEnv, entry_id: int, move_id: int, failed: str | None = None) -> str:
     c = _load(env, move_id)
+    source_failed = failed == c.source.name
     journal.advance(env, entry_id, "source-cleanup")
-    remove_from_host(env, env.host(c.source.uri), c.inst.uuid)
+    if not source_failed:  # else removed when that host is back (kumo.compute.evacuated_cleanup)
+        remove_from_host(env, env.host(c.source.uri), c.inst.uuid)
     failpoint("migrate-confirm:after-cleanup")
     with env.db.session_scope() as s:
         move = s.get_one(Move, move_id, with_for_update=True)
@@ -525,7 +537,8 @@ def _confirm(env: ComputeEnv, entry_id: int, move_id: int) -> str:
         move.status = MoveStatus.CONFIRMED.value
         row.vm_state = ACTIVE if row.power_state == PowerState.RUNNING.value else STOPPED
         row.task_state = None
-        heartbeat.touch(s, [move.source_host_id])
+        if not source_failed:  # it answered
+            heartbeat.touch(s, [move.source_host_id])
         journal.finish(s, entry_id, JournalState.DONE)
     released_elsewhere(env.db)
     return c.inst.uuid
@@ -538,11 +551,12 @@ def revert(env: ComputeEnv, ctx: RequestContext, ref: str) -> str:
     return _decide(env, ctx, ref, "revert")
 
 
-def _revert(env: ComputeEnv, entry_id: int, move_id: int) -> str:
+def _revert(env: ComputeEnv, entry_id: int, move_id: int, failed: str | None = None) -> str:
     c = _load(env, move_id)
     uuid, name = c.inst.uuid, naming.domain_name(c.inst.uuid)
     journal.advance(env, entry_id, "target-cleanup")
-    remove_from_host(env, env.host(c.dest.uri), uuid)  # first: never two running copies
+    if failed != c.dest.name:  # a fenced target runs nothing; its copy goes when it is back
+        remove_from_host(env, env.host(c.dest.uri), uuid)  # first: never two running copies
     failpoint("migrate-revert:after-cleanup")
     journal.advance(env, entry_id, "start")
     sconn = env.host(c.source.uri)
@@ -587,12 +601,45 @@ def _undecided(env: ComputeEnv, entry_id: int, move_id: int, reason: str) -> Non
 
 def recover_decision(env: ComputeEnv, entry: JournalEntry) -> str:
     """A confirm or revert a dead controller left: run again from its start (idempotent)."""
-    move_id = entry.payload["move_id"]
+    move_id, failed = entry.payload["move_id"], entry.payload.get(EVACUATED_FROM)
     if entry.operation == "migrate-confirm":
-        _confirm(env, entry.id, move_id)
+        _confirm(env, entry.id, move_id, failed)
         return f"confirm interrupted at step {entry.step}: finished"
-    _revert(env, entry.id, move_id)
+    _revert(env, entry.id, move_id, failed)
     return f"revert interrupted at step {entry.step}: finished, server back on its source"
+
+
+def decide_without(env: ComputeEnv, ctx: RequestContext, uuid: str, failed: str) -> str:
+    """An undecided move with a copy on ``failed``, a fenced host being evacuated, decided
+    without asking that host (kumo.compute.evacuate); ``confirm`` or ``revert``, what was done.
+
+    The failed host is the move's target -- the server recorded there, its running copy lost
+    with the host: the move is reverted onto its source, which keeps a complete stopped copy of
+    it as it was before the move (its disks, old flavor and claim); started again if it ran.
+    What was written on the target since the move is lost, as in any evacuation here, but not
+    the disks (an evacuation rebuilds them from the image). Nova's evacuate refuses a server in
+    VERIFY_RESIZE (compute/api.py: active, stopped, error only), and Masakari resets it to
+    error to evacuate it by a rebuild (host_failure.py); the source's copy is the better spare.
+
+    The failed host is the move's source -- its kept stopped copy unusable, a revert impossible:
+    the move is confirmed; the server runs on where it is, the source's claim is released.
+
+    The failed host is not asked: the copy left on it is removed when it answers again, before
+    its fencing is cleared (kumo.compute.evacuated_cleanup: the entry names it
+    ``evacuated_from``)."""
+    with env.db.session_scope(readonly=True) as s:
+        move = pending(s, uuid)
+        target_failed = move is not None and move.dest_node == failed
+    verb = "revert" if target_failed else "confirm"
+    _decide(env, ctx, uuid, verb, failed)
+    return verb
+
+
+def undecided_with(s: Session, host_id: int) -> list[Move]:
+    """The moves waiting for confirm or revert with a copy on the host (source or target)."""
+    return list(s.scalars(select(Move).where(
+        Move.status == MoveStatus.FINISHED.value,
+        (Move.source_host_id == host_id) | (Move.dest_host_id == host_id)).order_by(Move.id)))
 
 
 # --- what others need to know of moves ------------------------------------------------------------
