@@ -18,7 +18,7 @@ import click
 
 from kumo.cli import completion as complete
 from kumo.cli.output import Output, list_options, show_options
-from kumo.cli.servers import _waited, run, server
+from kumo.cli.servers import _handed_over, _waited, run, server, wait_option
 from kumo.errors import InvalidInput
 
 MOVE_COLUMNS = ("id", "type", "status", "source", "dest", "old_flavor", "new_flavor", "created",
@@ -81,13 +81,24 @@ def migrate() -> None:
 @click.option("--host", default=None, shell_complete=complete.hosts,
               help="Exact name of the target host (the scheduler's filters still apply).")
 @tpm_option
+@wait_option
 @show_options
-def migrate_move(server_ref: str, host: str | None, accept_new_tpm: bool, out: Output) -> None:
-    from kumo.compute import moves
+def migrate_move(server_ref: str, host: str | None, accept_new_tpm: bool, wait: bool,
+                 out: Output) -> None:
+    out.one(run(lambda env, ctx: _move(env, ctx, f"migrating {server_ref}", wait,
+                                       server_ref, host=host, accept_new_tpm=accept_new_tpm),
+                recover=True))
 
-    out.one(run(lambda env, ctx: _waited(f"migrating {server_ref}", lambda: (
-        moves.migrate_server(env, ctx, server_ref, host=host,
-                             accept_new_tpm=accept_new_tpm))), recover=True))
+
+def _move(env: Any, ctx: Any, what: str, wait: bool, server_ref: str, **how: Any) -> Any:
+    """Begin the move (checks, claim, journal) and carry it out -- here, or with ``--no-wait``
+    in a detached finisher (kumo.compute.background), returning the server busy (RESIZE)."""
+    from kumo.compute import moves, servers
+
+    started = moves.start(env, ctx, server_ref, **how)
+    if wait or not _handed_over(env, started.entry_id):
+        _waited(what, lambda: moves.run(env, started))
+    return servers.show_server(env, ctx, started.uuid)
 
 
 _decision_commands(migrate, "migration")
@@ -122,7 +133,7 @@ def resize() -> None:
 
     Options of `resize SERVER` (see `kumo server resize SERVER --help`): --flavor FLAVOR (the
     same as FLAVOR), --confirm / --revert (openstackclient's older flags), --accept-new-tpm,
-    and the output options -f/-c."""
+    --no-wait, and the output options -f/-c."""
 
 
 @resize.command("_move", hidden=True)
@@ -136,9 +147,10 @@ def resize() -> None:
 @click.option("--revert", "decide", flag_value="revert",
               help="Revert a resize waiting in VERIFY_RESIZE (as `resize revert`).")
 @tpm_option
+@wait_option
 @show_options
 def resize_move(server_ref: str, flavor_arg: str | None, flavor: str | None,
-                decide: str | None, accept_new_tpm: bool, out: Output) -> None:
+                decide: str | None, accept_new_tpm: bool, wait: bool, out: Output) -> None:
     from kumo.compute import moves
 
     chosen = flavor_arg or flavor
@@ -154,8 +166,8 @@ def resize_move(server_ref: str, flavor_arg: str | None, flavor: str | None,
             return moves.confirm_server(env, ctx, server_ref)
         if decide == "revert":
             return moves.revert_server(env, ctx, server_ref)
-        return _waited(f"resizing {server_ref}", lambda: moves.resize_server(
-            env, ctx, server_ref, chosen, accept_new_tpm=accept_new_tpm))
+        return _move(env, ctx, f"resizing {server_ref}", wait, server_ref, flavor=chosen,
+                     accept_new_tpm=accept_new_tpm)
     out.one(run(action, recover=True))
 
 

@@ -39,7 +39,14 @@ def _finishers() -> dict[str, Callable[[ComputeEnv, JournalEntry], Any]]:
                                            e.payload.get("timeout_override")),
         "reboot-hard": lambda env, e: power.run(env, e.id, e.instance_uuid, "reboot-hard"),
         "delete": lambda env, e: teardown.run_delete(env, e.id, e.instance_uuid),
+        "migrate": _move,
+        "resize": _move,
     }
+
+
+def _move(env: ComputeEnv, entry: JournalEntry) -> Any:
+    from kumo.compute import moves
+    return moves.run(env, moves.entry_started(entry))
 
 
 def _create(env: ComputeEnv, entry: JournalEntry) -> Any:
@@ -51,7 +58,7 @@ def _create(env: ComputeEnv, entry: JournalEntry) -> Any:
         pending_delete.run_queued(env, entry.instance_uuid)
 
 
-OPERATIONS = ("create", "start", "stop", "reboot", "reboot-hard", "delete")
+OPERATIONS = ("create", "start", "stop", "reboot", "reboot-hard", "delete", "migrate", "resize")
 
 
 def hand_over(env: ComputeEnv, entry_id: int) -> None:

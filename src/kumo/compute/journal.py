@@ -55,6 +55,7 @@ RECOVERERS: dict[str, str] = {
     "set-password": "kumo.compute.passwords:recover_set_password",
     "evacuate": "kumo.compute.evacuate:recover_evacuate",
     "migrate": "kumo.compute.moves:recover_move",
+    "resize": "kumo.compute.moves:recover_move",
     "migrate-confirm": "kumo.compute.moves:recover_decision",
     "migrate-revert": "kumo.compute.moves:recover_decision",
     "drain": "kumo.compute.drain:recover_drain",

@@ -13,7 +13,8 @@ for a resize), availability zone, server group, aggregates -- the request evacua
 ``allow_resize_to_same_host`` default, False): the guest's domain and volumes are named for the
 instance, so the old and new copies need two hosts to be kept side by side until confirm.
 
-migrate (journal operation ``migrate``; step = the step about to be taken):
+migrate (journal operation ``migrate``, ``resize`` for a resize; step = the step about to be
+taken):
 
     claimed    target claimed (a ``migrations`` row holds the claim, kumo.db.models.moves),
                server RESIZE (task resize_prep) -- one transaction with the claim
@@ -95,6 +96,19 @@ CARRIED = (naming.ROOT, naming.EPHEMERAL, naming.CONFIG)
 FORWARD_STEPS = ("define", "start")
 #: decision-entry payload key: the fenced host of one copy, not asked (decide_without)
 EVACUATED_FROM = "evacuated_from"
+
+
+def operation_of(kind: MoveKind) -> str:
+    """A move's journal operation: ``resize`` for a resize, ``migrate`` for a cold migration
+    (entries before resize had its own name say ``migrate`` with payload kind ``resize``: both
+    are recovered by recover_move, which reads the kind from the migration row)."""
+    return "resize" if kind is MoveKind.RESIZE else "migrate"
+
+
+def entry_started(entry: JournalEntry) -> Started:
+    """The move a migrate or resize entry journals (for a finisher that takes it over)."""
+    return Started(entry.instance_uuid or "", entry.id, entry.payload["move_id"],
+                   entry.payload.get("target", ""))
 
 
 def snapshot(inst: Instance) -> dict[str, Any]:
@@ -196,7 +210,7 @@ def start(env: ComputeEnv, ctx: RequestContext, ref: str, *, host: str | None = 
         s.add(move)
         s.flush()
         row.task_state = RESIZE_PREP
-        entry = journal.begin(s, env, ctx, "migrate", uuid, "claimed", move_id=move.id,
+        entry = journal.begin(s, env, ctx, operation_of(kind), uuid, "claimed", move_id=move.id,
                               kind=kind.value, source=row.node, target=dest.name,
                               old_vm_state=was, source_digest=row.config_digest,
                               source_backend=row.backend)
