@@ -16,7 +16,8 @@ from kumo.db.models import JournalEntry
 from kumo.db.models.moves import Move
 from kumo.periodic import host_liveness
 from tests.compute.fleet import fail_host
-from tests.compute.test_moves import A, B, C, cloud, consistent, domains, row, uri, used, volumes  # noqa: F401
+from tests.compute.test_moves import (A, B, cloud, consistent, domains, row, uri,  # noqa: F401
+                                      used, volumes)
 
 
 def _fail(env, hosts, name: str, admin) -> None:
@@ -30,6 +31,16 @@ def _back(env, hosts, name: str, admin) -> None:
     hosts[uri(name)].calls.clear()
     host_liveness.run(env)
     evacuate.set_fenced(env, admin, name, False)
+
+
+def _stale_copy_goes_when_back(env, hosts, admin, failed: str, uuid: str, runs_on: str) -> None:
+    """The failed host still has its copy of the server; when it answers again that copy is
+    removed (domain and volumes), never started, and the server runs on ``runs_on`` only."""
+    assert f"kumo-{uuid}" in hosts[uri(failed)].domains
+    _back(env, hosts, failed, admin)
+    assert domains(hosts, uuid) == {runs_on: "running"}
+    assert volumes(hosts, failed, uuid) == set()
+    assert not [c for c in hosts[uri(failed)].calls if c.op == "start"]
 
 
 def test_the_target_failed_the_move_is_reverted_onto_its_source(cloud, admin):
@@ -62,11 +73,7 @@ def test_the_target_failed_the_move_is_reverted_onto_its_source(cloud, admin):
     assert used(env)[A] == (2, 512, 4, 2)
     consistent(env)
     # kvm-b answers again: its stale copy of vm is removed before its fencing is cleared
-    assert f"kumo-{vm.uuid}" in hosts[uri(B)].domains
-    _back(env, hosts, B, admin)
-    assert domains(hosts, vm.uuid) == {A: "running"}
-    assert volumes(hosts, B, vm.uuid) == set()
-    assert not [c for c in hosts[uri(B)].calls if c.op == "start"]
+    _stale_copy_goes_when_back(env, hosts, admin, B, vm.uuid, runs_on=A)
 
 
 def test_the_source_failed_the_move_is_confirmed_where_it_runs(cloud, admin):
@@ -92,11 +99,7 @@ def test_the_source_failed_the_move_is_confirmed_where_it_runs(cloud, admin):
             JournalEntry.operation == "migrate-confirm")).all()
         assert (confirm.state, confirm.payload["evacuated_from"]) == ("done", A)
     # kvm-a was never asked; when it answers, vm's kept copy is removed, never started
-    assert f"kumo-{vm.uuid}" in hosts[uri(A)].domains
-    _back(env, hosts, A, admin)
-    assert domains(hosts, vm.uuid) == {B: "running"}
-    assert volumes(hosts, A, vm.uuid) == set()
-    assert not [c for c in hosts[uri(A)].calls if c.op == "start"]
+    _stale_copy_goes_when_back(env, hosts, admin, A, vm.uuid, runs_on=B)
 
 
 def test_a_source_that_is_down_too_leaves_the_move_undecided_with_the_reason(cloud, admin):

@@ -17,8 +17,9 @@ from kumo.config import Settings
 from kumo.db.models import Instance, JournalEntry
 from kumo.periodic import resize_confirm
 from kumo.serve.controller import default_tasks
-from tests.compute.conftest import alice, fake_hosts, image_file  # noqa: F401
-from tests.compute.test_moves import A, B, C, cloud, consistent, domains, row, uri, used  # noqa: F401
+from tests.compute.conftest import fake_hosts, image_file  # noqa: F401
+from tests.compute.test_moves import (A, B, C, cloud, consistent, domains, row,  # noqa: F401
+                                      uri, used)
 
 WINDOW = 3600.0
 

@@ -210,7 +210,8 @@ def start(env: ComputeEnv, ctx: RequestContext, ref: str, *, host: str | None = 
         s.add(move)
         s.flush()
         row.task_state = RESIZE_PREP
-        entry = journal.begin(s, env, ctx, operation_of(kind), uuid, "claimed", move_id=move.id,
+        entry = journal.begin(s, env, ctx, operation_of(kind), uuid, "claimed",
+                              move_id=move.id,
                               kind=kind.value, source=row.node, target=dest.name,
                               old_vm_state=was, source_digest=row.config_digest,
                               source_backend=row.backend)
