@@ -122,3 +122,26 @@ def carry_out(env: ComputeEnv, entry: JournalEntry) -> Any:
     """Carry out the recorded operation of ``entry`` (begun by servers.begin_operation), in
     this process: the finisher's work, or an API's worker thread's."""
     return _finishers()[entry.operation](env, entry)
+
+
+def carry_out_in_thread(env: ComputeEnv, entry_id: int) -> None:
+    """``carry_out`` on a worker thread of this process (an API request that answers at once:
+    the EC2 API's lifecycle actions, a queued delete the request itself took); a failure is
+    recorded on the server by the operation itself, and logged here."""
+    import threading
+
+    from kumo import logs
+
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        s.expunge(entry)
+
+    def run() -> None:
+        try:
+            carry_out(env, entry)
+        except KumoError as e:
+            logs.get(__name__).warning("%s of server %s failed: %s", entry.operation,
+                                       entry.instance_uuid, e)
+
+    threading.Thread(target=run, name=f"{entry.operation}-{(entry.instance_uuid or '')[:8]}",
+                     daemon=True).start()

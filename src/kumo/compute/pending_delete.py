@@ -78,6 +78,21 @@ def request(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[int, str, b
     return entry_id, uuid, _create_ended(env, uuid) and take(env, uuid) == entry_id
 
 
+def request_in_background(env: ComputeEnv, ctx: RequestContext, ref: str) -> bool:
+    """``request`` for an API that answers at once (EC2's TerminateInstances, the Compute
+    API's DELETE): a delete this request took is carried out on a worker thread. False when no
+    create of the server runs (delete it as any server)."""
+    queued = request(env, ctx, ref)
+    if queued is None:
+        return False
+    entry_id, _uuid, now = queued
+    if now:
+        from kumo.compute import background
+
+        background.carry_out_in_thread(env, entry_id)
+    return True
+
+
 def check_not_deleted(env: ComputeEnv, uuid: str) -> None:
     """BuildStopped if a delete of the server is queued (the build stops before its next
     step)."""

@@ -43,7 +43,7 @@ from kumo.api.auth import context, env_of
 from kumo.api.routers import consoles
 from kumo.api.routers.compute import api_version, microversion
 from kumo.api.routers.server_moves import MOVE_ACTIONS, Migrate, Resize, move_action
-from kumo.compute import naming, reschedule
+from kumo.compute import naming, pending_delete, reschedule
 from kumo.compute import servers as service
 from kumo.compute.context import RequestContext
 from kumo.compute.states import host_id_hash
@@ -273,7 +273,11 @@ def _evacuate(env: Any, ctx: RequestContext, server_id: str, host: str | None) -
 @router.delete("/servers/{server_id}", status_code=204)
 def delete(server_id: str, request: Request, ctx: RequestContext = Depends(context)) -> Response:
     _by_id(request, ctx, server_id)
-    service.delete_server(env_of(request), ctx, server_id)
+    env = env_of(request)
+    # a server still building (BUILD): the delete is queued behind its build, which stops at
+    # its next step, as Nova deletes a server in BUILD (kumo.compute.pending_delete)
+    if not pending_delete.request_in_background(env, ctx, server_id):
+        service.delete_server(env, ctx, server_id)
     return Response(status_code=204)
 
 

@@ -23,7 +23,6 @@ instance id is InvalidInstanceID.NotFound, exactly as one that never existed.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,14 +33,14 @@ from sqlalchemy.orm import Session, selectinload
 from kumo import logs
 from kumo.compute import background, pending_delete
 from kumo.compute import servers as service
-from kumo.db.models import Host, Image, Instance, JournalEntry, Port
+from kumo.db.models import Host, Image, Instance, Port
 from kumo.ec2 import ids
 from kumo.ec2.actions import images, tags as tag_actions
 from kumo.ec2.call import Call, action
 from kumo.ec2.errors import Ec2Error
 from kumo.ec2.idempotency import tokens_of
 from kumo.ec2.paging import paged
-from kumo.errors import KumoError, StateError
+from kumo.errors import StateError
 from kumo.scheduler.inventory import DEFAULT_ZONE, zone_of
 
 log = logs.get(__name__)
@@ -282,11 +281,7 @@ def _lifecycle(call: Call, what: str, **payload: Any) -> list[dict[str, Any]]:
         if what == "terminate" and st == PENDING:
             # its build still runs: the delete is queued behind it and the build stops at its
             # next step (kumo.compute.pending_delete); carried out here if the build ended
-            queued = pending_delete.request(env, call.ctx, uuid)
-            if queued is not None:
-                entry_id, _uuid, now = queued
-                if now:
-                    _carry_out_in_background(env, entry_id)
+            if pending_delete.request_in_background(env, call.ctx, uuid):
                 continue
         try:
             entry_id, _ = service.begin_operation(env, call.ctx, uuid, operation, **payload)
@@ -294,7 +289,7 @@ def _lifecycle(call: Call, what: str, **payload: Any) -> list[dict[str, Any]]:
             raise Ec2Error("IncorrectInstanceState",
                            f"The instance '{ids.instance_id(uuid)}' cannot be {_verb(what)} "
                            f"now: {e}") from None
-        _carry_out_in_background(env, entry_id)
+        background.carry_out_in_thread(env, entry_id)
     with env.db.session_scope(readonly=True) as s:
         now_rows = {i.uuid: i for i in s.scalars(select(Instance).where(
             Instance.uuid.in_(uuids)))}
@@ -307,21 +302,6 @@ def _lifecycle(call: Call, what: str, **payload: Any) -> list[dict[str, Any]]:
 def _verb(what: str) -> str:
     return {"start": "started", "stop": "stopped", "reboot": "rebooted",
             "terminate": "terminated"}[what]
-
-
-def _carry_out_in_background(env, entry_id: int) -> None:
-    with env.db.session_scope(readonly=True) as s:
-        entry = s.get_one(JournalEntry, entry_id)
-        s.expunge(entry)
-
-    def run() -> None:
-        try:
-            background.carry_out(env, entry)
-        except KumoError as e:  # recorded on the server by the operation itself
-            log.warning("%s of server %s failed: %s", entry.operation, entry.instance_uuid, e)
-
-    threading.Thread(target=run, name=f"{entry.operation}-{entry.instance_uuid[:8]}",
-                     daemon=True).start()
 
 
 @action("StartInstances", ("InstanceId", "AdditionalInfo"), mutating=True)
