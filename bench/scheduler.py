@@ -3,6 +3,7 @@ weigher enabled, every host scored, claiming as it goes (in-memory claim store).
 
     .venv/bin/python bench/scheduler.py [--hosts 1000 10000] [--requests 2000] [--seed 7]
                                         [--scenarios mixed wide spread] [--nowhere 0.1]
+                                        [--engine compiled numpy]
 
 Every host's capabilities are drawn from dozens of classes (QEMU version, OVMF with or without
 Secure Boot, swtpm, CPU generation; Xen and Hyper-V versions) so the GuestPolicy filter runs the
@@ -14,6 +15,11 @@ filter + weigh + claim for one single-instance request; NoValidHost answers incl
 counted), the NoValidHost cost (a share ``--nowhere`` of requests fit no host; their summary is
 built only when read, and what reading it costs is printed apart), peak memory, and -- at 1,000
 hosts -- the per-host reference scheduler's rate on the same fleet for comparison.
+
+``--engine``: ``compiled`` (the default) decides with the compiled kernel
+(kumo.scheduler.kernel, what ``kumo serve`` uses; its load -- numba's import and compile or
+cache read -- is timed apart, before the runs), ``numpy`` with the numpy path a one-shot
+command uses; both decide identically.
 """
 
 from __future__ import annotations
@@ -182,13 +188,13 @@ def _build_requests(n: int, rng: random.Random, host_names: list[str],
 
 
 def run(n_hosts: int, n_requests: int, seed: int, scenario: str = "mixed",
-        nowhere: float = 0.0) -> dict:
+        nowhere: float = 0.0, engine: str = "numpy") -> dict:
     rng = random.Random(seed)
     t0 = time.perf_counter()
     hosts = build_fleet(n_hosts, rng)
     requests = build_requests(n_requests, rng, [h.name for h in hosts], scenario, nowhere)
     store = InMemoryClaimStore.from_hosts(hosts)
-    sched = Scheduler(CONFIG, hosts, store)
+    sched = Scheduler(CONFIG, hosts, store, compiled=engine == "compiled")
     build_s = time.perf_counter() - t0
     if scenario == "spread":
         # warm the guest policy's per-class answers (a cache of its own, kept across
@@ -288,15 +294,15 @@ SCENARIOS = {
 }
 
 
-def report(n: int, args, scenario: str) -> None:
-    r = run(n, args.requests, args.seed, scenario, args.nowhere)
+def report(n: int, args, scenario: str, engine: str) -> None:
+    r = run(n, args.requests, args.seed, scenario, args.nowhere, engine)
     fleet = r["sched"].fleet
     arrays = sum(a.nbytes for a in (fleet.capacity, fleet.ratio, fleet.limit, fleet.base,
                                     fleet.pending, fleet.free, fleet.neg_instances,
                                     fleet.heartbeat, fleet.forced_down))
-    arrays += sum(c.nbytes for c in fleet.like_counts.values())
+    arrays += fleet.like_mat.nbytes
     classes = len({h.capabilities for h in r["hosts_list"]})
-    print(f"{n:>6} hosts, {r['requests']} requests ({r['failed']} NoValidHost), "
+    print(f"{n:>6} hosts, {engine} engine, {r['requests']} requests ({r['failed']} NoValidHost), "
           f"fleet built in {r['build_s']:.2f} s; last request had {r['candidates']} candidates")
     print(f"  capability classes {classes:5d} (distinct host capabilities GuestPolicy sees)")
     print(f"  decisions/s   {r['rate']:10.0f}   ({r['cpu_rate']:.0f} per CPU-second; "
@@ -330,15 +336,25 @@ def main(argv: list[str] | None = None) -> int:
                     default=["mixed", "wide", "spread"])
     ap.add_argument("--nowhere", type=float, default=0.1,
                     help="share of requests that fit no host (default 0.1)")
+    ap.add_argument("--engine", nargs="+", choices=["compiled", "numpy"], default=["compiled"],
+                    help="decide with the compiled kernel (long-running processes) and/or the "
+                         "numpy path (one-shot commands)")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--no-tracemalloc", action="store_true")
     args = ap.parse_args(argv)
     print(f"filters: {', '.join(CONFIG.filters)}")
     print(f"weighers: {', '.join(f'{k}={v:g}' for k, v in CONFIG.weighers.items())}")
+    if "compiled" in args.engine:
+        from kumo.scheduler import kernel
+        t, c = time.perf_counter(), time.process_time()
+        kernel.load()
+        print(f"compiled kernel loaded in {time.perf_counter() - t:.2f} s wall, "
+              f"{time.process_time() - c:.2f} CPU-s (numba import + compile or cache read)")
     for scenario in args.scenarios:
         print(f"\n== scenario {scenario}: {SCENARIOS[scenario]}")
         for n in args.hosts:
-            report(n, args, scenario)
+            for engine in args.engine:
+                report(n, args, scenario, engine)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\npeak RSS of the process: {peak_kib / 1024:.0f} MiB")
     return 0

@@ -1,6 +1,7 @@
 """The columnar engine and the per-host reference agree exactly on random fleets: the same
 pass/fail sets, bit-identical weights, the same host for every request (ties included), the same
-NoValidHost summaries, and the same usage after claiming."""
+NoValidHost summaries, and the same usage after claiming -- on each of the engine's paths: the
+numpy one (one-shot commands) and the compiled kernel (long-running processes)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ def random_requests(rng: random.Random, hosts, n: int):
     return out
 
 
+#: the engine's decision paths (Scheduler's ``compiled``)
+PATHS = {"numpy": False, "compiled": True}
+
+
+def engine(config, hosts, store, path: str) -> Scheduler:
+    s = Scheduler(config, hosts, store, compiled=PATHS[path])
+    # the path asked for is the one deciding (a plugin the kernel does not know would fall
+    # back to numpy silently: these configs use built-in plugins only)
+    assert (s._plan is not None) == PATHS[path]
+    return s
+
+
 CONFIGS = {
     "defaults": SchedulerConfig(),
     "everything": SchedulerConfig(
@@ -135,12 +148,13 @@ def usage_of(h):
             {p: v for p, v in counts.items() if v})
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
 @pytest.mark.parametrize("seed", range(8))
-def test_columnar_equals_reference(seed, config):
+def test_columnar_equals_reference(seed, config, path):
     rng = random.Random(seed)
     hosts = random_fleet(rng, rng.choice([25, 60, 120]))
-    fast = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
+    fast = engine(config, hosts, InMemoryClaimStore.from_hosts(hosts), path)
     slow = ReferenceScheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
     outcomes = set()
     for k, req in enumerate(random_requests(rng, hosts, 90)):
@@ -186,8 +200,9 @@ def _other_schedulers(rng: random.Random, hosts, stores):
     return usage, liveness
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("seed", range(6))
-def test_columnar_equals_reference_as_rows_change_between_decisions(seed):
+def test_columnar_equals_reference_as_rows_change_between_decisions(seed, path):
     """The engine kept in step incrementally (``apply_changes``: usage and liveness of the
     rows that changed; ``update_hosts(keep_usage=True)`` when a host's static columns
     changed) decides as the reference does on the changed hosts, NoValidHost included."""
@@ -196,7 +211,7 @@ def test_columnar_equals_reference_as_rows_change_between_decisions(seed):
     hosts = random_fleet(rng, rng.choice([30, 60]))
     fast_store = InMemoryClaimStore.from_hosts(hosts)
     slow_store = InMemoryClaimStore.from_hosts(hosts)
-    fast = Scheduler(config, hosts, fast_store)
+    fast = engine(config, hosts, fast_store, path)
     slow = ReferenceScheduler(config, hosts, slow_store)
     failures = 0
     for k, req in enumerate(random_requests(rng, hosts, 80)):

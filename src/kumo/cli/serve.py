@@ -40,6 +40,11 @@ def serve(ctx: click.Context, config_file: str | None) -> None:
     log = logs.get("kumo.serve")
 
     http.check_tls(settings)
+    # the scheduler's compiled kernel: a long-running process pays numba's import and compile
+    # once, in the background, and places with the numpy path meanwhile (the same decisions)
+    from kumo.scheduler import kernel
+    kernel.load_in_background(lambda e: log.warning(
+        "scheduler: compiled kernel unavailable (%s); placing with the numpy path", e))
     controller = Controller(settings)
     sock = http.listen(settings)
     controller.start()

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from kumo.scheduler import kernel
 from kumo.scheduler.claims import Claim, ClaimStore, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
@@ -59,8 +60,16 @@ class _Names(Sequence[str]):
 class Scheduler:
     """``Scheduler(config, hosts, claims).select(request) -> Placement`` (or NoValidHost)."""
 
-    def __init__(self, config: SchedulerConfig, hosts: Iterable[HostView], claims: ClaimStore):
+    def __init__(self, config: SchedulerConfig, hosts: Iterable[HostView], claims: ClaimStore,
+                 *, compiled: bool | None = None):
+        """``compiled``: decide with the compiled kernel (kumo.scheduler.kernel) -- True loads
+        it now (numba's import and compile, for long-running processes), False never, None
+        (the default) once something in the process has loaded it (``kumo serve`` does; a
+        one-shot command does not, and pays nothing). Both paths decide identically."""
         self.config = config
+        self._compiled = compiled
+        if compiled:
+            kernel.load()
         self.filters = config.build_filters()
         self.weighers = config.build_weighers()
         self.claims = claims
@@ -97,12 +106,16 @@ class Scheduler:
         for f in self._static:
             fleet.classes(f)  # encode now, not on the first request
         fleet.static_classes(self._static)
+        plan = (None if self._compiled is False else
+                kernel.KernelPlan.of(self._dynamic, self.weighers, mults, fleet,
+                                     self.config.alternates))
         with self._lock:
             old = getattr(self, "fleet", None)
             if keep_usage and old is not None:
                 fleet.carry_from(old)
             self.fleet = fleet
             self._mults = mults
+            self._plan = plan
 
     def apply_changes(self, usage: Mapping[str, HostUsage],
                       liveness: Mapping[str, tuple[float | None, bool]]) -> None:
@@ -170,15 +183,9 @@ class Scheduler:
         static candidates only, into the fleet's preallocated buffers; the result is a view of
         one of them, valid until the next decision (callers hold the scheduler's lock)."""
         fleet = self.fleet
-        key = self._static_key(request)
-        sidx = fleet.cache_get(key)
+        sidx = self._static_or_none(request, ctx)
         if sidx is None:
-            # a cold static mask costs a pass over the classes (and the guest policy for the
-            # ones it has not seen): not worth it when a dynamic filter passes no host anyway
-            # (a flavor larger than any host's free room: the usual NoValidHost)
-            if any(f.fits_nowhere(fleet, request, ctx) for f in self._dynamic):
-                return fleet.buf_i[:0]
-            sidx = self._static_candidates(request, ctx, key)
+            return fleet.buf_i[:0]
         m = sidx.size
         if m == 0:
             return sidx
@@ -227,14 +234,44 @@ class Scheduler:
             np.add(total, buf, out=total)
         return total
 
+    def _static_or_none(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray | None:
+        """The static candidates (cached per distinct request), or None when a dynamic filter
+        already says no host passes: a cold static mask costs a pass over the classes (and the
+        guest policy for the ones it has not seen), not worth it when the flavor is larger
+        than any host's free room (the usual NoValidHost)."""
+        fleet = self.fleet
+        key = self._static_key(request)
+        sidx = fleet.cache_get(key)
+        if sidx is None:
+            if any(f.fits_nowhere(fleet, request, ctx) for f in self._dynamic):
+                return None
+            sidx = self._static_candidates(request, ctx, key)
+        return sidx
+
     def _decide(self, request: RequestSpec,
                 ctx: DecisionContext) -> tuple[int, float, tuple[str, ...]] | None:
         """(host index, its weight, the alternates' names) or None when no host passes."""
-        cand = self._candidates(request, ctx)
-        if cand.size == 0:
-            return None
-        total = self._weights(request, cand)
-        j = int(total.argmax())  # first of the best = smallest name (hosts sorted by name)
+        plan = self._plan
+        kern = None if plan is None or self._compiled is False else kernel.loaded()
+        if kern is not None:
+            sidx = self._static_or_none(request, ctx)
+            if sidx is None or sidx.size == 0:
+                return None
+            k = plan.decide(kern, self.fleet, request, ctx.now, sidx)
+            if k == 0:
+                return None
+            cand, total = self.fleet.buf_i[:k], self.fleet.buf_f[1, :k]
+            j = int(plan.out[0])
+            if self.config.host_subset_size == 1:
+                names = self.fleet.names
+                alts = tuple(names[cand[a]] for a in plan.out[1:min(k, plan.out.size)].tolist())
+                return int(cand[j]), float(total[j]), alts
+        else:
+            cand = self._candidates(request, ctx)
+            if cand.size == 0:
+                return None
+            total = self._weights(request, cand)
+            j = int(total.argmax())  # first of the best = smallest name (hosts sorted by name)
         k = self.config.host_subset_size
         if k > 1 and cand.size > 1:  # one of the k best, at random (Nova's host_subset_size)
             best = (np.argpartition(total, -k)[-k:] if k < cand.size

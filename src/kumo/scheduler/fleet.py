@@ -124,16 +124,22 @@ class Fleet:
         self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
         #: minus the instance count (the InstanceCount weigher's score)
         self.neg_instances = -(self.base[:, INSTANCES].astype(np.float64))
-        #: (property, value) -> instances per host whose image has that value
+        #: (property, value) -> instances per host whose image has that value: rows of one
+        #: 2-D array (``like_mat``, row ``like_rows[pair]``), so compiled code reads them all
         self.like_counts: dict[tuple[str, str], np.ndarray] = {}
+        self.like_rows: dict[tuple[str, str], int] = {}
         tracked = set(self.track)
+        pairs = sorted({(prop, value) for h in hs for prop, values in
+                        h.image_property_counts.items() if prop in tracked for value in values})
+        self.like_mat = np.zeros((max(4, len(pairs)), n))
+        for pv in pairs:
+            self._like_col(pv)
         for i, h in enumerate(hs):
             for prop, values in h.image_property_counts.items():
                 if prop not in tracked:
                     continue
                 for value, count in values.items():
-                    col = self.like_counts.setdefault((prop, value), np.zeros(n))
-                    col[i] = count
+                    self.like_counts[(prop, value)][i] = count
         self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -294,13 +300,26 @@ class Fleet:
                 out.append((p, v))
         return out
 
+    def _like_col(self, pv: tuple[str, str]) -> np.ndarray:
+        """The count row of ``pv``, a new zero row when the fleet has none yet (the array
+        doubles when full: rows are views, re-bound after it grows)."""
+        col = self.like_counts.get(pv)
+        if col is None:
+            row = len(self.like_rows)
+            if row == self.like_mat.shape[0]:
+                grown = np.zeros((2 * row, self.n))
+                grown[:row] = self.like_mat
+                self.like_mat = grown
+                self.like_counts = {k: grown[r] for k, r in self.like_rows.items()}
+            self.like_rows[pv] = row
+            col = self.like_counts[pv] = self.like_mat[row]
+        return col
+
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
         if self._watchers:
             self._freeze_watchers()
         for pv in values:
-            col = self.like_counts.get(pv)
-            if col is None:
-                col = self.like_counts[pv] = np.zeros(self.n)
+            col = self._like_col(pv)
             col[i] = max(0.0, col[i] + delta)
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
@@ -389,7 +408,9 @@ class Fleet:
         for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
                      "forced_down", "live_heartbeat"):
             setattr(snap, attr, getattr(self, attr).copy())
-        snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
+        snap.like_mat = self.like_mat.copy()
+        snap.like_rows = dict(self.like_rows)
+        snap.like_counts = {k: snap.like_mat[r] for k, r in self.like_rows.items()}
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)
         snap._static_classes = dict(self._static_classes)

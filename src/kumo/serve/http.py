@@ -117,6 +117,9 @@ def _worker(config_file: str | None, parent: int) -> None:
     logs.setup(settings.log_level, settings.log_format, settings.log_file,
                settings.controller_name)
     server = uvicorn.Server(uvicorn_config(create_app(Controller(settings)), settings))
+    from kumo.scheduler import kernel  # as ``kumo serve`` does: compiled placement, loaded aside
+    kernel.load_in_background(lambda e: logs.get("kumo.serve").warning(
+        "scheduler: compiled kernel unavailable (%s); placing with the numpy path", e))
 
     def watch_parent() -> None:
         while os.getppid() == parent:

@@ -1,0 +1,104 @@
+"""The compiled kernel's seams: who loads it and when, and which schedulers use it. (That it
+decides exactly as the numpy path and the reference do is tests/scheduler/test_equivalence.py,
+run over both paths.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig, kernel
+from kumo.scheduler.filters.resources import RAM
+from kumo.scheduler.plugins import FILTERS
+
+from tests.scheduler.helpers import NOW, host, request
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_one_shot_placement_never_imports_numba():
+    """A CLI create builds a Scheduler with the default compiled=None and decides once: the
+    numpy path, with no numba import or compile on its clock."""
+    got = _run("""
+        import sys
+        from tests.scheduler.helpers import NOW, host, request
+        from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig
+        hosts = [host("a"), host("b", vcpus=32)]
+        s = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts))
+        print(s.select(request(), now=NOW).host, "numba" in sys.modules)
+    """)
+    assert got == "b False"
+
+
+def test_a_scheduler_left_on_default_uses_the_kernel_once_the_process_loaded_it():
+    """kumo serve loads the kernel in the background; schedulers built before or after it use
+    it from then on (compiled=None), and compiled=False never does."""
+    got = _run("""
+        from tests.scheduler.helpers import NOW, host, request
+        from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig, kernel
+        hosts = [host("a"), host("b", vcpus=32)]
+        auto = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts))
+        never = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts),
+                          compiled=False)
+        calls = []
+        for s in (auto, never):
+            real = s._plan.decide if s._plan else None
+            if real:
+                s._plan.decide = lambda *a, real=real: calls.append(1) or real(*a)
+        first = [s.select(request(), now=NOW).host for s in (auto, never)]
+        before = len(calls)
+        kernel.load_in_background(print).join()
+        second = [s.select(request(), now=NOW).host for s in (auto, never)]
+        print(before, len(calls), first, second)
+    """)
+    assert got == "0 1 ['b', 'b'] ['a', 'a']"
+
+
+def test_a_plugin_the_kernel_does_not_know_keeps_the_numpy_path():
+    """A filter subclass may change the rule the kernel hard-codes: that scheduler decides with
+    the numpy path, whatever ``compiled`` says."""
+
+    class StrictRAM(RAM):
+        NAME = "StrictRAM"
+
+        def mask(self, fleet, request, ctx):
+            return fleet.free[self.COLUMN] >= 2 * self.requested(request)
+
+    FILTERS["StrictRAM"] = StrictRAM
+    try:
+        hosts = [host("a", ram_mib=4096), host("b", ram_mib=1536)]
+        config = SchedulerConfig(filters=("StrictRAM",), weighers={})
+        s = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=True)
+        assert s._plan is None
+        assert s.select(request(ram=1024), now=NOW).host == "a"
+    finally:
+        del FILTERS["StrictRAM"]
+
+
+def test_a_failed_background_load_is_reported_and_leaves_the_numpy_path(monkeypatch):
+    def broken():
+        raise ImportError("numba needs NumPy 2.5 or less")
+
+    monkeypatch.setattr(kernel, "load", broken)
+    seen = []
+    kernel.load_in_background(seen.append).join()
+    assert [str(e) for e in seen] == ["numba needs NumPy 2.5 or less"]
+
+
+@pytest.mark.parametrize("alternates", [0, 1, 3])
+def test_alternates_and_ties_by_name_on_the_kernel(alternates):
+    """Equal weights go to the smallest name; alternates follow by weight, then name."""
+    hosts = [host(n, vcpus=v) for n, v in (("d", 8), ("c", 16), ("b", 16), ("a", 8))]
+    config = SchedulerConfig(alternates=alternates, weighers={"FreeVCPU": 1.0})
+    s = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=True)
+    p = s.select(request(), now=NOW)
+    assert p.host == "b"
+    assert p.alternates == (("c", "a", "d")[:alternates],)
