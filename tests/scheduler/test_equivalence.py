@@ -231,3 +231,20 @@ def test_columnar_equals_reference_as_rows_change_between_decisions(seed, path):
         failures += a[0] == "NoValidHost"
     assert 0 < failures < 80, "the run should both place and reject"
     assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_paths_draw_alike_with_host_subset_size(seed):
+    """host_subset_size > 1 (one of the best at random): the reference has no draw, so the
+    paths are compared with each other -- the same random stream, the same picks."""
+    config = replace(CONFIGS["everything"], host_subset_size=3)
+    rng = random.Random(2000 + seed)
+    hosts = random_fleet(rng, 80)
+    requests = random_requests(rng, hosts, 60)
+    outcomes = []
+    for path in PATHS:
+        s = engine(config, hosts, InMemoryClaimStore.from_hosts(hosts), path)
+        s._rng = random.Random(seed)
+        outcomes.append([outcome(s, req) for req in requests])
+    assert outcomes[0] == outcomes[1]
+    assert len({o[0] for o in outcomes[0] if o[0] != "NoValidHost"}) > 3

@@ -26,7 +26,7 @@ from kumo.scheduler.claims import Claim, ClaimStore, HostUsage, Placement
 from kumo.scheduler.config import SchedulerConfig
 from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.explain import Explanation, explain
-from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet, FrozenView
+from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet, FrozenView, StaticSet
 from kumo.scheduler.model import HostView, RequestSpec, weight_multiplier
 from kumo.scheduler.plugins import DecisionContext, StaticFilter
 from kumo.scheduler.reasons import Reason, format_summary
@@ -91,7 +91,7 @@ class Scheduler:
         (by generation) than the views', and its liveness."""
         track = tuple(p for w, _ in self.weighers for p in w.tracked_properties())
         fleet = Fleet(hosts, track, [w.AGGREGATE_KEY for w, _ in self.weighers])
-        mults = []
+        mults, kind_mults = [], []
         for w, default in self.weighers:
             # per host kind (aggregates are the kind's), gathered
             per_kind = np.array([weight_multiplier(k, w.AGGREGATE_KEY, default)
@@ -103,11 +103,12 @@ class Scheduler:
                 mults.append(float(per_host[0]))  # no aggregate overrides it: a scalar is cheaper
             else:
                 mults.append(per_host)
+            kind_mults.append(per_kind if isinstance(mults[-1], np.ndarray) else mults[-1])
         for f in self._static:
             fleet.classes(f)  # encode now, not on the first request
         fleet.static_classes(self._static)
         plan = (None if self._compiled is False else
-                kernel.KernelPlan.of(self._dynamic, self.weighers, mults, fleet,
+                kernel.KernelPlan.of(self._dynamic, self.weighers, kind_mults, fleet,
                                      self.config.alternates))
         with self._lock:
             old = getattr(self, "fleet", None)
@@ -150,28 +151,32 @@ class Scheduler:
     def _static_key(self, request: RequestSpec) -> tuple:
         return ("static",) + tuple(f.request_key(request) for f in self._static)
 
-    def _static_candidates(self, request: RequestSpec, ctx: DecisionContext,
-                           key: tuple | None = None) -> np.ndarray:
-        """Indices of the hosts every static filter passes, cached per distinct request.
+    def _static_set(self, request: RequestSpec, ctx: DecisionContext,
+                    key: tuple | None = None) -> StaticSet:
+        """The hosts every static filter passes, cached per distinct request.
 
         On a miss the filters are answered per *static class* -- hosts alike for every static
         filter (Fleet.static_classes) -- in configured order, each filter only for the classes
         the ones before it left (and each class once per filter and request_key:
-        Fleet.class_answers), and the answer is gathered once into host indices: a cold
-        request costs one pass over the fleet, not one per filter."""
+        Fleet.class_answers): a cold request costs a pass over the classes, not over the
+        fleet (the numpy path gathers the host indices once, when it first needs them)."""
         fleet = self.fleet
         key = self._static_key(request) if key is None else key
-        sidx = fleet.cache_get(key)
-        if sidx is None:
+        got = fleet.cache_get(key)
+        if got is None:
             codes, table = fleet.static_classes(self._static)
             ok = np.ones(table.shape[0], dtype=bool)
             for j, f in enumerate(self._static):
                 fcodes = table[:, j]
                 ok &= fleet.class_answers(f, request, ctx, fcodes[ok])[fcodes]
-            sidx = np.flatnonzero(ok[codes])
-            sidx.flags.writeable = False
-            fleet.cache_put(key, sidx)
-        return sidx
+            got = StaticSet(ok, codes, fleet.static_members(self._static)[1])
+            fleet.cache_put(key, got)
+        return got
+
+    def _static_candidates(self, request: RequestSpec, ctx: DecisionContext,
+                           key: tuple | None = None) -> np.ndarray:
+        """Indices (ascending) of the hosts every static filter passes."""
+        return self._static_set(request, ctx, key).indices()
 
     def _static_mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
         mask = np.zeros(self.fleet.n, dtype=bool)
@@ -183,9 +188,10 @@ class Scheduler:
         static candidates only, into the fleet's preallocated buffers; the result is a view of
         one of them, valid until the next decision (callers hold the scheduler's lock)."""
         fleet = self.fleet
-        sidx = self._static_or_none(request, ctx)
-        if sidx is None:
+        static = self._static_or_none(request, ctx)
+        if static is None:
             return fleet.buf_i[:0]
+        sidx = static.indices()
         m = sidx.size
         if m == 0:
             return sidx
@@ -234,19 +240,19 @@ class Scheduler:
             np.add(total, buf, out=total)
         return total
 
-    def _static_or_none(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray | None:
+    def _static_or_none(self, request: RequestSpec, ctx: DecisionContext) -> StaticSet | None:
         """The static candidates (cached per distinct request), or None when a dynamic filter
         already says no host passes: a cold static mask costs a pass over the classes (and the
         guest policy for the ones it has not seen), not worth it when the flavor is larger
         than any host's free room (the usual NoValidHost)."""
         fleet = self.fleet
         key = self._static_key(request)
-        sidx = fleet.cache_get(key)
-        if sidx is None:
+        got = fleet.cache_get(key)
+        if got is None:
             if any(f.fits_nowhere(fleet, request, ctx) for f in self._dynamic):
                 return None
-            sidx = self._static_candidates(request, ctx, key)
-        return sidx
+            got = self._static_set(request, ctx, key)
+        return got
 
     def _decide(self, request: RequestSpec,
                 ctx: DecisionContext) -> tuple[int, float, tuple[str, ...]] | None:
@@ -254,18 +260,25 @@ class Scheduler:
         plan = self._plan
         kern = None if plan is None or self._compiled is False else kernel.loaded()
         if kern is not None:
-            sidx = self._static_or_none(request, ctx)
-            if sidx is None or sidx.size == 0:
+            static = self._static_or_none(request, ctx)
+            if static is None or static.size == 0:
                 return None
-            k = plan.decide(kern, self.fleet, request, ctx.now, sidx)
+            fleet = self.fleet
+            k = plan.decide(kern, fleet, request, ctx.now, static.classes,
+                            *fleet.static_members(self._static))
             if k == 0:
                 return None
-            cand, total = self.fleet.buf_i[:k], self.fleet.buf_f[1, :k]
-            j = int(plan.out[0])
+            cand, total = fleet.buf_i[:k], fleet.buf_f[1, :k]
             if self.config.host_subset_size == 1:
-                names = self.fleet.names
+                j = int(plan.out[0])
+                names = fleet.names
                 alts = tuple(names[cand[a]] for a in plan.out[1:min(k, plan.out.size)].tolist())
                 return int(cand[j]), float(total[j]), alts
+            # the kernel's candidates come class by class: in host order for the draw below,
+            # so that it picks as the numpy path does (a copy: this option only)
+            by_name = np.argsort(cand, kind="stable")
+            cand, total = cand[by_name], total[by_name]
+            j = 0
         else:
             cand = self._candidates(request, ctx)
             if cand.size == 0:

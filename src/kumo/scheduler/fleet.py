@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 RESOURCES = (("vcpus", "cpu_allocation_ratio"), ("ram_mib", "ram_allocation_ratio"),
              ("disk_gib", "disk_allocation_ratio"))
 VCPU, RAM, DISK, INSTANCES = 0, 1, 2, 3
+#: columns of ``Fleet.packed``, one row per host: the live heartbeat, free vCPU/RAM/disk (three
+#: columns from P_FREE), minus the instance count, the host's kind code, then the like-image
+#: counts (column P_LIKE + ``like_rows[pair]``)
+P_HEARTBEAT, P_FREE, P_NEG_INSTANCES, P_KIND, P_LIKE = 0, 1, 4, 5, 6
 MASK_CACHE_SIZE = 256
 #: per-class answers kept (one small array per static filter and distinct request_key)
 ANSWER_CACHE_SIZE = 4096
@@ -116,24 +120,28 @@ class Fleet:
             self.base[:] = np.array(base_rows, dtype=np.int64)
             self.heartbeat[:] = np.array(beats, dtype=np.float64)
             self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
-        #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
-        self.live_heartbeat = np.where(self.forced_down, np.nan, self.heartbeat)
-        #: the largest limit per resource over every host (a request beyond it fits nowhere)
-        self.max_limit = (self.limit.max(axis=0) if n else np.full(3, -1, dtype=np.int64))
-        #: free units per resource row (float64: exact for integers below 2**53)
-        self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
-        #: minus the instance count (the InstanceCount weigher's score)
-        self.neg_instances = -(self.base[:, INSTANCES].astype(np.float64))
-        #: (property, value) -> instances per host whose image has that value: rows of one
-        #: 2-D array (``like_mat``, row ``like_rows[pair]``), so compiled code reads them all
-        self.like_counts: dict[tuple[str, str], np.ndarray] = {}
-        self.like_rows: dict[tuple[str, str], int] = {}
+        # Every column a decision reads per host, in one row per host (``packed``): what the
+        # compiled kernel reads is one cache line per candidate, wherever the host is. The
+        # columns the filters and weighers read are views of it (bound by _bind_views).
         tracked = set(self.track)
         pairs = sorted({(prop, value) for h in hs for prop, values in
                         h.image_property_counts.items() if prop in tracked for value in values})
-        self.like_mat = np.zeros((max(4, len(pairs)), n))
-        for pv in pairs:
-            self._like_col(pv)
+        #: (property, value) -> its like-count column (P_LIKE + row)
+        self.like_rows: dict[tuple[str, str], int] = {pv: r for r, pv in enumerate(pairs)}
+        self.packed = _aligned_rows(n, P_LIKE + max(2, len(pairs)))
+        self._bind_views()
+        self._mirror: np.ndarray | None = None
+        self._mirror_pos: np.ndarray | None = None
+        self._mirror_order: np.ndarray | None = None
+        #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
+        self.live_heartbeat[:] = np.where(self.forced_down, np.nan, self.heartbeat)
+        #: the largest limit per resource over every host (a request beyond it fits nowhere)
+        self.max_limit = (self.limit.max(axis=0) if n else np.full(3, -1, dtype=np.int64))
+        #: free units per resource row (float64: exact for integers below 2**53)
+        self.free[:] = (self.limit - self.base[:, :3]).T
+        #: minus the instance count (the InstanceCount weigher's score)
+        self.neg_instances[:] = -(self.base[:, INSTANCES].astype(np.float64))
+        self.packed[:, P_KIND] = self.kind_codes
         for i, h in enumerate(hs):
             for prop, values in h.image_property_counts.items():
                 if prop not in tracked:
@@ -143,6 +151,7 @@ class Fleet:
         self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._static_members: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._answers: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
@@ -203,6 +212,20 @@ class Fleet:
             self._static_classes[key] = got
         return got
 
+    def static_members(self, filters: "Sequence[StaticFilter]") -> tuple[np.ndarray, np.ndarray]:
+        """The hosts grouped by ``static_classes`` code: ``order`` (host indices, ascending
+        within a class) and ``ptr`` -- class c's hosts are ``order[ptr[c]:ptr[c + 1]]``. What
+        the compiled kernel walks: a request's static candidates are a list of classes."""
+        key = tuple(f.NAME for f in filters)
+        got = self._static_members.get(key)
+        if got is None:
+            codes, table = self.static_classes(filters)
+            order = np.argsort(codes, kind="stable").astype(np.int64)
+            ptr = np.zeros(table.shape[0] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(codes, minlength=table.shape[0]), out=ptr[1:])
+            got = self._static_members[key] = (order, ptr)
+        return got
+
     def class_answers(self, f: "StaticFilter", request, ctx,
                       used: np.ndarray) -> np.ndarray:
         """Per class of ``fleet.classes(f)``, whether ``f`` passes it for ``request``, answered
@@ -256,6 +279,7 @@ class Fleet:
         used = self.base[i] + self.pending[i]
         self.free[:, i] = self.limit[i] - used[:3]  # integers, exact in float64
         self.neg_instances[i] = -float(used[INSTANCES])
+        self._sync(i)
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
@@ -289,6 +313,7 @@ class Fleet:
         for k in range(3):
             self.free[k, ix] = (self.limit[ix, k] - used[:, k]).astype(np.float64)
         self.neg_instances[ix] = -(used[:, INSTANCES].astype(np.float64))
+        self._sync(ix)
 
     def like_values(self, request) -> list[tuple[str, str]]:
         """(property, value) pairs of ``request`` (a RequestSpec) for the tracked properties,
@@ -300,19 +325,50 @@ class Fleet:
                 out.append((p, v))
         return out
 
+    def mirror(self, order: np.ndarray) -> np.ndarray:
+        """``packed``'s rows in ``order`` (a permutation of the hosts: Fleet.static_members'),
+        kept in step with every change from now on. What the compiled kernel walks: the hosts
+        of a static class are adjacent rows, read in sequence (at 100,000 hosts a row per host
+        scattered over the fleet costs a cache miss each)."""
+        if self._mirror is None or self._mirror_order is not order:
+            self._mirror = _aligned_rows(self.n, self.packed.shape[1])
+            np.take(self.packed, order, axis=0, out=self._mirror)
+            pos = np.empty(self.n, dtype=np.int64)
+            pos[order] = np.arange(self.n, dtype=np.int64)
+            self._mirror_pos, self._mirror_order = pos, order
+        return self._mirror
+
+    def _sync(self, ix) -> None:
+        """Rows ``ix`` (an index or an index array) of ``packed`` changed: copy them to the
+        mirror."""
+        if self._mirror is not None:
+            self._mirror[self._mirror_pos[ix]] = self.packed[ix]
+
+    def _bind_views(self) -> None:
+        """The per-host columns as views of ``packed``: ``free`` (3 x hosts), ``neg_instances``,
+        ``live_heartbeat`` and ``like_counts`` (pair -> column)."""
+        p = self.packed
+        self.live_heartbeat = p[:, P_HEARTBEAT]
+        self.free = p[:, P_FREE:P_FREE + 3].T
+        self.neg_instances = p[:, P_NEG_INSTANCES]
+        #: (property, value) -> instances per host whose image has that value
+        self.like_counts: dict[tuple[str, str], np.ndarray] = {
+            pv: p[:, P_LIKE + r] for pv, r in self.like_rows.items()}
+
     def _like_col(self, pv: tuple[str, str]) -> np.ndarray:
-        """The count row of ``pv``, a new zero row when the fleet has none yet (the array
-        doubles when full: rows are views, re-bound after it grows)."""
+        """The count column of ``pv``, a new zero column when the fleet has none yet (``packed``
+        doubles its like columns when full, and the views are bound again)."""
         col = self.like_counts.get(pv)
         if col is None:
-            row = len(self.like_rows)
-            if row == self.like_mat.shape[0]:
-                grown = np.zeros((2 * row, self.n))
-                grown[:row] = self.like_mat
-                self.like_mat = grown
-                self.like_counts = {k: grown[r] for k, r in self.like_rows.items()}
-            self.like_rows[pv] = row
-            col = self.like_counts[pv] = self.like_mat[row]
+            r = len(self.like_rows)
+            if P_LIKE + r == self.packed.shape[1]:
+                grown = _aligned_rows(self.n, P_LIKE + 2 * r)
+                grown[:, :P_LIKE + r] = self.packed
+                self.packed = grown
+                self._mirror = None  # rebuilt, wider, when next asked for
+            self.like_rows[pv] = r
+            self._bind_views()
+            col = self.like_counts[pv]
         return col
 
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
@@ -321,6 +377,7 @@ class Fleet:
         for pv in values:
             col = self._like_col(pv)
             col[i] = max(0.0, col[i] + delta)
+        self._sync(i)
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours is in flight on host ``i``: count it as used now."""
@@ -368,6 +425,7 @@ class Fleet:
         for k in range(3):
             self.free[k, take_new] = (self.limit[take_new, k] - used[:, k]).astype(np.float64)
         self.neg_instances[take_new] = -(used[:, INSTANCES].astype(np.float64))
+        self._sync(take_new)
 
     def set_liveness(self, i: int, heartbeat: float | None, forced_down: bool) -> None:
         """Host ``i``'s heartbeat and forced-down flag: dynamic columns, in no cache key."""
@@ -376,6 +434,7 @@ class Fleet:
         self.heartbeat[i] = np.nan if heartbeat is None else heartbeat
         self.forced_down[i] = forced_down
         self.live_heartbeat[i] = np.nan if heartbeat is None or forced_down else heartbeat
+        self._sync(i)
 
     # --- what a decision saw ---------------------------------------------------------------------
 
@@ -405,15 +464,15 @@ class Fleet:
         describes the decision, not later claims. Copies O(hosts) numbers, builds no views."""
         snap = object.__new__(Fleet)
         snap.__dict__.update(self.__dict__)
-        for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
-                     "forced_down", "live_heartbeat"):
+        for attr in ("base", "pending", "generation", "heartbeat", "forced_down", "packed"):
             setattr(snap, attr, getattr(self, attr).copy())
-        snap.like_mat = self.like_mat.copy()
         snap.like_rows = dict(self.like_rows)
-        snap.like_counts = {k: snap.like_mat[r] for k, r in self.like_rows.items()}
+        snap._bind_views()
+        snap._mirror = None  # (a summary does not decide)
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)
         snap._static_classes = dict(self._static_classes)
+        snap._static_members = dict(self._static_members)
         snap._cache = OrderedDict(self._cache)
         snap._answers = OrderedDict()  # (the summary does not use them)
         snap._watchers = []  # never changed: nothing to freeze
@@ -438,6 +497,41 @@ class Fleet:
 
     def views(self) -> list[HostView]:
         return [self.view(i) for i in range(self.n)]
+
+
+def _aligned_rows(n: int, width: int) -> np.ndarray:
+    """A zeroed (n, width) float64 array whose rows start on 64-byte boundaries when ``width``
+    is a multiple of 8 (a host's row then fills whole cache lines)."""
+    flat = np.zeros(n * width + 8)
+    skip = (-flat.ctypes.data % 64) // 8
+    return flat[skip:skip + n * width].reshape(n, width)
+
+
+class StaticSet:
+    """The hosts every static filter passes for one request (what the static-mask cache
+    holds): the static classes that pass (``classes``, ascending codes; the kernel walks their
+    members, so a cold request costs a pass over the classes, not over the hosts) and, built
+    the first time the numpy path or a refresh asks, the hosts' indices in ascending order."""
+
+    __slots__ = ("classes", "size", "nbytes", "_ok", "_codes", "_idx")
+
+    def __init__(self, ok: np.ndarray, codes: np.ndarray, ptr: np.ndarray):
+        classes = np.flatnonzero(ok)
+        classes.flags.writeable = False
+        self.classes = classes
+        #: how many hosts pass
+        self.size = int((ptr[classes + 1] - ptr[classes]).sum())
+        self._ok, self._codes = ok, codes
+        self._idx: np.ndarray | None = None
+        #: what the cache counts against its byte budget (the indices included, built or not)
+        self.nbytes = classes.nbytes + ok.nbytes + 8 * self.size
+
+    def indices(self) -> np.ndarray:
+        if self._idx is None:
+            idx = np.flatnonzero(self._ok[self._codes])
+            idx.flags.writeable = False
+            self._idx = idx
+        return self._idx
 
 
 class FrozenView:
