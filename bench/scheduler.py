@@ -298,8 +298,11 @@ def report(n: int, args, scenario: str, engine: str) -> None:
     r = run(n, args.requests, args.seed, scenario, args.nowhere, engine)
     fleet = r["sched"].fleet
     arrays = sum(a.nbytes for a in (fleet.capacity, fleet.ratio, fleet.limit, fleet.base,
-                                    fleet.pending, fleet.packed, fleet.heartbeat,
-                                    fleet.forced_down))
+                                    fleet.pending, fleet.free, fleet.neg_instances,
+                                    fleet.heartbeat, fleet.forced_down))
+    arrays += sum(c.nbytes for c in fleet.like_counts.values())
+    if fleet._mirror is not None:  # the compiled kernel's copy
+        arrays += fleet._mirror.nbytes
     classes = len({h.capabilities for h in r["hosts_list"]})
     print(f"{n:>6} hosts, {engine} engine, {r['requests']} requests ({r['failed']} NoValidHost), "
           f"fleet built in {r['build_s']:.2f} s; last request had {r['candidates']} candidates")

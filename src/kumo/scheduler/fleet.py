@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 RESOURCES = (("vcpus", "cpu_allocation_ratio"), ("ram_mib", "ram_allocation_ratio"),
              ("disk_gib", "disk_allocation_ratio"))
 VCPU, RAM, DISK, INSTANCES = 0, 1, 2, 3
-#: columns of ``Fleet.packed``, one row per host: the live heartbeat, free vCPU/RAM/disk (three
+#: columns of ``Fleet.mirror``, one row per host: the live heartbeat, free vCPU/RAM/disk (three
 #: columns from P_FREE), minus the instance count, the host's kind code, then the like-image
 #: counts (column P_LIKE + ``like_rows[pair]``)
 P_HEARTBEAT, P_FREE, P_NEG_INSTANCES, P_KIND, P_LIKE = 0, 1, 4, 5, 6
@@ -120,34 +120,29 @@ class Fleet:
             self.base[:] = np.array(base_rows, dtype=np.int64)
             self.heartbeat[:] = np.array(beats, dtype=np.float64)
             self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
-        # Every column a decision reads per host, in one row per host (``packed``): what the
-        # compiled kernel reads is one cache line per candidate, wherever the host is. The
-        # columns the filters and weighers read are views of it (bound by _bind_views).
-        tracked = set(self.track)
-        pairs = sorted({(prop, value) for h in hs for prop, values in
-                        h.image_property_counts.items() if prop in tracked for value in values})
-        #: (property, value) -> its like-count column (P_LIKE + row)
-        self.like_rows: dict[tuple[str, str], int] = {pv: r for r, pv in enumerate(pairs)}
-        self.packed = _aligned_rows(n, P_LIKE + max(2, len(pairs)))
-        self._bind_views()
-        self._mirror: np.ndarray | None = None
-        self._mirror_pos: np.ndarray | None = None
-        self._mirror_order: np.ndarray | None = None
         #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
-        self.live_heartbeat[:] = np.where(self.forced_down, np.nan, self.heartbeat)
+        self.live_heartbeat = np.where(self.forced_down, np.nan, self.heartbeat)
         #: the largest limit per resource over every host (a request beyond it fits nowhere)
         self.max_limit = (self.limit.max(axis=0) if n else np.full(3, -1, dtype=np.int64))
         #: free units per resource row (float64: exact for integers below 2**53)
-        self.free[:] = (self.limit - self.base[:, :3]).T
+        self.free = (self.limit - self.base[:, :3]).T.astype(np.float64).copy()
         #: minus the instance count (the InstanceCount weigher's score)
-        self.neg_instances[:] = -(self.base[:, INSTANCES].astype(np.float64))
-        self.packed[:, P_KIND] = self.kind_codes
+        self.neg_instances = -(self.base[:, INSTANCES].astype(np.float64))
+        # the compiled kernel's copy of these columns, one row per host (Fleet.mirror)
+        self._mirror: np.ndarray | None = None
+        self._mirror_pos: np.ndarray | None = None
+        self._mirror_order: np.ndarray | None = None
+        #: (property, value) -> instances per host whose image has that value
+        self.like_counts: dict[tuple[str, str], np.ndarray] = {}
+        #: (property, value) -> its column in the mirror (P_LIKE + it)
+        self.like_rows: dict[tuple[str, str], int] = {}
+        tracked = set(self.track)
         for i, h in enumerate(hs):
             for prop, values in h.image_property_counts.items():
                 if prop not in tracked:
                     continue
                 for value, count in values.items():
-                    self.like_counts[(prop, value)][i] = count
+                    self._like_col((prop, value))[i] = count
         self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -279,7 +274,7 @@ class Fleet:
         used = self.base[i] + self.pending[i]
         self.free[:, i] = self.limit[i] - used[:3]  # integers, exact in float64
         self.neg_instances[i] = -float(used[INSTANCES])
-        self._sync(i)
+        self._sync_usage(i)
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
@@ -313,7 +308,7 @@ class Fleet:
         for k in range(3):
             self.free[k, ix] = (self.limit[ix, k] - used[:, k]).astype(np.float64)
         self.neg_instances[ix] = -(used[:, INSTANCES].astype(np.float64))
-        self._sync(ix)
+        self._sync_usage(ix)
 
     def like_values(self, request) -> list[tuple[str, str]]:
         """(property, value) pairs of ``request`` (a RequestSpec) for the tracked properties,
@@ -326,49 +321,42 @@ class Fleet:
         return out
 
     def mirror(self, order: np.ndarray) -> np.ndarray:
-        """``packed``'s rows in ``order`` (a permutation of the hosts: Fleet.static_members'),
-        kept in step with every change from now on. What the compiled kernel walks: the hosts
-        of a static class are adjacent rows, read in sequence (at 100,000 hosts a row per host
-        scattered over the fleet costs a cache miss each)."""
+        """Every per-host column a decision reads (P_* columns: live heartbeat, free, minus
+        instances, kind, like-image counts) in one row per host, rows in ``order`` (a
+        permutation of the hosts: Fleet.static_members'), built on first use and kept in step
+        with every change from then on. What the compiled kernel walks: a candidate's columns
+        are one cache line, and a static class's hosts are adjacent rows read in sequence (at
+        100,000 hosts, columns scattered over the fleet cost a cache miss each). The numpy
+        path reads the separate columns: it never pays for the mirror."""
         if self._mirror is None or self._mirror_order is not order:
-            self._mirror = _aligned_rows(self.n, self.packed.shape[1])
-            np.take(self.packed, order, axis=0, out=self._mirror)
-            pos = np.empty(self.n, dtype=np.int64)
-            pos[order] = np.arange(self.n, dtype=np.int64)
-            self._mirror_pos, self._mirror_order = pos, order
+            n = self.n
+            m = _aligned_rows(n, P_LIKE + 2 * max(1, len(self.like_rows)))  # room to grow
+            m[:, P_HEARTBEAT] = self.live_heartbeat[order]
+            m[:, P_FREE:P_FREE + 3] = self.free[:, order].T
+            m[:, P_NEG_INSTANCES] = self.neg_instances[order]
+            m[:, P_KIND] = self.kind_codes[order]
+            for pv, r in self.like_rows.items():
+                m[:, P_LIKE + r] = self.like_counts[pv][order]
+            pos = np.empty(n, dtype=np.int64)
+            pos[order] = np.arange(n, dtype=np.int64)
+            self._mirror, self._mirror_pos, self._mirror_order = m, pos, order
         return self._mirror
 
-    def _sync(self, ix) -> None:
-        """Rows ``ix`` (an index or an index array) of ``packed`` changed: copy them to the
-        mirror."""
+    def _sync_usage(self, ix) -> None:
+        """Host(s) ``ix``'s free and instance columns changed: the mirror's too."""
         if self._mirror is not None:
-            self._mirror[self._mirror_pos[ix]] = self.packed[ix]
-
-    def _bind_views(self) -> None:
-        """The per-host columns as views of ``packed``: ``free`` (3 x hosts), ``neg_instances``,
-        ``live_heartbeat`` and ``like_counts`` (pair -> column)."""
-        p = self.packed
-        self.live_heartbeat = p[:, P_HEARTBEAT]
-        self.free = p[:, P_FREE:P_FREE + 3].T
-        self.neg_instances = p[:, P_NEG_INSTANCES]
-        #: (property, value) -> instances per host whose image has that value
-        self.like_counts: dict[tuple[str, str], np.ndarray] = {
-            pv: p[:, P_LIKE + r] for pv, r in self.like_rows.items()}
+            r = self._mirror_pos[ix]
+            self._mirror[r, P_FREE:P_FREE + 3] = self.free[:, ix].T
+            self._mirror[r, P_NEG_INSTANCES] = self.neg_instances[ix]
 
     def _like_col(self, pv: tuple[str, str]) -> np.ndarray:
-        """The count column of ``pv``, a new zero column when the fleet has none yet (``packed``
-        doubles its like columns when full, and the views are bound again)."""
+        """The count column of ``pv``, a new zero column when the fleet has none yet."""
         col = self.like_counts.get(pv)
         if col is None:
-            r = len(self.like_rows)
-            if P_LIKE + r == self.packed.shape[1]:
-                grown = _aligned_rows(self.n, P_LIKE + 2 * r)
-                grown[:, :P_LIKE + r] = self.packed
-                self.packed = grown
-                self._mirror = None  # rebuilt, wider, when next asked for
-            self.like_rows[pv] = r
-            self._bind_views()
-            col = self.like_counts[pv]
+            col = self.like_counts[pv] = np.zeros(self.n)
+            self.like_rows[pv] = r = len(self.like_rows)
+            if self._mirror is not None and P_LIKE + r >= self._mirror.shape[1]:
+                self._mirror = None  # full: rebuilt, wider, when next asked for
         return col
 
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
@@ -377,7 +365,8 @@ class Fleet:
         for pv in values:
             col = self._like_col(pv)
             col[i] = max(0.0, col[i] + delta)
-        self._sync(i)
+            if self._mirror is not None:
+                self._mirror[self._mirror_pos[i], P_LIKE + self.like_rows[pv]] = col[i]
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours is in flight on host ``i``: count it as used now."""
@@ -425,7 +414,7 @@ class Fleet:
         for k in range(3):
             self.free[k, take_new] = (self.limit[take_new, k] - used[:, k]).astype(np.float64)
         self.neg_instances[take_new] = -(used[:, INSTANCES].astype(np.float64))
-        self._sync(take_new)
+        self._sync_usage(take_new)
 
     def set_liveness(self, i: int, heartbeat: float | None, forced_down: bool) -> None:
         """Host ``i``'s heartbeat and forced-down flag: dynamic columns, in no cache key."""
@@ -434,7 +423,8 @@ class Fleet:
         self.heartbeat[i] = np.nan if heartbeat is None else heartbeat
         self.forced_down[i] = forced_down
         self.live_heartbeat[i] = np.nan if heartbeat is None or forced_down else heartbeat
-        self._sync(i)
+        if self._mirror is not None:
+            self._mirror[self._mirror_pos[i], P_HEARTBEAT] = self.live_heartbeat[i]
 
     # --- what a decision saw ---------------------------------------------------------------------
 
@@ -464,10 +454,11 @@ class Fleet:
         describes the decision, not later claims. Copies O(hosts) numbers, builds no views."""
         snap = object.__new__(Fleet)
         snap.__dict__.update(self.__dict__)
-        for attr in ("base", "pending", "generation", "heartbeat", "forced_down", "packed"):
+        for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
+                     "forced_down", "live_heartbeat"):
             setattr(snap, attr, getattr(self, attr).copy())
+        snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
         snap.like_rows = dict(self.like_rows)
-        snap._bind_views()
         snap._mirror = None  # (a summary does not decide)
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)

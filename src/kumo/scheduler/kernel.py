@@ -109,8 +109,8 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
             cand: Any, src: Any, lo: Any, hi: Any, total: Any, rest: Any, out: Any) -> int:
     """Decide among the static candidates: the hosts of the static classes ``classes``, class
     c's being ``order[ptr[c]:ptr[c + 1]]`` (Fleet.static_members); host ``order[p]``'s dynamic
-    columns are row p of ``rows`` (Fleet.mirror: Fleet.packed's rows in that order --
-    P_HEARTBEAT, P_FREE.., P_NEG_INSTANCES, P_KIND, the like-image counts).
+    columns are row p of ``rows`` (Fleet.mirror, rows in that order: P_HEARTBEAT, P_FREE..,
+    P_NEG_INSTANCES, P_KIND, the like-image counts).
 
     Writes the candidates (host indices, class by class) into ``cand``, their totals into
     ``total``, the chosen position (into ``cand``) into ``out[0]`` and the alternates'
