@@ -168,7 +168,8 @@ class Scheduler:
             ok = np.ones(table.shape[0], dtype=bool)
             for j, f in enumerate(self._static):
                 fcodes = table[:, j]
-                ok &= fleet.class_answers(f, request, ctx, fcodes[ok])[fcodes]
+                ans = fleet.class_answers(f, request, ctx, (fcodes, ok), key[j + 1])
+                np.logical_and(ok, ans[fcodes], out=ok)
             got = StaticSet(ok, codes, fleet.static_members(self._static)[1])
             fleet.cache_put(key, got)
         return got

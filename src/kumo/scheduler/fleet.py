@@ -37,6 +37,8 @@ P_HEARTBEAT, P_FREE, P_NEG_INSTANCES, P_KIND, P_LIKE = 0, 1, 4, 5, 6
 MASK_CACHE_SIZE = 256
 #: per-class answers kept (one small array per static filter and distinct request_key)
 ANSWER_CACHE_SIZE = 4096
+#: a static filter with at most this many classes is answered for all of them at once
+EAGER_CLASSES = 16
 #: and at most this many bytes of cached candidate arrays (at 100,000 hosts an array of every
 #: host's index is 800 kB: the count alone would not bound the memory)
 MASK_CACHE_BYTES = 64 * 2**20
@@ -203,7 +205,8 @@ class Fleet:
             else:
                 stacked = np.stack([self.classes(f)[0] for f in filters], axis=1)
                 table, codes = np.unique(stacked, axis=0, return_inverse=True)
-                got = (codes.reshape(-1).astype(np.int64), table)
+                # (Fortran order: a filter's column is contiguous, read once per cold request)
+                got = (codes.reshape(-1).astype(np.int64), np.asfortranarray(table))
             self._static_classes[key] = got
         return got
 
@@ -222,30 +225,44 @@ class Fleet:
         return got
 
     def class_answers(self, f: "StaticFilter", request, ctx,
-                      used: np.ndarray) -> np.ndarray:
+                      used: np.ndarray | tuple[np.ndarray, np.ndarray],
+                      request_key: Hashable | None = None) -> np.ndarray:
         """Per class of ``fleet.classes(f)``, whether ``f`` passes it for ``request``, answered
-        for (at least) the classes in ``used`` (codes; the others may read False).
+        for (at least) the classes in ``used`` (codes, or (codes, mask): the codes where mask
+        holds, selected only if needed; the others may read False). ``request_key``:
+        ``f.request_key(request)`` when the caller has it already.
 
         Kept per (filter, request_key), and filled in as requests need more classes: a static
         mask missing from the cache costs only the classes no request with the same key asked
-        about before (a zone, an image or a flavor shared with earlier requests is answered)."""
-        key = (f.NAME, f.request_key(request))
+        about before (a zone, an image or a flavor shared with earlier requests is answered).
+        A filter with few classes (HostEnabled, AvailabilityZone, ...) is answered for all of
+        them at once, so its answer is complete and later requests skip the bookkeeping; the
+        guest policy, with dozens of capability classes, runs only for the classes needed."""
+        key = (f.NAME, f.request_key(request) if request_key is None else request_key)
         got = self._answers.get(key)
-        n_classes = len(self.classes(f)[1])
         if got is None:
-            got = (np.zeros(n_classes, dtype=bool), np.zeros(n_classes, dtype=bool))
+            n_classes = len(self.classes(f)[1])
+            ans, done = np.zeros(n_classes, dtype=bool), np.zeros(n_classes, dtype=bool)
+            if n_classes <= EAGER_CLASSES:
+                ans[:] = f.class_ok(self, request, ctx, range(n_classes))
+                done[:] = True
+            got = [ans, done, n_classes <= EAGER_CLASSES]
             self._answers[key] = got
             if len(self._answers) > ANSWER_CACHE_SIZE:
                 self._answers.popitem(last=False)
         else:
             self._answers.move_to_end(key)
-        ans, done = got
-        wanted = np.bincount(used, minlength=n_classes).astype(bool)
-        wanted &= ~done
-        if wanted.any():
-            needed = np.flatnonzero(wanted)
+        ans, done, complete = got
+        if complete:
+            return ans
+        if isinstance(used, tuple):
+            used = used[0][used[1]]
+        missing = used[~done[used]]
+        if missing.size:
+            needed = np.unique(missing)
             ans[needed] = f.class_ok(self, request, ctx, needed.tolist())[needed]
             done[needed] = True
+            got[2] = bool(done.all())
         return ans
 
     def cache_get(self, key: Hashable) -> np.ndarray | None:
@@ -271,10 +288,18 @@ class Fleet:
         return self.base[i] + self.pending[i]
 
     def _recompute(self, i: int) -> None:
-        used = self.base[i] + self.pending[i]
-        self.free[:, i] = self.limit[i] - used[:3]  # integers, exact in float64
-        self.neg_instances[i] = -float(used[INSTANCES])
-        self._sync_usage(i)
+        # (Python ints: one host's handful of numbers costs less than numpy's per-call overhead)
+        used = (self.base[i] + self.pending[i]).tolist()
+        limit = self.limit[i].tolist()
+        fv, fr, fd = limit[0] - used[0], limit[1] - used[1], limit[2] - used[2]
+        neg = -float(used[INSTANCES])
+        free = self.free
+        free[VCPU, i], free[RAM, i], free[DISK, i] = fv, fr, fd  # integers, exact in float64
+        self.neg_instances[i] = neg
+        if self._mirror is not None:
+            m, r = self._mirror, self._mirror_pos[i]
+            m[r, P_FREE], m[r, P_FREE + 1], m[r, P_FREE + 2], m[r, P_NEG_INSTANCES] = (
+                fv, fr, fd, neg)
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
