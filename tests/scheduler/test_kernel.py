@@ -102,3 +102,26 @@ def test_alternates_and_ties_by_name_on_the_kernel(alternates):
     p = s.select(request(), now=NOW)
     assert p.host == "b"
     assert p.alternates == (("c", "a", "d")[:alternates],)
+
+
+def test_the_kernels_copy_of_the_columns_follows_new_like_image_values():
+    """Each image with a new value of a tracked property adds a like-count column as it is
+    placed; the kernel's row-per-host copy (Fleet.mirror) grows with them and the decisions
+    stay the numpy path's, weights included."""
+    hosts = [host(f"h{k}", vcpus=64, ram_mib=262144) for k in range(6)]
+    config = SchedulerConfig(weighers={"LikeImages": -1.0, "FreeRAM": 0.01},
+                             options={"LikeImages": {"properties": {"os_distro": 1.0}}})
+    distros = ["ubuntu", "debian", "fedora", "centos", "rhel", "sles", "arch", "alpine"]
+    outcomes = []
+    for compiled in (False, True):
+        s = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=compiled)
+        got = []
+        for k in range(40):
+            p = s.select(request(props={"os_distro": distros[k % len(distros)]}), now=NOW)
+            got.append((p.host, p.weights, p.alternates))
+        outcomes.append(got)
+        if compiled:
+            assert len(s.fleet.like_rows) == len(distros)
+            assert s.fleet._mirror is not None  # rebuilt wider, in use
+    assert outcomes[0] == outcomes[1]
+    assert len({o[0] for o in outcomes[1]}) > 1

@@ -1,28 +1,30 @@
-"""One decision as one compiled pass over the static candidates (numba), for long-running
+"""One decision as compiled loops over the static candidates (numba), for long-running
 processes.
 
 The numpy engine (``Scheduler._candidates`` / ``_weights``) makes about fifty array passes per
 decision, each over every static candidate; at 10,000 hosts their per-call overhead and memory
-traffic, not arithmetic, bound it to some 8,000 decisions per CPU-second. This kernel does the
-same work in two loops: the dynamic filters (ComputeUp, VCPU, RAM, Disk, ServerGroup) with the
-weighers' raw scores and their minimum and maximum, then the totals, the best and the
-alternates. It evaluates the very same floating-point expressions in the same order as the
-numpy path and the per-host reference -- ``(raw - lo) * (multiplier / (hi - lo))`` summed in
-configured weigher order from 0.0, the first of equal maxima winning -- so the decisions are
-bit-for-bit the same (tests/scheduler/test_equivalence.py runs every path against the
-reference). numba's default is strict IEEE semantics: no fast-math, no contraction into fused
-multiply-add, no reassociation.
+traffic, not arithmetic, bound it to some 6,000-8,000 decisions per CPU-second. This kernel
+does the same work in one pass over the candidates (the dynamic filters -- ComputeUp, VCPU,
+RAM, Disk, ServerGroup -- with the weighers' raw scores and their minimum and maximum, reading
+one row per host of ``Fleet.mirror``), then a pass per weigher for the totals, then the best
+and the alternates, all into preallocated buffers. It evaluates the very same floating-point
+expressions in the same order as the numpy path and the per-host reference -- ``(raw - lo) *
+(multiplier / (hi - lo))`` summed in configured weigher order from 0.0, the first of equal
+maxima in host order winning -- so the decisions are bit-for-bit the same
+(tests/scheduler/test_equivalence.py runs both paths against the reference). numba's default
+is strict IEEE semantics: no fast-math, no contraction into fused multiply-add, no
+reassociation.
 
 Why numba and why lazily: importing it costs about half a second and compiling this kernel a
 few more (cached on disk after the first time, ``cache=True``), which a one-shot CLI create must
 not pay -- its single decision takes a millisecond on the numpy path. So nothing imports this
-module's compiler until ``load()`` is called: ``kumo serve`` and the benchmarks call it, and a
-``Scheduler`` left on ``compiled=None`` uses the kernel only once it is loaded in the process.
+module's compiler until ``load()`` is called: ``kumo serve`` (and its API workers) call it in
+a background thread at start, the benchmarks before measuring, and a ``Scheduler`` left on
+``compiled=None`` uses the kernel only once it is loaded in the process.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from typing import Any, Callable
 
@@ -37,11 +39,6 @@ _LOCK = threading.Lock()
 #: ServerGroup modes: no constraint, hosts marked are full (anti-affinity), only hosts marked
 #: may take it (affinity)
 GROUP_NONE, GROUP_BLOCK, GROUP_ONLY = 0, 1, 2
-
-
-def available() -> bool:
-    """Whether numba is installed (without importing it)."""
-    return importlib.util.find_spec("numba") is not None
 
 
 def loaded() -> Callable[..., int] | None:
