@@ -23,6 +23,18 @@ BOB_PASSWORD = "bob-secret-1"
 RITA_PASSWORD = "rita-secret-1"  # a reader in project demo (alice's)
 
 
+#: ``kumo`` command lines (a JSON list in argv[1]) run in order in one interpreter; a non-zero
+#: exit status stops the run with that status
+_COMMANDS = """
+import json, sys
+from kumo.cli.main import main
+for argv in json.loads(sys.argv[1]):
+    rc = main(list(argv))
+    if rc:
+        sys.exit(f"kumo {' '.join(argv)}: exit status {rc}")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -41,6 +53,15 @@ class Live:
     def kumo(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "kumo.cli.main", *args], env=self.environ,
                               capture_output=True, text=True, timeout=120, check=check)
+
+    def kumo_commands(self, commands: list[tuple[str, ...]]) -> None:
+        """Run these ``kumo`` command lines one after the other through the CLI's own entry
+        point, in one process: the same commands as ``kumo ...`` each, without paying the
+        interpreter's start-up and imports (~1.4 s of CPU) for every one of them. Any command
+        that fails stops the run with its output."""
+        r = subprocess.run([sys.executable, "-c", _COMMANDS, json.dumps(commands)],
+                           env=self.environ, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
 
     def client(self, program: str, *args: str, cloud: str = "admin",
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -112,15 +133,15 @@ def start(base: Path, cloud_environ: dict[str, str] | None = None) -> Live:
     (base / "clouds.yaml").write_text(yaml.safe_dump(clouds))
     log = base / "serve.log"
     live = Live(base, url, environ, None, log, clouds["clouds"])  # type: ignore[arg-type]
-    live.kumo("db", "upgrade")
-    live.kumo("bootstrap", "--password", ADMIN_PASSWORD)
+    commands = [("db", "upgrade"), ("bootstrap", "--password", ADMIN_PASSWORD)]
     for project, user, pw in (("demo", "alice", ALICE_PASSWORD),
                               ("other", "bob", BOB_PASSWORD)):
-        live.kumo("project", "create", project)
-        live.kumo("user", "create", user, "--password", pw, "--project", project)
-        live.kumo("role", "add", "member", "--user", user, "--project", project)
-    live.kumo("user", "create", "rita", "--password", RITA_PASSWORD, "--project", "demo")
-    live.kumo("role", "add", "reader", "--user", "rita", "--project", "demo")
+        commands += [("project", "create", project),
+                     ("user", "create", user, "--password", pw, "--project", project),
+                     ("role", "add", "member", "--user", user, "--project", project)]
+    commands += [("user", "create", "rita", "--password", RITA_PASSWORD, "--project", "demo"),
+                 ("role", "add", "reader", "--user", "rita", "--project", "demo")]
+    live.kumo_commands(commands)
     with log.open("w") as f:
         live.proc = subprocess.Popen([sys.executable, "-m", "kumo.cli.main", "serve"],
                                      env=environ, stdout=f, stderr=subprocess.STDOUT)
