@@ -4,7 +4,10 @@ Twenty tiny servers (a blank 1 MiB qcow2 root, TCG, on qemu:///system in a stora
 own) take a seeded-random sequence of ``kumo server`` commands (create, delete, rebuild,
 reboot --hard, stop, start), each run as a ``kumo`` process of its own and SIGKILLed at a random
 moment: either at a failpoint of that operation (kumo.compute.failpoints) or after a random
-delay. A kill counts only when it really killed the process (exit status -9). Then recovery
+delay. A kill counts only when it really killed the process (exit status -9). The run starts
+with a sweep that kills once at every kill site (``SITES``: each failpoint of each operation,
+and each operation after a random delay), retrying a site on a server in the state it needs
+until the kill lands, then goes on with seeded-random kills up to the number asked. Then recovery
 (``kumo server list`` and ``kumo host audit-usage``) and the census: final state of every
 server, host usage against the instances recorded, orphans as kumo sees them and as virsh sees
 them. Every command of the sequence also recovers whatever the previous kill left, and may be
@@ -28,6 +31,7 @@ from pathlib import Path
 from kumo.compute import flavors, hosts, images, journal, naming, servers
 from kumo.compute.context import admin_context
 from kumo.compute.env import ComputeEnv
+from kumo.compute.states import ACTIVE, STOPPED
 from kumo.db import upgrade
 from kumo.db.models import Host, Image, Instance
 from kumo.hosts.libvirt_host import LibvirtHost
@@ -46,6 +50,14 @@ FAILPOINTS: dict[str, tuple[str, ...]] = {
     "stop": (),
     "start": (),
 }
+#: every place the soak kills a process: (operation, failpoint), or (operation, None) for a kill
+#: after a random delay. The first create must be the image's first upload (cached after it).
+SITES: tuple[tuple[str, str | None], ...] = tuple(
+    (op, point) for op, points in FAILPOINTS.items() for point in (
+        ("image-upload:mid-stream",) if op == "create" else ()) + tuple(
+        p for p in points if p != "image-upload:mid-stream") + (None,))
+#: attempts at one site of the sweep before it is reported missed
+SWEEP_ATTEMPTS = 6
 #: a random kill lands within this many seconds of the start (a command takes ~2-4 s here, with the CLI start)
 MAX_DELAY_S = 4.0
 SETTLED = ("ACTIVE", "SHUTOFF", "ERROR")
@@ -58,6 +70,10 @@ class Census:
     kills_at_failpoint: int
     commands: int
     seconds: float
+    #: kills per site, "op@failpoint" or "op@delay"
+    sites: Counter = field(default_factory=Counter)
+    #: sites of SITES the sweep could not kill at
+    missed: list[str] = field(default_factory=list)
     states: Counter = field(default_factory=Counter)
     #: servers in no settled state, or ERROR without a fault message: "name status fault"
     unsettled: list[str] = field(default_factory=list)
@@ -76,6 +92,9 @@ class Census:
         return "\n".join([
             f"soak: {self.kills} kills ({self.kills_at_failpoint} at a failpoint, the rest after "
             f"a random delay) in {self.commands} commands, {self.seconds:.0f} s",
+            "soak: kills per site: " + ", ".join(f"{k} {v}" for k, v in sorted(
+                self.sites.items())),
+            f"soak: sites never killed at: {self.missed or 'none'}",
             f"soak: final states: {states}",
             f"soak: unsettled servers: {self.unsettled or 'none'}",
             f"soak: host usage counted {self.usage_counted}, recorded {self.usage_recorded}",
@@ -98,6 +117,8 @@ class Soak:
         self.env = ComputeEnv.from_env(self.environ, stop_timeout_s=1.0)
         self.names = [f"soak{i:02d}" for i in range(servers)]
         self.log: list[str] = []
+        self.sites: Counter[str] = Counter()
+        self.commands = 0
 
     # --- setup / teardown -----------------------------------------------------------------------
     def set_up(self) -> None:
@@ -154,53 +175,109 @@ class Soak:
         with self.env.db.session_scope(readonly=True) as s:
             return {i.name for i in s.query(Instance).filter_by(deleted=False)}
 
-    def _command(self, name: str, existing: set[str]) -> tuple[str, list[str]]:
-        if name not in existing:
-            return "create", ["server", "create", name, "--image", "blank", "--flavor", "tiny",
-                              "--host", HOST]
-        op = self.rng.choice(("delete", "rebuild", "reboot", "stop", "start"))
-        argv = {"delete": ["server", "delete", name],
+    def _in_state(self, *vm_states: str) -> list[str]:
+        """Servers on a host whose record is in one of ``vm_states``."""
+        with self.env.db.session_scope(readonly=True) as s:
+            return sorted(i.name for i in s.query(Instance).filter_by(deleted=False)
+                          if i.host_id is not None and i.vm_state in vm_states)
+
+    @staticmethod
+    def _argv(op: str, name: str) -> list[str]:
+        return {"create": ["server", "create", name, "--image", "blank", "--flavor", "tiny",
+                           "--host", HOST],
+                "delete": ["server", "delete", name],
                 "rebuild": ["server", "rebuild", name],
                 "reboot": ["server", "reboot", "--hard", name],
                 "stop": ["server", "stop", name],
                 "start": ["server", "start", name]}[op]
-        return op, argv
 
-    def run(self, kills: int, max_commands: int | None = None) -> tuple[int, int, int]:
-        """Commands until ``kills`` processes were really killed: (kills, at failpoint,
-        commands)."""
-        killed = at_failpoint = commands = 0
-        limit = max_commands or kills * 6
-        while killed < kills and commands < limit:
+    def _command(self, name: str, existing: set[str]) -> tuple[str, list[str]]:
+        if name not in existing:
+            return "create", self._argv("create", name)
+        op = self.rng.choice(("delete", "rebuild", "reboot", "stop", "start"))
+        return op, self._argv(op, name)
+
+    def attempt(self, op: str, argv: list[str], point: str | None,
+                delay: float | None) -> tuple[bool, float]:
+        """One ``kumo`` command, killed at ``point`` or after ``delay`` s (or neither: run to
+        its end): (really killed, seconds it ran)."""
+        started = time.monotonic()
+        proc = self.kumo(*argv, failpoint=point)
+        self.commands += 1
+        if delay is not None:
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=300)
+        killed = proc.returncode == -signal.SIGKILL and (point or delay is not None)
+        if killed:
+            self.sites[f"{op}@{point or 'delay'}"] += 1
+        self.log.append(f"{self.commands} {' '.join(argv)} fp={point} delay={delay} "
+                        f"rc={proc.returncode} {err.strip()[-300:]}")
+        return bool(killed), time.monotonic() - started
+
+    def _server_for(self, op: str) -> str:
+        """A server ``op`` can act on now, making one ready (an unkilled command) if none
+        is."""
+        free = [n for n in self.names if n not in self._existing()]
+        if op == "create":
+            return self.rng.choice(free)
+        wanted = {"start": (STOPPED,), "stop": (ACTIVE,)}.get(op, (ACTIVE, STOPPED))
+        ready = self._in_state(*wanted)
+        if not ready and op == "start":
+            for name in self._in_state(ACTIVE)[:1]:
+                self.attempt("stop", self._argv("stop", name), None, None)
+            ready = self._in_state(STOPPED)
+        if not ready:
+            self.attempt("create", self._argv("create", self.rng.choice(free)), None, None)
+            ready = self._in_state(*wanted)
+        return self.rng.choice(ready or self.names)
+
+    def sweep(self) -> tuple[int, int, list[str]]:
+        """One kill at every site of SITES: (kills, at a failpoint, sites missed)."""
+        killed = at_failpoint = 0
+        missed = []
+        for op, point in SITES:
+            longest = MAX_DELAY_S
+            for _ in range(SWEEP_ATTEMPTS):
+                name = self._server_for(op)
+                delay = None if point else self.rng.uniform(0.0, longest)
+                hit, ran = self.attempt(op, self._argv(op, name), point, delay)
+                if hit:
+                    killed += 1
+                    at_failpoint += point is not None
+                    break
+                longest = min(longest, ran)  # it ended first: kill sooner next time
+            else:
+                missed.append(f"{op}@{point or 'delay'}")
+        return killed, at_failpoint, missed
+
+    def run(self, kills: int, max_commands: int | None = None) -> tuple[int, int]:
+        """Seeded-random commands until ``kills`` processes were really killed: (kills, at
+        failpoint)."""
+        killed = at_failpoint = 0
+        limit = self.commands + (max_commands or kills * 6)
+        while killed < kills and self.commands < limit:
             name = self.rng.choice(self.names)
             op, argv = self._command(name, self._existing())
             points = FAILPOINTS[op]
             use_point = bool(points) and self.rng.random() < 0.5
             point = self.rng.choice(points) if use_point else None
             delay = None if point else self.rng.uniform(0.0, MAX_DELAY_S)
-            proc = self.kumo(*argv, failpoint=point)
-            commands += 1
-            if delay is not None:
-                try:
-                    proc.wait(timeout=delay)
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-            out, err = proc.communicate(timeout=300)
-            if proc.returncode == -signal.SIGKILL:
-                killed += 1
-                at_failpoint += point is not None
-            self.log.append(f"{commands} {' '.join(argv)} fp={point} delay={delay} "
-                            f"rc={proc.returncode} {err.strip()[-300:]}")
-        return killed, at_failpoint, commands
+            hit, _ran = self.attempt(op, argv, point, delay)
+            killed += hit
+            at_failpoint += hit and point is not None
+        return killed, at_failpoint
 
-    def census(self, kills: int, at_failpoint: int, commands: int, seconds: float) -> Census:
+    def census(self, kills: int, at_failpoint: int, seconds: float) -> Census:
         listed = self.run_cli("server", "list", "-f", "json")  # recovers first
         if listed.returncode != 0:
             raise AssertionError(f"kumo server list failed after the soak: {listed.stderr}")
         audit = self.run_cli("host", "audit-usage", "-f", "json")  # fixes what recovery missed
         recheck = self.run_cli("host", "audit-usage", "--dry-run", "-f", "json")
         orphans = self.run_cli("host", "orphans", HOST, "-f", "json")
-        census = Census(kills, at_failpoint, commands, seconds,
+        census = Census(kills, at_failpoint, self.commands, seconds, sites=self.sites,
                         recovery_stderr=listed.stderr + audit.stderr)
         for server in json.loads(listed.stdout):
             census.states[server["status"]] += 1
@@ -244,13 +321,18 @@ class Soak:
 
 def soak(base: Path, conn: LibvirtHost, *, kills: int, seed: int, servers: int = 20,
          log: Path | None = None) -> Census:
-    """Set up, soak, recover and count; always cleans up."""
+    """Set up, sweep every kill site, soak up to ``kills`` kills in all, recover and count;
+    always cleans up."""
     run = Soak(base, conn, seed=seed, servers=servers)
     try:
         run.set_up()
         start = time.monotonic()
-        killed, at_point, commands = run.run(kills)
-        return run.census(killed, at_point, commands, time.monotonic() - start)
+        swept, swept_at_point, missed = run.sweep()
+        killed, at_point = run.run(kills - swept)
+        census = run.census(swept + killed, swept_at_point + at_point,
+                            time.monotonic() - start)
+        census.missed = missed
+        return census
     finally:
         if log is not None:
             log.write_text("\n".join(run.log) + "\n")
