@@ -40,7 +40,7 @@ class Cloud:
 
 
 def make_cloud(base: Path, conn: LibvirtHost, database_url: str = "") -> Cloud:
-    environ = installation_environ(base, KUMO_DATABASE_URL=database_url, KUMO_STOP_TIMEOUT="2")
+    environ = installation_environ(base, KUMO_DATABASE_URL=database_url)
     env = ComputeEnv.from_env(environ)
     upgrade(env.settings.database_url)
     ctx = admin_context()

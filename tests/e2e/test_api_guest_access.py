@@ -78,7 +78,7 @@ while true; do $B sleep 3600; done
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory, system_libvirt):
     base = tmp_path_factory.mktemp("guest-access")
-    environ = installation_environ(base, KUMO_STOP_TIMEOUT="2")
+    environ = installation_environ(base)
     env = ComputeEnv.from_env(environ)
     upgrade(env.settings.database_url)
     ctx = admin_context()

@@ -26,10 +26,15 @@ if TYPE_CHECKING:
 
 
 def installation_environ(base: Path, **extra: str) -> dict[str, str]:
-    """The KUMO_* variables of an installation under ``base`` (``extra``: more of them)."""
+    """The KUMO_* variables of an installation under ``base`` (``extra``: more of them).
+
+    KUMO_STOP_TIMEOUT is 2 s, as the tests' in-process ComputeEnv has it: the tiny guests'
+    busybox init ignores the ACPI power button, so every stop, migrate and resize waits the
+    whole graceful timeout before powering off, and the ``kumo`` processes and ``kumo serve``
+    a test starts (which read only the environment) would otherwise wait the default 60 s."""
     return {"KUMO_DATA_DIR": str(base / "data"), "KUMO_DATABASE_URL": "",
             "KUMO_IMAGE_DIR": "", "KUMO_POOL_NAME": f"kumo-e2e-{secrets.token_hex(4)}",
-            "KUMO_POOL_PATH": str(base / "pool"), **extra}
+            "KUMO_POOL_PATH": str(base / "pool"), "KUMO_STOP_TIMEOUT": "2", **extra}
 
 
 def kumo_process(environ: dict[str, str], *argv: str, failpoint: str | None = None,
