@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from kumo.compute import images, journal, naming, servers
+from kumo.compute import images, journal, naming, servers, spawn
 from kumo.errors import HostError, HostUnreachable, InvalidInput, UnsupportedGuest
 from kumo.hosts.fake import Fault
+from tests.compute.crash import Killed, kill_at_failpoint
 from tests.compute.fakehost import (JournalWatch, counters, entries, fake_cloud,
                                     instance_volumes, live_instances)
 
@@ -179,10 +180,6 @@ def test_create_of_a_cached_image_journals_each_step_in_one_commit(cloud, admin)
 
 # --- recovery of a create a dead controller left, at every step ---------------------------------
 
-class Killed(BaseException):
-    """The controller dies here: not an Exception, so no rollback runs (as under SIGKILL)."""
-
-
 def dead_owner() -> str:
     import socket
 
@@ -192,10 +189,7 @@ def dead_owner() -> str:
 def kill_at(monkeypatch, host, where: str) -> None:
     """Die when the host call ``where`` arrives (before it acts), or at failpoint ``where``."""
     if ":" in where:
-        def failpoint(name: str) -> None:
-            if name == where:
-                raise Killed
-        monkeypatch.setattr("kumo.compute.spawn.failpoint", failpoint)
+        kill_at_failpoint(monkeypatch, spawn, where)
         return
     op, _, which = where.partition(" ")
 

@@ -15,6 +15,7 @@ from kumo.compute import evacuate, journal, servers
 from kumo.compute.lookup import prefix_clashes
 from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import InvalidInput, NotFound, StateError
+from tests.compute.crash import Killed, kill_at_failpoint
 from tests.compute.fleet import FAILED, NEIGHBOURS, fail_host, make_fleet, placement, uri
 from tests.support.hosts import add_host
 
@@ -133,10 +134,6 @@ def test_rebuild_must_be_accepted_and_dry_run_changes_nothing(fleet, admin):
     assert placement(env) == before
 
 
-class Killed(BaseException):
-    """Stands for SIGKILL at a failpoint: nothing after it runs in this controller."""
-
-
 @pytest.mark.parametrize("parallel", [1, 3], ids=["serial", "parallel"])
 @pytest.mark.parametrize("point", ["evacuate:after-move", "evacuate:after-instance"])
 def test_a_crash_mid_evacuation_and_a_rerun_leave_every_server_on_one_host(
@@ -147,10 +144,7 @@ def test_a_crash_mid_evacuation_and_a_rerun_leave_every_server_on_one_host(
     evacuate.set_fenced(env, admin, FAILED, True)
     before = placement(env)
 
-    def crash(name: str) -> None:
-        if name == point:
-            raise Killed(name)
-    monkeypatch.setattr(evacuate, "failpoint", crash)
+    kill_at_failpoint(monkeypatch, evacuate, point)
     with pytest.raises(Killed):
         evacuate.evacuate(env, admin, FAILED, accept_rebuild=True, parallel=parallel)
     monkeypatch.setattr(evacuate, "failpoint", lambda name: None)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from kumo.compute import evacuate, fencing, journal
 from kumo.db.models import Host, JournalEntry
 from kumo.errors import InvalidInput, StateError
+from tests.compute.crash import Killed
 from tests.compute.fleet import FAILED, fail_host, make_fleet, placement
 
 
@@ -144,9 +145,6 @@ def test_no_command_or_an_up_host_is_refused(cloud, admin):
 def test_a_fence_interrupted_by_a_crash_is_recovered_as_not_fenced(cloud, admin, monkeypatch):
     env = cloud
     fencing.set_fence_command(env, admin, FAILED, "true")
-
-    class Killed(BaseException):
-        pass
 
     def die(*a, **k):
         raise Killed()

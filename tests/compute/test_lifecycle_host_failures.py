@@ -13,6 +13,7 @@ from kumo.compute import images, journal, naming, servers
 from kumo.errors import HostError, HostUnreachable, StateError, UnsupportedGuest
 from kumo.hosts.fake import Fault
 from kumo.hosts.protocol import DomainState
+from tests.compute.crash import dies_at_host_call
 from tests.compute.fakehost import (JournalWatch, counters, entries, fake_cloud,
                                     instance_volumes, live_instances)
 
@@ -141,10 +142,6 @@ def test_operation_succeeds_with_every_step_journaled(web, admin, operation, cal
 
 # --- recovery of an operation a dead controller left ---------------------------------------------
 
-class Killed(BaseException):
-    """The controller dies here (no rollback, no except Exception), as under SIGKILL."""
-
-
 def dead(env) -> None:
     import socket
 
@@ -182,14 +179,8 @@ RECOVERY = [
 def test_recovery_after_the_controller_died(web, admin, operation, op, step, outcome, status,
                                             power):
     env, host, uuid = web
-
-    def die(call) -> None:
-        if call.op == op:
-            raise Killed
-    host.hooks.insert(0, die)
-    with pytest.raises(Killed):
+    with dies_at_host_call(host, op):
         run(env, admin, operation)
-    host.hooks.remove(die)
     dead(env)
     [done] = journal.recover(env)
     assert (done.operation, done.step, done.outcome) == (operation, step, outcome)
@@ -209,14 +200,8 @@ def test_recovery_of_a_refused_finish_ends_failed_with_the_hosts_state(web, admi
     ERROR with the host's answer and the power state it reports), and hard-rebooting it later
     works once the host can."""
     env, host, uuid = web
-
-    def die(call) -> None:
-        if call.op == "define":
-            raise Killed
-    host.hooks.insert(0, die)
-    with pytest.raises(Killed):
+    with dies_at_host_call(host, "define"):
         servers.reboot_server(env, admin, "web", hard=True)
-    host.hooks.remove(die)
     dead(env)
     host.fail("start", Fault.START_ERROR)
     [done] = journal.recover(env)

@@ -15,6 +15,7 @@ from kumo.db.models import Host, Instance, JournalEntry
 from kumo.db.models.moves import Move
 from kumo.errors import InvalidInput, KumoError, NotFound, StateError
 from kumo.hosts.fake import Fault
+from tests.compute.crash import Killed, kill_at_failpoint
 from tests.compute.fakehost import fake_cloud
 from tests.support.hosts import add_host
 
@@ -248,17 +249,6 @@ def test_a_target_that_stops_answering_after_define_never_leaves_two_guests(clou
     consistent(env)  # the target's claim is kept: its copy may be there
 
 
-class Killed(BaseException):
-    """Stands for SIGKILL at a failpoint: nothing after it runs in this controller."""
-
-
-def _crash_at(monkeypatch, point: str) -> None:
-    def crash(name: str) -> None:
-        if name == point:
-            raise Killed(name)
-    monkeypatch.setattr(moves, "failpoint", crash)
-
-
 def _recover(env, monkeypatch) -> list:
     monkeypatch.setattr(moves, "failpoint", lambda name: None)
     with env.db.session_scope() as s:  # the controller is gone: recovery takes its entries
@@ -278,7 +268,7 @@ def test_a_crash_at_each_step_is_recovered_onto_exactly_one_host(cloud, admin, m
                                                                  point, ends):
     env, hosts = cloud
     vm = row(env, "vm")
-    _crash_at(monkeypatch, point)
+    kill_at_failpoint(monkeypatch, moves, point)
     with pytest.raises(Killed):
         moves.migrate_server(env, admin, "vm", host=B)
     recovered = _recover(env, monkeypatch)
@@ -302,7 +292,7 @@ def test_a_crash_mid_confirm_or_revert_is_finished_by_recovery(cloud, admin, mon
     env, hosts = cloud
     vm = row(env, "vm")
     moves.migrate_server(env, admin, "vm", host=B)
-    _crash_at(monkeypatch, f"migrate-{decision}:after-cleanup")
+    kill_at_failpoint(monkeypatch, moves, f"migrate-{decision}:after-cleanup")
     with pytest.raises(Killed):
         getattr(moves, f"{decision}_server")(env, admin, "vm")
     _recover(env, monkeypatch)
@@ -372,7 +362,7 @@ def test_drain_names_hosts_exactly_and_refuses_a_down_host(cloud, admin):
 
 def test_a_drain_killed_midway_and_rerun_moves_each_server_once(cloud, admin, monkeypatch):
     env, hosts = cloud
-    _crash_at(monkeypatch, "migrate-confirm:after-cleanup")
+    kill_at_failpoint(monkeypatch, moves, "migrate-confirm:after-cleanup")
     with pytest.raises(Killed):
         drain.drain(env, admin, A, parallel=1)
     _recover(env, monkeypatch)  # the interrupted confirm is finished by recovery

@@ -17,11 +17,8 @@ from kumo.db.models import Instance, JournalEntry
 from kumo.errors import HostError, InvalidInput, StateError
 from kumo.hosts.fake import Fault
 from tests.cli.compute_fixtures import kumo  # noqa: F401
+from tests.compute.crash import dies_at_host_call
 from tests.compute.fakehost import config_drive_file, entries, fake_cloud
-
-
-class Killed(BaseException):
-    pass
 
 
 @pytest.fixture
@@ -37,13 +34,8 @@ def cloud(env, admin, image_file, fake_hosts):
 
 def recovered_windows(env, admin, host, image: str) -> str:
     """A Windows create killed after define and finished by recovery: its uuid."""
-    def die(call) -> None:
-        if call.op == "start":
-            raise Killed
-    host.hooks.insert(0, die)
-    with pytest.raises(Killed):
+    with dies_at_host_call(host, "start"):
         servers.create_server(env, admin, "w", image=image, flavor="tiny")
-    host.hooks.remove(die)
     with env.db.session_scope() as s:
         s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
     [done] = journal.recover(env)
@@ -149,14 +141,8 @@ def killed_api_create(env, ctx, host, image: str, **kwargs) -> tuple[str, str]:
     held = instance.pending_admin_password  # what the record keeps until the build
     assert held.startswith(passwords.SEALED_PREFIX) and shown not in held
     entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
-
-    def die(call) -> None:
-        if call.op == "start":
-            raise Killed
-    host.hooks.insert(0, die)
-    with pytest.raises(Killed):
+    with dies_at_host_call(host, "start"):
         reschedule.build(env, ctx, entry_id, instance.uuid)
-    host.hooks.remove(die)
     with env.db.session_scope() as s:
         s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
     [done] = journal.recover(env)
@@ -187,14 +173,8 @@ def test_a_key_pair_holder_can_read_a_recovered_builds_password(cloud, admin):
 
     env, host = cloud
     keypairs.import_key_pair(env, admin, "rsa", openssh("rsa2048"))
-
-    def die(call) -> None:
-        if call.op == "start":
-            raise Killed
-    host.hooks.insert(0, die)
-    with pytest.raises(Killed):
+    with dies_at_host_call(host, "start"):
         servers.create_server(env, admin, "w", image="win", flavor="tiny", key_name="rsa")
-    host.hooks.remove(die)
     with env.db.session_scope() as s:
         s.execute(update(JournalEntry).values(owner=f"{socket.gethostname()}:999999999:0"))
     [done] = journal.recover(env)

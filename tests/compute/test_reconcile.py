@@ -21,6 +21,7 @@ from kumo.db.models import Instance, JournalEntry, ReconcileItem, ReconcileRun
 from kumo.errors import Forbidden, InvalidInput, NotFound, StateError
 from kumo.hosts.fake import Fault
 from kumo.hosts.protocol import DomainState
+from tests.compute.crash import Killed, kill_at_failpoint
 from tests.compute.fakehost import fake_cloud
 
 #: what seed 001's fix does to a guest booted from an image without os_type: the Hyper-V
@@ -399,23 +400,12 @@ def test_a_busy_server_is_skipped_and_a_reconciling_one_is_busy(cloud, admin):
     host.watch.violations.clear()
 
 
-class Killed(BaseException):
-    """What SIGKILL does to the code: nothing after the failpoint runs."""
-
-
 def test_a_run_killed_midway_is_resumed_and_changes_each_server_once(cloud, admin,
                                                                      monkeypatch):
     env, host = cloud
     names = [f"s{i}" for i in range(6)]
     uuids = boot(env, admin, *names, stopped=tuple(names))
-    hits = []
-
-    def failpoint(name):
-        if name == "reconcile:after-record":
-            hits.append(name)
-            if len(hits) == 3:
-                raise Killed()
-    monkeypatch.setattr(reconcile_run, "failpoint", failpoint)
+    kill_at_failpoint(monkeypatch, reconcile_run, "reconcile:after-record", nth=3)
     # the dead controller: a process of this machine that no longer runs
     dead = dataclasses.replace(env, owner=f"{socket.gethostname()}:999999999:0")
     with pytest.raises(Killed):
@@ -445,9 +435,7 @@ def test_a_run_in_progress_elsewhere_is_not_resumed(cloud, admin, monkeypatch):
     env, _host = cloud
     boot(env, admin, "a", stopped=("a",))
 
-    def failpoint(name):
-        raise Killed()
-    monkeypatch.setattr(reconcile_run, "failpoint", failpoint)
+    kill_at_failpoint(monkeypatch, reconcile_run)  # the first failpoint it reaches
     with pytest.raises(Killed):  # this process's own (live) controller holds it
         reconcile_run.apply(env, admin, FROM_IMAGE)
     other = dataclasses.replace(env, owner=f"{socket.gethostname()}:999999999:0")

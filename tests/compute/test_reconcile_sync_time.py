@@ -15,6 +15,7 @@ from sqlalchemy import select
 from kumo.compute import images, journal, naming, reconcile, reconcile_run, servers
 from kumo.compute.reconcile import Request
 from kumo.db.models import JournalEntry, ReconcileItem
+from tests.compute.crash import Killed, kill_at_failpoint
 from tests.compute.fakehost import fake_cloud
 
 SYNC = Request(sync_time=True)
@@ -81,10 +82,6 @@ def test_apply_sets_the_clock_and_journals_it(cloud, admin):
     assert servers.show_server(env, admin, "b")["status"] == "ACTIVE"  # not ERROR for it
 
 
-class Killed(BaseException):
-    """SIGKILL at a failpoint: not an Exception, so nothing after it runs in this controller."""
-
-
 @pytest.mark.parametrize("point", [
     "sync-time:before",  # a's record done, its clock not looked at
     "sync-time:after-begin",  # its entry open, the clock not read
@@ -95,10 +92,7 @@ def test_a_sync_time_killed_midway_is_resumed_and_sets_each_clock_once(cloud, ad
                                                                        monkeypatch, point):
     env, host, uuids = cloud
 
-    def failpoint(name):
-        if name == point:
-            raise Killed()
-    monkeypatch.setattr(reconcile_run, "failpoint", failpoint)
+    kill_at_failpoint(monkeypatch, reconcile_run, point)
     # the dead controller: a process of this machine that no longer runs
     dead = dataclasses.replace(env, owner=f"{socket.gethostname()}:999999999:0")
     with pytest.raises(Killed):

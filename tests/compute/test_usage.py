@@ -20,14 +20,11 @@ from kumo.db.models import Host, JournalEntry
 from kumo.scheduler import service as scheduler
 from tests.cli.compute_fixtures import as_json
 from tests.cli.compute_fixtures import kumo  # noqa: F401
+from tests.compute.crash import Killed
 from tests.compute.fakehost import FAKE_URI, counters, entries, fake_cloud, live_instances
 
 EMPTY = (0, 0, 0, 0)
 HELD = (1, 256, 2, 1)
-
-
-class Killed(BaseException):
-    """The controller dies here (no except Exception runs), as under SIGKILL."""
 
 
 @pytest.fixture

@@ -20,17 +20,25 @@ second host instead:
 ``kill_daemon`` SIGKILLs the daemon only (its guests keep running: a host cut off, not off);
 ``power_off`` SIGKILLs its guests' QEMU processes (by their pid files) -- what a fence does;
 ``start`` starts the daemon again on the same directories (it finds its persistent domains).
-Every process is ended by its pid, never by name.
+Every process is ended by its pid, never by name. ``cloud_and_second_daemon`` is the tests'
+world: a cloud on the machine's libvirtd and this daemon beside it, both removed afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from kumo.hosts.libvirt_host import LibvirtHost
+from tests.e2e.evacuation_support import Cloud, make_cloud
 
 USER = "kumoremote"
 
@@ -165,3 +173,38 @@ def _wait_gone(pid: int, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+@contextmanager
+def cloud_and_second_daemon(name: str, system_libvirt: LibvirtHost,
+                            **settings: str) -> Iterator[tuple[Cloud, SecondDaemon]]:
+    """A second daemon started and a cloud of its own on the machine's libvirtd
+    (evacuation_support.make_cloud with ``settings``), under /var/tmp/kumo-e2e-NAME-XXXX -- not
+    under pytest's tmp_path: the daemon's user must reach these directories. The test adds the
+    daemon as a host when it wants it. Afterwards this installation's domains and volumes go
+    from both daemons: the second is reached again if it is alive then and not already among
+    ``cloud.extra_hosts`` (an evacuation test may leave it killed, or restarted under a new
+    connection; a migration test leaves it running), then stopped and its directories
+    removed."""
+    base = Path(f"/var/tmp/kumo-e2e-{name}-{secrets.token_hex(4)}")
+    base.mkdir(mode=0o755)
+    remote = SecondDaemon(base, base / "pool")
+    cloud = None
+    try:
+        remote.prepare()
+        remote.start()
+        cloud = make_cloud(base, system_libvirt, **settings)
+        yield cloud, remote
+    finally:
+        try:
+            if cloud is not None:
+                if (remote.daemon_pid() is not None and remote.socket.exists()
+                        and all(h.uri != remote.uri for h in cloud.extra_hosts)):
+                    try:
+                        cloud.extra_hosts.append(LibvirtHost(remote.uri))
+                    except Exception:  # noqa: BLE001 - dead after all: nothing to clean there
+                        pass
+                cloud.close()
+        finally:
+            remote.stop()
+            shutil.rmtree(base, ignore_errors=True)

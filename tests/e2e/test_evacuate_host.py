@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,8 +32,7 @@ from kumo.errors import StateError
 from kumo.hosts.libvirt_host import LibvirtHost
 from kumo.periodic import host_failure, host_liveness
 from kumo.compute import hosts
-from tests.e2e.evacuation_support import make_cloud
-from tests.e2e.second_daemon import SecondDaemon
+from tests.e2e.second_daemon import cloud_and_second_daemon
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -60,30 +58,11 @@ def rtc_hours_ahead(rtc: datetime) -> float:
 
 @pytest.fixture
 def world(system_libvirt):
-    # not under pytest's tmp_path: the second daemon's user must reach these directories
-    base = Path(f"/var/tmp/kumo-e2e-evacuate-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o755)
-    remote = SecondDaemon(base, base / "pool")
-    cloud = None
-    try:
-        remote.prepare()
-        remote.start()
-        cloud = make_cloud(base, system_libvirt, KUMO_GUEST_TIMEZONE="Asia/Shanghai",
-                           KUMO_HOST_PROBE_INTERVAL="30", KUMO_AUTO_EVACUATE="true",
-                           KUMO_AUTO_EVACUATE_AFTER="1")
-        yield cloud, remote
-    finally:
-        try:
-            if cloud is not None:
-                if remote.daemon_pid() is not None and remote.socket.exists():
-                    try:
-                        cloud.extra_hosts.append(LibvirtHost(remote.uri))
-                    except Exception:
-                        pass
-                cloud.close()
-        finally:
-            remote.stop()
-            shutil.rmtree(base, ignore_errors=True)
+    with cloud_and_second_daemon("evacuate", system_libvirt,
+                                 KUMO_GUEST_TIMEZONE="Asia/Shanghai",
+                                 KUMO_HOST_PROBE_INTERVAL="30", KUMO_AUTO_EVACUATE="true",
+                                 KUMO_AUTO_EVACUATE_AFTER="1") as world:
+        yield world
 
 
 def test_failed_host_fenced_evacuated_guest_boots_and_stale_domain_cleaned(world):

@@ -13,8 +13,6 @@ the target's copy: the disk moved, it was not rebuilt from the image.
 from __future__ import annotations
 
 import re
-import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -24,8 +22,7 @@ import pytest
 from kumo.cli.demo import GUEST_MARK
 from kumo.compute import flavors, hosts, naming, servers
 from kumo.hosts.libvirt_host import LibvirtHost
-from tests.e2e.evacuation_support import make_cloud
-from tests.e2e.second_daemon import SecondDaemon
+from tests.e2e.second_daemon import cloud_and_second_daemon
 from tests.e2e.test_evacuate_host import rtc_hours_ahead
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -64,25 +61,12 @@ def qemu_io(path: Path, command: str, *, shared: bool = False) -> str:
 
 @pytest.fixture(scope="module")
 def world(system_libvirt):
-    base = Path(f"/var/tmp/kumo-e2e-migrate-{secrets.token_hex(4)}")
-    base.mkdir(mode=0o755)
-    remote = SecondDaemon(base, base / "pool")
-    cloud = None
-    try:
-        remote.prepare()
-        remote.start()
-        cloud = make_cloud(base, system_libvirt, KUMO_GUEST_TIMEZONE="Asia/Shanghai")
+    with cloud_and_second_daemon("migrate", system_libvirt,
+                                 KUMO_GUEST_TIMEZONE="Asia/Shanghai") as (cloud, remote):
         hosts.add_host(cloud.env, cloud.ctx, REMOTE, remote.uri, virt_type="qemu")
         cloud.extra_hosts.append(LibvirtHost(remote.uri))
         flavors.create_flavor(cloud.env, cloud.ctx, "bigger", vcpus=1, ram_mib=320, disk_gib=2)
         yield cloud, remote
-    finally:
-        try:
-            if cloud is not None:
-                cloud.close()
-        finally:
-            remote.stop()
-            shutil.rmtree(base, ignore_errors=True)
 
 
 def test_migrate_revert_resize_confirm_with_the_cli(world):
