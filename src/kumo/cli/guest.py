@@ -6,7 +6,6 @@ and run the same policy; they differ only in what they print.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import replace

@@ -19,8 +19,7 @@ import click
 from kumo import logs
 
 from kumo.cli import completion as complete
-from kumo.cli.output import (Output, emit_many, emit_one, format_option,  # noqa: F401
-                             list_options, show_options)
+from kumo.cli.output import Output, list_options, show_options
 from kumo.compute import journal, servers
 from kumo.compute.context import RequestContext, cli_context
 from kumo.compute.env import ComputeEnv

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import find_host
-from kumo.db.models import Host, Instance, VirtType
+from kumo.db.models import Instance, VirtType
 from kumo.errors import HostError, InvalidInput, StateError
 from kumo.hosts.uri import is_local  # noqa: F401  (also this module's API)
 

@@ -40,12 +40,11 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import BinaryIO, Iterator
 
 from kumo.config import Settings
 from kumo.errors import InvalidInput, StateError
-from kumo.private_files import FILE_MODE, open_private, private_dir
+from kumo.private_files import FILE_MODE, private_dir
 
 #: Glance disk_format -> the format qemu-img info reports for such a file
 QEMU_FORMAT = {"raw": "raw", "qcow2": "qcow2", "vhd": "vpc", "vhdx": "vhdx", "vmdk": "vmdk",

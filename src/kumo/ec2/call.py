@@ -12,9 +12,6 @@ from kumo.compute.env import ComputeEnv
 from kumo.ec2.errors import Ec2Error
 from kumo.ec2.query import Params
 
-#: the region kumo's catalog and EC2 credentials' scope name (one answer: the Identity API's)
-from kumo.api.routers.identity import REGION  # noqa: E402  (re-exported)
-
 
 @dataclass(frozen=True)
 class Call:

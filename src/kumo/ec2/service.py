@@ -9,9 +9,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from kumo.api.routers.identity import REGION  # the catalog's region: EC2's scope too
 from kumo.compute.env import ComputeEnv
 from kumo.ec2 import replay, sigv4, xml
-from kumo.ec2.call import REGION, Call, find
+from kumo.ec2.call import Call, find
 from kumo.ec2.errors import Ec2Error, auth_failure
 from kumo.ec2.query import Params
 from kumo.identity import ec2_credentials

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from kumo.api.routers.identity import REGION  # the catalog's region: EC2's zone's too
 from kumo.compute import flavors as flavor_service
 from kumo.db.models import Host
-from kumo.ec2.call import REGION, Call, action
+from kumo.ec2.call import Call, action
 from kumo.ec2.errors import Ec2Error
 from kumo.scheduler.inventory import zone_of
 
