@@ -222,14 +222,14 @@ class Soak:
         is."""
         free = [n for n in self.names if n not in self._existing()]
         if op == "create":
-            return self.rng.choice(free)
+            return self.rng.choice(free or self.names)  # none free: refused, tried again
         wanted = {"start": (STOPPED,), "stop": (ACTIVE,)}.get(op, (ACTIVE, STOPPED))
         ready = self._in_state(*wanted)
         if not ready and op == "start":
             for name in self._in_state(ACTIVE)[:1]:
                 self.attempt("stop", self._argv("stop", name), None, None)
             ready = self._in_state(STOPPED)
-        if not ready:
+        if not ready and free:
             self.attempt("create", self._argv("create", self.rng.choice(free)), None, None)
             ready = self._in_state(*wanted)
         return self.rng.choice(ready or self.names)
