@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from kumo.compute import images, journal, naming, servers
+from kumo.compute import journal, naming, servers
 from kumo.errors import HostError, HostUnreachable, StateError, UnsupportedGuest
 from kumo.hosts.fake import Fault
 from kumo.hosts.protocol import DomainState
 from tests.compute.crash import dies_at_host_call
-from tests.compute.fakehost import (JournalWatch, counters, entries, fake_cloud,
-                                    instance_volumes, live_instances)
+from tests.compute.fakehost import (counters, entries, fake_cloud, instance_volumes,
+                                    live_instances)
 
 URI = "fake:///kvm-1"
 EMPTY = (0, 0, 0, 0)

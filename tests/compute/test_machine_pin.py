@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kumo.compute import servers
 from kumo.compute.instance_request import guest_request
-from kumo.db.models import Host, Image, Instance, JournalEntry
+from kumo.db.models import Host, Instance, JournalEntry
 from kumo.guest.build import build_guest
 from tests.compute.records import add_instance
 
