@@ -4,10 +4,12 @@ run over both paths.)"""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig, kernel
@@ -125,3 +127,43 @@ def test_the_kernels_copy_of_the_columns_follows_new_like_image_values():
             assert s.fleet._mirror is not None  # rebuilt wider, in use
     assert outcomes[0] == outcomes[1]
     assert len({o[0] for o in outcomes[1]}) > 1
+
+
+def _argmax_passes(total, cand, m):
+    """The ranking as the numpy path makes it: argmax in host order (the highest total, NaN
+    the highest, of equal ones the smallest host index), then again with each pick at -inf."""
+    rest = list(total)
+    out = []
+    for _ in range(min(m, len(rest))):
+        top = 0
+        for t in range(1, len(rest)):
+            v, cur = rest[t], rest[top]
+            if cur != cur:
+                if v != v and cand[t] < cand[top]:
+                    top = t
+            elif v != v or v > cur or (v == cur and cand[t] < cand[top]):
+                top = t
+        out.append(top)
+        rest[top] = -math.inf
+    return out
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param((0.0, 0.5, 1.0, 2.0), id="ties"),
+    pytest.param((0.0, 1.0, math.nan), id="nan"),
+    pytest.param((0.0, 1.0, -math.inf), id="minus-inf"),
+    pytest.param((-math.inf, math.nan), id="nan-and-minus-inf"),
+    pytest.param(tuple(range(64)), id="distinct"),
+])
+@pytest.mark.parametrize("m", [1, 2, 3, 5])
+def test_the_kernels_one_pass_ranking_equals_the_argmax_passes(values, m):
+    """The best and the alternates kept in one pass (kernel._rank) are the argmax passes'."""
+    kernel.load()
+    rng = np.random.default_rng(len(values) * 10 + m)
+    for _ in range(200):
+        k = int(rng.integers(1, 30))
+        total = rng.choice(np.array(values, dtype=np.float64), size=k)
+        cand = rng.permutation(1000)[:k].astype(np.int64)  # class by class: not in host order
+        out = np.full(m, -1, dtype=np.int64)
+        kernel._rank(total, cand, k, np.empty(k), out)
+        assert out[:min(m, k)].tolist() == _argmax_passes(total.tolist(), cand.tolist(), m)

@@ -54,6 +54,9 @@ def load() -> Callable[..., int]:
         if _KERNEL is None:
             import numba  # lazy: half a second of import a one-shot command never pays
 
+            global _better, _rank
+            _better = numba.njit(cache=True, nogil=True, inline="always")(_better)
+            _rank = numba.njit(cache=True, nogil=True)(_rank)
             fn = numba.njit(cache=True, nogil=True)(_decide)
             _exercise(fn)
             _KERNEL = fn
@@ -97,6 +100,61 @@ S_FREE, S_NEG_INSTANCES, S_LIKE, S_KIND = 0, 3, 4, 5
 N_SOURCES = 6
 #: a weigher whose raw score is 0 for every host (LikeImages with nothing to count): skipped
 S_ZERO = -1
+
+
+def _better(v: float, i: int, cur: float, j: int) -> bool:
+    """Whether total ``v`` of host ``i`` ranks before total ``cur`` of host ``j``: numpy's
+    argmax order -- higher first, NaN the highest, of equal ones the smaller host index."""
+    if v > cur:
+        return True
+    if cur != cur:
+        return v != v and i < j
+    return v != v or (v == cur and i < j)
+
+
+def _rank(total: Any, cand: Any, k: int, rest: Any, out: Any) -> None:
+    """The best of the ``k`` candidates and the alternates, as positions into ``cand`` in
+    ``out`` (as many as it has room for, fewer when candidates are fewer): the best as numpy's
+    argmax over the candidates in host order takes it -- the highest total, of equal ones the
+    smallest host index (= name), NaN counting as the highest -- then the alternates as the
+    numpy path takes them, the same again with each pick at -inf.
+
+    That is the first m in that order (a strict one: host indices differ), kept in one pass
+    as a short sorted list (m passes over every candidate cost more than the filters at
+    100,000 hosts) -- unless a total is -inf, where a pick set to -inf could be picked again:
+    then the m passes, as the numpy path makes them (``rest``: their scratch)."""
+    m = 1 + min(out.shape[0] - 1, k - 1)
+    f = 0
+    for t in range(k):
+        v = total[t]
+        if v == -np.inf:
+            f = -1
+            break
+        if f == m:
+            b = out[m - 1]
+            if not _better(v, cand[t], total[b], cand[b]):
+                continue
+            j = m - 1
+        else:
+            j = f
+            f += 1
+        while j > 0:  # insert at j, moving down the ones t beats
+            b = out[j - 1]
+            if not _better(v, cand[t], total[b], cand[b]):
+                break
+            out[j] = b
+            j -= 1
+        out[j] = t
+    if f == -1:
+        for t in range(k):
+            rest[t] = total[t]
+        for pick in range(m):
+            top = 0
+            for t in range(1, k):
+                if _better(rest[t], cand[t], rest[top], cand[top]):
+                    top = t
+            out[pick] = top
+            rest[top] = -np.inf
 
 
 def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time: float,
@@ -191,22 +249,8 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
             scale = mult[w] / (b - a)
             for t in range(k):
                 total[t] = total[t] + (src[s, t] - a) * scale
-    # 3. the best as numpy's argmax over the candidates in host order takes it -- the highest
-    # total, of equal ones the smallest host index (= name), NaN counting as the highest --
-    # then the alternates as the numpy path takes them: the same again with each pick at -inf
-    for t in range(k):
-        rest[t] = total[t]
-    for pick in range(1 + min(out.shape[0] - 1, k - 1)):
-        top = 0
-        for t in range(1, k):
-            v, cur = rest[t], rest[top]
-            if cur != cur:
-                if v != v and cand[t] < cand[top]:
-                    top = t
-            elif v != v or v > cur or (v == cur and cand[t] < cand[top]):
-                top = t
-        out[pick] = top
-        rest[top] = -np.inf
+    # 3. the best and the alternates
+    _rank(total, cand, k, rest, out)
     return k
 
 
