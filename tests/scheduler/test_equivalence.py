@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from kumo.scheduler import fleet as fleet_module
 from kumo.scheduler import (DEFAULT_FILTERS, Claim, InMemoryClaimStore, NoValidHost,
                             ReferenceScheduler, Scheduler, SchedulerConfig, ServerGroup)
 
@@ -248,3 +249,31 @@ def test_paths_draw_alike_with_host_subset_size(seed):
         outcomes.append([outcome(s, req) for req in requests])
     assert outcomes[0] == outcomes[1]
     assert len({o[0] for o in outcomes[0] if o[0] != "NoValidHost"}) > 3
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("config", ["defaults", "pack-reordered"])
+@pytest.mark.parametrize("seed", range(3))
+def test_columnar_equals_reference_with_every_static_mask_cold(seed, config, path,
+                                                                monkeypatch):
+    """A static-mask cache of one entry: (nearly) every request computes its static
+    candidates, from the classes the static filters but the last passed for an earlier
+    request with the same keys (Fleet.prefix_get) -- and decides as the reference does."""
+    monkeypatch.setattr(fleet_module, "MASK_CACHE_SIZE", 1)
+    rng = random.Random(3000 + seed)
+    hosts = random_fleet(rng, 60)
+    fast = engine(CONFIGS[config], hosts, InMemoryClaimStore.from_hosts(hosts), path)
+    slow = ReferenceScheduler(CONFIGS[config], hosts, InMemoryClaimStore.from_hosts(hosts))
+    hits = []
+    get = fast.fleet.prefix_get
+
+    def counting_get(key):
+        got = get(key)
+        hits.append(got is not None)
+        return got
+
+    fast.fleet.prefix_get = counting_get
+    for k, req in enumerate(random_requests(rng, hosts, 90)):
+        assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
+    assert any(hits), "requests should share the prefix's classes"
+    assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]

@@ -165,11 +165,23 @@ class Scheduler:
         got = fleet.cache_get(key)
         if got is None:
             codes, table = fleet.static_classes(self._static)
-            ok = np.ones(table.shape[0], dtype=bool)
-            for j, f in enumerate(self._static):
+            # the classes every filter but the last passes, kept per those filters' keys:
+            # requests differing only in the last one's (GuestPolicy's: image and flavor)
+            # share them, and a cold request then answers one filter, not all
+            last = len(self._static) - 1
+            prefix = key[1:last + 1]
+            ok = fleet.prefix_get(prefix) if last > 0 else None
+            if ok is None:
+                ok, first = np.ones(table.shape[0], dtype=bool), 0
+            else:
+                ok, first = ok.copy(), last
+            for j in range(first, last + 1):
                 fcodes = table[:, j]
-                ans = fleet.class_answers(f, request, ctx, (fcodes, ok), key[j + 1])
+                ans = fleet.class_answers(self._static[j], request, ctx, (fcodes, ok),
+                                          key[j + 1])
                 np.logical_and(ok, ans[fcodes], out=ok)
+                if j == last - 1:
+                    fleet.prefix_put(prefix, ok.copy())
             got = StaticSet(ok, codes, fleet.static_members(self._static)[1])
             fleet.cache_put(key, got)
         return got

@@ -42,6 +42,9 @@ EAGER_CLASSES = 16
 #: and at most this many bytes of cached candidate arrays (at 100,000 hosts an array of every
 #: host's index is 800 kB: the count alone would not bound the memory)
 MASK_CACHE_BYTES = 64 * 2**20
+#: and at most this many bytes of the classes the static filters but the last pass (one
+#: bool per static class each: 4,096 entries at 4,096 classes)
+PREFIX_CACHE_BYTES = 16 * 2**20
 
 
 def host_limits(host: HostView) -> tuple[tuple[int, float, int], ...]:
@@ -152,6 +155,9 @@ class Fleet:
         self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self._answers: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
+        #: per request keys of the static filters but the last, the classes they pass
+        #: (Scheduler._static_set): a bool per static class each, at most PREFIX_CACHE_BYTES
+        self._prefix: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         # work buffers for one decision at a time (the engine decides under its lock): no
         # fleet-sized allocation per decision. Rows of buf_b: candidates, a filter's answer;
         # buf_f: a filter's scratch / per-host multipliers, total weight, one weigher's
@@ -264,6 +270,19 @@ class Fleet:
             done[needed] = True
             got[2] = bool(done.all())
         return ans
+
+    def prefix_get(self, key: Hashable) -> np.ndarray | None:
+        """The static classes every static filter but the last passes for requests with
+        those filters' ``key`` (read only), or None."""
+        ok = self._prefix.get(key)
+        if ok is not None:
+            self._prefix.move_to_end(key)
+        return ok
+
+    def prefix_put(self, key: Hashable, ok: np.ndarray) -> None:
+        self._prefix[key] = ok
+        while len(self._prefix) * max(1, ok.nbytes) > PREFIX_CACHE_BYTES and self._prefix:
+            self._prefix.popitem(last=False)
 
     def cache_get(self, key: Hashable) -> np.ndarray | None:
         m = self._cache.get(key)
@@ -491,6 +510,7 @@ class Fleet:
         snap._static_members = dict(self._static_members)
         snap._cache = OrderedDict(self._cache)
         snap._answers = OrderedDict()  # (the summary does not use them)
+        snap._prefix = OrderedDict()
         snap._watchers = []  # never changed: nothing to freeze
         snap.summary_lock = threading.Lock()
         # (the work buffers are shared: a summary does not decide, it uses none of them)
