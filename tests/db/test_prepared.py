@@ -7,14 +7,14 @@ connections back to the pool leaves them as kumo's other units of work expect th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, update
 
 from kumo.db.claims import Resources, claim_within_conn
 from kumo.db.models import Host
-from kumo.db.prepared import HeldConnections
+from kumo.db.prepared import HeldConnections, utc_datetime, utc_timestamp
 from tests.db.fixtures import *  # noqa: F401,F403  (db, on SQLite and PostgreSQL)
 
 
@@ -106,3 +106,18 @@ def test_connections_handed_back_keep_kumos_transaction_control(db):
     _add_host(db, "h2")  # and a unit of work still commits
     with db.session_scope(readonly=True) as s:
         assert s.scalar(select(Host.name)) == "h2"
+
+
+@pytest.mark.parametrize("value", [
+    "2026-11-29 04:31:10.123457", "2026-11-29 04:31:10", "1969-12-31 23:59:59.999999",
+    "2026-11-29T04:31:10.5+02:00",
+    datetime(2026, 11, 29, 4, 31, 10, 123457, tzinfo=timezone.utc),
+    datetime(2026, 11, 29, 4, 31, 10, 999999,
+             tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+], ids=["sqlite-micro", "sqlite-whole", "before-epoch", "text-with-offset", "aware-utc",
+        "aware-offset"])
+def test_utc_timestamp_is_exactly_the_aware_values_timestamp(value):
+    """The shortcut (no aware datetime built) gives the very float datetime.timestamp() does:
+    the scheduler compares heartbeats read both ways (Core rows and ORM objects)."""
+    assert utc_timestamp(value) == utc_datetime(value).timestamp()
+    assert utc_timestamp(None) is None

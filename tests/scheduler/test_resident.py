@@ -230,3 +230,25 @@ def test_no_valid_host_summary_is_built_when_read(db, monkeypatch):
                                  "largest free 0 vCPU)")
     assert calls == [1]
     assert str(err.value).startswith("no valid host: 0/1 hosts")
+
+
+@pytest.mark.parametrize("enabled_before", [True, False], ids=["gc-on", "gc-off"])
+def test_gc_paused_nests_and_restores_the_collector_as_it_was(enabled_before):
+    import gc
+
+    from kumo.scheduler.resident import gc_paused
+
+    was = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the outer pause still holds
+        assert gc.isenabled() is enabled_before
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError("a failed build")
+        assert gc.isenabled() is enabled_before
+    finally:
+        (gc.enable if was else gc.disable)()

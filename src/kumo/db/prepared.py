@@ -89,9 +89,20 @@ class Prepared:
 
 def utc_timestamp(value: datetime | str | None) -> float | None:
     """Seconds since the epoch of a timestamp as the driver returns a UTCDateTime column:
-    PostgreSQL an aware datetime, SQLite the UTC wall time as text (kumo.db.base.UTCDateTime)."""
-    when = utc_datetime(value)
-    return None if when is None else when.timestamp()
+    PostgreSQL an aware datetime, SQLite the UTC wall time as text (kumo.db.base.UTCDateTime).
+    Exactly ``utc_datetime(value).timestamp()``, computed without building the aware value (a
+    cold start converts every host's heartbeat)."""
+    if value is None:
+        return None
+    if value.__class__ is str:
+        value = datetime.fromisoformat(value)  # type: ignore[arg-type]
+    if value.tzinfo is None:  # type: ignore[union-attr]
+        return (value - _NAIVE_EPOCH).total_seconds()  # type: ignore[operator]
+    return value.timestamp()  # type: ignore[union-attr]
+
+
+#: naive datetimes here are UTC wall times
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 def utc_datetime(value: datetime | str | None) -> datetime | None:

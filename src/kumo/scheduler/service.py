@@ -46,6 +46,7 @@ whole set: weighers it does not name are off):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -281,6 +282,10 @@ class _Placer:
         Lock order: engine lock -> read lock -> placer lock (``changed_usage`` runs under the
         engine's lock). So the engine's lock is taken here only after the others are released,
         and no database connection is held while waiting for a lock."""
+        with contextlib.ExitStack() as paused:  # the collector, while a fleet is built
+            return self._current(paused)
+
+    def _current(self, paused: contextlib.ExitStack) -> Scheduler:
         with self._read_lock:
             with self._lock:
                 inv, sched = self._inventory, self._scheduler
@@ -292,7 +297,10 @@ class _Placer:
                 changes = self._read_changes(inv)
                 reload = changes.reload or bool(changes.static and self.tracking)
             if reload:
+                paused.enter_context(resident.gc_paused())
                 inv, track = self._load()
+            elif changes is not None and changes.static:
+                paused.enter_context(resident.gc_paused())
             assert inv is not None
             hosts = inv.hosts() if reload or (changes and changes.static) else None
             with self._lock:
