@@ -87,6 +87,48 @@ def test_200_concurrent_placements_against_capacity_for_100(db):
     assert {str(e) for e in failed} == {f"no valid host: {summary}"}
 
 
+def test_threads_arriving_during_a_read_share_the_next_one(db):
+    """Threads placing at once share inventory reads: two threads that call while a read is
+    under way wait for it, then share one read begun after they called (not one each), and
+    see a change committed before they called; the thread under way keeps its own read."""
+    ten_hosts(db)
+    service.place(db, SPEC, SchedulerConfig(), now=NOW)  # loaded: later calls read changes
+    placer = service._placer(db, SchedulerConfig())
+    real = placer._read_changes
+    inside, release, reads = threading.Event(), threading.Event(), []
+
+    def read(inv):
+        reads.append(threading.current_thread().name)
+        if len(reads) == 1:  # the first read stalls until the others are waiting
+            inside.set()
+            assert release.wait(30)
+        return real(inv)
+
+    placer._read_changes = read
+    hosts: dict[str, str] = {}
+
+    def create(name: str) -> None:
+        hosts[name] = service.place(db, SPEC, SchedulerConfig(), now=NOW).host
+
+    first = threading.Thread(target=create, args=("first",), name="first")
+    first.start()
+    assert inside.wait(30)
+    with db.session_scope() as s:  # committed before the two others call
+        s.scalars(select(Host).where(Host.name == "h0")).one().enabled = False
+    others = [threading.Thread(target=create, args=(n,), name=n) for n in ("second", "third")]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(placer._read_done._waiters) < 2 and time.monotonic() < deadline:  # type: ignore
+        time.sleep(0.01)
+    release.set()
+    for t in [first, *others]:
+        t.join(30)
+    assert len(reads) == 2 and reads[0] == "first"  # one read for the two that waited
+    assert set(hosts) == {"first", "second", "third"}
+    assert "h0" not in (hosts["second"], hosts["third"])  # they saw h0 disabled
+
+
 def test_identical_requests_spread_ten_per_host(db):
     ten_hosts(db)
     hosts = [service.place(db, SPEC, SchedulerConfig(), now=NOW).host for _ in range(100)]

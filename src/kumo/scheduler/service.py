@@ -249,6 +249,12 @@ class _Placer:
         self._held = held_connections(db.engine)
         self._lock = threading.Lock()        # the scheduler and inventory objects
         self._read_lock = threading.Lock()   # one inventory read at a time
+        #: reads shared by the threads placing at once (``scheduler``): numbered as they begin;
+        #: the last applied to the scheduler; whether one is under way
+        self._reads_begun = 0
+        self._reads_applied = 0
+        self._reading = False
+        self._read_done = threading.Condition(self._lock)
         self._scheduler: Scheduler | None = None
         self._inventory: resident.Inventory | None = None
         self._built = 0.0
@@ -277,13 +283,38 @@ class _Placer:
 
     def scheduler(self) -> Scheduler:
         """The shared Scheduler, its inventory as of one read of the rows changed since the
-        last (or of everything, the first time or when the epoch token changed).
+        last (or of everything, the first time or when the epoch token changed) that began
+        after this call did.
+
+        Threads placing at once share reads: one read is under way at a time, and every
+        thread that arrived before it began uses it instead of reading again -- as fresh for
+        each of them (it saw every change committed before they called), one round trip
+        instead of one per thread while they wait for their claims' commits.
 
         Lock order: engine lock -> read lock -> placer lock (``changed_usage`` runs under the
         engine's lock). So the engine's lock is taken here only after the others are released,
         and no database connection is held while waiting for a lock."""
-        with contextlib.ExitStack() as paused:  # the collector, while a fleet is built
-            return self._current(paused)
+        with self._lock:
+            wanted = self._reads_begun + 1  # the first read to begin after this call
+            while self._reading and self._reads_applied < wanted:
+                self._read_done.wait()
+            if self._reads_applied >= wanted and self._scheduler is not None:
+                return self._scheduler
+            self._reading = True
+            self._reads_begun += 1
+            mine = self._reads_begun
+        done = False
+        try:
+            with contextlib.ExitStack() as paused:  # the collector, while a fleet is built
+                sched = self._current(paused)
+            done = True
+            return sched
+        finally:
+            with self._lock:
+                self._reading = False
+                if done:
+                    self._reads_applied = mine
+                self._read_done.notify_all()
 
     def _current(self, paused: contextlib.ExitStack) -> Scheduler:
         with self._read_lock:
