@@ -89,22 +89,26 @@ class _Agg:
     meta: dict[str, str]
 
 
-class _Row:
-    """A host row as inventory.host_view reads an ORM Host (one definition of a view)."""
-
-    def __init__(self, row: Any, aggregates: Sequence[_Agg]):
-        self._row = row
-        self.aggregates = list(aggregates)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, name)
-
-    def capabilities(self) -> HostCapabilities | None:
-        return _caps(self._row.caps)
-
-
 #: a host row read with the driver's cursor, by column name
 HostRow = namedtuple("HostRow", [c.key for c in COLUMNS])  # type: ignore[misc]
+
+
+class _Row(HostRow):  # type: ignore[misc,valid-type]
+    """A host row as inventory.host_view reads an ORM Host (one definition of a view): the
+    columns by name, its aggregates and its capabilities."""
+
+    aggregates: list[_Agg]
+
+    def capabilities(self) -> HostCapabilities | None:
+        return _caps(self.caps)
+
+    @classmethod
+    def of(cls, raw: Sequence[Any], aggregates: Sequence[_Agg]) -> "_Row":
+        row = cls._make(raw)
+        row.aggregates = list(aggregates)
+        return row
+
+
 #: a column's position in a row, by name
 _AT = {name: k for k, name in enumerate(HostRow._fields)}
 _AZ, _HV, _HV_VERSION, _VIRT, _CAPS = (_AT[c] for c in ("availability_zone", "hypervisor_type",
@@ -255,7 +259,7 @@ class Inventory:
             make = kinds.get(kind_key)
             if make is None:
                 make = kinds[kind_key] = inventory.host_view(
-                    _Row(HostRow._make(r), aggs_of(host_id, ())), ratios=self.ratios).cloner()
+                    _Row.of(r, aggs_of(host_id, ())), ratios=self.ratios).cloner()
             c = counts.get(name)
             fields["image_property_counts"] = freeze_counts(c) if c else _NO_COUNTS
             view = views[name] = make(fields)
