@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kumo.catalog.flavor import Flavor
 from kumo.db.models import Aggregate as AggregateRow
@@ -402,3 +402,73 @@ def test_config_files(tmp_path, monkeypatch):
     with pytest.raises(InvalidInput) as err:
         service.load_config(tmp_path / "missing.toml")
     assert str(err.value).endswith("missing.toml' does not exist")
+
+
+def _hold_row(db, name: str):
+    """Another controller's claim under way on host ``name``: a transaction holding its row
+    (PostgreSQL), returned open."""
+    conn = db.engine.connect()
+    conn.begin()
+    conn.execute(update(Host).where(Host.name == name).values(generation=Host.generation))
+    return conn
+
+
+def test_a_host_another_controller_is_claiming_on_is_skipped_not_waited_for(db):
+    """Two controllers that chose the same host do not queue on its row: while another
+    transaction holds the best host's row, the claim goes to the next best at once (one
+    attempt, no race lost); the held row is untouched."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    add_host(db, "big", vcpus=40, ram_mib=40960, disk_gib=400)  # the weighers prefer it
+    add_host(db, "small")
+    assert service.explain(db, SPEC, SchedulerConfig(), now=NOW).chosen == "big"
+    other = _hold_row(db, "big")
+    timer = threading.Timer(3.0, other.rollback)  # (a claim that waited would get big then)
+    timer.start()
+    try:
+        p = service.place(db, SPEC, SchedulerConfig(), now=NOW)
+        assert timer.is_alive()  # answered while the other transaction still held the row
+    finally:
+        timer.cancel()
+        timer.join()
+        if other.in_transaction():
+            other.rollback()
+        other.close()
+    assert (p.host, p.attempts) == ("small", 1)
+    assert {n: h.instance_count for n, h in rows(db).items()} == {"big": 0, "small": 1}
+
+
+def test_a_busy_host_that_alone_fits_is_waited_for(db):
+    """When every other host fails the request, the claim waits for the busy host's row (as
+    before) and gets it once the other transaction ends."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    add_host(db, "only")
+    service.place(db, SPEC, SchedulerConfig(), now=NOW)
+    other = _hold_row(db, "only")
+    timer = threading.Timer(0.5, other.commit)
+    timer.start()
+    try:
+        p = service.place(db, SPEC, SchedulerConfig(), now=NOW)
+    finally:
+        timer.join()
+        other.close()
+    assert (p.host, p.attempts) == ("only", 1)
+    assert rows(db)["only"].instance_count == 2
+
+
+@pytest.mark.parametrize("room", [True, False], ids=["has-room-busy", "full-refused"])
+def test_store_answers_busy_only_when_the_held_host_has_room(db, room):
+    from kumo.scheduler.claims import Claim
+    from kumo.scheduler.db_store import DbClaimStore
+
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    add_host(db, "h", used_vcpus=0 if room else 10)
+    other = _hold_row(db, "h")
+    try:
+        got = DbClaimStore(db).claim(Claim("h", 1, 1024, 10, 10, 10240, 100, skip_busy=True))
+    finally:
+        other.rollback()
+        other.close()
+    assert (got.ok, got.busy, got.usage.vcpus) == (False, room, 0 if room else 10)

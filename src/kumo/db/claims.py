@@ -140,28 +140,42 @@ def claim_within(session: Session, host: str, request: Resources, limits: Resour
     return _update(session, and_(Host.name == host, *fits), _added(request, instances, +1))
 
 
-def _claim_within_statement():
-    """``claim_within``'s UPDATE with every value a bind parameter (compiled once)."""
+def _claim_within_statement(skip_locked: bool = False):
+    """``claim_within``'s UPDATE with every value a bind parameter (compiled once).
+    ``skip_locked`` (PostgreSQL): the host's row is taken with FOR UPDATE SKIP LOCKED, so a
+    claim on a row another transaction is writing (another controller's claim, until it
+    commits) changes nothing at once instead of waiting for that commit."""
     values = {used.key: used + bindparam(name) for name, (used, *_rest) in _COLUMNS.items()}
     values[Host.instance_count.key] = Host.instance_count + bindparam("instances")
     values[Host.generation.key] = Host.generation + 1
     fits = [used + bindparam(name) <= bindparam(f"{name}_limit")
             for name, (used, *_rest) in _COLUMNS.items()]
-    return (update(Host).where(and_(Host.name == bindparam("host"), *fits)).values(values)
-            .returning(*_RETURNING))
+    host: ColumnElement[bool] = Host.name == bindparam("host")
+    if skip_locked:
+        host = Host.id == (select(Host.id).where(Host.name == bindparam("host"))
+                           .with_for_update(skip_locked=True).scalar_subquery())
+    return update(Host).where(and_(host, *fits)).values(values).returning(*_RETURNING)
 
 
 _CLAIM_WITHIN = Prepared(_claim_within_statement)
+_CLAIM_WITHIN_SKIP_LOCKED = Prepared(lambda: _claim_within_statement(skip_locked=True))
 _COUNTERS_OF = Prepared(lambda: select(*_RETURNING).where(Host.name == bindparam("host")))
 
 
 def claim_within_conn(conn: Connection, host: str, request: Resources, limits: Resources, *,
-                      instances: int = 1) -> tuple[bool, HostCounters | None]:
+                      instances: int = 1, skip_locked: bool = False
+                      ) -> tuple[bool, HostCounters | None]:
     """``claim_within`` on a Core connection, the statement compiled once (kumo.db.prepared):
     the scheduler's claim on its hot path. (granted, the host's counters after the claim or as
-    they stand when refused); counters None when no host has that name. The caller commits."""
+    they stand when refused); counters None when no host has that name. The caller commits.
+
+    ``skip_locked``: on PostgreSQL, refused at once when another transaction holds the host's
+    row (see ``busy``) instead of waiting for it to end; SQLite has one writer at a time and
+    no row locks to skip."""
     _check_instances(instances)
-    rows = _CLAIM_WITHIN.rows(
+    stmt = (_CLAIM_WITHIN_SKIP_LOCKED if skip_locked and conn.dialect.name != "sqlite"
+            else _CLAIM_WITHIN)
+    rows = stmt.rows(
         conn, host=host, vcpus=request.vcpus, ram_mib=request.ram_mib,
         disk_gib=request.disk_gib, instances=instances, vcpus_limit=limits.vcpus,
         ram_mib_limit=limits.ram_mib, disk_gib_limit=limits.disk_gib)
@@ -170,6 +184,15 @@ def claim_within_conn(conn: Connection, host: str, request: Resources, limits: R
         return True, HostCounters(*row[1:])
     rows = _COUNTERS_OF.rows(conn, host=host)
     return False, (HostCounters(*rows[0][1:]) if rows else None)
+
+
+def fits_within(counters: HostCounters, request: Resources, limits: Resources) -> bool:
+    """Whether ``request`` fits the host as ``counters`` stand (the claim's own check): a claim
+    with ``skip_locked`` refused while the row as committed has room was refused because
+    another transaction held the row -- the host is busy, not full."""
+    return (counters.vcpus + request.vcpus <= limits.vcpus
+            and counters.ram_mib + request.ram_mib <= limits.ram_mib
+            and counters.disk_gib + request.disk_gib <= limits.disk_gib)
 
 
 def release_from(session: Session, host: str, request: Resources, *,

@@ -47,6 +47,9 @@ class Claim:
     instances: int = 1
     #: the instance the claim is for, when known (a DB store records it as an allocation row)
     consumer: str | None = None
+    #: when another scheduler is claiming on the host at this very moment (a database store:
+    #: another transaction holds its row), answer ``busy`` at once instead of waiting for it
+    skip_busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class ClaimResult:
     ok: bool
     #: the host's usage right after the claim (granted) or as it stands (refused)
     usage: HostUsage
+    #: refused only because another scheduler was claiming on the host (``Claim.skip_busy``):
+    #: as it stands the host has room; try the next best host rather than wait
+    busy: bool = False
 
 
 @runtime_checkable

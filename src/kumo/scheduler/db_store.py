@@ -7,7 +7,11 @@ and several controller processes sharing the database arbitrate through it:
 
     claim    one conditional UPDATE ... RETURNING (kumo.db.claims.claim_within): granted with the
              counters it left, or refused -- then the row as it stands is read and returned, so
-             the scheduler decides again on the host's real usage
+             the scheduler decides again on the host's real usage. A claim that may skip a busy
+             host (``Claim.skip_busy``) takes the row with SKIP LOCKED on PostgreSQL: refused
+             while the row as committed has room means another controller's transaction held
+             it -- answered ``busy``, the scheduler tries its next best host instead of waiting
+             for that commit
     release  one guarded UPDATE ... RETURNING (kumo.db.claims.release_from)
     usage    one SELECT of the named hosts' counters
 
@@ -76,7 +80,8 @@ class DbClaimStore:
 
         def run(conn):
             return db_claims.claim_within_conn(conn, claim.host, _resources(claim), limits,
-                                               instances=claim.instances)
+                                               instances=claim.instances,
+                                               skip_locked=claim.skip_busy)
 
         record = _RECORD.get()
         if record is not None:  # the claim commits with the instance record, or neither
@@ -88,7 +93,9 @@ class DbClaimStore:
             ok, counters = self._held.run(run)  # (kumo.db.prepared.HeldConnections)
         if counters is None:
             raise NotFound(f"host {claim.host!r} is not known to the claim store")
-        return ClaimResult(ok, _usage(counters))
+        busy = (not ok and claim.skip_busy
+                and db_claims.fits_within(counters, _resources(claim), limits))
+        return ClaimResult(ok, _usage(counters), busy)
 
     def release(self, claim: Claim) -> HostUsage:
         """Give a claim back. StateError (nothing changed) if the host holds less than the claim:

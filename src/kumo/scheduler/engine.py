@@ -34,6 +34,8 @@ from kumo.scheduler.reference import with_group_members
 
 #: how long a failing decision waits for this scheduler's own claims in flight to settle
 SETTLE_TIMEOUT_S = 5.0
+#: busy hosts skipped per instance before a claim waits for the row (Claim.skip_busy)
+BUSY_SKIPS = 4
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
@@ -267,11 +269,14 @@ class Scheduler:
             got = self._static_set(request, ctx, key)
         return got
 
-    def _decide(self, request: RequestSpec,
-                ctx: DecisionContext) -> tuple[int, float, tuple[str, ...]] | None:
-        """(host index, its weight, the alternates' names) or None when no host passes."""
+    def _decide(self, request: RequestSpec, ctx: DecisionContext,
+                busy: Sequence[str] = ()) -> tuple[int, float, tuple[str, ...]] | None:
+        """(host index, its weight, the alternates' names) or None when no host passes.
+        ``busy``: hosts left out this time (another scheduler was claiming on them: decided on
+        the numpy path, which a busy answer makes rare)."""
         plan = self._plan
-        kern = None if plan is None or self._compiled is False else kernel.loaded()
+        kern = (None if plan is None or self._compiled is False or busy
+                else kernel.loaded())
         if kern is not None:
             static = self._static_or_none(request, ctx)
             if static is None or static.size == 0:
@@ -294,6 +299,9 @@ class Scheduler:
             j = 0
         else:
             cand = self._candidates(request, ctx)
+            if busy and cand.size:
+                skip = [self.fleet.index[n] for n in busy if n in self.fleet.index]
+                cand = cand[~np.isin(cand, skip)]
             if cand.size == 0:
                 return None
             total = self._weights(request, cand)
@@ -438,10 +446,20 @@ class Scheduler:
                    like) -> tuple[Claim, float, int, tuple[str, ...]]:
         refreshed = waited = False
         attempts = 0
+        # hosts another scheduler was claiming on when we tried (refused at once, not waited
+        # for: kumo.scheduler.claims.Claim.skip_busy): the next best is tried instead, so two
+        # controllers that chose the same host do not queue on its row; when only busy hosts
+        # are left, or after BUSY_SKIPS of them, the claim waits for the row as before
+        busy: list[str] = []
+        patient = False
         while True:
             with self._lock:
                 fleet = self.fleet
-                pick = self._decide(request, ctx)
+                pick = self._decide(request, ctx, busy)
+                if pick is None and busy:
+                    busy.clear()
+                    patient = True
+                    continue
                 if pick is None:
                     if self._in_flight and not waited:
                         # our own claims in flight hold capacity they may not get: wait for
@@ -469,8 +487,11 @@ class Scheduler:
                 attempts += 1
                 i, weight, alternates = pick
                 limit = fleet.limit[i]
+                # (our own claims in flight on the host: wait for them, as packing expects)
+                skip_busy = not patient and not fleet.pending[i].any()
                 claim = Claim(fleet.names[i], request.vcpus, request.ram_mib, request.disk_gib,
-                              int(limit[VCPU]), int(limit[RAM]), int(limit[DISK]))
+                              int(limit[VCPU]), int(limit[RAM]), int(limit[DISK]),
+                              skip_busy=skip_busy)
                 delta = (claim.vcpus, claim.ram_mib, claim.disk_gib, claim.instances)
                 fleet.reserve(i, delta, like)
                 self._in_flight += 1
@@ -499,3 +520,7 @@ class Scheduler:
                     self._settled.notify_all()
             if result.ok:
                 return claim, weight, attempts, alternates
+            if result.busy:  # not refused for want of room: no lost race counted
+                attempts -= 1
+                busy.append(claim.host)
+                patient = len(busy) >= BUSY_SKIPS
