@@ -20,9 +20,9 @@ and down hosts), then
                  busy machine); NoValidHost: the failing calls alone
   peak RSS       of this process so far
 ``--two-process`` (PostgreSQL): the same placements split over two controller processes against
-one database, against one process alone (per thread count); then an exactly-capacity check: 40
-hosts with room for exactly 4 small instances each, 100 placements from each process: exactly
-160 granted, no host over its limit.
+one database, against one process alone (per thread count); then an exactly-capacity check per
+host_subset_size: 40 hosts with room for exactly 4 small instances each, 100 placements from
+each process: exactly 160 granted, no host over its limit.
 
 A claim commits on its own (PostgreSQL: one WAL flush per claim, synchronous_commit as the server
 has it), so one thread's rate is bounded by the disk's flush latency; threads share flushes
@@ -328,7 +328,8 @@ def two_process(dbs: Databases, args) -> None:
                   f"host_subset_size {subset}, {threads} thread(s) each: 1 process {one:.0f}/s "
                   f"({cpu1:.2f} CPU-s), 2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = "
                   f"{two / one:.2f}x  [{load()}]")
-    exact(dbs, max(args.two_process_subsets))
+    for subset in args.two_process_subsets:
+        exact(dbs, subset)
 
 
 def exact(dbs: Databases, subset: int) -> None:
