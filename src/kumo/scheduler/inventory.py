@@ -155,12 +155,16 @@ def per_host_fields_of(rows: Iterable[Sequence[Any]], at: Mapping[str, int],
         }
 
 
+def aggregates_of(aggregates: Iterable[Any]) -> tuple[Aggregate, ...]:
+    """A host's aggregates (rows with name and meta) as its view holds them: sorted by name."""
+    return tuple(Aggregate(a.name, dict(a.meta)) for a in sorted(aggregates, key=lambda a: a.name))
+
+
 def host_view(host: Host, counts: Counts | None = None,
               ratios: AllocationRatios = DEFAULT_RATIOS) -> HostView:
     """The scheduler's view of one host row (see the module docstring for each field)."""
     kw: dict[str, Any] = per_host_fields(host, host.aggregates, ratios)
-    kw["aggregates"] = tuple(Aggregate(a.name, dict(a.meta))
-                             for a in sorted(host.aggregates, key=lambda a: a.name))
+    kw["aggregates"] = aggregates_of(host.aggregates)
     kw["image_property_counts"] = counts or {}
     caps = host.capabilities()
     if caps is not None:

@@ -170,6 +170,18 @@ class HostView:
             return view
         return make
 
+    def with_aggregates(self, aggregates: tuple[Aggregate, ...]) -> "HostView":
+        """This view in other aggregates, a kind of its own (``kind`` is itself), without
+        running ``__post_init__`` again: nothing in a view is derived from its aggregates (the
+        zone is a per-host field). Builds the kinds of a fleet that differ only by their
+        aggregates from one view per hypervisor and capabilities."""
+        view = object.__new__(HostView)
+        d = view.__dict__
+        d.update(self.__dict__)
+        d.pop("_kind", None)
+        d["aggregates"] = tuple(aggregates)
+        return view
+
     @property
     def kind(self) -> "HostView":
         """The view this one was cloned from (itself if not a clone): views of one kind share

@@ -197,6 +197,7 @@ class Inventory:
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
         self._agg_key: dict[int, tuple[str, ...]] = {}
         self._kinds: dict[tuple, Callable[[dict[str, Any]], HostView]] = {}  # HostView.cloner
+        self._bases: dict[tuple, HostView] = {}  # per hypervisor and capabilities, no aggregates
         self._zones: dict[tuple, str] = {}  # (own zone, aggregate names) -> the host's zone
         self._seq: dict[str, int] = {}  # name -> change_seq of the row as last read
         #: name -> (usage, liveness) read since its view was last built: applied to the views
@@ -214,7 +215,7 @@ class Inventory:
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
         self.views, self._static = {}, {}
-        self._kinds, self._zones, self._dirty, self._seq = {}, {}, {}, {}
+        self._kinds, self._bases, self._zones, self._dirty, self._seq = {}, {}, {}, {}, {}
         self._add_rows(rows, counts or {})
         self.token = token
         self.watermark = mark if self.postgres else max((r[2] for r in rows), default=0) + 1
@@ -257,9 +258,14 @@ class Inventory:
             host_id, name = r[0], r[1]
             kind_key = (r[_HV], r[_HV_VERSION], r[_VIRT], r[_CAPS], key_of(host_id, ()))
             make = kinds.get(kind_key)
-            if make is None:
-                make = kinds[kind_key] = inventory.host_view(
-                    _Row.of(r, aggs_of(host_id, ())), ratios=self.ratios).cloner()
+            if make is None:  # a new kind: hypervisor and capabilities once, then aggregates
+                base = self._bases.get(kind_key[:4])
+                if base is None:
+                    base = self._bases[kind_key[:4]] = inventory.host_view(
+                        _Row.of(r, ()), ratios=self.ratios)
+                aggs = aggs_of(host_id, ())
+                kind = base.with_aggregates(inventory.aggregates_of(aggs)) if aggs else base
+                make = kinds[kind_key] = kind.cloner()
             c = counts.get(name)
             fields["image_property_counts"] = freeze_counts(c) if c else _NO_COUNTS
             view = views[name] = make(fields)
