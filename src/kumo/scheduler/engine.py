@@ -76,6 +76,7 @@ class Scheduler:
         self.weighers = config.build_weighers()
         self.claims = claims
         self._static = [f for f in self.filters if isinstance(f, StaticFilter)]
+        self._request_keys = [f.request_key for f in self._static]
         self._dynamic = [f for f in self.filters if not isinstance(f, StaticFilter)]
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
@@ -108,7 +109,10 @@ class Scheduler:
             kind_mults.append(per_kind if isinstance(mults[-1], np.ndarray) else mults[-1])
         for f in self._static:
             fleet.classes(f)  # encode now, not on the first request
-        fleet.static_classes(self._static)
+        # (kept with the fleet: a decision does not look them up by the filters' names)
+        static = fleet.static_classes(self._static)
+        order, ptr = fleet.static_members(self._static)
+        static = (*static, order, ptr, np.diff(ptr))
         plan = (None if self._compiled is False else
                 kernel.KernelPlan.of(self._dynamic, self.weighers, kind_mults, fleet,
                                      self.config.alternates))
@@ -117,6 +121,9 @@ class Scheduler:
             if keep_usage and old is not None:
                 fleet.carry_from(old)
             self.fleet = fleet
+            #: the static classes of ``fleet``: codes, table, order, ptr (Fleet.static_members)
+            #: and each class's host count
+            self._sc = static
             self._mults = mults
             self._plan = plan
 
@@ -151,7 +158,7 @@ class Scheduler:
     # --- deciding --------------------------------------------------------------------------------
 
     def _static_key(self, request: RequestSpec) -> tuple:
-        return ("static",) + tuple(f.request_key(request) for f in self._static)
+        return ("static", *[key(request) for key in self._request_keys])
 
     def _static_set(self, request: RequestSpec, ctx: DecisionContext,
                     key: tuple | None = None) -> StaticSet:
@@ -166,7 +173,7 @@ class Scheduler:
         key = self._static_key(request) if key is None else key
         got = fleet.cache_get(key)
         if got is None:
-            codes, table = fleet.static_classes(self._static)
+            codes, table, _, _, sizes = self._sc
             # the classes every filter but the last passes, kept per those filters' keys:
             # requests differing only in the last one's (GuestPolicy's: image and flavor)
             # share them, and a cold request then answers one filter, not all
@@ -184,7 +191,7 @@ class Scheduler:
                 np.logical_and(ok, ans[fcodes], out=ok)
                 if j == last - 1:
                     fleet.prefix_put(prefix, ok.copy())
-            got = StaticSet(ok, codes, fleet.static_members(self._static)[1])
+            got = StaticSet(ok, codes, sizes)
             fleet.cache_put(key, got)
         return got
 
@@ -282,8 +289,8 @@ class Scheduler:
             if static is None or static.size == 0:
                 return None
             fleet = self.fleet
-            k = plan.decide(kern, fleet, request, ctx.now, static.classes,
-                            *fleet.static_members(self._static))
+            _, _, order, ptr, _ = self._sc
+            k = plan.decide(kern, fleet, request, ctx.now, static.classes, order, ptr)
             if k == 0:
                 return None
             cand, total = fleet.buf_i[:k], fleet.buf_f[1, :k]
