@@ -295,10 +295,11 @@ class Scheduler:
                 return None
             cand, total = fleet.buf_i[:k], fleet.buf_f[1, :k]
             if self.config.host_subset_size == 1:
-                j = int(plan.out[0])
+                picks = plan.out[:min(k, plan.out.size)]
+                hosts = cand[picks].tolist()  # (Python ints: no numpy scalar per name)
                 names = fleet.names
-                alts = tuple(names[cand[a]] for a in plan.out[1:min(k, plan.out.size)].tolist())
-                return int(cand[j]), float(total[j]), alts
+                return (hosts[0], float(total[picks[0]]),
+                        tuple([names[h] for h in hosts[1:]]))
             # the kernel's candidates come class by class: in host order for the draw below,
             # so that it picks as the numpy path does (a copy: this option only)
             by_name = np.argsort(cand, kind="stable")
@@ -493,12 +494,11 @@ class Scheduler:
                         request, ctx, f"{attempts} claims lost races with other schedulers")
                 attempts += 1
                 i, weight, alternates = pick
-                limit = fleet.limit[i]
+                limit = fleet.limit[i].tolist()
                 # (our own claims in flight on the host: wait for them, as packing expects)
                 skip_busy = not patient and not fleet.pending[i].any()
                 claim = Claim(fleet.names[i], request.vcpus, request.ram_mib, request.disk_gib,
-                              int(limit[VCPU]), int(limit[RAM]), int(limit[DISK]),
-                              skip_busy=skip_busy)
+                              limit[VCPU], limit[RAM], limit[DISK], skip_busy=skip_busy)
                 delta = (claim.vcpus, claim.ram_mib, claim.disk_gib, claim.instances)
                 fleet.reserve(i, delta, like)
                 self._in_flight += 1

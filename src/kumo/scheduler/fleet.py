@@ -136,6 +136,7 @@ class Fleet:
         # the compiled kernel's copy of these columns, one row per host (Fleet.mirror)
         self._mirror: np.ndarray | None = None
         self._mirror_pos: np.ndarray | None = None
+        self._mirror_row: list[int] = []
         self._mirror_order: np.ndarray | None = None
         #: (property, value) -> instances per host whose image has that value
         self.like_counts: dict[tuple[str, str], np.ndarray] = {}
@@ -308,15 +309,14 @@ class Fleet:
 
     def _recompute(self, i: int) -> None:
         # (Python ints: one host's handful of numbers costs less than numpy's per-call overhead)
-        used = (self.base[i] + self.pending[i]).tolist()
-        limit = self.limit[i].tolist()
-        fv, fr, fd = limit[0] - used[0], limit[1] - used[1], limit[2] - used[2]
-        neg = -float(used[INSTANCES])
+        b, p, limit = self.base[i].tolist(), self.pending[i].tolist(), self.limit[i].tolist()
+        fv, fr, fd = limit[0] - b[0] - p[0], limit[1] - b[1] - p[1], limit[2] - b[2] - p[2]
+        neg = -float(b[INSTANCES] + p[INSTANCES])
         free = self.free
         free[VCPU, i], free[RAM, i], free[DISK, i] = fv, fr, fd  # integers, exact in float64
         self.neg_instances[i] = neg
         if self._mirror is not None:
-            m, r = self._mirror, self._mirror_pos[i]
+            m, r = self._mirror, self._mirror_row[i]
             m[r, P_FREE], m[r, P_FREE + 1], m[r, P_FREE + 2], m[r, P_NEG_INSTANCES] = (
                 fv, fr, fd, neg)
 
@@ -384,6 +384,8 @@ class Fleet:
             pos = np.empty(n, dtype=np.int64)
             pos[order] = np.arange(n, dtype=np.int64)
             self._mirror, self._mirror_pos, self._mirror_order = m, pos, order
+            #: (as Python ints: one host's row found per claim, without numpy scalars)
+            self._mirror_row = pos.tolist()
         return self._mirror
 
     def _sync_usage(self, ix) -> None:
@@ -410,7 +412,7 @@ class Fleet:
             col = self._like_col(pv)
             col[i] = max(0.0, col[i] + delta)
             if self._mirror is not None:
-                self._mirror[self._mirror_pos[i], P_LIKE + self.like_rows[pv]] = col[i]
+                self._mirror[self._mirror_row[i], P_LIKE + self.like_rows[pv]] = col[i]
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours is in flight on host ``i``: count it as used now."""
@@ -468,7 +470,7 @@ class Fleet:
         self.forced_down[i] = forced_down
         self.live_heartbeat[i] = np.nan if heartbeat is None or forced_down else heartbeat
         if self._mirror is not None:
-            self._mirror[self._mirror_pos[i], P_HEARTBEAT] = self.live_heartbeat[i]
+            self._mirror[self._mirror_row[i], P_HEARTBEAT] = self.live_heartbeat[i]
 
     # --- what a decision saw ---------------------------------------------------------------------
 

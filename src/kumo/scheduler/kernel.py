@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kumo.scheduler.fleet import P_FREE, P_HEARTBEAT, P_KIND, P_LIKE, P_NEG_INSTANCES
+from kumo.scheduler.model import request_value
 
 #: the compiled function, once ``load`` has run in this process
 _KERNEL: Callable[..., int] | None = None
@@ -337,8 +338,6 @@ class KernelPlan:
         """Run the kernel for ``request`` on the static candidates (the hosts of ``classes``,
         Fleet.static_members' ``order`` and ``ptr``): the candidate count; candidates in
         ``fleet.buf_i``, totals in ``fleet.buf_f[1]``, picks in ``out``."""
-        from kumo.scheduler.model import request_value
-
         need = self.need
         for col, f in self.resources:
             need[col] = f.requested(request)
