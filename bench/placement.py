@@ -3,7 +3,7 @@ committed to the database (SQLite file, PostgreSQL on 127.0.0.1:55432), in a lon
 
     .venv/bin/python bench/placement.py [--backends sqlite postgresql] [--hosts 1000 10000 100000]
                                         [--placements 2000] [--nowhere 0.1] [--threads 1 4]
-                                        [--two-process]
+                                        [--two-process] [--engine compiled|numpy]
 
 Per backend and fleet size: a fresh database migrated to head, the hosts written (the mixed fleet
 of bench/scheduler.py: KVM/QEMU/Xen/Hyper-V with their capabilities, aggregates, zones, disabled
@@ -19,6 +19,10 @@ and down hosts), then
   CPU p50/p99    CPU time of the placing thread per place() (less sensitive than wall time to a
                  busy machine); NoValidHost: the failing calls alone
   peak RSS       of this process so far
+``--engine``: the long-running figures (placements/s, two processes) decide with the compiled
+kernel, as ``kumo serve`` does once it has loaded it (``compiled``, the default: loaded before
+any clock starts), or with the numpy path (``numpy``); the cold start is always what a one-shot
+CLI create pays, the numpy path with no kernel loaded.
 ``--two-process`` (PostgreSQL): the same placements split over two controller processes against
 one database, against one process alone (per thread count); then an exactly-capacity check per
 host_subset_size: 40 hosts with room for exactly 4 small instances each, 100 placements from
@@ -272,7 +276,8 @@ def run_size(dbs: Databases, n: int, args) -> tuple[str, float, list[str]]:
 # --- two processes -------------------------------------------------------------------------------
 
 def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
-            threads: int, subset: int, start, out) -> None:
+            threads: int, subset: int, engine: str, start, out) -> None:
+    use_engine(engine)
     db = Database(url)
     reqs = requests(n, seed, names, nowhere)
     config = dataclasses.replace(CONFIG, host_subset_size=subset)
@@ -287,14 +292,14 @@ def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: 
 
 
 def processes(url: str, names: list[str], k: int, n: int, nowhere: float, now: float,
-              seed: int, threads: int, subset: int) -> tuple[float, int, float]:
+              seed: int, threads: int, subset: int, engine: str) -> tuple[float, int, float]:
     """``k`` controller processes placing ``n`` requests each from ``threads`` threads, each
     choosing among its ``subset`` best hosts (host_subset_size):
     placements/s overall, placements granted, CPU-seconds of the placing processes."""
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(k + 1), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(url, seed + 100 * i, names, n, nowhere, now,
-                                               threads, subset, start, out))
+                                               threads, subset, engine, start, out))
              for i in range(k)]
     for p in procs:
         p.start()
@@ -321,9 +326,9 @@ def two_process(dbs: Databases, args) -> None:
     for subset in args.two_process_subsets:
         for threads in args.threads:
             one, _, cpu1 = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed,
-                                     threads, subset)
+                                     threads, subset, args.engine)
             two, _, cpu2 = processes(url, names, 2, per, args.nowhere, now, args.seed,
-                                     threads, subset)
+                                     threads, subset, args.engine)
             print(f"two controller processes, one PostgreSQL, {n} hosts, {2 * per} placements, "
                   f"host_subset_size {subset}, {threads} thread(s) each: 1 process {one:.0f}/s "
                   f"({cpu1:.2f} CPU-s), 2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = "
@@ -389,6 +394,15 @@ def _exact_worker(url: str, now: float, subset: int, start, out) -> None:
     db.dispose()
 
 
+def use_engine(engine: str) -> None:
+    """Load the compiled kernel in this process (``kumo serve`` loads it at start; the
+    resident scheduler then decides with it), or leave the numpy path."""
+    if engine == "compiled":
+        from kumo.scheduler import kernel
+
+        kernel.load()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"],
@@ -406,9 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 4],
                     help="placing threads in the process, one run each (default 1 4)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--engine", choices=["compiled", "numpy"], default="compiled",
+                    help="decide with the compiled kernel, as kumo serve does (default), or "
+                         "the numpy path; the cold start is always the numpy path")
     args = ap.parse_args(argv)
+    use_engine(args.engine)
     print(f"filters: {', '.join(CONFIG.filters)}\n"
           f"weighers: {', '.join(f'{k}={v:g}' for k, v in CONFIG.weighers.items())}\n"
+          f"engine: {args.engine} (cold start: numpy)\n"
           f"{args.placements} placements per size, {args.nowhere:.0%} fitting nowhere; "
           f"{os.cpu_count()} CPUs, {load()}\n")
     for backend in args.backends:
