@@ -277,3 +277,22 @@ def test_columnar_equals_reference_with_every_static_mask_cold(seed, config, pat
         assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
     assert any(hits), "requests should share the prefix's classes"
     assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("seed", range(3))
+def test_columnar_equals_reference_answering_classes_lazily(seed, config, path, monkeypatch):
+    """A filter seeing more than EAGER_CLASSES capability classes (65 in bench/scheduler.py's
+    fleet) answers only the classes a request's candidates use, and more as later requests
+    use others (Fleet.class_answers): the random fleets here have fewer, so the limit is
+    lowered to make every static filter answer lazily -- and decide as the reference does."""
+    monkeypatch.setattr(fleet_module, "EAGER_CLASSES", 0)
+    monkeypatch.setattr(fleet_module, "MASK_CACHE_SIZE", 1)
+    rng = random.Random(5000 + seed)
+    hosts = random_fleet(rng, 120)
+    fast = engine(config, hosts, InMemoryClaimStore.from_hosts(hosts), path)
+    slow = ReferenceScheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
+    for k, req in enumerate(random_requests(rng, hosts, 90)):
+        assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
+    assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]
