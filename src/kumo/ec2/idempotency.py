@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import Delete, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from kumo import logs
@@ -192,17 +192,21 @@ def forget(env: ComputeEnv, project_id: str, token: str, entry_id: int, error: s
         entry = s.get_one(JournalEntry, entry_id, with_for_update=True)
         if entry.owner != env.owner or entry.state not in UNFINISHED_STATES:
             return
-        s.execute(delete(Ec2ClientToken).where(Ec2ClientToken.project_id == project_id,
-                                               Ec2ClientToken.token == token,
-                                               Ec2ClientToken.journal_id == entry_id))
+        s.execute(_delete_token(project_id, token, entry_id))
         journal.finish(s, entry_id, JournalState.ROLLED_BACK, error)
 
 
 def _forget_row(env: ComputeEnv, project_id: str, token: str, entry_id: int | None) -> None:
     with env.db.session_scope() as s:
-        s.execute(delete(Ec2ClientToken).where(Ec2ClientToken.project_id == project_id,
-                                               Ec2ClientToken.token == token,
-                                               Ec2ClientToken.journal_id == entry_id))
+        s.execute(_delete_token(project_id, token, entry_id))
+
+
+def _delete_token(project_id: str, token: str, entry_id: int | None) -> Delete:
+    """Forget the token's row only while it is still launch ``entry_id``'s: a retry may have
+    recorded the token anew for a launch of its own meanwhile."""
+    return delete(Ec2ClientToken).where(Ec2ClientToken.project_id == project_id,
+                                        Ec2ClientToken.token == token,
+                                        Ec2ClientToken.journal_id == entry_id)
 
 
 def recover_launch(env: ComputeEnv, entry: JournalEntry) -> str:
@@ -228,9 +232,7 @@ def recover_launch(env: ComputeEnv, entry: JournalEntry) -> str:
     reason = (f"RunInstances (ClientToken {token!r}, reservation {reservation}) was "
               "interrupted before it answered")
     with env.db.session_scope() as s:
-        s.execute(delete(Ec2ClientToken).where(Ec2ClientToken.project_id == entry.project_id,
-                                               Ec2ClientToken.token == token,
-                                               Ec2ClientToken.journal_id == entry.id))
+        s.execute(_delete_token(entry.project_id, token, entry.id))
         journal.finish(s, entry.id, JournalState.ROLLED_BACK, reason)
     done = [f"{len(withdrawn)} recorded instance(s) withdrawn"]
     if deleted:
