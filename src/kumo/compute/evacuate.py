@@ -234,7 +234,7 @@ def undecided_moves(s: Session, host: Host) -> list[PlanItem]:
         inst = s.scalars(select(Instance).where(Instance.uuid == move.instance_uuid)).one()
         if inst.deleted:
             continue
-        if move.dest_host_id == host.id:
+        if moves.decision_without(move, host.name) == "revert":
             target, disk = move.source_node, (
                 f"kept: its move reverted onto {move.source_node}, whose copy is as before the "
                 f"move (flavor {move.old_flavor.get('flavor_name')}; what was written on "

@@ -505,11 +505,11 @@ def _begin_decision(env: ComputeEnv, ctx: RequestContext, ref: str, operation: s
         if row.vm_state != RESIZED or move is None:
             raise StateError(f"cannot {verb} the move of server {row.name!r}: it is "
                              f"{status(row)}, not VERIFY_RESIZE (nothing to {verb})")
-        row.task_state = task
-        move.status = status_.value
         if failed is not None and failed not in (move.source_node, move.dest_node):
             raise StateError(f"the move of server {row.name!r} is between {move.source_node} "
                              f"and {move.dest_node}, not {failed}")
+        row.task_state = task
+        move.status = status_.value
         extra = {EVACUATED_FROM: failed} if failed is not None else {}
         entry = journal.begin(s, env, ctx, operation, row.uuid, "begin", move_id=move.id,
                               source=move.source_node, target=move.dest_node, **extra)
@@ -644,10 +644,17 @@ def decide_without(env: ComputeEnv, ctx: RequestContext, uuid: str, failed: str)
     ``evacuated_from``)."""
     with env.db.session_scope(readonly=True) as s:
         move = pending(s, uuid)
-        target_failed = move is not None and move.dest_node == failed
-    verb = "revert" if target_failed else "confirm"
+        # no undecided move (decided meanwhile): the confirm refuses, saying so
+        verb = decision_without(move, failed) if move is not None else "confirm"
     _decide(env, ctx, uuid, verb, failed)
     return verb
+
+
+def decision_without(move: Move, failed: str) -> str:
+    """How ``decide_without`` decides an undecided move with a copy on the fenced host
+    ``failed``: ``revert`` when that host is its target, ``confirm`` when it is its source (the
+    one rule: an evacuation's plan shows what this decides)."""
+    return "revert" if move.dest_node == failed else "confirm"
 
 
 def undecided_with(s: Session, host_id: int) -> list[Move]:
