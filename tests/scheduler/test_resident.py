@@ -207,7 +207,7 @@ def test_changes_no_row_number_shows_reload_the_inventory(db, change):
     expected = outcome_reference(db, request(vcpus=9))
     assert outcome_service(db, request(vcpus=9)) == expected
     assert placer(db)._inventory is not inv
-    assert sorted(placer(db)._inventory.views) == (["a"] if change == "delete-host"
+    assert sorted(placer(db)._inventory.rows) == (["a"] if change == "delete-host"
                                                    else ["a", "b"])
 
 

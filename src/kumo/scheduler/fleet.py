@@ -20,6 +20,7 @@ import numpy as np
 
 from kumo.errors import InvalidInput
 from kumo.scheduler.claims import HostUsage
+from kumo.scheduler.columns import HostColumns, LazyViews
 from kumo.scheduler.model import (HostView, aggregate_floats, effective_ratio, request_value,
                                   resource_limit)
 
@@ -78,53 +79,42 @@ def _bad_metadata(hosts: Sequence[HostView], keys: Iterable[str]) -> list[str]:
 
 
 class Fleet:
-    def __init__(self, hosts: Iterable[HostView], track_properties: Sequence[str] = (),
+    def __init__(self, hosts: "Iterable[HostView] | HostColumns", track_properties: Sequence[str] = (),
                  multiplier_keys: Iterable[str] = ()):
-        hs = sorted(hosts, key=lambda h: h.name)
-        self.hosts: tuple[HostView, ...] = tuple(hs)
-        self.names = tuple(h.name for h in hs)
-        self.index = {name: i for i, name in enumerate(self.names)}
+        """``hosts``: views, or columns (kumo.scheduler.columns: a fleet read from the database
+        builds no view per host; ``hosts[i]`` is then made when something asks for it)."""
+        cols = hosts if isinstance(hosts, HostColumns) else HostColumns.from_views(hosts)
+        own = cols.own
+        #: what the fleet was built from (the static per-host fields: StaticFilter.HOST_FIELDS)
+        self.columns = cols
+        self.hosts: Sequence[HostView] = (cols.views if cols.views is not None
+                                          else LazyViews(cols))
+        self.names = own.names
+        self.index = dict(zip(self.names, range(len(self.names))))
         if len(self.index) != len(self.names):
             dupes = sorted({n for n in self.names if self.names.count(n) > 1})
             raise InvalidInput(f"host names must be unique; repeated: {', '.join(dupes)}")
-        n = self.n = len(hs)
+        n = self.n = len(self.names)
         self.track = tuple(track_properties)
-        self.capacity = np.zeros((n, 3), dtype=np.int64)
-        self.ratio = np.ones((n, 3), dtype=np.float64)
-        self.limit = np.zeros((n, 3), dtype=np.int64)
-        self.base = np.zeros((n, 4), dtype=np.int64)
-        self.pending = np.zeros((n, 4), dtype=np.int64)
-        self.generation = np.full(n, -1, dtype=np.int64)
-        self.heartbeat = np.full(n, np.nan, dtype=np.float64)
-        self.forced_down = np.zeros(n, dtype=bool)
-        # aggregate ratio overrides per aggregates tuple (views of one kind share theirs), the
-        # limits as one array expression: floor(capacity * ratio), as host_limits computes them
         #: host kinds (HostView.kind): a code per host and one view per code
-        self.kind_codes = np.empty(n, dtype=np.int64)
-        self.kinds: list[HostView] = []
-        kind_ids: dict[int, int] = {}
-        own, caps, base_rows, beats = [], [], [], []
-        for i, h in enumerate(hs):
-            k = kind_ids.get(id(h.kind))
-            if k is None:
-                k = kind_ids[id(h.kind)] = len(self.kinds)
-                self.kinds.append(h.kind)
-            self.kind_codes[i] = k
-            caps.append((h.vcpus, h.ram_mib, h.disk_gib))
-            own.append((h.cpu_allocation_ratio, h.ram_allocation_ratio, h.disk_allocation_ratio))
-            base_rows.append((h.vcpus_used, h.ram_mib_used, h.disk_gib_used, h.instances))
-            beats.append(np.nan if h.last_heartbeat is None else h.last_heartbeat)
+        self.kind_codes = cols.kind_codes
+        self.kinds: list[HostView] = list(cols.kinds)
+        self.capacity = own.capacity
+        # aggregate ratio overrides per kind (aggregates are the kind's), the limits as one
+        # array expression: floor(capacity * ratio), as host_limits computes them
+        self.ratio = own.ratio
         if n:
-            self.capacity[:] = np.array(caps, dtype=np.int64)
             agg = np.array([[min(v) if (v := aggregate_floats(kind, key)) else np.nan
                              for _, key in RESOURCES] for kind in self.kinds],
                            dtype=np.float64)
             a = agg[self.kind_codes]
-            self.ratio[:] = np.where(np.isnan(a), np.array(own, dtype=np.float64), a)
-            self.limit[:] = np.floor(self.capacity * self.ratio).astype(np.int64)
-            self.base[:] = np.array(base_rows, dtype=np.int64)
-            self.heartbeat[:] = np.array(beats, dtype=np.float64)
-            self.forced_down[:] = np.fromiter((h.forced_down for h in hs), dtype=bool, count=n)
+            self.ratio = np.where(np.isnan(a), own.ratio, a)
+        self.limit = np.floor(self.capacity * self.ratio).astype(np.int64)
+        self.base = own.usage.copy()
+        self.pending = np.zeros((n, 4), dtype=np.int64)
+        self.generation = cols.generation.copy()
+        self.heartbeat = own.heartbeat.copy()
+        self.forced_down = own.forced_down.copy()
         #: the heartbeat, NaN when forced down: ComputeUp's one column (NaN compares False)
         self.live_heartbeat = np.where(self.forced_down, np.nan, self.heartbeat)
         #: the largest limit per resource over every host (a request beyond it fits nowhere)
@@ -143,13 +133,15 @@ class Fleet:
         #: (property, value) -> its column in the mirror (P_LIKE + it)
         self.like_rows: dict[tuple[str, str], int] = {}
         tracked = set(self.track)
-        for i, h in enumerate(hs):
-            for prop, values in h.image_property_counts.items():
+        for i, counts in sorted(cols.counts.items()):
+            for prop, values in counts.items():
                 if prop not in tracked:
                     continue
                 for value, count in values.items():
                     self._like_col((prop, value))[i] = count
-        self.warnings = _bad_metadata(hs, [k for _, k in RESOURCES] + list(multiplier_keys))
+        # (a host's aggregates are its kind's)
+        self.warnings = _bad_metadata(self.kinds,
+                                      [k for _, k in RESOURCES] + list(multiplier_keys))
         self._classes: dict[str, tuple[np.ndarray, list[HostView]]] = {}
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._static_members: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -188,6 +180,24 @@ class Fleet:
                         reps.append(kind)
                     per_kind[k] = c
                 codes = per_kind[self.kind_codes]
+            elif f.HOST_FIELDS is not None:  # a key per distinct value of those fields
+                combos: dict[tuple, int] = {}
+                per_host = np.array([combos.setdefault(v, len(combos)) for v in
+                                     zip(*(self.columns.own.column(name)
+                                           for name in f.HOST_FIELDS))], dtype=np.int64)
+                # each combination's first host (numbered in order of appearance: where the
+                # running maximum grows), whose view stands for it
+                grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0
+                per_combo = np.empty(len(combos), dtype=np.int64)
+                for c, i in enumerate(np.flatnonzero(grows).tolist()):
+                    h = self.hosts[i]
+                    key = f.host_key(h)
+                    k = ids.get(key)
+                    if k is None:
+                        k = ids[key] = len(reps)
+                        reps.append(h)
+                    per_combo[c] = k
+                codes = per_combo[per_host]
             else:
                 for i, h in enumerate(self.hosts):
                     key = f.host_key(h)
@@ -210,10 +220,9 @@ class Fleet:
             elif not filters:
                 got = (np.zeros(self.n, dtype=np.int64), np.zeros((1, 0), np.int64))
             else:
-                stacked = np.stack([self.classes(f)[0] for f in filters], axis=1)
-                table, codes = np.unique(stacked, axis=0, return_inverse=True)
+                table, codes = _distinct_rows([self.classes(f) for f in filters])
                 # (Fortran order: a filter's column is contiguous, read once per cold request)
-                got = (codes.reshape(-1).astype(np.int64), np.asfortranarray(table))
+                got = (codes, np.asfortranarray(table))
             self._static_classes[key] = got
         return got
 
@@ -538,6 +547,37 @@ class Fleet:
 
     def views(self) -> list[HostView]:
         return [self.view(i) for i in range(self.n)]
+
+
+def _distinct_rows(classes: "list[tuple[np.ndarray, list[HostView]]]"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of the hosts' class codes (one column per filter), sorted, and each
+    host's row among them: ``np.unique(axis=0, return_inverse=True)``, computed on one integer
+    per host (the codes in mixed radix: the integers sort as the rows do), which costs a
+    tenth of it (the row-wise unique sorts a structured view of the rows)."""
+    radix = [max(1, len(reps)) for _, reps in classes]
+    if float(np.prod(np.array(radix, dtype=np.float64))) >= 2.0 ** 62:  # (overflow: rows)
+        stacked = np.stack([codes for codes, _ in classes], axis=1)
+        table, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        return table.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    combined = np.zeros(classes[0][0].shape[0], dtype=np.int64)
+    for (codes, _), r in zip(classes, radix):
+        combined *= r
+        combined += codes
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    starts = np.empty(ordered.shape[0], dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    distinct = ordered[starts]
+    inverse = np.empty_like(combined)
+    inverse[order] = np.cumsum(starts) - 1
+    table = np.empty((distinct.shape[0], len(classes)), dtype=np.int64)
+    rest = distinct.copy()
+    for j in range(len(classes) - 1, -1, -1):
+        table[:, j] = rest % radix[j]
+        rest //= radix[j]
+    return table, inverse
 
 
 def _aligned_rows(n: int, width: int) -> np.ndarray:

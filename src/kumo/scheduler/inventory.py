@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Hashable
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
@@ -38,6 +39,7 @@ from kumo.db.models import Aggregate as AggregateRow
 from kumo.db.models import Host, Instance
 from kumo.db.models import ServerGroup as ServerGroupRow
 from kumo.errors import InvalidProperty
+from kumo.scheduler.columns import PerHost
 from kumo.scheduler.model import Aggregate, HostView, ServerGroup, image_value
 
 #: Nova's default_availability_zone: the zone of a host neither it nor an aggregate names
@@ -98,7 +100,7 @@ def zone_from(own: str | None, aggregates: Iterable[Any]) -> str:
     return DEFAULT_ZONE
 
 
-#: the host columns the per-host view fields are read from (``per_host_fields_of``; the zone
+#: the host columns the per-host view fields are read from (``own_columns``; the zone
 #: comes resolved: the host's own, else its aggregates', ``zone_from``)
 PER_HOST_COLUMNS = ("name", "enabled", "disabled_reason", "forced_down",
                     "last_heartbeat", "vcpus", "reserved_vcpus", "ram_mib", "reserved_ram_mib",
@@ -118,41 +120,40 @@ def per_host_fields(host: Any, aggregates: Iterable[Any],
     row = tuple(getattr(host, c) for c in PER_HOST_COLUMNS)
     if zone is None:
         zone = zone_from(host.availability_zone, aggregates)
-    return next(per_host_fields_of((row,), _OWN_ORDER, (zone,), ratios))
+    return own_columns((row,), _OWN_ORDER, (zone,), ratios).fields(0)
 
 
-def per_host_fields_of(rows: Iterable[Sequence[Any]], at: Mapping[str, int],
-                       zones: Iterable[str], ratios: AllocationRatios = DEFAULT_RATIOS
-                       ) -> Iterator[dict[str, Any]]:
-    """``per_host_fields`` of many rows (tuples as the driver returns them: ``at`` gives the
-    position of each of PER_HOST_COLUMNS; ``zones``: each host's zone, in order): the one
-    definition, written as one loop over plain tuples because a cold start runs it for every
-    host of the fleet (a call per host and attribute access cost five times the work).
-    Timestamps as the driver gives them (kumo.db.prepared.utc_timestamp)."""
-    (i_name, i_en, i_why, i_forced, i_hb, i_v, i_rv, i_r, i_rr, i_d, i_rd, i_uv, i_ur, i_ud,
-     i_n, i_cpu, i_ram, i_disk) = (at[c] for c in PER_HOST_COLUMNS)
-    d_cpu, d_ram, d_disk = float(ratios.cpu), float(ratios.ram), float(ratios.disk)
+def own_columns(rows: Sequence[Sequence[Any]], at: Mapping[str, int], zones: Sequence[str],
+                ratios: AllocationRatios = DEFAULT_RATIOS) -> PerHost:
+    """``per_host_fields`` of many rows at once, as columns (tuples as the driver returns them:
+    ``at`` gives the position of each of PER_HOST_COLUMNS; ``zones``: each host's zone, in
+    order): the one definition -- capacity is total minus reserved (never below 0), a ratio
+    the host's own else ``ratios``'. Array operations, not a loop per host: a cold start runs
+    this for every host of the fleet. Timestamps as the driver gives them
+    (kumo.db.prepared.utc_timestamp)."""
+    n = len(rows)
+    cols: list[tuple[Any, ...]] = list(zip(*rows)) if n else [()] * (max(at.values()) + 1)
+
+    def ints(*names: str) -> np.ndarray:
+        return np.array([cols[at[c]] for c in names], dtype=np.int64).reshape(len(names), n)
+
+    total = ints("vcpus", "ram_mib", "disk_gib") - ints("reserved_vcpus", "reserved_ram_mib",
+                                                         "reserved_disk_gib")
+    own = np.array([cols[at[c]] for c in ("cpu_allocation_ratio", "ram_allocation_ratio",
+                                           "disk_allocation_ratio")],
+                   dtype=np.float64).reshape(3, n)  # (NULL: NaN)
+    default = np.array([[ratios.cpu], [ratios.ram], [ratios.disk]], dtype=np.float64)
     seconds = utc_timestamp
-    for r, zone in zip(rows, zones):
-        hb = r[i_hb]
-        vcpus = r[i_v] - r[i_rv]
-        ram_mib = r[i_r] - r[i_rr]
-        disk_gib = r[i_d] - r[i_rd]
-        cpu, ram, disk = r[i_cpu], r[i_ram], r[i_disk]
-        yield {
-            "name": r[i_name], "availability_zone": zone,
-            "enabled": bool(r[i_en]), "disabled_reason": r[i_why],
-            "forced_down": bool(r[i_forced]),
-            "last_heartbeat": None if hb is None else seconds(hb),
-            "vcpus": vcpus if vcpus > 0 else 0,
-            "ram_mib": ram_mib if ram_mib > 0 else 0,
-            "disk_gib": disk_gib if disk_gib > 0 else 0,
-            "vcpus_used": r[i_uv], "ram_mib_used": r[i_ur], "disk_gib_used": r[i_ud],
-            "instances": r[i_n],
-            "cpu_allocation_ratio": d_cpu if cpu is None else float(cpu),
-            "ram_allocation_ratio": d_ram if ram is None else float(ram),
-            "disk_allocation_ratio": d_disk if disk is None else float(disk),
-        }
+    return PerHost(
+        names=cols[at["name"]], zone=tuple(zones),
+        enabled=np.array(cols[at["enabled"]], dtype=bool),
+        disabled_reason=cols[at["disabled_reason"]],
+        forced_down=np.array(cols[at["forced_down"]], dtype=bool),
+        heartbeat=np.array([None if hb is None else seconds(hb)
+                            for hb in cols[at["last_heartbeat"]]], dtype=np.float64),
+        capacity=np.maximum(total, 0).T.copy(),
+        usage=ints("used_vcpus", "used_ram_mib", "used_disk_gib", "instance_count").T.copy(),
+        ratio=np.where(np.isnan(own), default, own).T.copy())
 
 
 def aggregates_of(aggregates: Iterable[Any]) -> tuple[Aggregate, ...]:
@@ -161,9 +162,12 @@ def aggregates_of(aggregates: Iterable[Any]) -> tuple[Aggregate, ...]:
 
 
 def host_view(host: Host, counts: Counts | None = None,
-              ratios: AllocationRatios = DEFAULT_RATIOS) -> HostView:
-    """The scheduler's view of one host row (see the module docstring for each field)."""
-    kw: dict[str, Any] = per_host_fields(host, host.aggregates, ratios)
+              ratios: AllocationRatios = DEFAULT_RATIOS, *,
+              fields: dict[str, Any] | None = None) -> HostView:
+    """The scheduler's view of one host row (see the module docstring for each field).
+    ``fields``: its ``per_host_fields`` when the caller has them already (``views_of``)."""
+    kw: dict[str, Any] = (per_host_fields(host, host.aggregates, ratios) if fields is None
+                          else fields)
     kw["aggregates"] = aggregates_of(host.aggregates)
     kw["image_property_counts"] = counts or {}
     caps = host.capabilities()
@@ -227,7 +231,10 @@ def host_views(session: Session, names: Iterable[str] | None = None,
 def views_of(session: Session, rows: Sequence[Host], track: Sequence[str] = (),
              ratios: AllocationRatios = DEFAULT_RATIOS) -> list[HostView]:
     counts = image_property_counts(session, track, [h.name for h in rows]) if track else {}
-    return [host_view(h, counts.get(h.name), ratios) for h in rows]
+    own = own_columns([tuple(getattr(h, c) for c in PER_HOST_COLUMNS) for h in rows],
+                      _OWN_ORDER, [zone_of(h) for h in rows], ratios)
+    return [host_view(h, counts.get(h.name), ratios, fields=own.fields(i))
+            for i, h in enumerate(rows)]
 
 
 def server_group_view(session: Session, group: ServerGroupRow,

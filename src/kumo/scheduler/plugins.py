@@ -117,6 +117,10 @@ class StaticFilter(Filter):
     #: capabilities, aggregates -- none of HostView.clone's PER_HOST_FIELDS), so the fleet
     #: computes it once per kind
     KIND_ONLY: ClassVar[bool] = False
+    #: or: ``host_key`` reads only these per-host fields (HostView.clone's PER_HOST_FIELDS that
+    #: kumo.scheduler.columns.PerHost.column gives), so the fleet computes it once per distinct
+    #: combination of their values -- from its columns, without a view per host. None: unknown
+    HOST_FIELDS: ClassVar[tuple[str, ...] | None] = None
 
     def host_key(self, host: HostView) -> Hashable:
         """Every host attribute ``evaluate`` reads."""

@@ -32,8 +32,9 @@ import threading
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 from sqlalchemy import (BigInteger, Connection, Text, bindparam, cast, func, literal_column,
                         select)
 
@@ -44,6 +45,7 @@ from kumo.db.prepared import Prepared, utc_timestamp
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler import inventory
 from kumo.scheduler.claims import HostUsage
+from kumo.scheduler.columns import Counts, HostColumns
 from kumo.scheduler.model import HostView, freeze_counts
 
 #: the static columns: equal values (and equal aggregates), equal views but for the name
@@ -125,7 +127,11 @@ _AGG_META = Prepared(lambda: select(AggregateMetadata.__table__.c.aggregate_id,
 _AGGS = Prepared(lambda: select(AggregateRow.__table__.c.id, AggregateRow.__table__.c.name,
                                 AggregateRow.__table__.c.availability_zone))
 _AGG_HOSTS = Prepared(lambda: select(aggregate_hosts.c.aggregate_id, aggregate_hosts.c.host_id))
-_NO_COUNTS = freeze_counts({})
+_GEN = _AT["generation"]
+
+
+def _name_of(row: tuple) -> str:
+    return row[1]
 
 
 def _changes_statement(postgres: bool) -> Any:
@@ -148,8 +154,8 @@ class Changes:
 
     #: the inventory must be read whole (epoch token changed, or unknown)
     reload: bool = False
-    #: name -> new view, for hosts new or with a static change
-    static: dict[str, HostView] = field(default_factory=dict)
+    #: hosts new or with a static change
+    static: set[str] = field(default_factory=set)
     #: name -> usage, for hosts whose usage may have changed
     usage: dict[str, HostUsage] = field(default_factory=dict)
     #: name -> (last heartbeat, forced down)
@@ -185,38 +191,38 @@ def gc_paused() -> Iterator[None]:
 
 
 class Inventory:
-    """One database's host inventory, resident: ``load`` once, then ``changes`` per placement.
+    """One database's host inventory, resident: ``load`` once, then ``changes`` per placement;
+    ``columns()`` what a fleet is built from.
 
     Not thread-safe by itself: the caller (kumo.scheduler.service) serialises calls."""
 
     def __init__(self, postgres: bool, ratios: AllocationRatios = DEFAULT_RATIOS):
         self.postgres = postgres
         self.ratios = ratios
-        self.views: dict[str, HostView] = {}
-        self._static: dict[str, tuple] = {}   # name -> its static columns
+        #: name -> its row (COLUMNS) as last read
+        self.rows: dict[str, tuple] = {}
+        #: name -> its like-image counts (only hosts that have any; ``set_counts``)
+        self._counts: dict[str, Counts] = {}
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
         self._agg_key: dict[int, tuple[str, ...]] = {}
-        self._kinds: dict[tuple, Callable[[dict[str, Any]], HostView]] = {}  # HostView.cloner
-        self._bases: dict[tuple, HostView] = {}  # per hypervisor and capabilities, no aggregates
+        #: the view of each kind (hypervisor, capabilities, aggregates) and of each hypervisor
+        #: and capabilities without aggregates, kept across rebuilds
+        self._kinds: dict[tuple, HostView] = {}
+        self._bases: dict[tuple, HostView] = {}
         self._zones: dict[tuple, str] = {}  # (own zone, aggregate names) -> the host's zone
-        self._seq: dict[str, int] = {}  # name -> change_seq of the row as last read
-        #: name -> (usage, liveness) read since its view was last built: applied to the views
-        #: only when they are asked for (``hosts()``, a rebuild), not per placement
-        self._dirty: dict[str, tuple[HostUsage, tuple[float | None, bool]]] = {}
         self.token: int | None = None
         self.watermark = 0
 
     # --- reading whole -------------------------------------------------------------------------
 
-    def load(self, conn: Connection, counts: dict[str, inventory.Counts] | None = None) -> None:
+    def load(self, conn: Connection) -> None:
         """Read every host (and its aggregates) in ``conn``'s transaction."""
         token = _TOKEN.rows(conn)[0][0]
         mark = _XMIN_NOW.rows(conn)[0][0] if self.postgres else None
         rows = _ALL.rows(conn)
         self._load_aggregates(conn)
-        self.views, self._static = {}, {}
-        self._kinds, self._bases, self._zones, self._dirty, self._seq = {}, {}, {}, {}, {}
-        self._add_rows(rows, counts or {})
+        self.rows = {r[1]: r for r in rows}
+        self._counts, self._kinds, self._bases, self._zones = {}, {}, {}, {}
         self.token = token
         self.watermark = mark if self.postgres else max((r[2] for r in rows), default=0) + 1
 
@@ -237,42 +243,64 @@ class Inventory:
             self._aggs[host_id] = shared.setdefault(key, tuple(lst))
             self._agg_key[host_id] = key
 
-    def _add_rows(self, rows: Sequence[tuple], counts: Mapping[str, inventory.Counts]
-                  ) -> list[HostView]:
-        """The views of ``rows`` (driver rows of COLUMNS): each its kind's view (built the first
-        time a kind is seen: hypervisor, capabilities, aggregates) cloned with the row's own
-        fields (inventory.per_host_fields_of). Plain loops over the tuples: a cold start runs
-        them for every host of the fleet."""
+    def aggregate_keys(self) -> set[str]:
+        """Every metadata key the hosts' aggregates set."""
+        distinct = {id(aggs): aggs for aggs in self._aggs.values()}  # (hosts share tuples)
+        return {k for aggs in distinct.values() for a in aggs for k in a.meta}
+
+    def set_counts(self, counts: Mapping[str, inventory.Counts]) -> None:
+        """The like-image counts per host (kumo.scheduler.inventory.image_property_counts)."""
+        self._counts = {name: freeze_counts(c) for name, c in counts.items()
+                        if c and name in self.rows}
+
+    # --- the fleet's columns -------------------------------------------------------------------
+
+    def columns(self) -> HostColumns:
+        """Every host as columns, sorted by name: each host's per-host fields
+        (inventory.own_columns), its kind -- one view per hypervisor, capabilities and
+        aggregates, built the first time a kind is seen (``HostView.with_aggregates``) -- its
+        like-image counts and the usage generation read. No view per host: a cold start runs
+        this for every host of the fleet, and plain loops over the tuples."""
+        rows = sorted(self.rows.values(), key=_name_of)
         aggs_of, key_of = self._aggs.get, self._agg_key.get
-        zone_cache = self._zones
-        zones = []
+        zone_cache, kinds_made = self._zones, self._kinds
+        zones, codes = [], []
+        code_of: dict[tuple, int] = {}
+        kinds: list[HostView] = []
         for r in rows:
-            zone_key = (r[_AZ], key_of(r[0], ()))
-            zone = zone_cache.get(zone_key)
+            host_id, own_zone = r[0], r[_AZ]
+            agg_key = key_of(host_id, ())
+            zone = zone_cache.get((own_zone, agg_key))
             if zone is None:
-                zone = zone_cache[zone_key] = inventory.zone_from(r[_AZ], aggs_of(r[0], ()))
+                zone = zone_cache[(own_zone, agg_key)] = inventory.zone_from(
+                    own_zone, aggs_of(host_id, ()))
             zones.append(zone)
-        kinds, views, static, seqs = self._kinds, self.views, self._static, self._seq
-        out = []
-        for r, fields in zip(rows, inventory.per_host_fields_of(rows, _AT, zones, self.ratios)):
-            host_id, name = r[0], r[1]
-            kind_key = (r[_HV], r[_HV_VERSION], r[_VIRT], r[_CAPS], key_of(host_id, ()))
-            make = kinds.get(kind_key)
-            if make is None:  # a new kind: hypervisor and capabilities once, then aggregates
-                base = self._bases.get(kind_key[:4])
-                if base is None:
-                    base = self._bases[kind_key[:4]] = inventory.host_view(
-                        _Row.of(r, ()), ratios=self.ratios)
-                aggs = aggs_of(host_id, ())
-                kind = base.with_aggregates(inventory.aggregates_of(aggs)) if aggs else base
-                make = kinds[kind_key] = kind.cloner()
-            c = counts.get(name)
-            fields["image_property_counts"] = freeze_counts(c) if c else _NO_COUNTS
-            view = views[name] = make(fields)
-            static[name] = r[_S0:_U0]  # compared with a changed row's slice
-            seqs[name] = r[2]
-            out.append(view)
-        return out
+            kind_key = (r[_HV], r[_HV_VERSION], r[_VIRT], r[_CAPS], agg_key)
+            code = code_of.get(kind_key)
+            if code is None:
+                code = code_of[kind_key] = len(kinds)
+                kind = kinds_made.get(kind_key)
+                if kind is None:
+                    kind = kinds_made[kind_key] = self._kind(r, aggs_of(host_id, ()))
+                kinds.append(kind)
+            codes.append(code)
+        own = inventory.own_columns(rows, _AT, zones, self.ratios)
+        counts: dict[int, Counts] = {}
+        if self._counts:
+            at = dict(zip(own.names, range(len(own.names))))
+            counts = {at[name]: c for name, c in self._counts.items()}
+        generation = np.array([r[_GEN] for r in rows], dtype=np.int64)
+        return HostColumns(own, tuple(kinds), np.array(codes, dtype=np.int64), counts,
+                           generation)
+
+    def _kind(self, row: tuple, aggs: tuple[_Agg, ...]) -> HostView:
+        """The view of a new kind: its hypervisor and capabilities once, then aggregates."""
+        base_key = (row[_HV], row[_HV_VERSION], row[_VIRT], row[_CAPS])
+        base = self._bases.get(base_key)
+        if base is None:
+            base = self._bases[base_key] = inventory.host_view(_Row.of(row, ()),
+                                                               ratios=self.ratios)
+        return base.with_aggregates(inventory.aggregates_of(aggs)) if aggs else base
 
     # --- reading what changed ------------------------------------------------------------------
 
@@ -289,34 +317,21 @@ class Inventory:
         skip = 2 if self.postgres else 1
         s0, u0, l0 = skip + _S0, skip + _U0, skip + _L0
         top = self.watermark - 1
+        known_rows = self.rows
         for full in rows:
             name = full[skip + 1]
             if name is None:  # no changed row (the outer join's empty side)
                 continue
             seq = full[skip + 2]
             top = max(top, seq)
-            if self._seq.get(name) == seq:  # read before, unchanged since (PostgreSQL's
-                continue                    # watermark re-reads rows of running transactions)
-            self._seq[name] = seq
-            known = self._static.get(name)
-            if known is None or known != full[s0:u0]:
-                old = self.views.get(name)
-                self._dirty.pop(name, None)
-                counts = {name: old.image_property_counts} if old else {}
-                out.static[name] = self._add_rows([tuple(full[skip:])], counts)[0]
+            known = known_rows.get(name)
+            if known is not None and known[2] == seq:  # read before, unchanged since
+                continue  # (PostgreSQL's watermark re-reads rows of running transactions)
+            known_rows[name] = tuple(full[skip:])
+            if known is None or known[_S0:_U0] != full[s0:u0]:
+                out.static.add(name)
                 continue
-            usage = out.usage[name] = HostUsage(*full[u0:l0])
-            live = out.liveness[name] = (utc_timestamp(full[l0]), bool(full[l0 + 1]))
-            self._dirty[name] = (usage, live)
+            out.usage[name] = HostUsage(*full[u0:l0])
+            out.liveness[name] = (utc_timestamp(full[l0]), bool(full[l0 + 1]))
         self.watermark = first[1] if self.postgres else top + 1
         return out
-
-    def hosts(self) -> list[HostView]:
-        """Every host's view, with the usage and liveness read since it was built."""
-        for name, (u, (hb, forced)) in self._dirty.items():
-            self.views[name] = self.views[name].clone(
-                vcpus_used=u.vcpus, ram_mib_used=u.ram_mib, disk_gib_used=u.disk_gib,
-                instances=u.instances, last_heartbeat=hb, forced_down=forced)
-        self._dirty.clear()
-        return list(self.views.values())
-

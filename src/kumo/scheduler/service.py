@@ -187,40 +187,22 @@ def instance_claim(instance: Instance, host: str) -> Claim:
 
 # --- the shared scheduler per database and configuration ---------------------------------------
 
-def _tracked(config: SchedulerConfig, rows: Iterable[Host]) -> tuple[str, ...]:
+def _tracked(config: SchedulerConfig, aggregate_keys: Iterable[str]) -> tuple[str, ...]:
     """Image properties whose per-host counts a weigher needs: only when its multiplier is not
-    0 in the configuration or some aggregate sets it (else the counts cannot change a score)."""
-    rows = list(rows)
+    0 in the configuration or some aggregate sets it (``aggregate_keys``: every metadata key
+    the hosts' aggregates set; else the counts cannot change a score)."""
+    keys = set(aggregate_keys)
     out: list[str] = []
     for weigher, mult in config.build_weighers():
         props = weigher.tracked_properties()
-        if not props:
-            continue
-        if mult != 0 or any(weigher.AGGREGATE_KEY in a.meta for h in rows
-                            for a in h.aggregates):
+        if props and (mult != 0 or weigher.AGGREGATE_KEY in keys):
             out.extend(props)
     return tuple(dict.fromkeys(out))
 
 
 def _views(session: Session, config: SchedulerConfig, rows: list[Host]) -> list[HostView]:
-    return inventory.views_of(session, rows, _tracked(config, rows))
-
-
-def _tracked_views(config: SchedulerConfig, views: Iterable[HostView]) -> tuple[str, ...]:
-    """``_tracked`` for resident views (aggregates looked at once per distinct tuple)."""
-    out: list[str] = []
-    aggregate_keys: set[str] = set()
-    seen: set[int] = set()
-    for v in views:
-        if id(v.aggregates) not in seen:
-            seen.add(id(v.aggregates))
-            for a in v.aggregates:
-                aggregate_keys.update(a.metadata)
-    for weigher, mult in config.build_weighers():
-        props = weigher.tracked_properties()
-        if props and (mult != 0 or weigher.AGGREGATE_KEY in aggregate_keys):
-            out.extend(props)
-    return tuple(dict.fromkeys(out))
+    keys = {k for h in rows for a in h.aggregates for k in a.meta}
+    return inventory.views_of(session, rows, _tracked(config, keys))
 
 
 class _ResidentStore(DbClaimStore):
@@ -272,13 +254,10 @@ class _Placer:
         inv = resident.Inventory(postgres=not self.db.is_sqlite)
         with self.db.engine.connect() as conn:
             inv.load(conn)
-        track = _tracked_views(self.config, inv.views.values())
+        track = _tracked(self.config, inv.aggregate_keys())
         if track:  # like-image counts: one more read, only when a weigher uses them
             with self.db.session_scope(readonly=True) as s:
-                counts = inventory.image_property_counts(s, track)
-            for name, c in counts.items():
-                if name in inv.views:
-                    inv.views[name] = inv.views[name].clone(image_property_counts=c)
+                inv.set_counts(inventory.image_property_counts(s, track))
         return inv, track
 
     def scheduler(self) -> Scheduler:
@@ -333,7 +312,7 @@ class _Placer:
             elif changes is not None and changes.static:
                 paused.enter_context(resident.gc_paused())
             assert inv is not None
-            hosts = inv.hosts() if reload or (changes and changes.static) else None
+            hosts = inv.columns() if reload or (changes and changes.static) else None
             with self._lock:
                 if reload:
                     self._inventory, self._built = inv, time.monotonic()

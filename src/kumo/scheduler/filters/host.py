@@ -17,6 +17,7 @@ class HostEnabled(StaticFilter):
     """The operator has not disabled the host (``kumo host disable``)."""
 
     NAME = "HostEnabled"
+    HOST_FIELDS = ("enabled", "disabled_reason")
 
     def evaluate(self, host: HostView, request: RequestSpec, ctx: DecisionContext) -> FilterResult:
         if host.enabled:

@@ -80,6 +80,7 @@ class AggregateImageIsolation(StaticFilter):
 @register_filter
 class AvailabilityZone(StaticFilter):
     NAME = "AvailabilityZone"
+    HOST_FIELDS = ("availability_zone",)
 
     def evaluate(self, host: HostView, request: RequestSpec, ctx: DecisionContext) -> FilterResult:
         az = request.availability_zone
