@@ -23,6 +23,7 @@ Reading is one unit of work the caller gives (read-only is enough); nothing here
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -117,22 +118,20 @@ def per_host_fields(host: Any, aggregates: Iterable[Any],
     PER_HOST_FIELDS): name, zone, state, capacity, ratios, usage. ``host``: an ORM Host or a row
     with the same attribute names; ``aggregates``: its aggregates (name, availability_zone);
     ``zone``: the host's zone when the caller has it already (``zone_from``)."""
-    row = tuple(getattr(host, c) for c in PER_HOST_COLUMNS)
+    cols = [(getattr(host, c),) for c in PER_HOST_COLUMNS]
     if zone is None:
         zone = zone_from(host.availability_zone, aggregates)
-    return own_columns((row,), _OWN_ORDER, (zone,), ratios).fields(0)
+    return own_columns(cols, _OWN_ORDER, (zone,), ratios).fields(0)
 
 
-def own_columns(rows: Sequence[Sequence[Any]], at: Mapping[str, int], zones: Sequence[str],
+def own_columns(cols: Sequence[Sequence[Any]], at: Mapping[str, int], zones: Sequence[str],
                 ratios: AllocationRatios = DEFAULT_RATIOS) -> PerHost:
-    """``per_host_fields`` of many rows at once, as columns (tuples as the driver returns them:
-    ``at`` gives the position of each of PER_HOST_COLUMNS; ``zones``: each host's zone, in
-    order): the one definition -- capacity is total minus reserved (never below 0), a ratio
-    the host's own else ``ratios``'. Array operations, not a loop per host: a cold start runs
-    this for every host of the fleet. Timestamps as the driver gives them
-    (kumo.db.prepared.utc_timestamp)."""
-    n = len(rows)
-    cols: list[tuple[Any, ...]] = list(zip(*rows)) if n else [()] * (max(at.values()) + 1)
+    """``per_host_fields`` of many rows at once, as columns: the one definition -- capacity is
+    total minus reserved (never below 0), a ratio the host's own else ``ratios``'. ``cols``:
+    the rows as the driver returns them, transposed (one sequence per column; ``at`` gives the
+    position of each of PER_HOST_COLUMNS); ``zones``: each host's zone, in order. Array
+    operations, not a loop per host: a cold start runs this for every host of the fleet."""
+    n = len(cols[at["name"]])
 
     def ints(*names: str) -> np.ndarray:
         return np.array([cols[at[c]] for c in names], dtype=np.int64).reshape(len(names), n)
@@ -143,17 +142,34 @@ def own_columns(rows: Sequence[Sequence[Any]], at: Mapping[str, int], zones: Seq
                                            "disk_allocation_ratio")],
                    dtype=np.float64).reshape(3, n)  # (NULL: NaN)
     default = np.array([[ratios.cpu], [ratios.ram], [ratios.disk]], dtype=np.float64)
-    seconds = utc_timestamp
     return PerHost(
-        names=cols[at["name"]], zone=tuple(zones),
-        enabled=np.array(cols[at["enabled"]], dtype=bool),
-        disabled_reason=cols[at["disabled_reason"]],
-        forced_down=np.array(cols[at["forced_down"]], dtype=bool),
-        heartbeat=np.array([None if hb is None else seconds(hb)
-                            for hb in cols[at["last_heartbeat"]]], dtype=np.float64),
+        names=tuple(cols[at["name"]]), zone=tuple(zones),
+        enabled=np.array(cols[at["enabled"]], dtype=bool).reshape(n),
+        disabled_reason=tuple(cols[at["disabled_reason"]]),
+        forced_down=np.array(cols[at["forced_down"]], dtype=bool).reshape(n),
+        heartbeat=epoch_seconds(cols[at["last_heartbeat"]]),
         capacity=np.maximum(total, 0).T.copy(),
         usage=ints("used_vcpus", "used_ram_mib", "used_disk_gib", "instance_count").T.copy(),
         ratio=np.where(np.isnan(own), default, own).T.copy())
+
+
+def epoch_seconds(values: Sequence[Any]) -> np.ndarray:
+    """kumo.db.prepared.utc_timestamp of each timestamp as the driver returns it, NaN for None.
+    SQLite's text (the UTC wall time) is parsed by numpy in one call -- the same float:
+    microseconds since the epoch over 10**6, correctly rounded, as timedelta.total_seconds --
+    unless a value is not numpy's to parse (an offset, another form): then, like PostgreSQL's
+    datetimes, one at a time."""
+    if values and set(map(type, values)) <= {str, type(None)}:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # (numpy warns about offsets, then drops them)
+                stamps = np.array(values, dtype="datetime64[us]")
+        except (ValueError, UserWarning, DeprecationWarning):
+            pass
+        else:
+            return np.where(np.isnat(stamps), np.nan, stamps.view(np.int64) / 1e6)
+    return np.array([None if v is None else utc_timestamp(v) for v in values],
+                    dtype=np.float64).reshape(len(values))
 
 
 def aggregates_of(aggregates: Iterable[Any]) -> tuple[Aggregate, ...]:
@@ -231,7 +247,7 @@ def host_views(session: Session, names: Iterable[str] | None = None,
 def views_of(session: Session, rows: Sequence[Host], track: Sequence[str] = (),
              ratios: AllocationRatios = DEFAULT_RATIOS) -> list[HostView]:
     counts = image_property_counts(session, track, [h.name for h in rows]) if track else {}
-    own = own_columns([tuple(getattr(h, c) for c in PER_HOST_COLUMNS) for h in rows],
+    own = own_columns([[getattr(h, c) for h in rows] for c in PER_HOST_COLUMNS],
                       _OWN_ORDER, [zone_of(h) for h in rows], ratios)
     return [host_view(h, counts.get(h.name), ratios, fields=own.fields(i))
             for i, h in enumerate(rows)]

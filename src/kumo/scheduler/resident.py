@@ -259,39 +259,48 @@ class Inventory:
         """Every host as columns, sorted by name: each host's per-host fields
         (inventory.own_columns), its kind -- one view per hypervisor, capabilities and
         aggregates, built the first time a kind is seen (``HostView.with_aggregates``) -- its
-        like-image counts and the usage generation read. No view per host: a cold start runs
-        this for every host of the fleet, and plain loops over the tuples."""
+        like-image counts and the usage generation read. No view per host, and no loop per
+        host beyond one dictionary lookup: a cold start runs this for every host of the
+        fleet."""
         rows = sorted(self.rows.values(), key=_name_of)
-        aggs_of, key_of = self._aggs.get, self._agg_key.get
-        zone_cache, kinds_made = self._zones, self._kinds
-        zones, codes = [], []
+        n = len(rows)
+        cols: list[tuple] = list(zip(*rows)) if n else [()] * len(COLUMNS)
+        agg_keys = list(map(self._agg_key.get, cols[0]))  # (None: in no aggregate)
+        # hosts alike in kind and zone: a code per host, numbered in order of appearance
+        alike: dict[tuple, int] = {}
+        per_host = np.array([alike.setdefault(k, len(alike)) for k in zip(
+            cols[_HV], cols[_HV_VERSION], cols[_VIRT], cols[_CAPS], cols[_AZ], agg_keys)],
+            dtype=np.int64)
+        grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0  # each one's first
+        kind_code: list[int] = []
+        zone_list: list[str] = []
         code_of: dict[tuple, int] = {}
         kinds: list[HostView] = []
-        for r in rows:
-            host_id, own_zone = r[0], r[_AZ]
-            agg_key = key_of(host_id, ())
-            zone = zone_cache.get((own_zone, agg_key))
+        for i in np.flatnonzero(grows).tolist():
+            r, agg_key = rows[i], agg_keys[i] or ()
+            aggs = self._aggs.get(r[0], ())
+            zone_key = (r[_AZ], agg_key)
+            zone = self._zones.get(zone_key)
             if zone is None:
-                zone = zone_cache[(own_zone, agg_key)] = inventory.zone_from(
-                    own_zone, aggs_of(host_id, ()))
-            zones.append(zone)
+                zone = self._zones[zone_key] = inventory.zone_from(r[_AZ], aggs)
+            zone_list.append(zone)
             kind_key = (r[_HV], r[_HV_VERSION], r[_VIRT], r[_CAPS], agg_key)
             code = code_of.get(kind_key)
             if code is None:
                 code = code_of[kind_key] = len(kinds)
-                kind = kinds_made.get(kind_key)
+                kind = self._kinds.get(kind_key)
                 if kind is None:
-                    kind = kinds_made[kind_key] = self._kind(r, aggs_of(host_id, ()))
+                    kind = self._kinds[kind_key] = self._kind(r, aggs)
                 kinds.append(kind)
-            codes.append(code)
-        own = inventory.own_columns(rows, _AT, zones, self.ratios)
+            kind_code.append(code)
+        zones = [zone_list[c] for c in per_host.tolist()]
+        own = inventory.own_columns(cols, _AT, zones, self.ratios)
         counts: dict[int, Counts] = {}
         if self._counts:
-            at = dict(zip(own.names, range(len(own.names))))
+            at = dict(zip(own.names, range(n)))
             counts = {at[name]: c for name, c in self._counts.items()}
-        generation = np.array([r[_GEN] for r in rows], dtype=np.int64)
-        return HostColumns(own, tuple(kinds), np.array(codes, dtype=np.int64), counts,
-                           generation)
+        return HostColumns(own, tuple(kinds), np.array(kind_code, dtype=np.int64)[per_host],
+                           counts, np.array(cols[_GEN], dtype=np.int64).reshape(n))
 
     def _kind(self, row: tuple, aggs: tuple[_Agg, ...]) -> HostView:
         """The view of a new kind: its hypervisor and capabilities once, then aggregates."""
