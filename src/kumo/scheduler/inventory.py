@@ -158,8 +158,11 @@ def epoch_seconds(values: Sequence[Any]) -> np.ndarray:
     SQLite's text (the UTC wall time) is parsed by numpy in one call -- the same float:
     microseconds since the epoch over 10**6, correctly rounded, as timedelta.total_seconds --
     unless a value is not numpy's to parse (an offset, another form): then, like PostgreSQL's
-    datetimes, one at a time."""
-    if values and set(map(type, values)) <= {str, type(None)}:
+    datetimes, one at a time. Floats are seconds already."""
+    kinds = set(map(type, values))
+    if kinds <= {float, type(None)}:  # seconds already (kumo.scheduler.resident, PostgreSQL)
+        return np.array(values, dtype=np.float64).reshape(len(values))
+    if kinds <= {str, type(None)}:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # (numpy warns about offsets, then drops them)
