@@ -252,3 +252,24 @@ def test_gc_paused_nests_and_restores_the_collector_as_it_was(enabled_before):
         assert gc.isenabled() is enabled_before
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_the_first_inventory_build_freezes_the_heap_once_per_process(db, monkeypatch):
+    """The first full read in a process moves what the process holds (imports, the fleet just
+    built) to the collector's permanent generation, so resuming the collector does not traverse
+    it inside the placement; later reads -- another scheduler, a reload -- freeze nothing."""
+    import gc
+
+    from kumo.scheduler import resident
+
+    frozen = []
+    monkeypatch.setattr(resident, "_gc_froze", False)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(gc.isenabled()))
+    add_host(db, "a")
+    was = gc.isenabled()
+    service.place(db, request(), CONFIG, now=NOW)
+    assert frozen == [False]  # while the collector was still paused
+    assert gc.isenabled() is was
+    service.forget(db)
+    service.place(db, request(), CONFIG, now=NOW)  # read whole again
+    assert frozen == [False]

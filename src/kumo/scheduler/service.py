@@ -307,7 +307,7 @@ class _Placer:
                 changes = self._read_changes(inv)
                 reload = changes.reload or bool(changes.static and self.tracking)
             if reload:
-                paused.enter_context(resident.gc_paused())
+                paused.enter_context(resident.gc_paused(freeze=True))
                 inv, track = self._load()
             elif changes is not None and changes.static:
                 paused.enter_context(resident.gc_paused())
