@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from kumo.compute import servers
+from kumo.compute import background, servers
 from kumo.db.models import Host, JournalEntry
 from kumo.errors import HostError, UnsupportedGuest
 from kumo.hosts.fake import Fault
@@ -46,16 +46,33 @@ def attempts(env, uuid):
                                    .order_by(JournalEntry.id))]
 
 
+def _created_here(env, ctx):
+    """The foreground create (kumo server create, waiting)."""
+    return servers.create_server(env, ctx, "web", image="linux", flavor="tiny").server
+
+
+def _created_detached(env, ctx):
+    """A --no-wait create: recorded by the command, built by its detached finisher
+    (kumo.compute.background), which takes the entry over as another process would."""
+    instance, host = servers.new_instance(env, ctx, "web", image="linux", flavor="tiny")
+    entry_id = servers.schedule_and_record(env, ctx, instance, host=host)
+    assert background.finish(env, entry_id, env.owner) is True
+    return servers.show_server(env, ctx, instance.uuid)
+
+
+@pytest.mark.parametrize("create", [
+    pytest.param(_created_here, id="waited"),
+    pytest.param(_created_detached, id="no-wait"),
+])
 @pytest.mark.parametrize("op, fault", [
     pytest.param("define", Fault.REFUSED, id="define-refused"),
     pytest.param("start", Fault.START_ERROR, id="qemu-dies-at-start"),
 ])
 def test_a_host_refusing_the_guest_moves_the_build_to_the_next_alternate(fleet, admin, op,
-                                                                         fault):
+                                                                         fault, create):
     env, hosts = fleet
     hosts["big"].fail(op, fault)
-    result = servers.create_server(env, admin, "web", image="linux", flavor="tiny")
-    server = result.server
+    server = create(env, admin)
     assert (server["status"], server["host"], server["fault"]) == ("ACTIVE", "mid", None)
     uuid = server["id"]
     # failed_at is the journal step: define covers the start as well (one commit for both)
@@ -69,6 +86,9 @@ def test_a_host_refusing_the_guest_moves_the_build_to_the_next_alternate(fleet, 
         # the reason the first host failed is kept with the attempt that followed
         assert second.payload["previous_failures"] == [
             f"kvm-1: {first.error.removeprefix('create failed: ')}"]
+        # one request: the attempt is journaled as the same request of the same user
+        assert ((second.request_id, second.user_id, second.project_id)
+                == (first.request_id, first.user_id, first.project_id))
     assert counters(env) == {"kvm-1": EMPTY, "mid": HELD, "small": EMPTY}
     assert hosts["big"].domains == {} and instance_volumes(hosts["big"], env.pool_name) == set()
     assert list(hosts["mid"].domains) == [f"kumo-{uuid}"]

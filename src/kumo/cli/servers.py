@@ -182,7 +182,7 @@ def create(name: str, image: str, flavor: str, host: str | None, key_name: str |
         if wait:
             return _waited(f"creating {name}", lambda: servers.create_server(
                 env, ctx, name, image=image, flavor=flavor, host=host, **extras))
-        from kumo.compute import background, spawn
+        from kumo.compute import background
         instance, host_name = servers.new_instance(env, ctx, name, image=image, flavor=flavor,
                                                    host=host, **extras)
         entry_id = servers.schedule_and_record(env, ctx, instance, host=host_name)
@@ -191,8 +191,8 @@ def create(name: str, image: str, flavor: str, host: str | None, key_name: str |
                        "shown once, by the command that builds it", err=True)
         elif _handed_over(env, entry_id):
             return servers.CreateResult(servers.show_server(env, ctx, instance.uuid))
-        password = _waited(f"creating {name}",
-                           lambda: spawn.run_create(env, entry_id, instance.uuid))
+        # the finisher's build, here: the alternates, a delete queued meanwhile
+        password = _waited(f"creating {name}", lambda: background.carry_out(env, entry_id))
         return servers.CreateResult(servers.show_server(env, ctx, instance.uuid), password)
 
     result = run(action, recover=True)
@@ -222,11 +222,7 @@ def _no_wait(env: ComputeEnv, ctx: RequestContext, ref: str, operation: str,
     if _handed_over(env, entry_id):
         return servers.show_server(env, ctx, uuid)
     from kumo.compute import background
-    from kumo.db.models import JournalEntry
-    with env.db.session_scope(readonly=True) as s:
-        entry = s.get_one(JournalEntry, entry_id)
-        s.expunge(entry)
-    _waited(f"{operation} {ref}", lambda: background._finishers()[operation](env, entry))
+    _waited(f"{operation} {ref}", lambda: background.carry_out(env, entry_id))
     return servers.show_server(env, ctx, uuid)
 
 

@@ -50,12 +50,11 @@ def _move(env: ComputeEnv, entry: JournalEntry) -> Any:
 
 
 def _create(env: ComputeEnv, entry: JournalEntry) -> Any:
-    """Build, then carry out a delete queued meanwhile (kumo.compute.pending_delete)."""
-    from kumo.compute import pending_delete, spawn
-    try:
-        return spawn.run_create(env, entry.id, entry.instance_uuid)
-    finally:
-        pending_delete.run_queued(env, entry.instance_uuid)
+    """The build a waited create runs (kumo.compute.reschedule.build: on the recorded host,
+    then the scheduler's alternates; then a delete queued meanwhile), journaled as the request
+    that recorded it."""
+    from kumo.compute import reschedule
+    return reschedule.build(env, journal.context_of(entry), entry.id, entry.instance_uuid)
 
 
 OPERATIONS = ("create", "start", "stop", "reboot", "reboot-hard", "delete", "migrate", "resize")
@@ -111,17 +110,24 @@ def finish(env: ComputeEnv, entry_id: int, from_owner: str) -> bool:
     False (nothing done) if someone else owns it now."""
     if not journal.take_over(env, entry_id, from_owner):
         return False
-    with env.db.session_scope(readonly=True) as s:
-        entry = s.get_one(JournalEntry, entry_id)
-        s.expunge(entry)
-    carry_out(env, entry)
+    carry_out(env, entry_id)
     return True
 
 
-def carry_out(env: ComputeEnv, entry: JournalEntry) -> Any:
-    """Carry out the recorded operation of ``entry`` (begun by servers.begin_operation), in
-    this process: the finisher's work, or an API's worker thread's."""
+def carry_out(env: ComputeEnv, entry_id: int) -> Any:
+    """Carry out the recorded operation of the entry (begun by servers.begin_operation or
+    servers.schedule_and_record) in this process: the finisher's work, an API's worker
+    thread's, or the command's own when no finisher took it over; a create's admin password
+    (or None)."""
+    entry = _detached(env, entry_id)
     return _finishers()[entry.operation](env, entry)
+
+
+def _detached(env: ComputeEnv, entry_id: int) -> JournalEntry:
+    with env.db.session_scope(readonly=True) as s:
+        entry = s.get_one(JournalEntry, entry_id)
+        s.expunge(entry)
+    return entry
 
 
 def carry_out_in_thread(env: ComputeEnv, entry_id: int) -> None:
@@ -132,13 +138,11 @@ def carry_out_in_thread(env: ComputeEnv, entry_id: int) -> None:
 
     from kumo import logs
 
-    with env.db.session_scope(readonly=True) as s:
-        entry = s.get_one(JournalEntry, entry_id)
-        s.expunge(entry)
+    entry = _detached(env, entry_id)
 
     def run() -> None:
         try:
-            carry_out(env, entry)
+            _finishers()[entry.operation](env, entry)
         except KumoError as e:
             logs.get(__name__).warning("%s of server %s failed: %s", entry.operation,
                                        entry.instance_uuid, e)

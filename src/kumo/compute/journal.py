@@ -97,6 +97,14 @@ def begin(session: Session, env: ComputeEnv, ctx: RequestContext, operation: str
     return entry
 
 
+def context_of(entry: JournalEntry) -> RequestContext:
+    """The request an entry was written for (its user, project and request id), to journal
+    the work that carries it on in another process or thread as that same request. No roles:
+    it authorises nothing, the request was checked when the entry was written."""
+    kept = {"request_id": entry.request_id} if entry.request_id else {}
+    return RequestContext(entry.user_id or "", entry.project_id or "", (), **kept)
+
+
 def event(session: Session, env: ComputeEnv, instance_uuid: str, kind: str, message: str,
           request_id: str | None = None, **payload: Any) -> JournalEntry:
     """Record (in the caller's unit of work) something seen happen to an instance: a finished
