@@ -39,7 +39,7 @@ from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.db.models import UNFINISHED_STATES, JournalEntry, JournalState
 from kumo.db.queries import unfinished_operations
-from kumo.errors import HostUnreachable, KumoError, LeaseLost
+from kumo.errors import HostUnreachable, KumoError, LeaseLost, StateError
 
 log = logs.get(__name__)
 
@@ -67,6 +67,21 @@ RECOVERERS: dict[str, str] = {
 }
 
 
+#: payload key of an unfinished entry asked to stop (its value says why): its next advance to
+#: one of its operation's STOPPABLE_STEPS raises Stopped instead -- the check made by the read
+#: each step already makes of its entry, so it costs the operation no read of its own
+STOP_REQUESTED = "stop_requested"
+#: operation -> the steps it stops before when asked: those that start changing the host (a
+#: create's upload, volumes, define; not its rollback, nor the end of a build already done)
+STOPPABLE_STEPS: dict[str, frozenset[str]] = {
+    "create": frozenset({"upload", "volumes", "define"}),
+}
+
+
+class Stopped(StateError):
+    """The operation was asked to stop (STOP_REQUESTED) and did, before its next step."""
+
+
 @dataclass(frozen=True)
 class Recovered:
     #: None: not a journal entry (a partial image upload; the host usage reconciliation,
@@ -83,17 +98,43 @@ def begin(session: Session, env: ComputeEnv, ctx: RequestContext, operation: str
           instance_uuid: str | None, step: str, **payload: Any) -> JournalEntry:
     """A new in-progress entry, added to ``session`` (commit it with the state change it
     journals)."""
-    entry = JournalEntry(instance_uuid=instance_uuid, operation=operation, step=step,
-                         state=JournalState.IN_PROGRESS.value, payload=dict(payload),
-                         owner=env.owner, request_id=ctx.request_id,
-                         user_id=ctx.user_id, project_id=ctx.project_id,
-                         lease_expires_at=lease.expiry(env))
-    session.add(entry)
-    session.flush()
+    entry = _add(session, instance_uuid=instance_uuid, operation=operation, step=step,
+                 state=JournalState.IN_PROGRESS.value, payload=dict(payload), owner=env.owner,
+                 request_id=ctx.request_id, user_id=ctx.user_id, project_id=ctx.project_id,
+                 lease_expires_at=lease.expiry(env))
     env.keep_leases()
     metrics.step_started(entry.id, operation, step)
     log.info("%s begun (step %s)", operation, step,
              extra={"request_id": ctx.request_id, "instance": instance_uuid})
+    return entry
+
+
+def queue(session: Session, ctx: RequestContext, operation: str, behind: JournalEntry,
+          step: str, **payload: Any) -> JournalEntry:
+    """A pending entry of ``operation`` on ``behind``'s instance, queued behind that unfinished
+    entry (add it in the unit of work that locked ``behind``): owned by ``behind``'s owner,
+    which carries it out once ``behind`` ends, and sharing its lease (kumo.compute.lease renews
+    every unfinished entry an owner has; recovery takes both over, oldest first)."""
+    entry = _add(session, instance_uuid=behind.instance_uuid, operation=operation, step=step,
+                 state=JournalState.PENDING.value, payload=dict(payload), owner=behind.owner,
+                 request_id=ctx.request_id, user_id=ctx.user_id, project_id=ctx.project_id,
+                 lease_expires_at=behind.lease_expires_at)
+    log.info("%s queued behind %s (owner %s)", operation, behind.operation, behind.owner,
+             extra={"request_id": ctx.request_id, "instance": behind.instance_uuid})
+    return entry
+
+
+def ask_to_stop(entry: JournalEntry, reason: str) -> None:
+    """Ask the unfinished ``entry`` (loaded locked, in the caller's unit of work) to stop
+    before its next stoppable step (STOP_REQUESTED); the first reason given is kept."""
+    entry.payload.setdefault(STOP_REQUESTED, reason)
+
+
+def _add(session: Session, **columns: Any) -> JournalEntry:
+    """The one way an entry is written: added to ``session`` and flushed (its id known)."""
+    entry = JournalEntry(**columns)
+    session.add(entry)
+    session.flush()
     return entry
 
 
@@ -109,12 +150,9 @@ def event(session: Session, env: ComputeEnv, instance_uuid: str, kind: str, mess
           request_id: str | None = None, **payload: Any) -> JournalEntry:
     """Record (in the caller's unit of work) something seen happen to an instance: a finished
     entry whose operation is ``kind`` and whose payload's ``message`` says what and when."""
-    entry = JournalEntry(instance_uuid=instance_uuid, operation=kind, step="observed",
-                         state=JournalState.DONE.value,
-                         payload={"message": message, **payload}, owner=env.owner,
-                         request_id=request_id)
-    session.add(entry)
-    session.flush()
+    entry = _add(session, instance_uuid=instance_uuid, operation=kind, step="observed",
+                 state=JournalState.DONE.value, payload={"message": message, **payload},
+                 owner=env.owner, request_id=request_id)
     log.warning("%s: %s", kind, message,
                 extra={"request_id": request_id, "instance": instance_uuid})
     return entry
@@ -130,7 +168,8 @@ def advance(env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
 
 def advance_in(s: Session, env: ComputeEnv, entry_id: int, step: str, **payload: Any) -> None:
     """``advance`` inside the caller's unit of work: the step commits with the record change it
-    goes with (kumo.compute.records.save's ``advance_to``), one commit instead of two."""
+    goes with (kumo.compute.records.save's ``advance_to``), one commit instead of two.
+    Stopped, changing nothing, if the entry was asked to stop before this step."""
     entry = s.get_one(JournalEntry, entry_id, with_for_update=True)
     if entry.owner != env.owner:
         log.error("%s: lost to %s before step %s; stopping", entry.operation, entry.owner,
@@ -139,6 +178,11 @@ def advance_in(s: Session, env: ComputeEnv, entry_id: int, step: str, **payload:
         raise LeaseLost(f"{entry.operation} of server {entry.instance_uuid} was taken over "
                         f"by controller {entry.owner} (this controller's lease expired); "
                         "it finishes the work")
+    stop = entry.payload.get(STOP_REQUESTED)
+    if stop and step in STOPPABLE_STEPS.get(entry.operation, ()):
+        log.warning("%s: stopped before step %s: %s", entry.operation, step, stop,
+                    extra={"request_id": entry.request_id, "instance": entry.instance_uuid})
+        raise Stopped(stop)
     entry.step = step
     entry.payload.update(payload)
     entry.lease_expires_at = lease.expiry(env)

@@ -4,13 +4,16 @@ step and stops, nova.compute.manager's _build_and_run_instance on InstanceNotFou
 UnexpectedDeletingTaskStateError).
 
 A delete asked while the server's create runs is queued: a ``delete`` journal entry in state
-``pending``, committed with the server marked DELETING, owned by the create's owner -- the
+``pending`` (kumo.compute.journal.queue), committed with the server marked DELETING and the
+create's entry asked to stop (journal.ask_to_stop), owned by the create's owner -- the
 controller building it, whose lease the queued delete shares (kumo.compute.lease renews every
 unfinished entry a controller owns). Then
 
-* the build stops at its next step (``check_not_deleted``, before each step that touches the
-  host) and rolls back what it made there, as any failed create does (domain, volumes, claim);
-  it is not retried on an alternate host;
+* the build stops before its next step that changes the host (upload, volumes, define: the
+  journal refuses to advance the entry there, journal.STOPPABLE_STEPS -- the check rides on the
+  read of its entry each step makes anyway) and rolls back what it made there, as any failed
+  create does (domain, volumes, claim); it is not retried on an alternate host. A build past
+  its define step finishes, and the delete then removes it;
 * the controller that ran the build carries the queued delete out when its build ends, however
   it ended (``run_queued``): the server ends deleted, its ports released -- nothing left;
 * whoever sees the create finished first -- the build, or the request that queued the delete
@@ -28,21 +31,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kumo import logs
-from kumo.compute import lease
+from kumo.compute import journal, lease
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
 from kumo.compute.lookup import find_server
 from kumo.compute.states import DELETING
 from kumo.db.models import UNFINISHED_STATES, Instance, JournalEntry, JournalState
-from kumo.errors import StateError
 
 log = logs.get(__name__)
 
 PENDING, IN_PROGRESS = JournalState.PENDING.value, JournalState.IN_PROGRESS.value
-
-
-class BuildStopped(StateError):
-    """The build stopped because the server is being deleted."""
 
 
 def request(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[int, str, bool] | None:
@@ -54,7 +52,9 @@ def request(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[int, str, b
         instance = find_server(s, ctx, ref)
         s.execute(select(Instance.id).where(Instance.id == instance.id).with_for_update())
         s.refresh(instance)
-        busy = _unfinished(s, instance.uuid)
+        # locked: the build's steps lock the instance and then its entry, as here, so the stop
+        # asked below is seen by the build's next step, never written over by it
+        busy = _unfinished(s, instance.uuid, lock=True)
         if not busy or busy[0].operation != "create":
             return None
         create = busy[0]
@@ -62,17 +62,10 @@ def request(env: ComputeEnv, ctx: RequestContext, ref: str) -> tuple[int, str, b
         if queued is None:
             if len(busy) > 1:  # the create and something else: not ours to queue behind
                 return None
-            queued = JournalEntry(instance_uuid=instance.uuid, operation="delete",
-                                  step="begin", state=PENDING, payload={"queued": True},
-                                  owner=create.owner, request_id=ctx.request_id,
-                                  user_id=ctx.user_id, project_id=ctx.project_id,
-                                  lease_expires_at=create.lease_expires_at
-                                  or lease.expiry(env))
-            s.add(queued)
+            queued = journal.queue(s, ctx, "delete", create, "begin", queued=True)
+            journal.ask_to_stop(create, f"the server was deleted while it was being built "
+                                        f"(delete {queued.id}); build stopped")
             instance.task_state = DELETING
-            s.flush()
-            log.info("delete queued behind the running create (owner %s)", create.owner,
-                     extra={"request_id": ctx.request_id, "instance": instance.uuid})
         entry_id, uuid = queued.id, instance.uuid
     # the build may have ended before our commit, and looked for a queued delete before it
     return entry_id, uuid, _create_ended(env, uuid) and take(env, uuid) == entry_id
@@ -93,13 +86,10 @@ def request_in_background(env: ComputeEnv, ctx: RequestContext, ref: str) -> boo
     return True
 
 
-def check_not_deleted(env: ComputeEnv, uuid: str) -> None:
-    """BuildStopped if a delete of the server is queued (the build stops before its next
-    step)."""
-    queued = _queued(env, uuid)
-    if queued is not None:
-        raise BuildStopped(f"the server was deleted while it was being built (delete "
-                           f"{queued}); build stopped")
+def asked(payload: dict[str, Any]) -> bool:
+    """True if the create entry whose payload this is was asked to stop by a queued delete
+    (it is then not tried again on another host)."""
+    return bool(payload.get(journal.STOP_REQUESTED))
 
 
 def take(env: ComputeEnv, uuid: str) -> int | None:
@@ -148,7 +138,8 @@ def _create_ended(env: ComputeEnv, uuid: str) -> bool:
         return not any(e.operation == "create" for e in _unfinished(s, uuid))
 
 
-def _unfinished(s: Session, uuid: str) -> list[Any]:
-    return list(s.scalars(select(JournalEntry).where(
+def _unfinished(s: Session, uuid: str, lock: bool = False) -> list[Any]:
+    stmt = select(JournalEntry).where(
         JournalEntry.instance_uuid == uuid,
-        JournalEntry.state.in_(UNFINISHED_STATES)).order_by(JournalEntry.id)))
+        JournalEntry.state.in_(UNFINISHED_STATES)).order_by(JournalEntry.id)
+    return list(s.scalars(stmt.with_for_update() if lock else stmt))

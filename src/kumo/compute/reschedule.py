@@ -64,14 +64,10 @@ def _build(env: ComputeEnv, ctx: RequestContext, entry_id: int, uuid: str) -> st
         except KumoError as e:
             _, state, payload = journal.snapshot(env, entry_id)
             failures.append(f"{payload.get('host', '?')}: {e}")
+            # deleted meanwhile (the attempt was asked to stop): no other host is tried
             retry = (state == JournalState.ROLLED_BACK.value
                      and payload.get("failed_at") in RESCHEDULE_STEPS
-                     and not isinstance(e, pending_delete.BuildStopped))
-            if retry:  # deleted meanwhile: no other host is tried
-                try:
-                    pending_delete.check_not_deleted(env, uuid)
-                except pending_delete.BuildStopped:
-                    retry = False
+                     and not pending_delete.asked(payload))
             alternates = list(payload.get("alternates") or ()) if retry else []
             carried = {k: payload[k] for k in CARRIED if k in payload}
             next_entry = (_next_attempt(env, ctx, uuid, alternates, failures, carried)

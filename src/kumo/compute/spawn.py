@@ -43,7 +43,7 @@ import secrets
 from typing import Any, Mapping
 
 from kumo.compute import (config_drive, domain_config, host_networks, image_cache, ipam,
-                          journal, naming, pending_delete, records, user_data)
+                          journal, naming, records, user_data)
 from kumo.compute.env import ComputeEnv
 from kumo.hosts.protocol import HostConnection
 from kumo.compute.failpoints import failpoint
@@ -73,15 +73,13 @@ def run_create(env: ComputeEnv, entry_id: int, uuid: str) -> str | None:
     try:
         instance, host = records.load(env, uuid)
         conn = env.host(host.uri)
-        # a delete queued meanwhile (kumo.compute.pending_delete) stops the build before each
-        # step that touches the host; the rollback below cleans what it made
-        pending_delete.check_not_deleted(env, uuid)
+        # a delete queued meanwhile (kumo.compute.pending_delete) stops the build at its next
+        # step that changes the host (the journal refuses it: journal.Stopped); the rollback
+        # below cleans what it made
         ensure_boot_images(env, conn, instance, entry_id)
         failpoint("create:after-upload")
-        pending_delete.check_not_deleted(env, uuid)
         password, fields = make_volumes(env, conn, instance, host, entry_id)
         failpoint("create:after-volumes")
-        pending_delete.check_not_deleted(env, uuid)
         define_and_start(env, conn, entry_id, uuid, "create",
                          start=not journal.payload(env, entry_id).get(KEEP_STOPPED),
                          record=fields)
@@ -105,6 +103,8 @@ def recover_create(env: ComputeEnv, entry: JournalEntry) -> str:
                                          shown=bool(entry.payload.get(PASSWORD_SHOWN)))
         except HostUnreachable:  # try again on the next start (journal.recover)
             raise
+        except journal.Stopped as e:  # a delete was queued behind it (pending_delete)
+            reason = f"create was interrupted at step {step}; {e}: rolled back"
         except Exception as e:
             reason = (f"create was interrupted at step {step} and finishing it failed: {e}; "
                       "rolled back")
