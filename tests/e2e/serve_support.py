@@ -8,9 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -63,6 +66,20 @@ def make_cloud(base: Path, conn: LibvirtHost, database_url: str = "") -> Cloud:
 def clean_up(cloud: Cloud) -> None:
     """Remove everything the cloud made on the host, even after a failed test."""
     remove_installation(cloud.env, cloud.conn)
+
+
+@contextmanager
+def cloud_of_api_calls(base: Path, conn: LibvirtHost) -> Iterator[Cloud]:
+    """``make_cloud`` for a test whose API calls (EC2's, in process) build and delete on worker
+    threads: those are waited for before everything is removed, even after a failed test."""
+    cloud = make_cloud(base, conn)
+    try:
+        yield cloud
+    finally:
+        for thread in threading.enumerate():
+            if thread.name.startswith(("build-", "delete-")):
+                thread.join(120)
+        clean_up(cloud)
 
 
 @dataclass

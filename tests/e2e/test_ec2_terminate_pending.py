@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from kumo.compute import naming
 from kumo.db.models import Host, Instance, JournalEntry
-from tests.e2e.serve_support import clean_up, make_cloud
+from tests.e2e.serve_support import cloud_of_api_calls
 from tests.ec2.support import run
 
 pytestmark = [pytest.mark.e2e]
@@ -41,14 +41,8 @@ class Held:
 
 @pytest.fixture
 def cloud(tmp_path, system_libvirt):
-    c = make_cloud(tmp_path, system_libvirt)
-    try:
+    with cloud_of_api_calls(tmp_path, system_libvirt) as c:
         yield c
-    finally:
-        for thread in threading.enumerate():
-            if thread.name.startswith(("build-", "delete-")):
-                thread.join(120)
-        clean_up(c)
 
 
 @pytest.mark.parametrize("held_at, create_ended", [

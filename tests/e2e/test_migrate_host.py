@@ -175,3 +175,77 @@ def test_openstack_server_migrate_and_resize(world):
     finally:
         stop(live)
     servers.delete_server(env, ctx, "lin")
+
+
+def _until_not(env, ctx, uuid: str, status: str, timeout_s: float = 240) -> dict:
+    """The server's view once its status is no longer ``status``."""
+    from tests.e2e.serve_support import wait_for
+
+    def moved():
+        view = servers.show_server(env, ctx, uuid)
+        return view if view["status"] != status else None
+    view = wait_for(moved, timeout_s, step=0.5)
+    assert view is not None, f"server {uuid} still {status} after {timeout_s} s"
+    return view
+
+
+def test_migrate_no_wait_returns_at_once_and_a_detached_process_moves_the_guest(world):
+    """``kumo server migrate --no-wait`` answers with the server busy (RESIZE) and a detached
+    ``kumo server _finish`` moves it: VERIFY_RESIZE on the other daemon, running there."""
+    cloud, _remote = world
+    env, ctx = cloud.env, cloud.ctx
+    remote_conn = cloud.extra_hosts[0]
+    uuid = servers.create_server(env, ctx, "nowait", image="linux", flavor="tiny",
+                                 host="local").server["id"]
+    domain = naming.domain_name(uuid)
+    r = cloud.kumo("server", "migrate", "nowait", "--host", REMOTE, "--no-wait", "-f", "value",
+                   "-c", "status", "-c", "host")
+    assert (r.returncode, r.stdout) == (0, "RESIZE\nlocal\n"), r.stderr
+    view = _until_not(env, ctx, uuid, "RESIZE")
+    assert (view["status"], view["host"]) == ("VERIFY_RESIZE", REMOTE), view
+    assert remote_conn.domain_state(domain) == "running"
+    assert cloud.conn.domain_state(domain) == "shutoff"
+    r = cloud.kumo("server", "migrate", "confirm", "nowait", "-f", "value", "-c", "status")
+    assert (r.returncode, r.stdout) == (0, "ACTIVE\n"), r.stderr
+    assert not cloud.conn.domain_exists(domain)
+    servers.delete_server(env, ctx, "nowait")
+
+
+def test_a_resize_left_undecided_is_confirmed_by_kumo_serve(world):
+    """With ``resize_confirm_window`` set, ``kumo serve``'s periodic task confirms a resize left
+    in VERIFY_RESIZE longer than that (Nova's _poll_unconfirmed_resizes): the source's stopped
+    copy removed, its claim released, the guest running on with its new flavor."""
+    from sqlalchemy import select
+
+    from kumo.db.models import Host, JournalEntry
+    from tests.e2e.serve_support import Serve
+
+    cloud, _remote = world
+    env, ctx = cloud.env, cloud.ctx
+    remote_conn = cloud.extra_hosts[0]
+    uuid = servers.create_server(env, ctx, "auto", image="linux", flavor="tiny",
+                                 host="local").server["id"]
+    domain = naming.domain_name(uuid)
+    r = cloud.kumo("server", "resize", "auto", "bigger", "-f", "value", "-c", "status",
+                   "-c", "host")
+    assert (r.returncode, r.stdout) == (0, f"VERIFY_RESIZE\n{REMOTE}\n"), r.stderr
+    assert cloud.conn.domain_state(domain) == "shutoff"
+    serve = Serve.start(cloud, "ctl-confirm", resize_confirm_window=2)
+    try:
+        view = _until_not(env, ctx, uuid, "VERIFY_RESIZE", timeout_s=120)
+    finally:
+        assert serve.terminate() == 0
+    assert (view["status"], view["host"], view["ram"]) == ("ACTIVE", REMOTE, 320), view
+    assert not cloud.conn.domain_exists(domain)
+    cloud.conn.refresh_pool(env.pool_name)
+    assert [v for v in cloud.conn.list_volumes(env.pool_name) if uuid in v] == []
+    assert remote_conn.domain_state(domain) == "running"
+    with env.db.session_scope(readonly=True) as s:
+        [(op, state, user)] = [(e.operation, e.state, e.user_id) for e in s.scalars(
+            select(JournalEntry).where(JournalEntry.instance_uuid == uuid,
+                                       JournalEntry.operation.like("%-confirm")))]
+        local = s.scalars(select(Host).where(Host.name == "local")).one()
+        local_held = (local.instance_count, local.used_ram_mib)
+    assert (op, state, user) == ("migrate-confirm", "done", "kumo-serve")
+    assert local_held == (0, 0)  # the source's claim released
+    servers.delete_server(env, ctx, "auto")
