@@ -20,7 +20,8 @@ unfinished entry a controller owns). Then
   and looked again after its commit -- takes the delete (one conditional UPDATE: pending ->
   in-progress; exactly one wins), so it is carried out once and never lost between the two;
 * a controller killed meanwhile leaves both entries to recovery, oldest first: the create
-  finished or rolled back, then the delete finished (kumo.compute.teardown.recover_delete).
+  rolled back (even from define, which recovery otherwise finishes: the step is refused as
+  above), then the delete finished (kumo.compute.teardown.recover_delete).
 """
 
 from __future__ import annotations
