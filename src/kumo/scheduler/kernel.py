@@ -89,16 +89,16 @@ def _exercise(fn: Callable[..., int]) -> None:
        np.zeros((n, 8)), 0.0, 60.0, True, np.zeros(3), np.zeros(n, dtype=np.int8), GROUP_NONE,
        np.zeros(1, dtype=np.int64) + P_LIKE, np.ones(1), 1,
        np.array([S_FREE + 1, S_LIKE], dtype=np.int64), np.zeros(w, dtype=np.bool_),
-       np.ones(w), np.ones((w, 1)), np.zeros(n, dtype=np.int64), np.zeros((N_SOURCES, n)),
+       np.ones(w), np.zeros(n, dtype=np.int64), np.ones((1, w)), np.zeros(1),
+       np.zeros(n, dtype=np.int64), np.zeros((N_SOURCES, n)), np.zeros(n, dtype=np.int64),
        np.zeros(N_SOURCES), np.zeros(N_SOURCES), np.zeros(n), np.zeros(n),
        np.zeros(3, dtype=np.int64))
 
 
 #: rows of the kernel's per-candidate buffer ``src``: the raw scores a weigher can have (free
-#: vCPU/RAM/disk from S_FREE, minus the instance count, minus the like-image sum) and the
-#: host's kind (for per-kind multipliers)
-S_FREE, S_NEG_INSTANCES, S_LIKE, S_KIND = 0, 3, 4, 5
-N_SOURCES = 6
+#: vCPU/RAM/disk from S_FREE, minus the instance count, minus the like-image sum)
+S_FREE, S_NEG_INSTANCES, S_LIKE = 0, 3, 4
+N_SOURCES = 5
 #: a weigher whose raw score is 0 for every host (LikeImages with nothing to count): skipped
 S_ZERO = -1
 
@@ -126,8 +126,17 @@ def _rank(total: Any, cand: Any, k: int, rest: Any, out: Any) -> None:
     then the m passes, as the numpy path makes them (``rest``: their scratch)."""
     m = 1 + min(out.shape[0] - 1, k - 1)
     f = 0
+    # once the list is full, the total of its last: a total below it cannot enter, and most
+    # totals are below it -- one comparison each instead of _better's several (-inf until the
+    # list is full, and a NaN floor, compare false with every total: the long way, as before)
+    floor = -np.inf
     for t in range(k):
         v = total[t]
+        if v < floor:
+            if v == -np.inf:
+                f = -1
+                break
+            continue
         if v == -np.inf:
             f = -1
             break
@@ -146,6 +155,8 @@ def _rank(total: Any, cand: Any, k: int, rest: Any, out: Any) -> None:
             out[j] = b
             j -= 1
         out[j] = t
+        if f == m:
+            floor = total[out[m - 1]]
     if f == -1:
         for t in range(k):
             rest[t] = total[t]
@@ -161,8 +172,9 @@ def _rank(total: Any, cand: Any, k: int, rest: Any, out: Any) -> None:
 def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time: float,
             use_up: bool, need: Any, marks: Any, group_mode: int,
             like_col: Any, like_coef: Any, n_like: int,
-            wsrc: Any, per_kind: Any, mult: Any, kind_mult: Any,
-            cand: Any, src: Any, lo: Any, hi: Any, total: Any, rest: Any, out: Any) -> int:
+            wsrc: Any, per_kind: Any, mult: Any, row_mcls: Any, mcls_mult: Any, mcls_scale: Any,
+            cand: Any, src: Any, mcls: Any, lo: Any, hi: Any, total: Any, rest: Any,
+            out: Any) -> int:
     """Decide among the static candidates: the hosts of the static classes ``classes``, class
     c's being ``order[ptr[c]:ptr[c + 1]]`` (Fleet.static_members); host ``order[p]``'s dynamic
     columns are row p of ``rows`` (Fleet.mirror, rows in that order: P_HEARTBEAT, P_FREE..,
@@ -179,12 +191,15 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
     has need -inf), ServerGroup by ``group_mode`` over ``marks``. Weighers in configured order:
     weigher w's raw score is source ``wsrc[w]`` (S_*; the like-image one is minus the sum of
     ``like_coef[j] * column like_col[j]`` over the first ``n_like``), its multiplier ``mult[w]``
-    or, where ``per_kind[w]``, ``kind_mult[w, host's kind]``.
+    or, where ``per_kind[w]``, ``mcls_mult[q, w]`` for the host's multiplier class q
+    (``row_mcls[p]``: KernelPlan -- hosts whose kinds have the same per-kind multipliers;
+    ``mcls_scale``, one per class, and ``mcls``, one per candidate, are scratch).
 
     (Measured: the passes below -- one over the hosts with straight-line code, then one per
     weigher over contiguous buffers, which vectorise -- are two to five times faster than
     one loop with a loop over the weighers inside.)"""
     need_v, need_r, need_d = need[0], need[1], need[2]
+    any_kind = per_kind.any()
     # 1. the dynamic filters; each passing host's raw scores and their minimum and maximum,
     # while its row is at hand (rows[p, col], not a row view: a view per host costs
     # reference counting)
@@ -216,7 +231,8 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
             src[S_FREE + 2, k] = fd
             src[S_NEG_INSTANCES, k] = ni
             src[S_LIKE, k] = li
-            src[S_KIND, k] = rows[p, P_KIND]
+            if any_kind:
+                mcls[k] = row_mcls[p]
             lo_v, hi_v = min(lo_v, fv), max(hi_v, fv)
             lo_r, hi_r = min(lo_r, fr), max(hi_r, fr)
             lo_d, hi_d = min(lo_d, fd), max(hi_d, fd)
@@ -232,7 +248,10 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
         hi_v, hi_r, hi_d, hi_n, hi_l)
     # 2. the totals, a pass per weigher in configured order from 0.0, as the numpy path adds
     # them: (raw - lo) * (multiplier / (hi - lo)), nothing for a weigher every candidate
-    # scores alike on
+    # scores alike on. A per-kind multiplier's quotient is the same number for every host of
+    # a multiplier class: computed once per class (a division per candidate costs more than
+    # the rest of its pass), unless the classes outnumber the candidates
+    n_cls = mcls_mult.shape[0]
     for t in range(k):
         total[t] = 0.0
     for w in range(wsrc.shape[0]):
@@ -242,10 +261,14 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
         a, b = lo[s], hi[s]
         if a == b:
             continue
-        if per_kind[w]:
+        if per_kind[w] and n_cls <= k:
+            for q in range(n_cls):
+                mcls_scale[q] = mcls_mult[q, w] / (b - a)
             for t in range(k):
-                total[t] = total[t] + (src[s, t] - a) * (kind_mult[w, int(src[S_KIND, t])]
-                                                         / (b - a))
+                total[t] = total[t] + (src[s, t] - a) * mcls_scale[mcls[t]]
+        elif per_kind[w]:
+            for t in range(k):
+                total[t] = total[t] + (src[s, t] - a) * (mcls_mult[mcls[t], w] / (b - a))
         else:
             scale = mult[w] / (b - a)
             for t in range(k):
@@ -303,10 +326,16 @@ class KernelPlan:
         self.per_kind = np.array([isinstance(m, np.ndarray) for m in kind_mults],
                                  dtype=np.bool_)
         self.mult = np.array([0.0 if isinstance(m, np.ndarray) else m for m in kind_mults])
-        self.kind_mult = np.zeros((n_w, max(1, len(fleet.kinds))))
-        for w, m in enumerate(kind_mults):
-            if isinstance(m, np.ndarray):
-                self.kind_mult[w] = m
+        #: the per-kind multipliers, kept until the first decision turns them into classes
+        self._kind_mults = kind_mults
+        self._kind_codes = fleet.kind_codes
+        #: per multiplier class, per weigher: its multiplier (KernelPlan._classes)
+        self.mcls_mult = np.zeros((1, n_w))
+        self.mcls_scale = np.empty(1)
+        #: each mirror row's multiplier class, for the mirror order it was made for
+        self.row_mcls = np.zeros(n, dtype=np.int64)
+        self._row_order: np.ndarray | None = None
+        self.mcls = np.zeros(n, dtype=np.int64)
         self.need = np.full(3, -np.inf)
         self.marks = np.zeros(n, dtype=np.int8)
         self.src = np.empty((N_SOURCES, n))
@@ -367,11 +396,37 @@ class KernelPlan:
                     self.like_coef[n_like] = coef
                     n_like += 1
             self.wsrc[w] = S_LIKE if n_like else S_ZERO
+        if self._row_order is not order:
+            self._classes(order)
         try:
             return kern(classes, order, ptr, fleet.mirror(order), now, self.down_time, self.use_up,
                         need, self.marks, mode, self.like_col, self.like_coef, n_like,
-                        self.wsrc, self.per_kind, self.mult, self.kind_mult, fleet.buf_i,
-                        self.src, self.lo, self.hi, fleet.buf_f[1], fleet.buf_f[0], self.out)
+                        self.wsrc, self.per_kind, self.mult, self.row_mcls, self.mcls_mult,
+                        self.mcls_scale, fleet.buf_i, self.src, self.mcls, self.lo, self.hi,
+                        fleet.buf_f[1], fleet.buf_f[0], self.out)
         finally:
             for i in marked:
                 self.marks[i] = 0
+
+    def _classes(self, order: np.ndarray) -> None:
+        """The multiplier classes: host kinds alike in every per-kind multiplier (bit for bit),
+        numbered, with each class's multipliers (``mcls_mult``) and each mirror row's class
+        (``row_mcls``, rows in ``order``). Aggregates set multipliers for a few groups of hosts:
+        a handful of classes where kinds may number one per host. (Sorting, not np.unique:
+        that imports numpy.ma, which a fresh process need not pay for.)"""
+        cols = [w for w, m in enumerate(self._kind_mults) if isinstance(m, np.ndarray)]
+        if cols:
+            per_kind = np.stack([self._kind_mults[w] for w in cols], axis=1)
+            bits = np.ascontiguousarray(per_kind).view(np.int64)
+            by = np.lexsort(bits.T[::-1])
+            ranked = bits[by]
+            new = np.ones(by.size, dtype=bool)
+            new[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+            kind_cls = np.empty(by.size, dtype=np.int64)
+            kind_cls[by] = np.cumsum(new) - 1
+            table = np.zeros((int(new.sum()), self.mult.size))
+            table[:, cols] = per_kind[by[new]]
+            self.mcls_mult = table
+            self.mcls_scale = np.empty(table.shape[0])
+            self.row_mcls = kind_cls[self._kind_codes[order]]
+        self._row_order = order
