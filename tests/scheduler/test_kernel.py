@@ -12,11 +12,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig, kernel
+from kumo.scheduler import (InMemoryClaimStore, NoValidHost, ReferenceScheduler, Scheduler,
+                            SchedulerConfig, kernel)
 from kumo.scheduler.filters.resources import RAM
 from kumo.scheduler.plugins import FILTERS
 
-from tests.scheduler.helpers import NOW, host, request
+from tests.scheduler.helpers import NOW, agg, host, request
 
 
 def _run(code: str) -> str:
@@ -31,7 +32,7 @@ def test_a_one_shot_placement_never_imports_numba():
     numpy path, with no numba import or compile on its clock."""
     got = _run("""
         import sys
-        from tests.scheduler.helpers import NOW, host, request
+        from tests.scheduler.helpers import NOW, agg, host, request
         from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig
         hosts = [host("a"), host("b", vcpus=32)]
         s = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts))
@@ -44,8 +45,9 @@ def test_a_scheduler_left_on_default_uses_the_kernel_once_the_process_loaded_it(
     """kumo serve loads the kernel in the background; schedulers built before or after it use
     it from then on (compiled=None), and compiled=False never does."""
     got = _run("""
-        from tests.scheduler.helpers import NOW, host, request
-        from kumo.scheduler import InMemoryClaimStore, Scheduler, SchedulerConfig, kernel
+        from tests.scheduler.helpers import NOW, agg, host, request
+        from kumo.scheduler import (InMemoryClaimStore, NoValidHost, ReferenceScheduler, Scheduler,
+                            SchedulerConfig, kernel)
         hosts = [host("a"), host("b", vcpus=32)]
         auto = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts))
         never = Scheduler(SchedulerConfig(), hosts, InMemoryClaimStore.from_hosts(hosts),
@@ -167,3 +169,38 @@ def test_the_kernels_one_pass_ranking_equals_the_argmax_passes(values, m):
         out = np.full(m, -1, dtype=np.int64)
         kernel._rank(total, cand, k, np.empty(k), out)
         assert out[:min(m, k)].tolist() == _argmax_passes(total.tolist(), cand.tolist(), m)
+
+
+#: free-RAM multipliers aggregates set, one per multiplier class
+CLASS_MULTIPLIERS = ("1", "2", "-1", "0.5", "3", "-2", "1.5", "4", "-0.25")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 4, 5, 9])
+def test_per_kind_multipliers_by_class_on_the_kernel(n_classes):
+    """The kernel divides a per-kind multiplier by the weigher's range once per multiplier
+    class (hosts whose aggregates give the same multipliers), choosing it by comparison for up
+    to four classes, by lookup for more, and per candidate when the candidates are fewer than
+    the classes: each way decides as the reference does, weights bit for bit."""
+    aggs = [agg(f"m{c}", free_ram_weight_multiplier=CLASS_MULTIPLIERS[c])
+            for c in range(n_classes)]
+    hosts = [host(f"h{j:02d}", vcpus=8 + j % 5, ram_mib=(65536, 61440)[j] if j < 2 else 16384 + 1024 * j,
+                  aggregates=(aggs[j % n_classes],)) for j in range(18)]
+    config = SchedulerConfig(alternates=2, weighers={"FreeRAM": 1.0, "FreeVCPU": 0.5})
+    fast = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=True)
+    slow = ReferenceScheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
+    # 2 candidates, then 1 (fewer than the classes but where there are 2), then 18 (more)
+    requests = [request(ram=40000)] * 2 + [request(ram=1024 * (1 + k % 4)) for k in range(24)]
+    seen = []
+    for req in requests:
+        got = []
+        for s in (fast, slow):
+            try:
+                p = s.select(req, now=NOW)
+                got.append((p.hosts, p.weights, p.alternates))
+            except NoValidHost as e:
+                got.append(("NoValidHost", str(e)))
+        assert got[0] == got[1]
+        seen.append(got[0][0])
+    assert fast._plan.mcls_mult.shape[0] == n_classes
+    assert seen[:2] == [("h00",), ("h01",)]
+    assert len({h for hs in seen[2:] for h in hs}) > 3  # the weights decided, not one host

@@ -264,8 +264,20 @@ def _decide(classes: Any, order: Any, ptr: Any, rows: Any, now: float, down_time
         if per_kind[w] and n_cls <= k:
             for q in range(n_cls):
                 mcls_scale[q] = mcls_mult[q, w] / (b - a)
-            for t in range(k):
-                total[t] = total[t] + (src[s, t] - a) * mcls_scale[mcls[t]]
+            if n_cls <= 4:
+                # a few classes (the usual: an aggregate or two setting multipliers): the
+                # quotient chosen by comparisons, which vectorise, not a table lookup
+                s0 = mcls_scale[0]
+                s1 = mcls_scale[1] if n_cls > 1 else s0
+                s2 = mcls_scale[2] if n_cls > 2 else s0
+                s3 = mcls_scale[3] if n_cls > 3 else s0
+                for t in range(k):
+                    q = mcls[t]
+                    sq = s0 if q == 0 else (s1 if q == 1 else (s2 if q == 2 else s3))
+                    total[t] = total[t] + (src[s, t] - a) * sq
+            else:
+                for t in range(k):
+                    total[t] = total[t] + (src[s, t] - a) * mcls_scale[mcls[t]]
         elif per_kind[w]:
             for t in range(k):
                 total[t] = total[t] + (src[s, t] - a) * (mcls_mult[mcls[t], w] / (b - a))
