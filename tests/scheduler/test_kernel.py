@@ -5,9 +5,11 @@ run over both paths.)"""
 from __future__ import annotations
 
 import math
+import random
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -131,23 +133,14 @@ def test_the_kernels_copy_of_the_columns_follows_new_like_image_values():
     assert len({o[0] for o in outcomes[1]}) > 1
 
 
-def _argmax_passes(total, cand, m):
-    """The ranking as the numpy path makes it: argmax in host order (the highest total, NaN
-    the highest, of equal ones the smallest host index), then again with each pick at -inf."""
-    rest = list(total)
-    out = []
-    for _ in range(min(m, len(rest))):
-        top = 0
-        for t in range(1, len(rest)):
-            v, cur = rest[t], rest[top]
-            if cur != cur:
-                if v != v and cand[t] < cand[top]:
-                    top = t
-            elif v != v or v > cur or (v == cur and cand[t] < cand[top]):
-                top = t
-        out.append(top)
-        rest[top] = -math.inf
-    return out
+def _reference_order(total, cand, m):
+    """The ranking as the reference makes it (by total, highest first, then by host index),
+    NaN -- which that sort leaves undefined -- counting as the highest, as numpy's argmax
+    takes it: the positions of the first m."""
+    def key(t):
+        v = total[t]
+        return (0, 0.0, cand[t]) if v != v else (1, -v, cand[t])
+    return sorted(range(len(total)), key=key)[:m]
 
 
 @pytest.mark.parametrize("values", [
@@ -158,8 +151,8 @@ def _argmax_passes(total, cand, m):
     pytest.param(tuple(range(64)), id="distinct"),
 ])
 @pytest.mark.parametrize("m", [1, 2, 3, 5])
-def test_the_kernels_one_pass_ranking_equals_the_argmax_passes(values, m):
-    """The best and the alternates kept in one pass (kernel._rank) are the argmax passes'."""
+def test_the_kernels_one_pass_ranking_is_the_reference_order(values, m):
+    """The best and the alternates kept in one pass (kernel._rank) are the reference's."""
     kernel.load()
     rng = np.random.default_rng(len(values) * 10 + m)
     for _ in range(200):
@@ -167,8 +160,8 @@ def test_the_kernels_one_pass_ranking_equals_the_argmax_passes(values, m):
         total = rng.choice(np.array(values, dtype=np.float64), size=k)
         cand = rng.permutation(1000)[:k].astype(np.int64)  # class by class: not in host order
         out = np.full(m, -1, dtype=np.int64)
-        kernel._rank(total, cand, k, np.empty(k), out)
-        assert out[:min(m, k)].tolist() == _argmax_passes(total.tolist(), cand.tolist(), m)
+        kernel._rank(total, cand, k, out, np.empty(m), np.empty(m, dtype=np.int64))
+        assert out[:min(m, k)].tolist() == _reference_order(total.tolist(), cand.tolist(), m)
 
 
 #: free-RAM multipliers aggregates set, one per multiplier class
@@ -204,3 +197,54 @@ def test_per_kind_multipliers_by_class_on_the_kernel(n_classes):
     assert fast._plan.mcls_mult.shape[0] == n_classes
     assert seen[:2] == [("h00",), ("h01",)]
     assert len({h for hs in seen[2:] for h in hs}) > 3  # the weights decided, not one host
+
+
+def _outcomes(scheduler, requests):
+    got = []
+    for req in requests:
+        try:
+            p = scheduler.select(req, now=NOW)
+            got.append((p.hosts, p.weights, p.alternates))
+        except NoValidHost as e:
+            got.append(("NoValidHost", str(e)))
+    return got
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_candidate_on_the_kernel_when_the_pick_is_drawn(seed):
+    """host_subset_size > 1 draws among the best few of all the candidates: the kernel then
+    writes every candidate and its total (KernelPlan.every), and with the same draws the
+    compiled path places as the numpy path does."""
+    from tests.scheduler.test_equivalence import CONFIGS, random_fleet, random_requests
+
+    rng = random.Random(seed)
+    hosts = random_fleet(rng, 80)
+    requests = random_requests(rng, hosts, 60)
+    config = replace(CONFIGS["everything"], host_subset_size=3)
+    got = []
+    for compiled in (False, True):
+        s = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=compiled)
+        assert (s._plan is not None and s._plan.every) == compiled
+        s._rng = random.Random(seed)
+        got.append(_outcomes(s, requests))
+    assert got[0] == got[1]
+    assert sum(o[0] != "NoValidHost" for o in got[1]) > 20
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_totals_that_overflow_to_minus_infinity():
+    """Multipliers large enough to overflow make some totals -inf; with fewer finite ones than
+    picks, the alternates go on with the -inf ones by name, as the reference has them (the
+    numpy path's argmax passes, which mark each pick -inf, took the first host again)."""
+    # two small hosts weigh 0, the ten big ones -1e308 twice: -inf, fewer than the 4 picks
+    hosts = [host(f"h{j:02d}", vcpus=4 if j < 2 else 8, ram_mib=8192 if j < 2 else 32768)
+             for j in range(12)]
+    config = SchedulerConfig(alternates=3, weighers={"FreeRAM": -1e308, "FreeVCPU": -1e308})
+    slow = ReferenceScheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
+    requests = [request(ram=1024) for _ in range(10)]
+    expected = _outcomes(slow, requests)
+    assert expected[0] == (("h00",), (0.0,), (("h01", "h02", "h03"),))
+    for compiled in (False, True):
+        fast = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=compiled)
+        assert -math.inf in fast.scores(requests[0], NOW).values()
+        assert _outcomes(fast, requests) == expected, compiled

@@ -115,7 +115,8 @@ class Scheduler:
         static = (*static, order, ptr, np.diff(ptr))
         plan = (None if self._compiled is False else
                 kernel.KernelPlan.of(self._dynamic, self.weighers, kind_mults, fleet,
-                                     self.config.alternates))
+                                     self.config.alternates,
+                                     every=self.config.host_subset_size > 1))
         with self._lock:
             old = getattr(self, "fleet", None)
             if keep_usage and old is not None:
@@ -333,8 +334,12 @@ class Scheduler:
         np.copyto(rest, total)
         rest[j] = -np.inf
         out = []
+        taken = {j}
         for _ in range(k):
             i = int(rest.argmax())
+            if i in taken:  # every total left is -inf, as the picks are: the reference takes
+                i = next(t for t in range(cand.size) if t not in taken)  # those by name
+            taken.add(i)
             out.append(self.fleet.names[int(cand[i])])
             rest[i] = -np.inf
         return tuple(out)

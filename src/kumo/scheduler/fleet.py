@@ -380,13 +380,14 @@ class Fleet:
         """Every per-host column a decision reads (P_* columns: live heartbeat, free, minus
         instances, kind, like-image counts) in one row per host, rows in ``order`` (a
         permutation of the hosts: Fleet.static_members'), built on first use and kept in step
-        with every change from then on. What the compiled kernel walks: a candidate's columns
-        are one cache line, and a static class's hosts are adjacent rows read in sequence (at
-        100,000 hosts, columns scattered over the fleet cost a cache miss each). The numpy
-        path reads the separate columns: it never pays for the mirror."""
+        with every change from then on. What the compiled kernel walks: a static class's hosts
+        are adjacent rows, so each column of theirs is one contiguous run (column-major), read
+        in sequence (at 100,000 hosts, columns in host order would scatter a class's hosts over
+        the fleet, a cache miss each). The numpy path reads the separate columns: it never pays
+        for the mirror."""
         if self._mirror is None or self._mirror_order is not order:
             n = self.n
-            m = _aligned_rows(n, P_LIKE + 2 * max(1, len(self.like_rows)))  # room to grow
+            m = _columns(n, P_LIKE + 2 * max(1, len(self.like_rows)))  # room to grow
             m[:, P_HEARTBEAT] = self.live_heartbeat[order]
             m[:, P_FREE:P_FREE + 3] = self.free[:, order].T
             m[:, P_NEG_INSTANCES] = self.neg_instances[order]
@@ -580,12 +581,11 @@ def _distinct_rows(classes: "list[tuple[np.ndarray, list[HostView]]]"
     return table, inverse
 
 
-def _aligned_rows(n: int, width: int) -> np.ndarray:
-    """A zeroed (n, width) float64 array whose rows start on 64-byte boundaries when ``width``
-    is a multiple of 8 (a host's row then fills whole cache lines)."""
-    flat = np.zeros(n * width + 8)
-    skip = (-flat.ctypes.data % 64) // 8
-    return flat[skip:skip + n * width].reshape(n, width)
+def _columns(n: int, width: int) -> np.ndarray:
+    """A zeroed (n, width) float64 array stored column by column (each column contiguous: the
+    compiled kernel reads a static class's rows of one column as a run, several per
+    instruction)."""
+    return np.zeros((width, n)).T
 
 
 class StaticSet:
