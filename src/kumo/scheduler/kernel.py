@@ -435,9 +435,11 @@ class KernelPlan:
         self.rmark = np.zeros(n, dtype=np.int8)
         # per-row scratch (the like-image raw score as float64 and its bits, passes, total)
         self.like_raw = np.zeros(n)
+        self.like_bits = self.like_raw.view(np.int64)
         self.ok = np.zeros(n, dtype=np.bool_)
         self.tot = np.zeros(n)
         self.keys = np.zeros(10, dtype=np.int64)
+        self.bounds = self.keys.view(np.float64)
         self.out = np.zeros(1 + alternates, dtype=np.int64)
         self.out_val = np.zeros(1 + alternates)
         self.out_ids = np.zeros(1 + alternates, dtype=np.int64)
@@ -520,9 +522,8 @@ class KernelPlan:
                         need, self.rmark, mode == GROUP_ONLY, self.like_col, self.like_coef,
                         n_like, self.wsrc, self.per_kind, self.mult, self.row_mcls,
                         self.mcls_mult, self.mcls_scale, self.every, self.like_raw,
-                        self.like_raw.view(np.int64), self.ok, self.tot, self.keys,
-                        self.keys.view(np.float64), fleet.buf_i, fleet.buf_f[1], self.out,
-                        self.out_val, self.out_ids)
+                        self.like_bits, self.ok, self.tot, self.keys, self.bounds, fleet.buf_i,
+                        fleet.buf_f[1], self.out, self.out_val, self.out_ids)
         finally:
             for i in marked:
                 self.rmark[row_of[i]] = 0
