@@ -248,3 +248,18 @@ def test_totals_that_overflow_to_minus_infinity():
         fast = Scheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts), compiled=compiled)
         assert -math.inf in fast.scores(requests[0], NOW).values()
         assert _outcomes(fast, requests) == expected, compiled
+
+
+def test_kernel_bench_runs_small(capsys):
+    """bench/kernel.py (the kernel alone, per call and per static candidate) keeps working."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "kernel.py"
+    spec = importlib.util.spec_from_file_location("bench_kernel", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--hosts", "300", "--requests", "30", "--repeat", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out] == [["spread", "300"], ["mixed", "300"]]
+    assert all("ns per static candidate" in line and "[load " in line for line in out)
