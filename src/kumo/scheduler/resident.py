@@ -45,8 +45,8 @@ from kumo.db.prepared import Prepared, utc_timestamp
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler import inventory
 from kumo.scheduler.claims import HostUsage
-from kumo.scheduler.columns import Counts, HostColumns
-from kumo.scheduler.model import HostView, freeze_counts
+from kumo.scheduler.columns import Counts, HostColumns, PerHost
+from kumo.scheduler.model import Aggregate, HostView, freeze_counts
 
 #: the static columns: equal values (and equal aggregates), equal views but for the name
 STATIC = (Host.hypervisor_type, Host.hypervisor_version, Host.virt_type, Host.vcpus,
@@ -224,12 +224,13 @@ class Inventory:
         #: name -> its like-image counts (only hosts that have any; ``set_counts``)
         self._counts: dict[str, Counts] = {}
         self._aggs: dict[int, tuple[_Agg, ...]] = {}   # host id -> its aggregates
-        self._agg_key: dict[int, tuple[str, ...]] = {}
+        self._agg_key: dict[int, tuple[int, ...]] = {}  # host id -> its aggregates' ids
+        self._agg_views: dict[tuple[int, ...], tuple[Aggregate, ...]] = {}
         #: the view of each kind (hypervisor, capabilities, aggregates) and of each hypervisor
         #: and capabilities without aggregates, kept across rebuilds
         self._kinds: dict[tuple, HostView] = {}
         self._bases: dict[tuple, HostView] = {}
-        self._zones: dict[tuple, str] = {}  # (own zone, aggregate names) -> the host's zone
+        self._zones: dict[tuple, str] = {}  # (own zone, aggregate ids) -> the host's zone
         self.token: int | None = None
         self.watermark = 0
 
@@ -252,15 +253,18 @@ class Inventory:
             meta.setdefault(agg_id, {})[key] = value
         aggs = {agg_id: _Agg(name, az, meta.get(agg_id, {})) for agg_id, name, az in
                 _AGGS.rows(conn)}
-        members: dict[int, list[_Agg]] = {}
+        members: dict[int, list[int]] = {}
         for agg_id, host_id in _AGG_HOSTS.rows(conn):
-            members.setdefault(host_id, []).append(aggs[agg_id])
-        shared: dict[tuple[str, ...], tuple[_Agg, ...]] = {}
-        self._aggs, self._agg_key = {}, {}
-        for host_id, lst in members.items():
-            lst.sort(key=lambda a: a.name)
-            key = tuple(a.name for a in lst)
-            self._aggs[host_id] = shared.setdefault(key, tuple(lst))
+            members.setdefault(host_id, []).append(agg_id)
+        # hosts in the same aggregates share one tuple (sorted by name), keyed by their ids
+        shared: dict[tuple[int, ...], tuple[_Agg, ...]] = {}
+        self._aggs, self._agg_key, self._agg_views = {}, {}, {}
+        for host_id, ids in members.items():
+            key = tuple(sorted(ids))
+            got = shared.get(key)
+            if got is None:
+                got = shared[key] = tuple(sorted((aggs[a] for a in key), key=lambda a: a.name))
+            self._aggs[host_id] = got
             self._agg_key[host_id] = key
 
     def aggregate_keys(self) -> set[str]:
@@ -291,30 +295,32 @@ class Inventory:
         per_host = np.array([alike.setdefault(k, len(alike)) for k in zip(
             cols[_HV], cols[_HV_VERSION], cols[_VIRT], cols[_CAPS], cols[_AZ], agg_keys)],
             dtype=np.int64)
-        grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0  # each one's first
-        kind_code: list[int] = []
+        grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0
+        firsts = np.flatnonzero(grows).tolist()  # each one's first host
         zone_list: list[str] = []
-        code_of: dict[tuple, int] = {}
-        kinds: list[HostView] = []
-        for i in np.flatnonzero(grows).tolist():
-            r, agg_key = rows[i], agg_keys[i] or ()
-            aggs = self._aggs.get(r[0], ())
-            zone_key = (r[_AZ], agg_key)
+        for i in firsts:
+            zone_key = (cols[_AZ][i], agg_keys[i])
             zone = self._zones.get(zone_key)
             if zone is None:
-                zone = self._zones[zone_key] = inventory.zone_from(r[_AZ], aggs)
+                zone = self._zones[zone_key] = inventory.zone_from(
+                    zone_key[0], self._aggs.get(cols[0][i], ()))
             zone_list.append(zone)
+        own = inventory.own_columns(cols, _AT, [zone_list[c] for c in per_host.tolist()],
+                                    self.ratios)
+        kind_code: list[int] = []
+        code_of: dict[tuple, int] = {}
+        kinds: list[HostView] = []
+        for i in firsts:
+            r, agg_key = rows[i], agg_keys[i]
             kind_key = (r[_HV], r[_HV_VERSION], r[_VIRT], r[_CAPS], agg_key)
             code = code_of.get(kind_key)
             if code is None:
                 code = code_of[kind_key] = len(kinds)
                 kind = self._kinds.get(kind_key)
                 if kind is None:
-                    kind = self._kinds[kind_key] = self._kind(r, aggs)
+                    kind = self._kinds[kind_key] = self._kind(r, agg_key, own, i)
                 kinds.append(kind)
             kind_code.append(code)
-        zones = [zone_list[c] for c in per_host.tolist()]
-        own = inventory.own_columns(cols, _AT, zones, self.ratios)
         counts: dict[int, Counts] = {}
         if self._counts:
             at = dict(zip(own.names, range(n)))
@@ -322,14 +328,21 @@ class Inventory:
         return HostColumns(own, tuple(kinds), np.array(kind_code, dtype=np.int64)[per_host],
                            counts, np.array(cols[_GEN], dtype=np.int64).reshape(n))
 
-    def _kind(self, row: tuple, aggs: tuple[_Agg, ...]) -> HostView:
-        """The view of a new kind: its hypervisor and capabilities once, then aggregates."""
+    def _kind(self, row: tuple, agg_key: tuple[int, ...] | None, own: PerHost,
+              i: int) -> HostView:
+        """The view of a new kind (``row``: a host of it, the ``i``th of ``own``): its
+        hypervisor and capabilities once, then its aggregates (once per distinct set)."""
         base_key = (row[_HV], row[_HV_VERSION], row[_VIRT], row[_CAPS])
         base = self._bases.get(base_key)
         if base is None:
-            base = self._bases[base_key] = inventory.host_view(_Row.of(row, ()),
-                                                               ratios=self.ratios)
-        return base.with_aggregates(inventory.aggregates_of(aggs)) if aggs else base
+            base = self._bases[base_key] = inventory.host_view(
+                _Row.of(row, ()), ratios=self.ratios, fields=own.fields(i))
+        if agg_key is None:
+            return base
+        views = self._agg_views.get(agg_key)
+        if views is None:
+            views = self._agg_views[agg_key] = inventory.aggregates_of(self._aggs[row[0]])
+        return base.with_aggregates(views)
 
     # --- reading what changed ------------------------------------------------------------------
 
