@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from kumo.db import claims as db_claims
 from kumo.db.models import Aggregate as AggregateRow
 from kumo.db.models import Host
+from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler import (InMemoryClaimStore, NoValidHost, ReferenceScheduler, SchedulerConfig,
                             service)
 from kumo.scheduler.inventory import host_views
@@ -273,3 +274,32 @@ def test_the_first_inventory_build_freezes_the_heap_once_per_process(db, monkeyp
     service.forget(db)
     service.place(db, request(), CONFIG, now=NOW)  # read whole again
     assert frozen == [False]
+
+
+@pytest.mark.parametrize("how", ["set-capabilities", "orm-attribute", "core-update"])
+def test_capabilities_changed_by_any_writer_are_what_the_next_placement_reads(db, how):
+    """The resident inventory knows capabilities by their key (migration 0022) and reads one
+    JSON per key: a host's capabilities changed between placements -- by set_capabilities, by
+    the JSON assigned alone (SQLite: key unknown, the JSON itself read), by a Core UPDATE --
+    are read from that row alone, and the placement equals the reference on a full read."""
+    add_host(db, "a", hv="hyperv", version=(6, 2))
+    add_host(db, "b", hv="hyperv", version=(6, 2))
+    gen2 = request(props={"hypervisor_type": "hyperv", "hypervisor_version_requires": ">=6.3"})
+    assert outcome_service(db, gen2)[0] == "NoValidHost"
+    inv = placer(db)._inventory
+    newer = HostCapabilities(hypervisor="hyperv", hypervisor_version=(6, 3))
+    if how == "core-update":
+        with db.engine.begin() as conn:
+            conn.execute(update(Host).where(Host.name == "b")
+                         .values(capabilities=newer.to_json()))
+    else:
+        with db.session_scope() as s:
+            b = s.scalars(select(Host).where(Host.name == "b")).one()
+            if how == "set-capabilities":
+                b.set_capabilities(newer)
+            else:
+                b.capabilities_json = newer.to_json()
+    expected = outcome_reference(db, gen2)
+    assert expected[0] == ("b",)
+    assert outcome_service(db, gen2) == expected
+    assert placer(db)._inventory is inv  # from the changed row, not a reload

@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -42,6 +43,7 @@ from kumo.db.claims import DEFAULT_RATIOS, AllocationRatios
 from kumo.db.models import Aggregate as AggregateRow
 from kumo.db.models import AggregateMetadata, Host, InventoryEpoch, aggregate_hosts
 from kumo.db.prepared import Prepared, utc_timestamp
+from kumo.errors import StateError
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler import inventory
 from kumo.scheduler.claims import HostUsage
@@ -52,7 +54,9 @@ from kumo.scheduler.model import Aggregate, HostView, freeze_counts
 STATIC = (Host.hypervisor_type, Host.hypervisor_version, Host.virt_type, Host.vcpus,
           Host.ram_mib, Host.disk_gib, Host.reserved_vcpus, Host.reserved_ram_mib,
           Host.reserved_disk_gib, Host.cpu_allocation_ratio, Host.ram_allocation_ratio,
-          Host.disk_allocation_ratio, cast(Host.capabilities_json, Text).label("caps"),
+          Host.disk_allocation_ratio,
+          # the capabilities' key (migration 0022), or their JSON where the key is unknown
+          func.coalesce(Host.capabilities_key, cast(Host.capabilities_json, Text)).label("caps"),
           Host.availability_zone, Host.enabled, Host.disabled_reason)
 USAGE = (Host.used_vcpus, Host.used_ram_mib, Host.used_disk_gib, Host.instance_count,
          Host.generation)
@@ -135,6 +139,16 @@ _AGGS = Prepared(lambda: select(AggregateRow.__table__.c.id, AggregateRow.__tabl
                                 AggregateRow.__table__.c.availability_zone))
 _AGG_HOSTS = Prepared(lambda: select(aggregate_hosts.c.aggregate_id, aggregate_hosts.c.host_id))
 _GEN = _AT["generation"]
+#: each capabilities key and its JSON, read from one host of each
+_CAPS_TEXTS = Prepared(lambda: select(Host.capabilities_key, cast(Host.capabilities_json, Text))
+                       .where(Host.id.in_(select(func.min(Host.id))
+                                          .where(Host.capabilities_key.is_not(None))
+                                          .group_by(Host.capabilities_key))))
+
+
+def _is_key(caps: str | None) -> bool:
+    """Whether a row's ``caps`` is a key (else the JSON itself: an object, or null)."""
+    return caps is not None and caps[:1] != "{" and caps != "null"
 
 
 def _name_of(row: tuple) -> str:
@@ -231,21 +245,43 @@ class Inventory:
         self._kinds: dict[tuple, HostView] = {}
         self._bases: dict[tuple, HostView] = {}
         self._zones: dict[tuple, str] = {}  # (own zone, aggregate ids) -> the host's zone
+        #: capabilities key (migration 0022) -> the capabilities' JSON
+        self._caps_text: dict[str, str] = {}
         self.token: int | None = None
         self.watermark = 0
 
     # --- reading whole -------------------------------------------------------------------------
 
-    def load(self, conn: Connection) -> None:
+    def load(self, conn: Connection, attempts: int = 3) -> None:
         """Read every host (and its aggregates) in ``conn``'s transaction."""
         token = _TOKEN.rows(conn)[0][0]
         mark = _XMIN_NOW.rows(conn)[0][0] if self.postgres else None
         rows = (_ALL_PG if self.postgres else _ALL).rows(conn)
+        self._caps_text = {}
+        if not self._learn_caps(conn, rows, 0):
+            # (SQLite reads each statement in its own snapshot: a host's capabilities changed
+            # between the two reads)
+            if attempts > 1:
+                return self.load(conn, attempts - 1)
+            raise StateError("the hosts' capabilities kept changing while the scheduler read "
+                             "them; try again")
         self._load_aggregates(conn)
         self.rows = {r[1]: r for r in rows}
         self._counts, self._kinds, self._bases, self._zones = {}, {}, {}, {}
         self.token = token
         self.watermark = mark if self.postgres else max((r[2] for r in rows), default=0) + 1
+
+    def _learn_caps(self, conn: Connection, rows: Sequence[Sequence[Any]], skip: int) -> bool:
+        """The JSON of each capabilities key in ``rows`` (COLUMNS from ``skip`` on) not known
+        yet: one statement, the JSON of one host of each key. False when a key is still
+        unknown (no host had it any more: its hosts' capabilities changed since ``rows``)."""
+        known = self._caps_text
+        wanted = [key for key in set(map(itemgetter(skip + _CAPS), rows))
+                  if _is_key(key) and key not in known]
+        if not wanted:
+            return True
+        known.update(_CAPS_TEXTS.rows(conn))
+        return all(key in known for key in wanted)
 
     def _load_aggregates(self, conn: Connection) -> None:
         meta: dict[int, dict[str, str]] = {}
@@ -335,6 +371,9 @@ class Inventory:
         base_key = (row[_HV], row[_HV_VERSION], row[_VIRT], row[_CAPS])
         base = self._bases.get(base_key)
         if base is None:
+            caps = row[_CAPS]
+            if _is_key(caps):  # its JSON (``_learn_caps``)
+                row = (*row[:_CAPS], self._caps_text[caps], *row[_CAPS + 1:])
             base = self._bases[base_key] = inventory.host_view(
                 _Row.of(row, ()), ratios=self.ratios, fields=own.fields(i))
         if agg_key is None:
@@ -377,5 +416,8 @@ class Inventory:
             hb = full[l0]
             out.liveness[name] = (hb if hb is None or hb.__class__ is float
                                   else utc_timestamp(hb), bool(full[l0 + 1]))
+        if out.static and not self._learn_caps(
+                conn, [full for full in rows if full[skip + 1] in out.static], skip):
+            out.reload = True  # (their capabilities changed again meanwhile: read anew)
         self.watermark = first[1] if self.postgres else top + 1
         return out

@@ -14,6 +14,8 @@ generation), so a scheduler's cached usage never goes back to an older one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -73,6 +75,22 @@ aggregate_hosts = Table(
 )
 
 
+def capabilities_key(value: dict[str, Any] | None) -> str | None:
+    """The ``hosts.capabilities_key`` of a capabilities value: the SHA-256 of its canonical JSON
+    (sorted keys), None for none."""
+    if value is None:
+        return None
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _capabilities_key_default(context: Any) -> str | None:
+    """The key of the capabilities an INSERT writes (ORM or Core, one row or many)."""
+    if context is None:
+        return None
+    return capabilities_key(context.get_current_parameters().get("capabilities"))
+
+
 class Host(Timestamps, Base):
     __tablename__ = "hosts"
     __table_args__ = (
@@ -130,6 +148,14 @@ class Host(Timestamps, Base):
 
     #: HostCapabilities fields as JSON (tuples as lists); see capabilities()/set_capabilities()
     capabilities_json: Mapped[dict[str, Any] | None] = mapped_column("capabilities", JSONDict)
+    #: equal for hosts whose capabilities are equal (a digest): the scheduler's cold start reads
+    #: this instead of every host's capabilities JSON, then one JSON per distinct key
+    #: (kumo.scheduler.resident). Migration 0022: PostgreSQL computes it in a trigger from the
+    #: stored text; on SQLite kumo writes it (``capabilities_key``, the column default and
+    #: set_capabilities) and a trigger sets it NULL when the capabilities change without it --
+    #: NULL: unknown, the reader falls back to the JSON itself
+    capabilities_key: Mapped[str | None] = mapped_column(String(64),
+                                                         default=_capabilities_key_default)
     #: the documents they were read from: virsh domcapabilities / virsh capabilities
     domcaps_xml: Mapped[str | None] = mapped_column(Text)
     caps_xml: Mapped[str | None] = mapped_column(Text)
@@ -166,6 +192,7 @@ class Host(Timestamps, Base):
     def set_capabilities(self, caps: "HostCapabilities") -> None:
         """Store ``caps`` and the hypervisor type and version they report."""
         self.capabilities_json = caps.to_json()
+        self.capabilities_key = capabilities_key(self.capabilities_json)
         self.hypervisor_type = caps.hypervisor
         if caps.hypervisor_version is not None:
             self.set_hypervisor_version(caps.hypervisor_version)
