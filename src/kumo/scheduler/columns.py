@@ -13,7 +13,7 @@ keeps those very views.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Hashable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -123,6 +123,15 @@ class HostColumns:
 
 def _rows(rows: list[tuple[int, ...]], width: int) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+
+
+def encode(values: Iterable[Hashable]) -> tuple[np.ndarray, list[int]]:
+    """Values dictionary-encoded in order of appearance: a code per value, and the index of
+    each code's first value (where the running maximum of the codes grows)."""
+    ids: dict[Hashable, int] = {}
+    codes = np.array([ids.setdefault(v, len(ids)) for v in values], dtype=np.int64)
+    grows = np.diff(np.maximum.accumulate(codes), prepend=-1) > 0
+    return codes, np.flatnonzero(grows).tolist()
 
 
 class LazyViews(Sequence[HostView]):

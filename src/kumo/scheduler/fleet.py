@@ -20,7 +20,7 @@ import numpy as np
 
 from kumo.errors import InvalidInput
 from kumo.scheduler.claims import HostUsage
-from kumo.scheduler.columns import HostColumns, LazyViews
+from kumo.scheduler.columns import HostColumns, LazyViews, encode
 from kumo.scheduler.model import (HostView, aggregate_floats, effective_ratio, request_value,
                                   resource_limit)
 
@@ -167,45 +167,16 @@ class Fleet:
         """Hosts dictionary-encoded by ``f.host_key``: a code per host and one host per code."""
         got = self._classes.get(f.NAME)
         if got is None:
-            ids: dict[Hashable, int] = {}
             reps: list[HostView] = []
-            codes = np.empty(self.n, dtype=np.int64)
             if f.KIND_ONLY:  # a key per kind, gathered
-                per_kind = np.empty(len(self.kinds), dtype=np.int64)
-                for k, kind in enumerate(self.kinds):
-                    key = f.host_key(kind)
-                    c = ids.get(key)
-                    if c is None:
-                        c = ids[key] = len(reps)
-                        reps.append(kind)
-                    per_kind[k] = c
-                codes = per_kind[self.kind_codes]
-            elif f.HOST_FIELDS is not None:  # a key per distinct value of those fields
-                combos: dict[tuple, int] = {}
-                per_host = np.array([combos.setdefault(v, len(combos)) for v in
-                                     zip(*(self.columns.own.column(name)
-                                           for name in f.HOST_FIELDS))], dtype=np.int64)
-                # each combination's first host (numbered in order of appearance: where the
-                # running maximum grows), whose view stands for it
-                grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0
-                per_combo = np.empty(len(combos), dtype=np.int64)
-                for c, i in enumerate(np.flatnonzero(grows).tolist()):
-                    h = self.hosts[i]
-                    key = f.host_key(h)
-                    k = ids.get(key)
-                    if k is None:
-                        k = ids[key] = len(reps)
-                        reps.append(h)
-                    per_combo[c] = k
-                codes = per_combo[per_host]
+                codes = _keys(f, self.kinds, reps)[self.kind_codes]
+            elif f.HOST_FIELDS is not None:  # a key per distinct value of those fields, whose
+                # first host's view stands for it
+                per_host, firsts = encode(zip(*(self.columns.own.column(name)
+                                                for name in f.HOST_FIELDS)))
+                codes = _keys(f, (self.hosts[i] for i in firsts), reps)[per_host]
             else:
-                for i, h in enumerate(self.hosts):
-                    key = f.host_key(h)
-                    c = ids.get(key)
-                    if c is None:
-                        c = ids[key] = len(reps)
-                        reps.append(h)
-                    codes[i] = c
+                codes = _keys(f, self.hosts, reps)
             got = self._classes[f.NAME] = (codes, reps)
         return got
 
@@ -548,6 +519,21 @@ class Fleet:
 
     def views(self) -> list[HostView]:
         return [self.view(i) for i in range(self.n)]
+
+
+def _keys(f: "StaticFilter", views: Iterable[HostView], reps: list[HostView]) -> np.ndarray:
+    """``f.host_key`` of each view, dictionary-encoded: a code per view, and in ``reps`` the
+    first view of each code."""
+    ids: dict[Hashable, int] = {}
+    out = []
+    for h in views:
+        key = f.host_key(h)
+        c = ids.get(key)
+        if c is None:
+            c = ids[key] = len(reps)
+            reps.append(h)
+        out.append(c)
+    return np.array(out, dtype=np.int64)
 
 
 def _distinct_rows(classes: "list[tuple[np.ndarray, list[HostView]]]"

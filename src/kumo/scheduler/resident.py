@@ -47,7 +47,7 @@ from kumo.errors import StateError
 from kumo.hosts.capabilities import HostCapabilities
 from kumo.scheduler import inventory
 from kumo.scheduler.claims import HostUsage
-from kumo.scheduler.columns import Counts, HostColumns, PerHost
+from kumo.scheduler.columns import Counts, HostColumns, PerHost, encode
 from kumo.scheduler.model import Aggregate, HostView, freeze_counts
 
 #: the static columns: equal values (and equal aggregates), equal views but for the name
@@ -326,13 +326,9 @@ class Inventory:
         n = len(rows)
         cols: list[tuple] = list(zip(*rows)) if n else [()] * len(COLUMNS)
         agg_keys = list(map(self._agg_key.get, cols[0]))  # (None: in no aggregate)
-        # hosts alike in kind and zone: a code per host, numbered in order of appearance
-        alike: dict[tuple, int] = {}
-        per_host = np.array([alike.setdefault(k, len(alike)) for k in zip(
-            cols[_HV], cols[_HV_VERSION], cols[_VIRT], cols[_CAPS], cols[_AZ], agg_keys)],
-            dtype=np.int64)
-        grows = np.diff(np.maximum.accumulate(per_host), prepend=-1) > 0
-        firsts = np.flatnonzero(grows).tolist()  # each one's first host
+        # hosts alike in kind and zone: a code per host, and each code's first host
+        per_host, firsts = encode(zip(cols[_HV], cols[_HV_VERSION], cols[_VIRT], cols[_CAPS],
+                                      cols[_AZ], agg_keys))
         zone_list: list[str] = []
         for i in firsts:
             zone_key = (cols[_AZ][i], agg_keys[i])
