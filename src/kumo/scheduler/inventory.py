@@ -17,6 +17,10 @@ What goes into a view, and from where:
     image property counts   per tracked property, the live instances on the host by the value
                             of that property in their frozen image properties (LikeImages)
 
+The per-host fields (capacity, ratios, usage, state, zone) are computed as columns, for one row
+or many (``own_columns``): the one definition, which the views here and the resident inventory's
+fleet (kumo.scheduler.resident, without a view per host) both read.
+
 Reading is one unit of work the caller gives (read-only is enough); nothing here writes.
 """
 

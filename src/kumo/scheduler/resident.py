@@ -2,11 +2,12 @@
 that changed.
 
 Reading: columns with SQLAlchemy Core, not ORM objects (hydrating 10,000 ``Host`` objects with
-their aggregates cost ~1 s; the tuples cost a small fraction). The capabilities JSON is fetched as
-text and parsed once per distinct text, and a ``HostView`` is built once per *kind* of host --
-hypervisor, capabilities, aggregates -- and cloned with each host's own fields (name, capacity,
-ratios, zone, state, usage: ``HostView.clone``), so a fleet of 10,000 hosts in 50 kinds builds
-50 views the slow way.
+their aggregates cost ~1 s; the tuples cost a small fraction). Each row carries its capabilities'
+key (migration 0022), and the JSON is read and parsed once per distinct key. The rows are kept
+as they were read; the scheduler's fleet is built from them as columns (``Inventory.columns``:
+kumo.scheduler.columns) -- a ``HostView`` once per *kind* of host (hypervisor, capabilities,
+aggregates), and per host only array entries, its view made when something asks for that host
+(a reason, a summary, the chosen host).
 
 Keeping up: each host row carries ``change_seq``, set by the database on every insert and update
 (migration 0005: SQLite numbers changes in commit order; PostgreSQL stores the writing
@@ -20,7 +21,7 @@ A changed row is split into what it changes:
     usage       used_*, instance_count, generation       -> the fleet's usage (newer generations)
     liveness    last_heartbeat, forced_down               -> the fleet's liveness columns
     static      everything else (capacity, ratios, capabilities, zone, enabled, ...)
-Only a static change rebuilds the scheduler's fleet (from the resident views, no database read);
+Only a static change rebuilds the scheduler's fleet (from the resident rows, no database read);
 liveness is dynamic data and is part of no cache key.
 """
 
