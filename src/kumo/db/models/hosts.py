@@ -154,7 +154,7 @@ class Host(Timestamps, Base):
     #: stored text; on SQLite kumo writes it (``capabilities_key``, the column default and
     #: set_capabilities) and a trigger sets it NULL when the capabilities change without it --
     #: NULL: unknown, the reader falls back to the JSON itself
-    capabilities_key: Mapped[str | None] = mapped_column(String(64),
+    capabilities_key: Mapped[str | None] = mapped_column(String(64), index=True,
                                                          default=_capabilities_key_default)
     #: the documents they were read from: virsh domcapabilities / virsh capabilities
     domcaps_xml: Mapped[str | None] = mapped_column(Text)
