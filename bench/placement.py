@@ -23,10 +23,10 @@ and down hosts), then
 kernel, as ``kumo serve`` does once it has loaded it (``compiled``, the default: loaded before
 any clock starts), or with the numpy path (``numpy``); the cold start is always what a one-shot
 CLI create pays, the numpy path with no kernel loaded.
-``--two-process`` (PostgreSQL): the same placements split over two controller processes against
-one database, against one process alone (per thread count); then an exactly-capacity check per
-host_subset_size: 40 hosts with room for exactly 4 small instances each, 100 placements from
-each process: exactly 160 granted, no host over its limit.
+``--two-process`` (PostgreSQL): bench/two_process.py after these figures -- the same placements
+split over two controller processes against one database, against one process alone, per
+host_subset_size and thread count, in alternating rounds, with each side's CPU per placement;
+then the exactly-capacity check per host_subset_size.
 
 A claim commits on its own (PostgreSQL: one WAL flush per claim, synchronous_commit as the server
 has it), so one thread's rate is bounded by the disk's flush latency; threads share flushes
@@ -38,8 +38,6 @@ The load average is printed with each figure: on a shared machine, figures are d
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import multiprocessing as mp
 import os
 import random
 import resource
@@ -55,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+from sqlalchemy import create_engine, insert, select  # noqa: E402
 
 from kumo.catalog.flavor import Flavor  # noqa: E402
 from kumo.config import sqlite_url  # noqa: E402
@@ -273,127 +271,6 @@ def run_size(dbs: Databases, n: int, args) -> tuple[str, float, list[str]]:
     return url, now, names
 
 
-# --- two processes -------------------------------------------------------------------------------
-
-def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
-            threads: int, subset: int, engine: str, start, out) -> None:
-    use_engine(engine)
-    db = Database(url)
-    reqs = requests(n, seed, names, nowhere)
-    config = dataclasses.replace(CONFIG, host_subset_size=subset)
-    try:
-        service.place(db, reqs[0], config, now=now)  # the cold start, before the clock runs
-    except NoValidHost:
-        pass
-    start.wait()
-    r = place_all(db, reqs, now, threads, config)
-    out.put((r["total"], r["granted"], len(reqs), r["process_cpu"]))
-    db.dispose()
-
-
-def processes(url: str, names: list[str], k: int, n: int, nowhere: float, now: float,
-              seed: int, threads: int, subset: int, engine: str) -> tuple[float, int, float]:
-    """``k`` controller processes placing ``n`` requests each from ``threads`` threads, each
-    choosing among its ``subset`` best hosts (host_subset_size):
-    placements/s overall, placements granted, CPU-seconds of the placing processes."""
-    ctx = mp.get_context("spawn")
-    start, out = ctx.Barrier(k + 1), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, seed + 100 * i, names, n, nowhere, now,
-                                               threads, subset, engine, start, out))
-             for i in range(k)]
-    for p in procs:
-        p.start()
-    start.wait()
-    t = time.perf_counter()
-    results = [out.get() for _ in procs]
-    total = time.perf_counter() - t
-    for p in procs:
-        p.join()
-    return (sum(r[2] for r in results) / total, sum(r[1] for r in results),
-            sum(r[3] for r in results))
-
-
-def two_process(dbs: Databases, args) -> None:
-    n = args.two_process_hosts
-    url = dbs.new()
-    upgrade(url)
-    db = Database(url)
-    now = time.time()
-    names = populate(db, n, args.seed, now)
-    db.dispose()
-    per = args.placements // 2
-    print()
-    for subset in args.two_process_subsets:
-        for threads in args.threads:
-            one, _, cpu1 = processes(url, names, 1, 2 * per, args.nowhere, now, args.seed,
-                                     threads, subset, args.engine)
-            two, _, cpu2 = processes(url, names, 2, per, args.nowhere, now, args.seed,
-                                     threads, subset, args.engine)
-            print(f"two controller processes, one PostgreSQL, {n} hosts, {2 * per} placements, "
-                  f"host_subset_size {subset}, {threads} thread(s) each: 1 process {one:.0f}/s "
-                  f"({cpu1:.2f} CPU-s), 2 processes {two:.0f}/s ({cpu2:.2f} CPU-s) = "
-                  f"{two / one:.2f}x  [{load()}]")
-    for subset in args.two_process_subsets:
-        exact(dbs, subset)
-
-
-def exact(dbs: Databases, subset: int) -> None:
-    """40 hosts with room for exactly 4 one-vCPU instances each (disk bound), 200 placements
-    from two processes at once: exactly 160 granted and no host over its limit."""
-    url = dbs.new()
-    upgrade(url)
-    db = Database(url)
-    now = time.time()
-    kvm = next(v for v in fleetgen.build_fleet(40, random.Random(3))
-               if v.hypervisor_type == "kvm" and v.enabled and not v.forced_down)
-    with db.engine.begin() as conn:
-        conn.execute(insert(Host), [dict(
-            name=f"exact-{i:02d}", uri="test:///default", hypervisor_type="kvm",
-            hypervisor_version="8.2", capabilities=kvm.capabilities.to_json(),
-            vcpus=64, ram_mib=262144, disk_gib=80, availability_zone="az1",
-            last_heartbeat=datetime.fromtimestamp(now, timezone.utc)) for i in range(40)])
-    db.dispose()
-    ctx = mp.get_context("spawn")
-    start, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_exact_worker, args=(url, now, subset, start, out))
-             for _ in range(2)]
-    for p in procs:
-        p.start()
-    start.wait()
-    granted = sum(out.get() for _ in procs)
-    for p in procs:
-        p.join()
-    db = Database(url)
-    with db.engine.connect() as conn:
-        over = conn.execute(select(func.count()).where(Host.used_disk_gib > Host.disk_gib)
-                            .select_from(Host)).scalar_one()
-        used = conn.execute(select(func.sum(Host.instance_count))).scalar_one()
-    db.dispose()
-    ok = granted == 160 and used == 160 and over == 0
-    print(f"exactly-capacity (host_subset_size {subset}): 2 processes x 100 placements on room "
-          f"for 160: granted {granted}, instances recorded on hosts {used}, hosts over their "
-          f"limit {over}: "
-          f"{'OK' if ok else 'WRONG'}")
-    if not ok:
-        raise SystemExit("exactly-capacity check failed")
-
-
-def _exact_worker(url: str, now: float, subset: int, start, out) -> None:
-    db = Database(url)
-    spec = RequestSpec(Flavor(1, 1024, 20))
-    start.wait()
-    granted = 0
-    for _ in range(100):
-        try:
-            service.place(db, spec, dataclasses.replace(CONFIG, host_subset_size=subset),
-                          now=now)
-            granted += 1
-        except NoValidHost:
-            pass
-    out.put(granted)
-    db.dispose()
-
-
 def use_engine(engine: str) -> None:
     """Load the compiled kernel in this process (``kumo serve`` loads it at start; the
     resident scheduler then decides with it), or leave the numpy path."""
@@ -417,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--two-process-hosts", type=int, default=10000)
     ap.add_argument("--two-process-subsets", type=int, nargs="+", default=[1, 4],
                     help="host_subset_size values for the two-process runs (default 1 4)")
+    ap.add_argument("--two-process-rounds", type=int, default=3,
+                    help="rounds of one process and two, alternating (default 3)")
+    ap.add_argument("--two-process-verbose", action="store_true",
+                    help="print every two-process run")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 4],
                     help="placing threads in the process, one run each (default 1 4)")
     ap.add_argument("--seed", type=int, default=7)
@@ -436,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.hosts:
                 run_size(dbs, n, args)
             if args.two_process and backend == "postgresql":
-                two_process(dbs, args)
+                import two_process  # bench/two_process.py
+
+                two_process.two_process(dbs, argparse.Namespace(**{
+                    **vars(args), "hosts": args.two_process_hosts,
+                    "subsets": args.two_process_subsets, "rounds": args.two_process_rounds,
+                    "verbose": args.two_process_verbose}))
         finally:
             dbs.close()
     return 0

@@ -121,3 +121,30 @@ def test_utc_timestamp_is_exactly_the_aware_values_timestamp(value):
     the scheduler compares heartbeats read both ways (Core rows and ORM objects)."""
     assert utc_timestamp(value) == utc_datetime(value).timestamp()
     assert utc_timestamp(None) is None
+
+
+def _plan_cache_mode(conn) -> str:
+    return conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+
+
+def test_held_postgresql_connections_plan_once_and_go_back_as_they_came(db):
+    """PostgreSQL: a held connection keeps one plan per prepared statement (force_generic_plan:
+    the change read was planned anew on every placement); handed back to the pool, every
+    connection plans as the server's default again (kumo's other queries are not the
+    scheduler's lookups). SQLite has no plan cache to set."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's plan cache")
+    held = HeldConnections(db.engine, size=2)
+    seen = []
+
+    def both(conn):  # two at once: both held connections made
+        seen.append(_plan_cache_mode(conn))
+        if len(seen) == 1:
+            held.run(both)
+
+    held.run(both)
+    assert seen == ["force_generic_plan", "force_generic_plan"]
+    held.close()
+    for _ in range(3):  # every connection the pool holds now
+        with db.engine.connect() as conn:
+            assert _plan_cache_mode(conn) == "auto"

@@ -156,14 +156,25 @@ def _name_of(row: tuple) -> str:
     return row[1]
 
 
+#: the largest change_seq (a BIGINT): the change read's range is bounded (below)
+_SEQ_MAX = literal_column(str(2**63 - 1), BigInteger)
+
+
 def _changes_statement(postgres: bool) -> Any:
     """The epoch token, (PostgreSQL) the snapshot's xmin, and every host row changed at or past
-    the ``watermark``: an outer join from one row, so the token comes back when none changed."""
+    the ``watermark``: an outer join from one row, so the token comes back when none changed.
+
+    The range is bounded above (by the largest BIGINT, so no row is left out) because
+    PostgreSQL's generic plan of ``change_seq >= $1`` estimates a third of the table and scans
+    it all (3 ms at 10,000 hosts), while for ``change_seq BETWEEN $1 AND max`` it estimates a
+    range and uses the index -- the plan the scheduler's held connections keep
+    (kumo.db.prepared.HeldConnections plans once)."""
     one = select(literal_column("1").label("one")).subquery()
     cols: list[Any] = [InventoryEpoch.token] + ([_XMIN] if postgres else [])
     return (select(*cols, *(_PG_COLUMNS if postgres else COLUMNS)).select_from(one)
             .outerjoin(InventoryEpoch.__table__, InventoryEpoch.id == literal_column("1"))
-            .outerjoin(Host.__table__, Host.change_seq >= bindparam("watermark")))
+            .outerjoin(Host.__table__, Host.change_seq.between(bindparam("watermark"),
+                                                               _SEQ_MAX)))
 
 
 _CHANGES_SQLITE = Prepared(lambda: _changes_statement(False))

@@ -1,0 +1,394 @@
+"""Two controller processes placing against one PostgreSQL, against one process alone.
+
+    .venv/bin/python bench/two_process.py [--hosts 10000] [--placements 2000] [--threads 1 4]
+                                          [--subsets 1 4] [--rounds 3] [--nowhere 0.1]
+
+(``bench/placement.py --two-process`` runs it after its own figures.) One database of ``--hosts``
+hosts (bench/scheduler.py's mixed fleet), then per host_subset_size and thread count,
+``--rounds`` rounds of: one process placing ``--placements`` requests, and two processes placing
+half of them each -- in alternating order (1 2, 2 1, 1 2, ...) so both configurations see the
+same minutes of the machine's load. Before each run the hosts' usage is put back as it was
+written, so every run places on the same fleet; each process loads its inventory and makes one
+placement before a start barrier, so the clock measures placing alone. Printed per run and as
+the median with its spread:
+
+  placements/s   all requests placed (NoValidHost included) over the wall time from the barrier
+  py ms          CPU of the placing processes per placement
+  pg ms          CPU of the PostgreSQL backends serving them per placement (from /proc: this
+                 machine is the database's host)
+  machine        cores busy during the run (all processes, from /proc/stat): on 2 shared cores,
+                 what the others left is what the two processes can use
+  claims         claim statements per placement; of them busy (another controller's claim held
+                 the row: SKIP LOCKED), refused (the row as committed had no room)
+  stmts          statements per placement (claims, inventory change reads, ...)
+  claim ms       median wall time of a claim statement (its round trip and its commit's flush)
+
+Then the exactly-capacity check per host_subset_size: 40 hosts with room for exactly 4 small
+instances each, 100 placements from each of two processes at once: exactly 160 granted, no host
+over its limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+
+from kumo.catalog.flavor import Flavor  # noqa: E402
+from kumo.db import Database, upgrade  # noqa: E402
+from kumo.db.models import Host  # noqa: E402
+from kumo.scheduler import NoValidHost, RequestSpec, service  # noqa: E402
+
+import placement as bench  # noqa: E402  (bench/placement.py: databases, fleet, requests)
+import scheduler as fleetgen  # noqa: E402
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid``; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores have been busy (not idle, not waiting for I/O) since boot."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICK
+
+
+class Backends:
+    """The PostgreSQL backends serving one database: their CPU, sampled from /proc."""
+
+    def __init__(self, url: str):
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.name = self.engine.url.database
+        with self.engine.connect() as conn:
+            self.own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+    def cpu(self) -> dict[int, float]:
+        with self.engine.connect() as conn:
+            pids = conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %(d)s AND pid <> "
+                "pg_backend_pid()", {"d": self.name}).scalars().all()
+        return {pid: _proc_cpu(pid) for pid in pids}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+# --- one run ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Run:
+    processes: int
+    placements: int
+    granted: int
+    wall: float
+    py_cpu: float
+    pg_cpu: float
+    machine: float        # cores busy during the run, everything on the machine
+    claims: int
+    busy: int
+    refused: int
+    statements: int
+    claim_ms: float       # median claim round trip
+
+    @property
+    def rate(self) -> float:
+        return self.placements / self.wall
+
+    def line(self) -> str:
+        p = self.placements
+        return (f"{self.processes} proc {self.rate:6.0f}/s  py {self.py_cpu / p * 1e3:.3f} ms  "
+                f"pg {self.pg_cpu / p * 1e3:.3f} ms  machine {self.machine:.2f} cores  "
+                f"claims {self.claims / p:.2f} (busy {self.busy / p:.3f}, refused "
+                f"{self.refused / p:.3f})  stmts {self.statements / p:.2f}  "
+                f"claim {self.claim_ms:.2f} ms")
+
+
+class _Counters:
+    """Claims and statements of one worker process (the bench wraps the functions it counts)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.claims = self.busy = self.refused = self.statements = 0
+        self.claim_walls: list[float] = []
+
+    def install(self) -> None:
+        from kumo.db import claims as db_claims
+        from kumo.db.prepared import Prepared
+
+        rows, claim = Prepared.rows, db_claims.claim_within_conn
+        counters = self
+
+        def counted_rows(self, conn, **values):
+            with counters.lock:
+                counters.statements += 1
+            return rows(self, conn, **values)
+
+        def counted_claim(conn, host, request, limits, **kw):
+            t = time.perf_counter()
+            ok, now = claim(conn, host, request, limits, **kw)
+            dt = time.perf_counter() - t
+            with counters.lock:
+                counters.claims += 1
+                counters.claim_walls.append(dt)
+                if not ok and now is not None:
+                    if kw.get("skip_locked") and db_claims.fits_within(now, request, limits):
+                        counters.busy += 1
+                    else:
+                        counters.refused += 1
+            return ok, now
+
+        Prepared.rows = counted_rows  # type: ignore[method-assign]
+        db_claims.claim_within_conn = counted_claim  # type: ignore[assignment]
+
+
+def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
+            threads: int, subset: int, engine: str, ready, go, done, out) -> None:
+    bench.use_engine(engine)
+    counters = _Counters()
+    counters.install()
+    db = Database(url)
+    reqs = bench.requests(n, seed, names, nowhere)
+    config = dataclasses.replace(bench.CONFIG, host_subset_size=subset)
+    try:
+        service.place(db, reqs[0], config, now=now)  # the cold start, before the clock runs
+    except NoValidHost:
+        pass
+    with counters.lock:
+        counters.claims = counters.busy = counters.refused = counters.statements = 0
+        counters.claim_walls.clear()
+    ready.wait()
+    go.wait()
+    r = bench.place_all(db, reqs, now, threads, config)
+    out.put((r["granted"], len(reqs), r["process_cpu"], counters.claims, counters.busy,
+             counters.refused, counters.statements, counters.claim_walls))
+    done.wait()  # the parent reads the backends' CPU before their connections close
+    db.dispose()
+
+
+def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
+        threads: int, subset: int) -> Run:
+    """``k`` controller processes placing ``n`` requests in all from ``threads`` threads each,
+    each choosing among its ``subset`` best hosts (host_subset_size)."""
+    ctx = mp.get_context("spawn")
+    ready, go, done = ctx.Barrier(k + 1), ctx.Barrier(k + 1), ctx.Barrier(k + 1)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(url, args.seed + 100 * i, names, n // k,
+                                               args.nowhere, args.now, threads, subset,
+                                               args.engine, ready, go, done, out))
+             for i in range(k)]
+    for p in procs:
+        p.start()
+    try:
+        ready.wait()
+        pg0 = backends.cpu()
+        m0 = _machine_busy()
+        go.wait()
+        t = time.perf_counter()
+        results = [out.get() for _ in procs]
+        wall = time.perf_counter() - t
+        machine = (_machine_busy() - m0) / wall
+        pg1 = backends.cpu()
+        done.wait()
+    finally:
+        for p in procs:
+            p.join()
+    walls = sorted(w for r in results for w in r[7])
+    return Run(k, sum(r[1] for r in results), sum(r[0] for r in results), wall,
+               sum(r[2] for r in results),
+               sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()), machine,
+               sum(r[3] for r in results), sum(r[4] for r in results),
+               sum(r[5] for r in results), sum(r[6] for r in results),
+               statistics.median(walls) * 1e3 if walls else float("nan"))
+
+
+# --- the fleet, put back before each run -------------------------------------------------------
+
+_SAVE = ("CREATE TABLE bench_usage AS SELECT id, used_vcpus, used_ram_mib, used_disk_gib, "
+         "instance_count FROM hosts")
+_RESET = ("UPDATE hosts h SET used_vcpus = b.used_vcpus, used_ram_mib = b.used_ram_mib, "
+          "used_disk_gib = b.used_disk_gib, instance_count = b.instance_count, "
+          "generation = h.generation + 1 FROM bench_usage b WHERE h.id = b.id AND "
+          "(h.used_vcpus, h.used_ram_mib, h.used_disk_gib, h.instance_count) IS DISTINCT FROM "
+          "(b.used_vcpus, b.used_ram_mib, b.used_disk_gib, b.instance_count)")
+
+
+def reset(url: str) -> None:
+    """The hosts' usage as written, the dead rows the last run left vacuumed."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(_RESET)
+            conn.exec_driver_sql("VACUUM ANALYZE hosts")
+    finally:
+        engine.dispose()
+
+
+def _spread(xs: list[float], fmt: str = "{:.0f}") -> str:
+    return (f"{fmt.format(statistics.median(xs))} "
+            f"[{fmt.format(min(xs))}-{fmt.format(max(xs))}]")
+
+
+def compare(url: str, names: list[str], args, threads: int, subset: int) -> list[float]:
+    """``args.rounds`` rounds of one process and two, alternating which goes first: the ratio
+    of each round (two over one), printed with the runs and their median."""
+    backends = Backends(url)
+    runs: dict[int, list[Run]] = {1: [], 2: []}
+    ratios = []
+    try:
+        for r in range(args.rounds):
+            for k in ((1, 2) if r % 2 == 0 else (2, 1)):
+                reset(url)
+                got = run(url, backends, names, k, args.placements, args, threads, subset)
+                runs[k].append(got)
+                if args.verbose:
+                    print(f"    round {r + 1}: {got.line()}  [{bench.load()}]", flush=True)
+            ratios.append(runs[2][-1].rate / runs[1][-1].rate)
+    finally:
+        backends.close()
+    ones, twos = runs[1], runs[2]
+    print(f"two controller processes, one PostgreSQL, {args.hosts} hosts, {args.placements} "
+          f"placements, host_subset_size {subset}, {threads} thread(s) each, {args.rounds} "
+          f"rounds: 1 process {_spread([x.rate for x in ones])}/s, 2 processes "
+          f"{_spread([x.rate for x in twos])}/s = {_spread(ratios, '{:.2f}')}x "
+          f"(median [min-max])  [{bench.load()}]")
+    for label, rs in (("1 process  ", ones), ("2 processes", twos)):
+        p = rs[0].placements
+        print(f"    {label}: per placement py {_spread([x.py_cpu / p * 1e3 for x in rs], '{:.3f}')}"
+              f" ms CPU, pg {_spread([x.pg_cpu / p * 1e3 for x in rs], '{:.3f}')} ms CPU; "
+              f"machine {_spread([x.machine for x in rs], '{:.2f}')} cores busy; claims "
+              f"{_spread([x.claims / p for x in rs], '{:.2f}')} (busy "
+              f"{_spread([x.busy / p for x in rs], '{:.3f}')}, refused "
+              f"{_spread([x.refused / p for x in rs], '{:.3f}')}); statements "
+              f"{_spread([x.statements / p for x in rs], '{:.2f}')}; claim round trip "
+              f"{_spread([x.claim_ms for x in rs], '{:.2f}')} ms", flush=True)
+    return ratios
+
+
+def two_process(dbs: bench.Databases, args) -> None:
+    url = dbs.new()
+    upgrade(url)
+    db = Database(url)
+    args.now = time.time()
+    names = bench.populate(db, args.hosts, args.seed, args.now)
+    db.dispose()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(_SAVE)
+    engine.dispose()
+    for subset in args.subsets:
+        for threads in args.threads:
+            compare(url, names, args, threads, subset)
+    for subset in args.subsets:
+        exact(dbs, subset, args.engine)
+
+
+# --- exactly capacity ----------------------------------------------------------------------------
+
+def exact(dbs: bench.Databases, subset: int, engine: str = "compiled") -> None:
+    """40 hosts with room for exactly 4 one-vCPU instances each (disk bound), 200 placements
+    from two processes at once: exactly 160 granted and no host over its limit."""
+    url = dbs.new()
+    upgrade(url)
+    db = Database(url)
+    now = time.time()
+    kvm = next(v for v in fleetgen.build_fleet(40, random.Random(3))
+               if v.hypervisor_type == "kvm" and v.enabled and not v.forced_down)
+    with db.engine.begin() as conn:
+        conn.execute(insert(Host), [dict(
+            name=f"exact-{i:02d}", uri="test:///default", hypervisor_type="kvm",
+            hypervisor_version="8.2", capabilities=kvm.capabilities.to_json(),
+            vcpus=64, ram_mib=262144, disk_gib=80, availability_zone="az1",
+            last_heartbeat=datetime.fromtimestamp(now, timezone.utc)) for i in range(40)])
+    db.dispose()
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_exact_worker, args=(url, now, subset, engine, start, out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    start.wait()
+    granted = sum(out.get() for _ in procs)
+    for p in procs:
+        p.join()
+    db = Database(url)
+    with db.engine.connect() as conn:
+        over = conn.execute(select(func.count()).where(Host.used_disk_gib > Host.disk_gib)
+                            .select_from(Host)).scalar_one()
+        used = conn.execute(select(func.sum(Host.instance_count))).scalar_one()
+    db.dispose()
+    ok = granted == 160 and used == 160 and over == 0
+    print(f"exactly-capacity (host_subset_size {subset}): 2 processes x 100 placements on room "
+          f"for 160: granted {granted}, instances recorded on hosts {used}, hosts over their "
+          f"limit {over}: {'OK' if ok else 'WRONG'}")
+    if not ok:
+        raise SystemExit("exactly-capacity check failed")
+
+
+def _exact_worker(url: str, now: float, subset: int, engine: str, start, out) -> None:
+    bench.use_engine(engine)
+    db = Database(url)
+    spec = RequestSpec(Flavor(1, 1024, 20))
+    config = dataclasses.replace(bench.CONFIG, host_subset_size=subset)
+    start.wait()
+    granted = 0
+    for _ in range(100):
+        try:
+            service.place(db, spec, config, now=now)
+            granted += 1
+        except NoValidHost:
+            pass
+    out.put(granted)
+    db.dispose()
+
+
+def add_arguments(ap: argparse.ArgumentParser, prefix: str = "") -> None:
+    ap.add_argument(f"--{prefix}subsets", type=int, nargs="+", default=[1, 4],
+                    help="host_subset_size values (default 1 4)")
+    ap.add_argument(f"--{prefix}rounds", type=int, default=3,
+                    help="rounds of one process and two, alternating (default 3)")
+    ap.add_argument(f"--{prefix}verbose", action="store_true", help="print every run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, default=10000)
+    ap.add_argument("--placements", type=int, default=2000)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--nowhere", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--engine", choices=["compiled", "numpy"], default="compiled")
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    bench.use_engine(args.engine)
+    print(f"{os.cpu_count()} CPUs, {bench.load()}", flush=True)
+    dbs = bench.Databases("postgresql")
+    try:
+        two_process(dbs, args)
+    finally:
+        dbs.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
