@@ -22,6 +22,9 @@ the median with its spread:
                  the row: SKIP LOCKED), refused (the row as committed had no room)
   stmts          statements per placement (claims, inventory change reads, ...)
   claim ms       median wall time of a claim statement (its round trip and its commit's flush)
+  checkpoints    the cluster's during the run: other databases' DROP DATABASE forces one, its
+                 fsyncs slow the WAL flush of every commit, and each page first written after
+                 it is logged whole -- a claim's cost rises with them
 
 Then the exactly-capacity check per host_subset_size: 40 hosts with room for exactly 4 small
 instances each, 100 placements from each of two processes at once: exactly 160 granted, no host
@@ -83,6 +86,13 @@ class Backends:
         with self.engine.connect() as conn:
             self.own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
 
+    def checkpoints(self) -> int:
+        """Checkpoints the cluster has made (every database's: another's DROP DATABASE forces
+        one, and the pages first written after it are logged whole)."""
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT checkpoints_timed + checkpoints_req FROM "
+                                        "pg_stat_bgwriter").scalar_one()
+
     def cpu(self) -> dict[int, float]:
         with self.engine.connect() as conn:
             pids = conn.exec_driver_sql(
@@ -110,18 +120,30 @@ class Run:
     refused: int
     statements: int
     claim_ms: float       # median claim round trip
+    checkpoints: int      # the cluster's, during the run
 
     @property
     def rate(self) -> float:
         return self.placements / self.wall
 
+    @property
+    def ours(self) -> float:
+        """Cores the placing processes and their backends used during the run."""
+        return (self.py_cpu + self.pg_cpu) / self.wall
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU per placement, both sides."""
+        return (self.py_cpu + self.pg_cpu) / self.placements * 1e3
+
     def line(self) -> str:
         p = self.placements
         return (f"{self.processes} proc {self.rate:6.0f}/s  py {self.py_cpu / p * 1e3:.3f} ms  "
-                f"pg {self.pg_cpu / p * 1e3:.3f} ms  machine {self.machine:.2f} cores  "
+                f"pg {self.pg_cpu / p * 1e3:.3f} ms  cores: ours {self.ours:.2f} of "
+                f"{self.machine:.2f} busy  "
                 f"claims {self.claims / p:.2f} (busy {self.busy / p:.3f}, refused "
                 f"{self.refused / p:.3f})  stmts {self.statements / p:.2f}  "
-                f"claim {self.claim_ms:.2f} ms")
+                f"claim {self.claim_ms:.2f} ms  checkpoints {self.checkpoints}")
 
 
 class _Counters:
@@ -201,14 +223,14 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
         p.start()
     try:
         ready.wait()
-        pg0 = backends.cpu()
+        pg0, ck0 = backends.cpu(), backends.checkpoints()
         m0 = _machine_busy()
         go.wait()
         t = time.perf_counter()
         results = [out.get() for _ in procs]
         wall = time.perf_counter() - t
         machine = (_machine_busy() - m0) / wall
-        pg1 = backends.cpu()
+        pg1, ck1 = backends.cpu(), backends.checkpoints()
         done.wait()
     finally:
         for p in procs:
@@ -219,7 +241,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
                sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()), machine,
                sum(r[3] for r in results), sum(r[4] for r in results),
                sum(r[5] for r in results), sum(r[6] for r in results),
-               statistics.median(walls) * 1e3 if walls else float("nan"))
+               statistics.median(walls) * 1e3 if walls else float("nan"), ck1 - ck0)
 
 
 # --- the fleet, put back before each run -------------------------------------------------------
@@ -276,12 +298,24 @@ def compare(url: str, names: list[str], args, threads: int, subset: int) -> list
         p = rs[0].placements
         print(f"    {label}: per placement py {_spread([x.py_cpu / p * 1e3 for x in rs], '{:.3f}')}"
               f" ms CPU, pg {_spread([x.pg_cpu / p * 1e3 for x in rs], '{:.3f}')} ms CPU; "
-              f"machine {_spread([x.machine for x in rs], '{:.2f}')} cores busy; claims "
+              f"cores: ours {_spread([x.ours for x in rs], '{:.2f}')} of "
+              f"{_spread([x.machine for x in rs], '{:.2f}')} busy; claims "
               f"{_spread([x.claims / p for x in rs], '{:.2f}')} (busy "
               f"{_spread([x.busy / p for x in rs], '{:.3f}')}, refused "
               f"{_spread([x.refused / p for x in rs], '{:.3f}')}); statements "
               f"{_spread([x.statements / p for x in rs], '{:.2f}')}; claim round trip "
-              f"{_spread([x.claim_ms for x in rs], '{:.2f}')} ms", flush=True)
+              f"{_spread([x.claim_ms for x in rs], '{:.2f}')} ms; the cluster's checkpoints "
+              f"during the runs {sum(x.checkpoints for x in rs)}", flush=True)
+    # CPU per placement (both sides) of one process over that of two: 1.00 means two
+    # processes pay no more per placement than one (nothing serialises them but the CPU they
+    # are given), so they scale with the cores the machine leaves them
+    cost = [a.cpu_ms / b.cpu_ms for a, b in zip(ones, twos)]
+    need = (1.6 * statistics.median([x.rate for x in ones])
+            * statistics.median([x.cpu_ms for x in twos]) / 1e3)
+    print(f"    CPU per placement: 1 process {_spread([x.cpu_ms for x in ones], '{:.3f}')} ms, "
+          f"2 processes {_spread([x.cpu_ms for x in twos], '{:.3f}')} ms: the ratio at equal "
+          f"CPU {_spread(cost, '{:.2f}')}; 1.6x one process needs {need:.2f} cores for the "
+          f"two and their backends", flush=True)
     return ratios
 
 

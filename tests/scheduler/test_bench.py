@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
+
+import pytest
+
+from tests.db.fixtures import *  # noqa: F401,F403  (pg_admin_url: the PostgreSQL cluster)
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "scheduler.py"
 
@@ -40,3 +45,26 @@ def test_placement_bench_runs_small(capsys):
                      "--cold-runs", "1", "--nowhere", "0.25"]) == 0
     out = capsys.readouterr().out
     assert "placements/s" in out and "cold start" in out and "NoValidHost CPU p50" in out
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_process_bench_runs_small(capsys, monkeypatch, pg_admin_url):
+    """bench/two_process.py on PostgreSQL, 60 hosts, one round: one process against two, each
+    side's CPU per placement printed, and the exactly-capacity check passes."""
+    path = BENCH.parent / "two_process.py"
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("two_process", path)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "two_process", mod)  # its workers are pickled by name
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod.bench, "PG_ADMIN", pg_admin_url)
+    assert mod.main(["--hosts", "60", "--placements", "40", "--threads", "2", "--subsets", "1",
+                     "--rounds", "1", "--engine", "numpy"]) == 0
+    out = capsys.readouterr().out
+    for text in ("1 process", "2 processes", "x (median [min-max])", "ms CPU, pg",
+                 "the ratio at equal CPU", "statements", "claim round trip",
+                 "exactly-capacity (host_subset_size 1): 2 processes x 100 placements on room "
+                 "for 160: granted 160, instances recorded on hosts 160, hosts over their "
+                 "limit 0: OK"):
+        assert text in out, text
