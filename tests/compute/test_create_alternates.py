@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from kumo.compute import background, servers
-from kumo.db.models import Host, JournalEntry
+from kumo.compute import background, journal, reschedule, servers
+from kumo.db.models import Host, Instance, JournalEntry
 from kumo.errors import HostError, UnsupportedGuest
 from kumo.hosts.fake import Fault
 from tests.compute.fakehost import JournalWatch, counters, entries, fake_cloud, instance_volumes
@@ -172,3 +172,27 @@ def test_an_alternate_that_filled_up_meanwhile_is_skipped(fleet, admin):
         last = s.scalars(select(JournalEntry).order_by(JournalEntry.id.desc())).first()
         assert last.payload["previous_failures"][1] == (
             "mid: not tried (no valid host: 0/1 hosts: 1 host disabled)")
+
+
+def test_a_delete_between_two_attempts_ends_the_build(fleet, admin, monkeypatch):
+    """The first host refused the guest and the build was rolled back (the server idle in
+    ERROR for a moment): a delete that comes then is done, and the next attempt does not
+    build the deleted server on an alternate (it did: a guest running on mid, holding a
+    claim, for a server the database calls deleted)."""
+    env, hosts = fleet
+    hosts["big"].fail("define", Fault.REFUSED)
+    next_attempt = reschedule._next_attempt
+
+    def deleted_first(env_, ctx, uuid, *rest):
+        servers.delete_server(env, admin, uuid)
+        return next_attempt(env_, ctx, uuid, *rest)
+    monkeypatch.setattr(reschedule, "_next_attempt", deleted_first)
+    with pytest.raises(journal.Stopped, match="deleted while it was being built"):
+        servers.create_server(env, admin, "web", image="linux", flavor="tiny")
+    with env.db.session_scope(readonly=True) as s:
+        assert s.scalars(select(Instance.deleted)).one() is True
+        assert [(e.operation, e.state) for e in s.scalars(
+            select(JournalEntry).order_by(JournalEntry.id))] == [
+            ("create", "rolled-back"), ("delete", "done")]
+    assert counters(env) == {"kvm-1": EMPTY, "mid": EMPTY, "small": EMPTY}
+    assert all(h.domains == {} for h in hosts.values())

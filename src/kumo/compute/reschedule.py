@@ -31,7 +31,7 @@ from kumo.compute import (domain_config, heartbeat, ipam, journal, pending_delet
                           spawn)
 from kumo.compute.context import RequestContext
 from kumo.compute.env import ComputeEnv
-from kumo.compute.states import BUILDING, SPAWNING, clear_fault
+from kumo.compute.states import BUILDING, DELETING, SPAWNING, clear_fault
 from kumo.db.models import Host, Instance, JournalState, PowerState
 from kumo.errors import KumoError, NotFound
 from kumo.scheduler import service as scheduler
@@ -118,7 +118,13 @@ def _record_attempt(s: Session, env: ComputeEnv, ctx: RequestContext, uuid: str,
                     host_name: str, alternates: list[str], failures: list[str],
                     carried: dict[str, Any]) -> int:
     host = s.scalars(select(Host).where(Host.name == host_name)).one()
-    row = s.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+    # locked, as a delete locks it (servers.lock_idle): a delete that came between the failed
+    # attempt's rollback (the server idle in ERROR) and this claim is seen here, and no other
+    # host is tried -- never a deleted server built again, holding a claim
+    row = s.scalars(select(Instance).where(Instance.uuid == uuid).with_for_update()).one()
+    if row.deleted or row.task_state == DELETING:
+        raise journal.Stopped("the server was deleted while it was being built; build stopped "
+                              "before trying another host")
     row.host_id, row.node = host.id, host.name
     row.vm_state, row.task_state = BUILDING, SPAWNING
     clear_fault(row)
