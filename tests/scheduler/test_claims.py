@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import threading
 from collections import Counter
 
@@ -10,6 +12,7 @@ import pytest
 from kumo.errors import NotFound
 from kumo.scheduler import (Claim, ClaimStore, HostUsage, InMemoryClaimStore, NoValidHost,
                             Scheduler, SchedulerConfig)
+from kumo.scheduler.claims import ClaimResult, Placement, _direct_init
 
 from tests.scheduler.helpers import NOW, host, race, request
 
@@ -179,3 +182,38 @@ def test_host_subset_size_many_schedulers_never_over_commit():
     assert Counter(placed) == {f"h{i}": 10 for i in range(10)}
     assert {u.vcpus for u in store.usage().values()} == {10}
 
+
+
+@pytest.mark.parametrize("cls", [Claim, HostUsage, ClaimResult, Placement],
+                         ids=lambda c: c.__name__)
+def test_direct_init_takes_the_fields_in_order_with_their_defaults(cls):
+    """The values built on every decision store their fields directly (_direct_init): the
+    same parameters, order and defaults as the dataclass declares, and still frozen."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
+    assert [(p.name, p.default) for p in params] == [
+        (f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+        for f in fields]
+    args = [f"v{k}" for k in range(len(fields))]
+    value = cls(*args)
+    assert [getattr(value, f.name) for f in fields] == args
+    assert value == cls(**{f.name: a for f, a in zip(fields, args)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(value, fields[0].name, "other")
+
+
+def test_direct_init_refuses_what_it_would_get_wrong():
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self):
+            pass
+
+    @dataclasses.dataclass(frozen=True)
+    class Factory:
+        a: list = dataclasses.field(default_factory=list)
+
+    for cls in (Checked, Factory):
+        with pytest.raises(TypeError, match="_direct_init needs plain fields"):
+            _direct_init(cls)

@@ -296,3 +296,32 @@ def test_columnar_equals_reference_answering_classes_lazily(seed, config, path, 
     for k, req in enumerate(random_requests(rng, hosts, 90)):
         assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
     assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("seed", range(3))
+def test_columnar_equals_reference_with_class_answers_forgotten(seed, config, path,
+                                                                monkeypatch):
+    """The last static filter's answers gathered onto the static classes
+    (Fleet.static_answers) outlive the per-class answers they came from: with one entry of
+    each kept and the prefix's classes computed anew each time, the per-class answers are
+    forgotten between any two requests, and a request whose image and flavor came before
+    with another zone answers only its own classes again -- what was gathered before must
+    still serve the earlier zone."""
+    monkeypatch.setattr(fleet_module, "EAGER_CLASSES", 0)
+    monkeypatch.setattr(fleet_module, "MASK_CACHE_SIZE", 1)
+    monkeypatch.setattr(fleet_module, "ANSWER_CACHE_SIZE", 1)
+    monkeypatch.setattr(fleet_module, "PREFIX_CACHE_BYTES", 0)  # the prefix asked each time
+    rng = random.Random(7000 + seed)
+    hosts = random_fleet(rng, 120)
+    fast = engine(config, hosts, InMemoryClaimStore.from_hosts(hosts), path)
+    slow = ReferenceScheduler(config, hosts, InMemoryClaimStore.from_hosts(hosts))
+    # runs of one image and flavor in every zone: each comes with several prefixes
+    reqs = random_requests(rng, hosts, 40)
+    for k in range(120):
+        base = reqs[k // 12]
+        req = replace(base, availability_zone=rng.choice([None, "az1", "az2"]), group=None,
+                      num_instances=1)
+        assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
+    assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]

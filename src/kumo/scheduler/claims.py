@@ -26,13 +26,37 @@ PostgreSQL alike without explicit locks.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Protocol, runtime_checkable
+from dataclasses import MISSING, dataclass, fields
+from typing import Iterable, Mapping, Protocol, TypeVar, runtime_checkable
 
 from kumo.errors import NotFound
 from kumo.scheduler.model import HostView
 
+_T = TypeVar("_T")
 
+
+def _direct_init(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass whose ``__init__`` writes its fields into the instance's dict.
+
+    The generated one calls ``object.__setattr__`` per field (a frozen dataclass must get
+    past its own ``__setattr__``): about three times the cost, and a claim, the store's answer
+    and the placement are built on every decision. Same signature, defaults, fields and
+    values; for classes without ``__post_init__``, default factories or slots."""
+    fs = [f for f in fields(cls) if f.init]  # type: ignore[arg-type]
+    if (any(f.default_factory is not MISSING for f in fs) or hasattr(cls, "__post_init__")
+            or "__slots__" in cls.__dict__):
+        raise TypeError(f"{cls.__name__}: _direct_init needs plain fields")
+    ns = {f"_d_{f.name}": f.default for f in fs if f.default is not MISSING}
+    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_d_{f.name}" for f in fs)
+    body = "".join(f"    d[{f.name!r}] = {f.name}\n" for f in fs)
+    exec(f"def __init__(self, {params}):\n    d = self.__dict__\n{body}", ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+@_direct_init
 @dataclass(frozen=True)
 class Claim:
     """Resources one instance takes on one host, and the limits they must stay within."""
@@ -52,6 +76,7 @@ class Claim:
     skip_busy: bool = False
 
 
+@_direct_init
 @dataclass(frozen=True)
 class HostUsage:
     vcpus: int = 0
@@ -61,6 +86,7 @@ class HostUsage:
     generation: int = 0
 
 
+@_direct_init
 @dataclass(frozen=True)
 class ClaimResult:
     ok: bool
@@ -83,6 +109,7 @@ class ClaimStore(Protocol):
         """Current usage of ``hosts`` (all hosts when None)."""
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Placement:
     """Where a request's instances went: one host, claim and weight per instance."""

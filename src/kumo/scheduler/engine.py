@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from kumo.scheduler.errors import NoValidHost
 from kumo.scheduler.explain import Explanation, explain
 from kumo.scheduler.fleet import DISK, RAM, VCPU, Fleet, FrozenView, StaticSet
 from kumo.scheduler.model import HostView, RequestSpec, weight_multiplier
-from kumo.scheduler.plugins import DecisionContext, StaticFilter
+from kumo.scheduler.plugins import DecisionContext, Filter, StaticFilter
 from kumo.scheduler.reasons import Reason, format_summary
 from kumo.scheduler.reference import with_group_members
 
@@ -59,6 +59,16 @@ class _Names(Sequence[str]):
         return (names[i] for i in self._idx.tolist())
 
 
+def _key_function(keys: Sequence[Callable[[RequestSpec], Hashable]]
+                  ) -> Callable[[RequestSpec], tuple]:
+    """The static-mask cache's key of a request: ``("static", keys[0](r), keys[1](r), ...)``,
+    the static filters' request keys in configured order, written out as one expression --
+    a comprehension (a frame of its own in Python 3.11) and the unpacking cost more than the
+    keys themselves, on every decision."""
+    calls = "".join(f"k{j}(r), " for j in range(len(keys)))
+    return eval(f"lambda r: ('static', {calls})", {f"k{j}": k for j, k in enumerate(keys)})
+
+
 class Scheduler:
     """``Scheduler(config, hosts, claims).select(request) -> Placement`` (or NoValidHost)."""
 
@@ -76,8 +86,11 @@ class Scheduler:
         self.weighers = config.build_weighers()
         self.claims = claims
         self._static = [f for f in self.filters if isinstance(f, StaticFilter)]
-        self._request_keys = [f.request_key for f in self._static]
+        self._static_key = _key_function([f.request_key for f in self._static])
         self._dynamic = [f for f in self.filters if not isinstance(f, StaticFilter)]
+        #: the dynamic filters that can tell a request fits nowhere (the others say False)
+        self._nowhere = [f for f in self._dynamic
+                         if type(f).fits_nowhere is not Filter.fits_nowhere]
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
         self._rng = random.Random()  # host_subset_size's pick
@@ -113,6 +126,8 @@ class Scheduler:
         static = fleet.static_classes(self._static)
         order, ptr = fleet.static_members(self._static)
         static = (*static, order, ptr, np.diff(ptr))
+        # (the last static filter's column of the table, one view for Fleet.static_answers)
+        last_codes = static[1][:, len(self._static) - 1] if self._static else None
         plan = (None if self._compiled is False else
                 kernel.KernelPlan.of(self._dynamic, self.weighers, kind_mults, fleet,
                                      self.config.alternates,
@@ -125,6 +140,7 @@ class Scheduler:
             #: the static classes of ``fleet``: codes, table, order, ptr (Fleet.static_members)
             #: and each class's host count
             self._sc = static
+            self._last_codes = last_codes
             self._mults = mults
             self._plan = plan
 
@@ -158,9 +174,6 @@ class Scheduler:
 
     # --- deciding --------------------------------------------------------------------------------
 
-    def _static_key(self, request: RequestSpec) -> tuple:
-        return ("static", *[key(request) for key in self._request_keys])
-
     def _static_set(self, request: RequestSpec, ctx: DecisionContext,
                     key: tuple | None = None) -> StaticSet:
         """The hosts every static filter passes, cached per distinct request.
@@ -170,30 +183,39 @@ class Scheduler:
         the ones before it left (and each class once per filter and request_key:
         Fleet.class_answers): a cold request costs a pass over the classes, not over the
         fleet (the numpy path gathers the host indices once, when it first needs them)."""
-        fleet = self.fleet
         key = self._static_key(request) if key is None else key
-        got = fleet.cache_get(key)
-        if got is None:
-            codes, table, _, _, sizes = self._sc
+        got = self.fleet.cache_get(key)
+        return self._new_static_set(request, ctx, key) if got is None else got
+
+    def _new_static_set(self, request: RequestSpec, ctx: DecisionContext,
+                        key: tuple) -> StaticSet:
+        """``_static_set`` on a cache miss: computed and cached."""
+        fleet = self.fleet
+        codes, table, _, _, sizes = self._sc
+        last = len(self._static) - 1
+        if last < 0:
+            ok = np.ones(table.shape[0], dtype=bool)
+        else:
             # the classes every filter but the last passes, kept per those filters' keys:
             # requests differing only in the last one's (GuestPolicy's: image and flavor)
-            # share them, and a cold request then answers one filter, not all
-            last = len(self._static) - 1
+            # share them, and a cold request then answers one filter, not all -- and that
+            # one from its answers gathered onto the static classes (Fleet.static_answers)
             prefix = key[1:last + 1]
-            ok = fleet.prefix_get(prefix) if last > 0 else None
-            if ok is None:
-                ok, first = np.ones(table.shape[0], dtype=bool), 0
-            else:
-                ok, first = ok.copy(), last
-            for j in range(first, last + 1):
-                fcodes = table[:, j]
-                ans = fleet.class_answers(self._static[j], request, ctx, (fcodes, ok),
-                                          key[j + 1])
-                np.logical_and(ok, ans[fcodes], out=ok)
-                if j == last - 1:
-                    fleet.prefix_put(prefix, ok.copy())
-            got = StaticSet(ok, codes, sizes)
-            fleet.cache_put(key, got)
+            within = fleet.prefix_get(prefix)
+            if within is None:
+                within = np.ones(table.shape[0], dtype=bool)
+                for j in range(last):
+                    fcodes = table[:, j]
+                    ans = fleet.class_answers(self._static[j], request, ctx,
+                                              (fcodes, within), key[j + 1])
+                    np.logical_and(within, ans[fcodes], out=within)
+                within.flags.writeable = False
+                fleet.prefix_put(prefix, within)
+            ok = np.logical_and(within, fleet.static_answers(
+                self._static[last], request, ctx, self._last_codes, within, prefix,
+                key[last + 1]))
+        got = StaticSet(ok, codes, sizes)
+        fleet.cache_put(key, got)
         return got
 
     def _static_candidates(self, request: RequestSpec, ctx: DecisionContext,
@@ -272,9 +294,10 @@ class Scheduler:
         key = self._static_key(request)
         got = fleet.cache_get(key)
         if got is None:
-            if any(f.fits_nowhere(fleet, request, ctx) for f in self._dynamic):
-                return None
-            got = self._static_set(request, ctx, key)
+            for f in self._nowhere:
+                if f.fits_nowhere(fleet, request, ctx):
+                    return None
+            got = self._new_static_set(request, ctx, key)
         return got
 
     def _decide(self, request: RequestSpec, ctx: DecisionContext,
@@ -294,13 +317,14 @@ class Scheduler:
             k = plan.decide(kern, fleet, request, ctx.now, static.classes, order, ptr)
             if k == 0:
                 return None
-            cand, total = fleet.buf_i[:k], fleet.buf_f[1, :k]
             if self.config.host_subset_size == 1:
-                picks = plan.out[:min(k, plan.out.size)]
-                hosts = cand[picks].tolist()  # (Python ints: no numpy scalar per name)
+                out = plan.out
+                picks = out[:k] if k < out.size else out
+                hosts = fleet.buf_i[picks].tolist()  # (Python ints: no numpy scalar per name)
                 names = fleet.names
-                return (hosts[0], float(total[picks[0]]),
+                return (hosts[0], fleet.buf_f.item(1, out.item(0)),
                         tuple([names[h] for h in hosts[1:]]))
+            cand, total = fleet.buf_i[:k], fleet.buf_f[1, :k]
             # the kernel's candidates come class by class: in host order for the draw below,
             # so that it picks as the numpy path does (a copy: this option only)
             by_name = np.argsort(cand, kind="stable")
@@ -421,6 +445,9 @@ class Scheduler:
         """Choose and claim a host for each of the request's instances, all or none."""
         ctx = DecisionContext(time.time() if now is None else now)
         like = tuple(self.fleet.like_values(request))
+        if request.num_instances == 1:  # (the usual: no lists to gather, nothing to undo)
+            claim, weight, n, alts = self._place_one(request, ctx, like)
+            return Placement((claim.host,), (claim,), (weight,), n, like, (alts,))
         chosen: list[str] = []
         claims: list[Claim] = []
         weights: list[float] = []
@@ -465,6 +492,7 @@ class Scheduler:
         # are left, or after BUSY_SKIPS of them, the claim waits for the row as before
         busy: list[str] = []
         patient = False
+        vcpus, ram_mib, disk_gib = request.vcpus, request.ram_mib, request.disk_gib
         while True:
             with self._lock:
                 fleet = self.fleet
@@ -501,10 +529,10 @@ class Scheduler:
                 i, weight, alternates = pick
                 limit = fleet.limit[i].tolist()
                 # (our own claims in flight on the host: wait for them, as packing expects)
-                skip_busy = not patient and not fleet.pending[i].any()
-                claim = Claim(fleet.names[i], request.vcpus, request.ram_mib, request.disk_gib,
-                              limit[VCPU], limit[RAM], limit[DISK], skip_busy=skip_busy)
-                delta = (claim.vcpus, claim.ram_mib, claim.disk_gib, claim.instances)
+                skip_busy = not patient and not fleet.has_pending(i)
+                claim = Claim(fleet.names[i], vcpus, ram_mib, disk_gib,
+                              limit[VCPU], limit[RAM], limit[DISK], 1, None, skip_busy)
+                delta = (vcpus, ram_mib, disk_gib, 1)
                 fleet.reserve(i, delta, like)
                 self._in_flight += 1
             try:

@@ -146,7 +146,10 @@ class Fleet:
         self._static_classes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._static_members: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-        self._answers: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, list] = OrderedDict()
+        #: Fleet.static_answers': per (filter, request_key), (static classes' codes under the
+        #: filter, the answers gathered onto the static classes, the prefixes answered)
+        self._static_answers: OrderedDict[Hashable, tuple] = OrderedDict()
         self._cache_bytes = 0
         #: per request keys of the static filters but the last, the classes they pass
         #: (Scheduler._static_set): a bool per static class each, at most PREFIX_CACHE_BYTES
@@ -225,6 +228,13 @@ class Fleet:
         A filter with few classes (HostEnabled, AvailabilityZone, ...) is answered for all of
         them at once, so its answer is complete and later requests skip the bookkeeping; the
         guest policy, with dozens of capability classes, runs only for the classes needed."""
+        return self._answer_entry(f, request, ctx, used, request_key)[0]
+
+    def _answer_entry(self, f: "StaticFilter", request, ctx,
+                      used: np.ndarray | tuple[np.ndarray, np.ndarray],
+                      request_key: Hashable | None) -> list:
+        """``class_answers``' cache entry for (``f``, request_key): [answers per class, which
+        classes are answered, whether all are], filled in for the classes ``used``."""
         key = (f.NAME, f.request_key(request) if request_key is None else request_key)
         got = self._answers.get(key)
         if got is None:
@@ -241,7 +251,7 @@ class Fleet:
             self._answers.move_to_end(key)
         ans, done, complete = got
         if complete:
-            return ans
+            return got
         if isinstance(used, tuple):
             used = used[0][used[1]]
         missing = used[~done[used]]
@@ -253,7 +263,46 @@ class Fleet:
             ans[needed] = f.class_ok(self, request, ctx, needed.tolist())[needed]
             done[needed] = True
             got[2] = bool(done.all())
-        return ans
+        return got
+
+    def static_answers(self, f: "StaticFilter", request, ctx, fcodes: np.ndarray,
+                       within: np.ndarray, within_key: Hashable,
+                       request_key: Hashable) -> np.ndarray:
+        """``class_answers`` of ``f`` gathered onto the static classes (``fcodes``: each static
+        class's class under ``f``, a column of ``static_classes``' table): per static class,
+        whether ``f`` passes it -- answered at least where ``within`` holds (the others may
+        read False). ``within_key`` names ``within`` (equal keys, equal arrays: the prefix's
+        request keys, Scheduler._static_set).
+
+        Kept per (``f``, ``request_key``) with the ``within_key``s it has answered: a cold
+        static mask whose last filter's request key and prefix came before (the usual case: a
+        spread of images, flavors and zones repeats each) costs a look-up here instead of a
+        gather and the bookkeeping of which classes still need an answer. Read only."""
+        key = (f.NAME, request_key)
+        got = self._static_answers.get(key)
+        if got is not None:
+            if got[0] is fcodes and (got[2] is None or within_key in got[2]):
+                self._static_answers.move_to_end(key)
+                return got[1]
+            if got[0] is not fcodes:
+                got = None
+        entry = self._answer_entry(f, request, ctx, (fcodes, within), request_key)
+        gathered = entry[0].take(fcodes)
+        if entry[2]:  # every class answered: right for any within
+            covered = None
+        else:
+            covered = {within_key}
+            if got is not None and got[2] is not None and len(got[2]) < 64:
+                # (answers are facts: where either array answered, it answered right -- the
+                # class answers may have been forgotten and asked again since)
+                np.logical_or(gathered, got[1], out=gathered)
+                covered |= got[2]
+        gathered.flags.writeable = False
+        self._static_answers[key] = (fcodes, gathered, covered)
+        self._static_answers.move_to_end(key)
+        if len(self._static_answers) > ANSWER_CACHE_SIZE:
+            self._static_answers.popitem(last=False)
+        return gathered
 
     def prefix_get(self, key: Hashable) -> np.ndarray | None:
         """The static classes every static filter but the last passes for requests with
@@ -291,8 +340,13 @@ class Fleet:
         return self.base[i] + self.pending[i]
 
     def _recompute(self, i: int) -> None:
-        # (Python ints: one host's handful of numbers costs less than numpy's per-call overhead)
-        b, p, limit = self.base[i].tolist(), self.pending[i].tolist(), self.limit[i].tolist()
+        self._set_used(i, self.base[i].tolist(), self.pending[i].tolist())
+
+    def _set_used(self, i: int, b: Sequence[int], p: Sequence[int]) -> None:
+        """Host ``i``'s free and instance columns (and the mirror's) from its ``base`` row
+        ``b`` and ``pending`` row ``p`` (Python ints: one host's handful of numbers costs less
+        than numpy's per-call overhead)."""
+        limit = self.limit[i].tolist()
         fv, fr, fd = limit[0] - b[0] - p[0], limit[1] - b[1] - p[1], limit[2] - b[2] - p[2]
         neg = -float(b[INSTANCES] + p[INSTANCES])
         free = self.free
@@ -302,6 +356,20 @@ class Fleet:
             m, r = self._mirror, self._mirror_row[i]
             m[r, P_FREE], m[r, P_FREE + 1], m[r, P_FREE + 2], m[r, P_NEG_INSTANCES] = (
                 fv, fr, fd, neg)
+
+    def _add_pending(self, i: int, delta: Sequence[int], sign: int) -> list[int]:
+        """``pending[i] += sign * delta``, element by element (a row operation with a tuple
+        costs about 2 us: it builds an array of it first); the new row as Python ints."""
+        p = self.pending
+        row = p[i].tolist()
+        row = [row[0] + sign * delta[0], row[1] + sign * delta[1], row[2] + sign * delta[2],
+               row[3] + sign * delta[3]]
+        p[i, 0], p[i, 1], p[i, 2], p[i, 3] = row
+        return row
+
+    def has_pending(self, i: int) -> bool:
+        """Whether a claim of ours is in flight on host ``i``."""
+        return any(self.pending[i].tolist())
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
@@ -392,25 +460,29 @@ class Fleet:
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
         if self._watchers:
             self._freeze_watchers()
+        counts = self.like_counts
         for pv in values:
-            col = self._like_col(pv)
-            col[i] = max(0.0, col[i] + delta)
+            col = counts.get(pv)
+            if col is None:
+                col = self._like_col(pv)
+            c = col.item(i) + delta  # (a Python float: numpy scalar arithmetic costs more)
+            col[i] = c = c if c > 0.0 else 0.0
             if self._mirror is not None:
-                self._mirror[self._mirror_row[i], P_LIKE + self.like_rows[pv]] = col[i]
+                self._mirror[self._mirror_row[i], P_LIKE + self.like_rows[pv]] = c
 
     def reserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours is in flight on host ``i``: count it as used now."""
         if self._watchers:
             self._freeze_watchers()
-        self.pending[i] += delta
-        self._recompute(i)
-        self.count_like(i, like, +1)
+        self._set_used(i, self.base[i].tolist(), self._add_pending(i, delta, +1))
+        if like:
+            self.count_like(i, like, +1)
 
     def unreserve(self, i: int, delta: Sequence[int], like: Sequence[tuple[str, str]]) -> None:
         """A claim of ours never reached the store (it raised): forget it."""
         if self._watchers:
             self._freeze_watchers()
-        self.pending[i] -= delta
+        self._add_pending(i, delta, -1)
         self.count_like(i, like, -1)
         self._recompute(i)
 
@@ -419,13 +491,17 @@ class Fleet:
         """The store answered the claim: drop it from pending, take the store's usage."""
         if self._watchers:
             self._freeze_watchers()
-        self.pending[i] -= delta
-        if not ok:
+        p = self._add_pending(i, delta, -1)
+        if not ok and like:
             self.count_like(i, like, -1)
-        if usage.generation >= self.generation[i]:  # apply_usage, recomputing once
-            self.base[i] = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
+        if usage.generation >= self.generation.item(i):  # apply_usage, recomputing once
+            b = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
+            base = self.base
+            base[i, 0], base[i, 1], base[i, 2], base[i, 3] = b
             self.generation[i] = usage.generation
-        self._recompute(i)
+        else:
+            b = self.base[i].tolist()
+        self._set_used(i, b, p)
 
     def carry_from(self, old: "Fleet") -> None:
         """Take ``old``'s usage (where its generation is newer) and liveness for the hosts both
@@ -496,6 +572,7 @@ class Fleet:
         snap._static_members = dict(self._static_members)
         snap._cache = OrderedDict(self._cache)
         snap._answers = OrderedDict()  # (the summary does not use them)
+        snap._static_answers = OrderedDict()
         snap._prefix = OrderedDict()
         snap._watchers = []  # never changed: nothing to freeze
         snap.summary_lock = threading.Lock()

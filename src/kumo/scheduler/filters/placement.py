@@ -74,7 +74,10 @@ class AggregateImageIsolation(StaticFilter):
         return tuple(_pins(host, p) for p in self.properties)
 
     def request_key(self, request: RequestSpec) -> Hashable:
-        return tuple(request_value(request, p) for p in self.properties)
+        props = self.properties
+        if len(props) == 1:  # (the usual, os_type: no generator, a decision asks every time)
+            return (request_value(request, props[0]),)
+        return tuple([request_value(request, p) for p in props])
 
 
 @register_filter
