@@ -136,43 +136,48 @@ class InMemoryClaimStore:
 
     def __init__(self, usage: Mapping[str, HostUsage] | None = None):
         self._lock = threading.Lock()
-        self._usage: dict[str, HostUsage] = dict(usage or {})
+        # per host [vcpus, ram_mib, disk_gib, instances, generation], changed in place: a
+        # HostUsage kept per claim would live on until the host's next claim, and such
+        # survivors are what brings on the collector's full passes over the whole heap
+        self._rows: dict[str, list[int]] = {
+            h: [u.vcpus, u.ram_mib, u.disk_gib, u.instances, u.generation]
+            for h, u in (usage or {}).items()}
 
     @classmethod
     def from_hosts(cls, hosts: Iterable[HostView]) -> "InMemoryClaimStore":
         return cls({h.name: HostUsage(h.vcpus_used, h.ram_mib_used, h.disk_gib_used,
                                       h.instances, 0) for h in hosts})
 
-    def _get(self, host: str) -> HostUsage:
+    def _get(self, host: str) -> list[int]:
         try:
-            return self._usage[host]
+            return self._rows[host]
         except KeyError:
             raise NotFound(f"host {host!r} is not known to the claim store") from None
 
     def claim(self, claim: Claim) -> ClaimResult:
         with self._lock:
             u = self._get(claim.host)
-            if (u.vcpus + claim.vcpus > claim.vcpus_limit
-                    or u.ram_mib + claim.ram_mib > claim.ram_mib_limit
-                    or u.disk_gib + claim.disk_gib > claim.disk_gib_limit):
-                return ClaimResult(False, u)
-            new = HostUsage(u.vcpus + claim.vcpus, u.ram_mib + claim.ram_mib,
-                            u.disk_gib + claim.disk_gib, u.instances + claim.instances,
-                            u.generation + 1)
-            self._usage[claim.host] = new
-            return ClaimResult(True, new)
+            if (u[0] + claim.vcpus > claim.vcpus_limit
+                    or u[1] + claim.ram_mib > claim.ram_mib_limit
+                    or u[2] + claim.disk_gib > claim.disk_gib_limit):
+                return ClaimResult(False, HostUsage(*u))
+            u[0] += claim.vcpus
+            u[1] += claim.ram_mib
+            u[2] += claim.disk_gib
+            u[3] += claim.instances
+            u[4] += 1
+            return ClaimResult(True, HostUsage(*u))
 
     def release(self, claim: Claim) -> HostUsage:
         with self._lock:
             u = self._get(claim.host)
-            new = HostUsage(max(0, u.vcpus - claim.vcpus), max(0, u.ram_mib - claim.ram_mib),
-                            max(0, u.disk_gib - claim.disk_gib),
-                            max(0, u.instances - claim.instances), u.generation + 1)
-            self._usage[claim.host] = new
-            return new
+            u[:] = (max(0, u[0] - claim.vcpus), max(0, u[1] - claim.ram_mib),
+                    max(0, u[2] - claim.disk_gib), max(0, u[3] - claim.instances), u[4] + 1)
+            return HostUsage(*u)
 
     def usage(self, hosts: Iterable[str] | None = None) -> Mapping[str, HostUsage]:
         with self._lock:
+            rows = self._rows
             if hosts is None:
-                return dict(self._usage)
-            return {h: self._usage[h] for h in hosts if h in self._usage}
+                return {h: HostUsage(*u) for h, u in rows.items()}
+            return {h: HostUsage(*rows[h]) for h in hosts if h in rows}

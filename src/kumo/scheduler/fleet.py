@@ -48,6 +48,10 @@ MASK_CACHE_BYTES = 64 * 2**20
 PREFIX_CACHE_BYTES = 16 * 2**20
 
 
+#: a host's pending row when no claim of ours is in flight on it
+_NOTHING = (0, 0, 0, 0)
+
+
 def host_limits(host: HostView) -> tuple[tuple[int, float, int], ...]:
     """(capacity, effective ratio, limit) for vCPU, RAM, disk."""
     out = []
@@ -111,7 +115,10 @@ class Fleet:
             self.ratio = np.where(np.isnan(a), own.ratio, a)
         self.limit = np.floor(self.capacity * self.ratio).astype(np.int64)
         self.base = own.usage.copy()
-        self.pending = np.zeros((n, 4), dtype=np.int64)
+        #: per host with claims of ours in flight, what they add (vCPU, RAM, disk, instances)
+        #: as Python ints -- a claim changes one host's few numbers, where numpy's per-element
+        #: overhead costs more than the arithmetic (``pending``: the same as an array)
+        self._pending: dict[int, list[int]] = {}
         self.generation = cols.generation.copy()
         self.heartbeat = own.heartbeat.copy()
         self.forced_down = own.forced_down.copy()
@@ -125,6 +132,9 @@ class Fleet:
         self.neg_instances = -(self.base[:, INSTANCES].astype(np.float64))
         # the compiled kernel's copy of these columns, one row per host (Fleet.mirror)
         self._mirror: np.ndarray | None = None
+        #: flat memoryviews of the usage columns a claim writes (Fleet._set_used), made on
+        #: first use and again whenever one of the arrays is replaced
+        self._writers: _Writers | None = None
         self._mirror_pos: np.ndarray | None = None
         self._mirror_row: list[int] = []
         self._mirror_order: np.ndarray | None = None
@@ -336,11 +346,31 @@ class Fleet:
 
     # --- usage ----------------------------------------------------------------------------------
 
+    @property
+    def pending(self) -> np.ndarray:
+        """Our claims in flight per host, (hosts, 4): vCPU, RAM, disk, instances (a copy)."""
+        return self._pending_at(np.arange(self.n))
+
+    def _pending_at(self, ix: np.ndarray) -> np.ndarray:
+        """``pending[ix]`` without a fleet-sized array: few hosts have claims in flight."""
+        out = np.zeros((len(ix), 4), dtype=np.int64)
+        pend = self._pending
+        if pend:
+            if len(pend) * 8 < len(ix):
+                for i, row in pend.items():
+                    out[ix == i] = row
+            else:
+                for k, i in enumerate(ix.tolist()):
+                    row = pend.get(i)
+                    if row is not None:
+                        out[k] = row
+        return out
+
     def used(self, i: int) -> np.ndarray:
-        return self.base[i] + self.pending[i]
+        return self.base[i] + np.array(self._pending.get(i, _NOTHING), dtype=np.int64)
 
     def _recompute(self, i: int) -> None:
-        self._set_used(i, self.base[i].tolist(), self.pending[i].tolist())
+        self._set_used(i, self.base[i].tolist(), self._pending.get(i, _NOTHING))
 
     def _set_used(self, i: int, b: Sequence[int], p: Sequence[int]) -> None:
         """Host ``i``'s free and instance columns (and the mirror's) from its ``base`` row
@@ -349,27 +379,35 @@ class Fleet:
         limit = self.limit[i].tolist()
         fv, fr, fd = limit[0] - b[0] - p[0], limit[1] - b[1] - p[1], limit[2] - b[2] - p[2]
         neg = -float(b[INSTANCES] + p[INSTANCES])
-        free = self.free
-        free[VCPU, i], free[RAM, i], free[DISK, i] = fv, fr, fd  # integers, exact in float64
-        self.neg_instances[i] = neg
-        if self._mirror is not None:
-            m, r = self._mirror, self._mirror_row[i]
-            m[r, P_FREE], m[r, P_FREE + 1], m[r, P_FREE + 2], m[r, P_NEG_INSTANCES] = (
+        w = self._writers or self._make_writers()
+        free, n = w.free, self.n  # (integers, exact in float64)
+        free[i], free[n + i], free[2 * n + i] = fv, fr, fd
+        w.neg_instances[i] = neg
+        m = w.mirror
+        if m is not None:
+            r = self._mirror_row[i] * w.mirror_width
+            m[r + P_FREE], m[r + P_FREE + 1], m[r + P_FREE + 2], m[r + P_NEG_INSTANCES] = (
                 fv, fr, fd, neg)
 
-    def _add_pending(self, i: int, delta: Sequence[int], sign: int) -> list[int]:
-        """``pending[i] += sign * delta``, element by element (a row operation with a tuple
-        costs about 2 us: it builds an array of it first); the new row as Python ints."""
-        p = self.pending
-        row = p[i].tolist()
+    def _make_writers(self) -> "_Writers":
+        self._writers = _Writers(self)
+        return self._writers
+
+    def _add_pending(self, i: int, delta: Sequence[int], sign: int) -> Sequence[int]:
+        """``pending[i] += sign * delta``; the new row."""
+        pend = self._pending
+        row = pend.get(i, _NOTHING)
         row = [row[0] + sign * delta[0], row[1] + sign * delta[1], row[2] + sign * delta[2],
                row[3] + sign * delta[3]]
-        p[i, 0], p[i, 1], p[i, 2], p[i, 3] = row
+        if row[0] or row[1] or row[2] or row[3]:
+            pend[i] = row
+        else:
+            pend.pop(i, None)
         return row
 
     def has_pending(self, i: int) -> bool:
         """Whether a claim of ours is in flight on host ``i``."""
-        return any(self.pending[i].tolist())
+        return i in self._pending
 
     def apply_usage(self, i: int, usage: HostUsage) -> None:
         """The store's usage for host ``i``, unless the cache already holds a newer one."""
@@ -399,7 +437,7 @@ class Fleet:
         ix = ix[newer]
         self.base[ix] = np.array(rows, dtype=np.int64)[newer]
         self.generation[ix] = g[newer]
-        used = self.base[ix] + self.pending[ix]
+        used = self.base[ix] + self._pending_at(ix)
         for k in range(3):
             self.free[k, ix] = (self.limit[ix, k] - used[:, k]).astype(np.float64)
         self.neg_instances[ix] = -(used[:, INSTANCES].astype(np.float64))
@@ -436,6 +474,7 @@ class Fleet:
             pos = np.empty(n, dtype=np.int64)
             pos[order] = np.arange(n, dtype=np.int64)
             self._mirror, self._mirror_pos, self._mirror_order = m, pos, order
+            self._writers = None  # (they write the old mirror's rows)
             #: (as Python ints: one host's row found per claim, without numpy scalars)
             self._mirror_row = pos.tolist()
         return self._mirror
@@ -454,7 +493,7 @@ class Fleet:
             col = self.like_counts[pv] = np.zeros(self.n)
             self.like_rows[pv] = r = len(self.like_rows)
             if self._mirror is not None and P_LIKE + r >= self._mirror.shape[1]:
-                self._mirror = None  # full: rebuilt, wider, when next asked for
+                self._mirror = self._writers = None  # full: rebuilt, wider, when next asked for
         return col
 
     def count_like(self, i: int, values: Sequence[tuple[str, str]], delta: int) -> None:
@@ -496,8 +535,8 @@ class Fleet:
             self.count_like(i, like, -1)
         if usage.generation >= self.generation.item(i):  # apply_usage, recomputing once
             b = (usage.vcpus, usage.ram_mib, usage.disk_gib, usage.instances)
-            base = self.base
-            base[i, 0], base[i, 1], base[i, 2], base[i, 3] = b
+            base, k = (self._writers or self._make_writers()).base, 4 * i
+            base[k], base[k + 1], base[k + 2], base[k + 3] = b
             self.generation[i] = usage.generation
         else:
             b = self.base[i].tolist()
@@ -516,7 +555,7 @@ class Fleet:
         take_new, take_old = new_ix[newer], old_ix[newer]
         self.base[take_new] = old.base[take_old]
         self.generation[take_new] = old.generation[take_old]
-        used = self.base[take_new] + self.pending[take_new]
+        used = self.base[take_new] + self._pending_at(take_new)
         for k in range(3):
             self.free[k, take_new] = (self.limit[take_new, k] - used[:, k]).astype(np.float64)
         self.neg_instances[take_new] = -(used[:, INSTANCES].astype(np.float64))
@@ -560,12 +599,13 @@ class Fleet:
         describes the decision, not later claims. Copies O(hosts) numbers, builds no views."""
         snap = object.__new__(Fleet)
         snap.__dict__.update(self.__dict__)
-        for attr in ("base", "pending", "generation", "free", "neg_instances", "heartbeat",
+        for attr in ("base", "generation", "free", "neg_instances", "heartbeat",
                      "forced_down", "live_heartbeat"):
             setattr(snap, attr, getattr(self, attr).copy())
+        snap._pending = {i: list(row) for i, row in self._pending.items()}
         snap.like_counts = {k: v.copy() for k, v in self.like_counts.items()}
         snap.like_rows = dict(self.like_rows)
-        snap._mirror = None  # (a summary does not decide)
+        snap._mirror = snap._writers = None  # (a summary does not decide)
         # its own caches: it is read outside the scheduler's lock
         snap._classes = dict(self._classes)
         snap._static_classes = dict(self._static_classes)
@@ -649,6 +689,29 @@ def _columns(n: int, width: int) -> np.ndarray:
     compiled kernel reads a static class's rows of one column as a run, several per
     instruction)."""
     return np.zeros((width, n)).T
+
+
+class _Writers:
+    """Flat memoryviews of a fleet's usage columns, for writing one host's few numbers: an
+    element written through a memoryview costs a third of numpy's indexing (which parses
+    the index and converts the value through the array's machinery). Only for arrays the
+    fleet keeps for its lifetime (it changes them in place) and the mirror of the moment."""
+
+    __slots__ = ("free", "neg_instances", "base", "mirror", "mirror_width")
+
+    def __init__(self, fleet: Fleet):
+        self.free = _flat(fleet.free)
+        self.neg_instances = _flat(fleet.neg_instances)
+        self.base = _flat(fleet.base)
+        m = fleet._mirror
+        self.mirror = None if m is None else _flat(m)
+        self.mirror_width = 0 if m is None else m.shape[1]
+
+
+def _flat(a: np.ndarray) -> memoryview:
+    """A C-contiguous array as a one-dimensional memoryview of its elements."""
+    assert a.flags.c_contiguous  # (so the flat view is a view, not a copy)
+    return memoryview(a.reshape(-1))
 
 
 class StaticSet:

@@ -235,7 +235,11 @@ class _once:
     def __get__(self, obj: Any, cls: type | None = None) -> Any:
         if obj is None:
             return self
-        value = obj.__dict__[self.name] = self.func(obj)  # read from the dict from now on
+        value = self.func(obj)
+        # read as a plain attribute from now on (object.__setattr__: past a frozen
+        # dataclass's guard, and without materialising the instance's dict as
+        # ``obj.__dict__`` would -- one more object per request for the collector)
+        object.__setattr__(obj, self.name, value)
         return value
 
 
