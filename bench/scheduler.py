@@ -25,6 +25,7 @@ command uses; both decide identically.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import resource
@@ -212,6 +213,8 @@ def run(n_hosts: int, n_requests: int, seed: int, scenario: str = "mixed",
     sched.fleet.cache_put = counting_put  # type: ignore[method-assign]
     lat, cpu_cold, cpu_warm, cpu_fail, cpu_fail_warm = [], [], [], [], []
     failed = 0
+    collections = _Collections()
+    gc.callbacks.append(collections.callback)
     t_all, c_all = time.perf_counter(), time.thread_time()
     for req in requests:
         before = misses[0]
@@ -232,6 +235,7 @@ def run(n_hosts: int, n_requests: int, seed: int, scenario: str = "mixed",
                 cpu_fail_warm.append(dc)
     total = time.perf_counter() - t_all
     cpu_total = time.thread_time() - c_all
+    gc.callbacks.remove(collections.callback)
     summary_ms = float("nan")
     fails = [r for r in requests if r.flavor is TOO_BIG][:20]
     if fails:  # what reading the NoValidHost summary costs, when a caller reads it
@@ -258,8 +262,27 @@ def run(n_hosts: int, n_requests: int, seed: int, scenario: str = "mixed",
             "nvh_p50_ms": statistics.median(cpu_fail) * 1e3 if cpu_fail else float("nan"),
             "nvh_p99_ms": (sorted(cpu_fail)[int(len(cpu_fail) * 0.99)] * 1e3 if cpu_fail
                            else float("nan")),
-            "summary_ms": summary_ms,
+            "summary_ms": summary_ms, "gc": collections,
             "sched": sched, "hosts_list": hosts, "requests_list": requests}
+
+
+class _Collections:
+    """The cyclic collector's passes during the run, per generation, and their CPU time: a
+    full pass (generation 2) walks the whole heap -- tens of milliseconds at 10,000 hosts --
+    and whether one falls into a short run is much of the spread between runs."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.cpu_s = [0.0, 0.0, 0.0]
+        self._start = 0.0
+
+    def callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            g = info["generation"]
+            self.count[g] += 1
+            self.cpu_s[g] += time.thread_time() - self._start
 
 
 def _p99(xs: list[float]) -> float:
@@ -317,6 +340,10 @@ def report(n: int, args, scenario: str, engine: str) -> None:
     print(f"  NoValidHost   {r['nvh_p50_ms']:10.3f} ms CPU p50, {r['nvh_p99_ms']:.3f} ms p99, "
           f"{r['nvh_warm_p99_ms']:.3f} ms p99 with the static mask cached (summary not read); "
           f"reading the summary {r['summary_ms']:.3f} ms")
+    g = r["gc"]
+    print(f"  collector     {g.count[2]:10d}   full passes ({g.cpu_s[2] * 1e3:.1f} ms CPU), "
+          f"{g.count[0] + g.count[1]} young ones ({(g.cpu_s[0] + g.cpu_s[1]) * 1e3:.1f} ms) "
+          "during the run, included above")
     print(f"  p50 latency   {r['p50_ms']:10.3f} ms")
     print(f"  p99 latency   {r['p99_ms']:10.3f} ms   (max {r['max_ms']:.3f} ms)")
     print(f"  fleet arrays  {arrays / 2**20:10.2f} MiB")

@@ -29,7 +29,7 @@ def test_bench_prints_cold_cache_share_and_no_valid_host_cost(capsys):
                      "--no-tracemalloc", "--no-reference", "--nowhere", "0.2"]) == 0
     out = capsys.readouterr().out
     for text in ("decisions/s", "CPU-s)", "[load ", "of requests computed their static mask",
-                 "warm cache", "NoValidHost", "reading the summary"):
+                 "warm cache", "NoValidHost", "reading the summary", "full passes"):
         assert text in out
     assert "nan ms CPU p50" not in out  # --nowhere 0.2: some requests fit nowhere
 
