@@ -13,6 +13,7 @@ import pytest
 from kumo.scheduler import fleet as fleet_module
 from kumo.scheduler import (DEFAULT_FILTERS, Claim, InMemoryClaimStore, NoValidHost,
                             ReferenceScheduler, Scheduler, SchedulerConfig, ServerGroup)
+from kumo.scheduler.plugins import DecisionContext, StaticFilter
 
 from tests.scheduler.helpers import NOW, agg, host, request
 from tests.support.hosts import recorded_caps
@@ -325,3 +326,26 @@ def test_columnar_equals_reference_with_class_answers_forgotten(seed, config, pa
                       num_instances=1)
         assert outcome(fast, req) == outcome(slow, req), f"request {k}: {req}"
     assert [usage_of(h) for h in fast.fleet.views()] == [usage_of(h) for h in slow.hosts]
+
+
+def test_requests_alike_but_for_the_flavor_share_one_static_set():
+    """Requests whose static filters pass the same classes -- here the same image and zone,
+    flavors the policy does not tell apart -- share one static set (Fleet.static_set: its
+    arrays are built once), while another zone gets its own; each still decides as the
+    reference does."""
+    rng = random.Random(41)
+    hosts = random_fleet(rng, 60)
+    fast = engine(CONFIGS["defaults"], hosts, InMemoryClaimStore.from_hosts(hosts), "compiled")
+    slow = ReferenceScheduler(CONFIGS["defaults"], hosts, InMemoryClaimStore.from_hosts(hosts))
+    reqs = [request(vcpus=1, ram=ram, props={"os_type": "linux"}, availability_zone=az)
+            for az, ram in [("az1", 512), ("az1", 1024), ("az1", 2048), ("az2", 512)]]
+    sets = []
+    for req in reqs:
+        assert outcome(fast, req) == outcome(slow, req)
+        sets.append(fast.fleet.cache_get(fast._static_key(req)))
+    assert sets[0] is sets[1] is sets[2]
+    assert sets[3] is not sets[0] and sets[0].size > 0
+    assert [fast.fleet.names[i] for i in sets[0].indices()] == [
+        h.name for h in slow.hosts if h.availability_zone == "az1"
+        and all(f.evaluate(h, reqs[0], DecisionContext(NOW)).passed for f in slow.filters
+                if isinstance(f, StaticFilter))]

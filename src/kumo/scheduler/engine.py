@@ -193,9 +193,7 @@ class Scheduler:
         fleet = self.fleet
         codes, table, _, _, sizes = self._sc
         last = len(self._static) - 1
-        if last < 0:
-            ok = np.ones(table.shape[0], dtype=bool)
-        else:
+        if last >= 0:
             # the classes every filter but the last passes, kept per those filters' keys:
             # requests differing only in the last one's (GuestPolicy's: image and flavor)
             # share them, and a cold request then answers one filter, not all -- and that
@@ -211,10 +209,11 @@ class Scheduler:
                     np.logical_and(within, ans[fcodes], out=within)
                 within.flags.writeable = False
                 fleet.prefix_put(prefix, within)
-            ok = np.logical_and(within, fleet.static_answers(
+            got = fleet.static_set(within, fleet.static_answers(
                 self._static[last], request, ctx, self._last_codes, within, prefix,
-                key[last + 1]))
-        got = StaticSet(ok, codes, sizes)
+                key[last + 1]), codes, sizes)
+        else:
+            got = StaticSet(np.ones(table.shape[0], dtype=bool), codes, sizes)
         fleet.cache_put(key, got)
         return got
 

@@ -160,6 +160,10 @@ class Fleet:
         #: Fleet.static_answers': per (filter, request_key), (static classes' codes under the
         #: filter, the answers gathered onto the static classes, the prefixes answered)
         self._static_answers: OrderedDict[Hashable, tuple] = OrderedDict()
+        #: their gathered answers, one array per distinct content (by its bytes)
+        self._distinct_answers: dict[bytes, np.ndarray] = {}
+        #: Fleet.static_set's: per pair of arrays' ids, (the arrays, their static set)
+        self._sets: OrderedDict[tuple[int, int], tuple] = OrderedDict()
         self._cache_bytes = 0
         #: per request keys of the static filters but the last, the classes they pass
         #: (Scheduler._static_set): a bool per static class each, at most PREFIX_CACHE_BYTES
@@ -308,11 +312,37 @@ class Fleet:
                 np.logical_or(gathered, got[1], out=gathered)
                 covered |= got[2]
         gathered.flags.writeable = False
+        # one array per distinct content (the policy's verdict rarely depends on the flavor's
+        # sizes): Fleet.static_set shares the static sets of requests that differ only there
+        distinct = self._distinct_answers
+        if len(distinct) >= ANSWER_CACHE_SIZE:
+            distinct.clear()
+        gathered = distinct.setdefault(gathered.tobytes(), gathered)
         self._static_answers[key] = (fcodes, gathered, covered)
         self._static_answers.move_to_end(key)
         if len(self._static_answers) > ANSWER_CACHE_SIZE:
             self._static_answers.popitem(last=False)
         return gathered
+
+    def static_set(self, within: np.ndarray, answers: np.ndarray, codes: np.ndarray,
+                   sizes: np.ndarray) -> "StaticSet":
+        """The static set of the static classes where ``within`` and ``answers`` both hold
+        (``codes``, ``sizes``: StaticSet's), one per pair of arrays -- read-only arrays the
+        fleet keeps (``prefix_get``'s and ``static_answers``', the latter one per distinct
+        content): requests whose keys differ but whose prefix and answers are the same share
+        one (a StaticSet is read only), and a cold static mask then costs a look-up here, not
+        the set's arrays."""
+        key = (id(within), id(answers))
+        got = self._sets.get(key)
+        # (the entry holds both arrays: while it exists, no other array can take their ids)
+        if got is not None and got[0] is within and got[1] is answers:
+            self._sets.move_to_end(key)
+            return got[2]
+        made = StaticSet(np.logical_and(within, answers), codes, sizes)
+        self._sets[key] = (within, answers, made)
+        if len(self._sets) > MASK_CACHE_SIZE:
+            self._sets.popitem(last=False)
+        return made
 
     def prefix_get(self, key: Hashable) -> np.ndarray | None:
         """The static classes every static filter but the last passes for requests with
@@ -613,6 +643,8 @@ class Fleet:
         snap._cache = OrderedDict(self._cache)
         snap._answers = OrderedDict()  # (the summary does not use them)
         snap._static_answers = OrderedDict()
+        snap._distinct_answers = {}
+        snap._sets = OrderedDict()
         snap._prefix = OrderedDict()
         snap._watchers = []  # never changed: nothing to freeze
         snap.summary_lock = threading.Lock()
