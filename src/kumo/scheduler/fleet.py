@@ -415,9 +415,9 @@ class Fleet:
         w.neg_instances[i] = neg
         m = w.mirror
         if m is not None:
-            r = self._mirror_row[i] * w.mirror_width
-            m[r + P_FREE], m[r + P_FREE + 1], m[r + P_FREE + 2], m[r + P_NEG_INSTANCES] = (
-                fv, fr, fd, neg)
+            r = self._mirror_row[i] * w.mirror_row_step
+            o = w.mirror_usage  # (the offsets of P_FREE.. and P_NEG_INSTANCES in a row)
+            m[r + o[0]], m[r + o[1]], m[r + o[2]], m[r + o[3]] = fv, fr, fd, neg
 
     def _make_writers(self) -> "_Writers":
         self._writers = _Writers(self)
@@ -729,15 +729,22 @@ class _Writers:
     the index and converts the value through the array's machinery). Only for arrays the
     fleet keeps for its lifetime (it changes them in place) and the mirror of the moment."""
 
-    __slots__ = ("free", "neg_instances", "base", "mirror", "mirror_width")
+    __slots__ = ("free", "neg_instances", "base", "mirror", "mirror_row_step", "mirror_usage")
 
     def __init__(self, fleet: Fleet):
         self.free = _flat(fleet.free)
         self.neg_instances = _flat(fleet.neg_instances)
         self.base = _flat(fleet.base)
         m = fleet._mirror
-        self.mirror = None if m is None else _flat(m)
-        self.mirror_width = 0 if m is None else m.shape[1]
+        self.mirror = None
+        if m is not None:
+            # row r, column c of the mirror is element r * row step + c * column step of the
+            # flat view (row-major or column-major, whichever the kernel reads best)
+            row, col = (s // m.itemsize for s in m.strides)
+            self.mirror = _flat(m if m.flags.c_contiguous else m.T)
+            self.mirror_row_step = row
+            self.mirror_usage = tuple(c * col for c in (P_FREE, P_FREE + 1, P_FREE + 2,
+                                                        P_NEG_INSTANCES))
 
 
 def _flat(a: np.ndarray) -> memoryview:
