@@ -4,6 +4,7 @@ that imports neither numpy, SQLAlchemy nor Alembic for commands that do not use 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -79,3 +80,24 @@ def test_a_database_command_does_import_sqlalchemy(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert "sqlalchemy" in json.loads(done.stderr.splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["server", "list"], ["server", "show", "nope"],
+                                  ["host", "list"]],
+                         ids=["server-list", "server-show", "host-list"])
+def test_a_command_on_a_current_database_imports_no_alembic(tmp_path, argv):
+    """Alembic is for changing or checking the schema (kumo db, doctor, kumo serve's start, and
+    the error saying a database is behind): a command on a database at the current revision
+    does not import it, nor numba (only kumo serve compiles the scheduler's kernel)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KUMO_")},
+           "KUMO_DATA_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "kumo.cli.main", "db", "upgrade"], env=env,
+                   capture_output=True, check=True)
+    code = ("import sys, json\nfrom kumo.cli.main import main\n"
+            f"rc = main({argv!r})\n"
+            "print(json.dumps([rc, sorted(m for m in ('sqlalchemy', 'alembic', 'numba') "
+            "if m in sys.modules)]), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    rc = 2 if argv[-1] == "nope" else 0  # (server 'nope' not found: a one-line error)
+    assert json.loads(done.stderr.splitlines()[-1]) == [rc, ["sqlalchemy"]]
