@@ -438,6 +438,34 @@ def test_a_host_another_controller_is_claiming_on_is_skipped_not_waited_for(db):
     assert {n: h.instance_count for n, h in rows(db).items()} == {"big": 0, "small": 1}
 
 
+def test_a_host_whose_row_a_foreign_key_check_holds_is_not_busy(db):
+    """A transaction writing a row that names the host (an instance, a move) holds FOR KEY
+    SHARE on the host's row for its foreign-key check until it ends; that is no claim under
+    way, and the host is claimed at once, not skipped as busy for the next best."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    add_host(db, "big", vcpus=40, ram_mib=40960, disk_gib=400)  # the weighers prefer it
+    add_host(db, "small")
+    other = db.engine.connect()
+    other.begin()
+    # the lock an INSERT's foreign-key check takes on the referenced row
+    other.execute(select(Host.id).where(Host.name == "big")
+                  .with_for_update(read=True, key_share=True))
+    timer = threading.Timer(3.0, other.rollback)
+    timer.start()
+    try:
+        p = service.place(db, SPEC, SchedulerConfig(), now=NOW)
+        assert timer.is_alive()  # answered while the other transaction still held the row
+    finally:
+        timer.cancel()
+        timer.join()
+        if other.in_transaction():
+            other.rollback()
+        other.close()
+    assert (p.host, p.attempts) == ("big", 1)
+    assert {n: h.instance_count for n, h in rows(db).items()} == {"big": 1, "small": 0}
+
+
 def test_a_busy_host_that_alone_fits_is_waited_for(db):
     """When every other host fails the request, the claim waits for the busy host's row (as
     before) and gets it once the other transaction ends."""

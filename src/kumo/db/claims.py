@@ -142,9 +142,13 @@ def claim_within(session: Session, host: str, request: Resources, limits: Resour
 
 def _claim_within_statement(skip_locked: bool = False):
     """``claim_within``'s UPDATE with every value a bind parameter (compiled once).
-    ``skip_locked`` (PostgreSQL): the host's row is taken with FOR UPDATE SKIP LOCKED, so a
-    claim on a row another transaction is writing (another controller's claim, until it
-    commits) changes nothing at once instead of waiting for that commit."""
+    ``skip_locked`` (PostgreSQL): the host's row is taken with FOR NO KEY UPDATE SKIP LOCKED,
+    so a claim on a row another transaction is writing (another controller's claim, until it
+    commits) changes nothing at once instead of waiting for that commit. NO KEY: the lock the
+    UPDATE itself takes (it changes no key), which does not conflict with the FOR KEY SHARE
+    lock a foreign-key check holds on the host's row while an instance, service or move row
+    naming the host is written -- FOR UPDATE would skip such a host as busy (PostgreSQL
+    "Explicit Locking", row-level lock modes)."""
     values = {used.key: used + bindparam(name) for name, (used, *_rest) in _COLUMNS.items()}
     values[Host.instance_count.key] = Host.instance_count + bindparam("instances")
     values[Host.generation.key] = Host.generation + 1
@@ -153,7 +157,7 @@ def _claim_within_statement(skip_locked: bool = False):
     host: ColumnElement[bool] = Host.name == bindparam("host")
     if skip_locked:
         host = Host.id == (select(Host.id).where(Host.name == bindparam("host"))
-                           .with_for_update(skip_locked=True).scalar_subquery())
+                           .with_for_update(skip_locked=True, key_share=True).scalar_subquery())
     return update(Host).where(and_(host, *fits)).values(values).returning(*_RETURNING)
 
 
