@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kumo.scheduler.fleet import P_FREE, P_HEARTBEAT, P_KIND, P_LIKE, P_NEG_INSTANCES
+from kumo.scheduler.fleet import P_FREE, P_HEARTBEAT, P_LIKE, P_NEG_INSTANCES
 from kumo.scheduler.model import request_value
 
 #: the compiled function, once ``load`` has run in this process

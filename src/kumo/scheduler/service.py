@@ -47,7 +47,6 @@ whole set: weighers it does not name are off):
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
