@@ -154,22 +154,6 @@ class HostView:
         d.setdefault("_kind", self)
         return view
 
-    def cloner(self) -> Callable[[dict[str, Any]], HostView]:
-        """``clone`` for the many hosts of this kind, as a function of a dict of per-host fields
-        (kumo.scheduler.inventory.per_host_fields' keys; not checked, counts already frozen):
-        the kind's fields are copied from a plain dict made once, a fifth of ``clone``'s cost
-        -- what a cold start pays per host of the fleet."""
-        template = dict(self.__dict__)
-        template.setdefault("_kind", self)
-
-        def make(per_host: dict[str, Any]) -> HostView:
-            view = object.__new__(HostView)
-            d = view.__dict__
-            d.update(template)
-            d.update(per_host)
-            return view
-        return make
-
     def with_aggregates(self, aggregates: tuple[Aggregate, ...]) -> "HostView":
         """This view in other aggregates, a kind of its own (``kind`` is itself), without
         running ``__post_init__`` again: nothing in a view is derived from its aggregates (the
