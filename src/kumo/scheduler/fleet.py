@@ -50,6 +50,8 @@ PREFIX_CACHE_BYTES = 16 * 2**20
 
 #: a host's pending row when no claim of ours is in flight on it
 _NOTHING = (0, 0, 0, 0)
+#: an incremental read with at most this many changed rows is applied host by host
+_FEW_USAGES = 16
 
 
 def host_limits(host: HostView) -> tuple[tuple[int, float, int], ...]:
@@ -449,9 +451,25 @@ class Fleet:
             self._recompute(i)
 
     def apply_usages(self, usages: Mapping[str, HostUsage]) -> None:
-        """``apply_usage`` for many hosts at once (a full refresh from the store)."""
+        """``apply_usage`` for many hosts at once (a full refresh from the store, or the rows
+        an incremental read found changed)."""
         if self._watchers:
             self._freeze_watchers()
+        if len(usages) <= _FEW_USAGES:
+            # the usual incremental read: a claim or two since the last placement (one of
+            # another controller's). Host by host in Python ints: the vectorised path below
+            # makes ten numpy calls whatever the count, ~45 us for one host, ~5 here
+            index, gen, pending = self.index, self.generation, self._pending
+            base = (self._writers or self._make_writers()).base
+            for name, u in usages.items():
+                i = index.get(name)
+                if i is not None and u.generation >= gen.item(i):
+                    b = (u.vcpus, u.ram_mib, u.disk_gib, u.instances)
+                    k = 4 * i
+                    base[k], base[k + 1], base[k + 2], base[k + 3] = b
+                    gen[i] = u.generation
+                    self._set_used(i, b, pending.get(i, _NOTHING))
+            return
         idx, rows, gens = [], [], []
         for name, u in usages.items():
             i = self.index.get(name)
