@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="host_subset_size values for the two-process runs (default 1 4)")
     ap.add_argument("--two-process-rounds", type=int, default=3,
                     help="rounds of one process and two, alternating (default 3)")
+    ap.add_argument("--two-process-warmup", type=int, default=None,
+                    help="requests each two-process worker places before the clock starts "
+                         "(default: as many as --placements)")
     ap.add_argument("--two-process-verbose", action="store_true",
                     help="print every two-process run")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 4],
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 two_process.two_process(dbs, argparse.Namespace(**{
                     **vars(args), "hosts": args.two_process_hosts,
                     "subsets": args.two_process_subsets, "rounds": args.two_process_rounds,
-                    "verbose": args.two_process_verbose}))
+                    "warmup": args.two_process_warmup, "verbose": args.two_process_verbose}))
         finally:
             dbs.close()
     return 0

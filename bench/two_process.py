@@ -7,10 +7,19 @@
 hosts (bench/scheduler.py's mixed fleet), then per host_subset_size and thread count,
 ``--rounds`` rounds of: one process placing ``--placements`` requests, and two processes placing
 half of them each -- in alternating order (1 2, 2 1, 1 2, ...) so both configurations see the
-same minutes of the machine's load. Before each run the hosts' usage is put back as it was
-written, so every run places on the same fleet; each process loads its inventory and makes one
-placement before a start barrier, so the clock measures placing alone. Printed per run and as
-the median with its spread:
+same minutes of the machine's load. Every run places on the same fleet and measures placing
+alone, from processes as warm as a controller that has been running a while:
+
+  1. the hosts' usage is put back as it was written;
+  2. each process loads its inventory (its cold start) and places ``--warmup`` requests of the
+     same mix (default: as many as ``--placements``; a seed of its own) -- its caches of
+     request kinds (static answers per distinct image, flavor and zone) then hold as much
+     history in either configuration. Without it, each of two processes would place half the
+     requests on caches half as warm (twice the share of first sightings, each ~25 us more);
+  3. the usage is put back again, each process places once more (reading those changes), and
+     the clock starts at a barrier.
+
+Printed per run and as the median with its spread:
 
   placements/s   all requests placed (NoValidHost included) over the wall time from the barrier
   py ms          CPU of the placing processes per placement
@@ -18,6 +27,8 @@ the median with its spread:
                  machine is the database's host)
   machine        cores busy during the run (all processes, from /proc/stat): on 2 shared cores,
                  what the others left is what the two processes can use
+  cold           share of the placements whose request kind the process had not seen (its
+                 static answers computed, not found in its cache)
   claims         claim statements per placement; of them busy (another controller's claim held
                  the row: SKIP LOCKED), refused (the row as committed had no room)
   stmts          statements per placement (claims, inventory change reads, ...)
@@ -121,6 +132,7 @@ class Run:
     statements: int
     claim_ms: float       # median claim round trip
     checkpoints: int      # the cluster's, during the run
+    cold: int             # placements whose request kind was new to their process
 
     @property
     def rate(self) -> float:
@@ -140,7 +152,7 @@ class Run:
         p = self.placements
         return (f"{self.processes} proc {self.rate:6.0f}/s  py {self.py_cpu / p * 1e3:.3f} ms  "
                 f"pg {self.pg_cpu / p * 1e3:.3f} ms  cores: ours {self.ours:.2f} of "
-                f"{self.machine:.2f} busy  "
+                f"{self.machine:.2f} busy  cold {self.cold / p:.0%}  "
                 f"claims {self.claims / p:.2f} (busy {self.busy / p:.3f}, refused "
                 f"{self.refused / p:.3f})  stmts {self.statements / p:.2f}  "
                 f"claim {self.claim_ms:.2f} ms  checkpoints {self.checkpoints}")
@@ -151,15 +163,31 @@ class _Counters:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.claims = self.busy = self.refused = self.statements = 0
+        self.claims = self.busy = self.refused = self.statements = self.cold = 0
         self.claim_walls: list[float] = []
+
+    def reset(self) -> None:
+        with self.lock:
+            self.claims = self.busy = self.refused = self.statements = self.cold = 0
+            self.claim_walls.clear()
 
     def install(self) -> None:
         from kumo.db import claims as db_claims
         from kumo.db.prepared import Prepared
+        from kumo.scheduler.fleet import Fleet
+
+        counters = self
+        put = Fleet.cache_put
+
+        def counted_put(self, key, mask):
+            if key and key[0] == "static":  # a request kind's static answers computed
+                with counters.lock:
+                    counters.cold += 1
+            put(self, key, mask)
+
+        Fleet.cache_put = counted_put  # type: ignore[method-assign]
 
         rows, claim = Prepared.rows, db_claims.claim_within_conn
-        counters = self
 
         def counted_rows(self, conn, **values):
             with counters.lock:
@@ -184,26 +212,33 @@ class _Counters:
         db_claims.claim_within_conn = counted_claim  # type: ignore[assignment]
 
 
-def _worker(url: str, seed: int, names: list[str], n: int, nowhere: float, now: float,
-            threads: int, subset: int, engine: str, ready, go, done, out) -> None:
+def _worker(url: str, seed: int, names: list[str], n: int, warmup: int, nowhere: float,
+            now: float, threads: int, subset: int, engine: str, warmed, reset, go, done,
+            out) -> None:
     bench.use_engine(engine)
     counters = _Counters()
     counters.install()
     db = Database(url)
     reqs = bench.requests(n, seed, names, nowhere)
     config = dataclasses.replace(bench.CONFIG, host_subset_size=subset)
-    try:
-        service.place(db, reqs[0], config, now=now)  # the cold start, before the clock runs
-    except NoValidHost:
-        pass
-    with counters.lock:
-        counters.claims = counters.busy = counters.refused = counters.statements = 0
-        counters.claim_walls.clear()
-    ready.wait()
+
+    def place_one(spec: RequestSpec) -> None:
+        try:
+            service.place(db, spec, config, now=now)
+        except NoValidHost:
+            pass
+
+    place_one(reqs[0])  # the cold start, before the clock runs
+    for spec in bench.requests(warmup, seed + 50, names, nowhere):  # (module docstring)
+        place_one(spec)
+    warmed.wait()  # the parent puts the usage back
+    reset.wait()
+    place_one(reqs[0])  # reads the rows the parent put back
+    counters.reset()
     go.wait()
     r = bench.place_all(db, reqs, now, threads, config)
     out.put((r["granted"], len(reqs), r["process_cpu"], counters.claims, counters.busy,
-             counters.refused, counters.statements, counters.claim_walls))
+             counters.refused, counters.statements, counters.claim_walls, counters.cold))
     done.wait()  # the parent reads the backends' CPU before their connections close
     db.dispose()
 
@@ -213,16 +248,20 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
     """``k`` controller processes placing ``n`` requests in all from ``threads`` threads each,
     each choosing among its ``subset`` best hosts (host_subset_size)."""
     ctx = mp.get_context("spawn")
-    ready, go, done = ctx.Barrier(k + 1), ctx.Barrier(k + 1), ctx.Barrier(k + 1)
+    warmed, reset_done, go, done = (ctx.Barrier(k + 1) for _ in range(4))
     out = ctx.Queue()
+    warmup = args.placements if args.warmup is None else args.warmup
     procs = [ctx.Process(target=_worker, args=(url, args.seed + 100 * i, names, n // k,
-                                               args.nowhere, args.now, threads, subset,
-                                               args.engine, ready, go, done, out))
+                                               warmup, args.nowhere, args.now, threads,
+                                               subset, args.engine, warmed, reset_done, go,
+                                               done, out))
              for i in range(k)]
     for p in procs:
         p.start()
     try:
-        ready.wait()
+        warmed.wait()
+        reset(url)  # (the warm-up's claims given back: every run places on the same fleet)
+        reset_done.wait()
         pg0, ck0 = backends.cpu(), backends.checkpoints()
         m0 = _machine_busy()
         go.wait()
@@ -241,7 +280,8 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
                sum(c - pg0.get(pid, 0.0) for pid, c in pg1.items()), machine,
                sum(r[3] for r in results), sum(r[4] for r in results),
                sum(r[5] for r in results), sum(r[6] for r in results),
-               statistics.median(walls) * 1e3 if walls else float("nan"), ck1 - ck0)
+               statistics.median(walls) * 1e3 if walls else float("nan"), ck1 - ck0,
+               sum(r[8] for r in results))
 
 
 # --- the fleet, put back before each run -------------------------------------------------------
@@ -299,7 +339,8 @@ def compare(url: str, names: list[str], args, threads: int, subset: int) -> list
         print(f"    {label}: per placement py {_spread([x.py_cpu / p * 1e3 for x in rs], '{:.3f}')}"
               f" ms CPU, pg {_spread([x.pg_cpu / p * 1e3 for x in rs], '{:.3f}')} ms CPU; "
               f"cores: ours {_spread([x.ours for x in rs], '{:.2f}')} of "
-              f"{_spread([x.machine for x in rs], '{:.2f}')} busy; claims "
+              f"{_spread([x.machine for x in rs], '{:.2f}')} busy; cold "
+              f"{_spread([x.cold / p * 100 for x in rs], '{:.0f}')} %; claims "
               f"{_spread([x.claims / p for x in rs], '{:.2f}')} (busy "
               f"{_spread([x.busy / p for x in rs], '{:.3f}')}, refused "
               f"{_spread([x.refused / p for x in rs], '{:.3f}')}); statements "
@@ -401,6 +442,9 @@ def add_arguments(ap: argparse.ArgumentParser, prefix: str = "") -> None:
                     help="host_subset_size values (default 1 4)")
     ap.add_argument(f"--{prefix}rounds", type=int, default=3,
                     help="rounds of one process and two, alternating (default 3)")
+    ap.add_argument(f"--{prefix}warmup", type=int, default=None,
+                    help="requests each process places before the clock starts (default: "
+                         "as many as --placements)")
     ap.add_argument(f"--{prefix}verbose", action="store_true", help="print every run")
 
 
