@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from kumo.db.claims import Resources, claim_within_conn
+from kumo.db.claims import _COUNTERS_OF, Resources, claim_within_conn
 from kumo.db.models import Host
-from kumo.db.prepared import HeldConnections, utc_datetime, utc_timestamp
+from kumo.db import prepared
+from kumo.db.prepared import (HeldConnections, Prepared, _cursor, utc_datetime,
+                              utc_timestamp)
 from tests.db.fixtures import *  # noqa: F401,F403  (db, on SQLite and PostgreSQL)
 
 
@@ -86,6 +88,39 @@ def test_a_failing_statement_discards_the_connection_and_leaves_no_lock(db):
     with db.session_scope(readonly=True) as s:  # the claim before the failure stands alone
         assert s.scalar(select(Host.used_vcpus).where(Host.name == "h1")) == 1
     held.close()
+
+
+_ALL_IDS = Prepared(lambda: select(Host.id))
+
+
+def test_a_connection_keeps_one_cursor_for_prepared_statements_until_it_reconnects(db):
+    """Prepared statements run on a cursor kept per DBAPI connection (making one costs more
+    than a scheduler statement's own work): the same one run after run, still usable after a
+    statement failed on it, a new one after a large result (which it would keep referenced)
+    and once the connection was replaced."""
+    _add_host(db, "h1")
+    with db.engine.connect() as conn:
+        assert [r[1:] for r in _COUNTERS_OF.rows(conn, host="h1")] == [(0, 0, 0, 0, 0)]
+        kept = _cursor(conn)
+        assert _COUNTERS_OF.rows(conn, host="nope") == []
+        assert _cursor(conn) is kept
+        many = prepared._KEEP_AFTER_ROWS_MAX + 1  # a large result is not kept referenced
+        with db.session_scope() as s:
+            s.add_all(Host(name=f"m{k}", uri="test:///m", hypervisor_type="kvm", vcpus=1,
+                           ram_mib=1, disk_gib=1) for k in range(many))
+        assert len(_ALL_IDS.rows(conn)) == many + 1
+        assert _cursor(conn) is not kept
+        kept = _cursor(conn)
+        with pytest.raises(Exception) as err:
+            kept.execute("SELECT no_such_column FROM hosts")
+        assert not isinstance(err.value, AssertionError)
+        conn.connection.rollback()  # (the DBAPI transaction the failure aborted)
+        assert [r[1:] for r in _COUNTERS_OF.rows(conn, host="h1")] == [(0, 0, 0, 0, 0)]
+        old = conn.connection.dbapi_connection
+        conn.invalidate()  # (the next use reconnects)
+        assert [r[1:] for r in _COUNTERS_OF.rows(conn, host="h1")] == [(0, 0, 0, 0, 0)]
+        assert conn.connection.dbapi_connection is not old
+        assert _cursor(conn) is not kept
 
 
 def test_connections_handed_back_keep_kumos_transaction_control(db):
