@@ -160,12 +160,6 @@ class Scheduler:
     def warnings(self) -> list[str]:
         return list(self.fleet.warnings)
 
-    def refresh_usage(self) -> None:
-        """Re-read every host's usage from the claim store (claims made by other schedulers,
-        instances deleted elsewhere)."""
-        with self._lock:
-            self._refresh_locked()
-
     def _refresh_locked(self, among: np.ndarray | None = None) -> None:
         """Re-read the usage of the hosts ``among`` (indices; None: every host)."""
         fleet = self.fleet
@@ -222,11 +216,6 @@ class Scheduler:
         """Indices (ascending) of the hosts every static filter passes."""
         return self._static_set(request, ctx, key).indices()
 
-    def _static_mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
-        mask = np.zeros(self.fleet.n, dtype=bool)
-        mask[self._static_candidates(request, ctx)] = True
-        return mask
-
     def _candidates(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
         """Indices (ascending) of the hosts every filter passes. The dynamic filters run on the
         static candidates only, into the fleet's preallocated buffers; the result is a view of
@@ -248,11 +237,6 @@ class Scheduler:
                 np.logical_and(ok, out, out=ok)
         k = int(np.count_nonzero(ok))
         return sidx.compress(ok, out=fleet.buf_i[:k])
-
-    def _mask(self, request: RequestSpec, ctx: DecisionContext) -> np.ndarray:
-        mask = np.zeros(self.fleet.n, dtype=bool)
-        mask[self._candidates(request, ctx)] = True
-        return mask
 
     def _weights(self, request: RequestSpec, cand: np.ndarray) -> np.ndarray:
         """Total weight per candidate (``cand``: host indices, ascending), in the fleet's

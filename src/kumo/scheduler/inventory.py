@@ -31,7 +31,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Hashable
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -64,25 +64,6 @@ def read_hosts(session: Session, names: Iterable[str] | None = None) -> list[Hos
     if names is not None:
         stmt = stmt.where(Host.name.in_(list(names)))
     return list(session.scalars(stmt))
-
-
-def _aggregates(host: Host) -> tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...]:
-    return tuple(sorted((a.name, a.availability_zone,
-                         tuple(sorted((k, m.value) for k, m in a.metadata_items.items())))
-                        for a in host.aggregates))
-
-
-def static_key(host: Host) -> Hashable:
-    """Everything ``host_view`` reads from the row except usage: equal keys, equal views.
-    (The capabilities JSON is compared as its sorted text, so the key hashes.)"""
-    caps = host.capabilities_json
-    return (host.name, host.hypervisor_type, host.hypervisor_version, host.virt_type,
-            host.vcpus, host.ram_mib, host.disk_gib, host.reserved_vcpus, host.reserved_ram_mib,
-            host.reserved_disk_gib, host.cpu_allocation_ratio, host.ram_allocation_ratio,
-            host.disk_allocation_ratio,
-            None if caps is None else repr(sorted((k, repr(v)) for k, v in caps.items())),
-            host.availability_zone, host.enabled, host.disabled_reason, host.forced_down,
-            host.last_heartbeat, _aggregates(host))
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:
