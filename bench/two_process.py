@@ -37,6 +37,10 @@ Printed per run and as the median with its spread:
   checkpoints    the cluster's during the run: other databases' DROP DATABASE forces one, its
                  fsyncs slow the WAL flush of every commit, and each page first written after
                  it is logged whole -- a claim's cost rises with them
+  vacuums        of the hosts table during the run: 0, as autovacuum is off on the bench's
+                 table -- the runs vacuum it before they start, and an autovacuum or
+                 autoanalyze (due after ~1,000 updated rows, so after every run) must not fall
+                 into one of them and take CPU and disk from that configuration alone
 
 Then the exactly-capacity check per host_subset_size: 40 hosts with room for exactly 4 small
 instances each, 100 placements from each of two processes at once: exactly 160 granted, no host
@@ -98,6 +102,15 @@ class Backends:
         with self.engine.connect() as conn:
             self.own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
 
+    def vacuums(self) -> int:
+        """(Auto)vacuums and (auto)analyzes of the hosts table so far: every run updates
+        thousands of its rows, past autovacuum's threshold, and one that starts during a run
+        competes with it for the two cores and the disk."""
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(
+                "SELECT vacuum_count + autovacuum_count + analyze_count + autoanalyze_count "
+                "FROM pg_stat_user_tables WHERE relname = 'hosts'").scalar_one()
+
     def checkpoints(self) -> int:
         """Checkpoints the cluster has made (every database's: another's DROP DATABASE forces
         one, and the pages first written after it are logged whole)."""
@@ -133,6 +146,7 @@ class Run:
     statements: int
     claim_ms: float       # median claim round trip
     checkpoints: int      # the cluster's, during the run
+    vacuums: int          # of the hosts table, during the run (0: autovacuum is off on it)
     cold: int             # placements whose request kind was new to their process
 
     @property
@@ -156,7 +170,8 @@ class Run:
                 f"{self.machine:.2f} busy  cold {self.cold / p:.0%}  "
                 f"claims {self.claims / p:.2f} (busy {self.busy / p:.3f}, refused "
                 f"{self.refused / p:.3f})  stmts {self.statements / p:.2f}  "
-                f"claim {self.claim_ms:.2f} ms  checkpoints {self.checkpoints}")
+                f"claim {self.claim_ms:.2f} ms  checkpoints {self.checkpoints}  "
+                f"vacuums {self.vacuums}")
 
 
 class _Counters:
@@ -263,7 +278,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
         warmed.wait()
         reset(url)  # (the warm-up's claims given back: every run places on the same fleet)
         reset_done.wait()
-        pg0, ck0 = backends.cpu(), backends.checkpoints()
+        pg0, ck0, vac0 = backends.cpu(), backends.checkpoints(), backends.vacuums()
         m0 = _machine_busy()
         go.wait()
         t = time.perf_counter()
@@ -271,6 +286,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
         wall = time.perf_counter() - t
         machine = (_machine_busy() - m0) / wall
         pg1, ck1 = backends.cpu(), backends.checkpoints()
+        vac1 = backends.vacuums()
         done.wait()
     finally:
         for p in procs:
@@ -282,7 +298,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
                sum(r[3] for r in results), sum(r[4] for r in results),
                sum(r[5] for r in results), sum(r[6] for r in results),
                statistics.median(walls) * 1e3 if walls else float("nan"), ck1 - ck0,
-               sum(r[8] for r in results))
+               vac1 - vac0, sum(r[8] for r in results))
 
 
 # --- the fleet, put back before each run -------------------------------------------------------
@@ -347,7 +363,8 @@ def compare(url: str, names: list[str], args, threads: int, subset: int) -> list
               f"{_spread([x.refused / p for x in rs], '{:.3f}')}); statements "
               f"{_spread([x.statements / p for x in rs], '{:.2f}')}; claim round trip "
               f"{_spread([x.claim_ms for x in rs], '{:.2f}')} ms; the cluster's checkpoints "
-              f"during the runs {sum(x.checkpoints for x in rs)}", flush=True)
+              f"during the runs {sum(x.checkpoints for x in rs)}, the hosts table's vacuums "
+              f"{sum(x.vacuums for x in rs)}", flush=True)
     # CPU per placement (both sides) of one process over that of two: 1.00 means two
     # processes pay no more per placement than one (nothing serialises them but the CPU they
     # are given), so they scale with the cores the machine leaves them
@@ -371,6 +388,9 @@ def two_process(dbs: bench.Databases, args) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.exec_driver_sql(_SAVE)
+        # the runs vacuum the table themselves (``reset``): no autovacuum may start during
+        # one (an autoanalyze is due after ~1,000 updated rows) and slow that run alone
+        conn.exec_driver_sql("ALTER TABLE hosts SET (autovacuum_enabled = false)")
     engine.dispose()
     for subset in args.subsets:
         for threads in args.threads:

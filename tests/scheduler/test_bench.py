@@ -64,6 +64,7 @@ def test_two_process_bench_runs_small(capsys, monkeypatch, pg_admin_url):
     out = capsys.readouterr().out
     for text in ("1 process", "2 processes", "x (median [min-max])", "ms CPU, pg",
                  "the ratio at equal CPU", "statements", "claim round trip", "busy; cold ",
+                 "the hosts table's vacuums 0",
                  "exactly-capacity (host_subset_size 1): 2 processes x 100 placements on room "
                  "for 160: granted 160, instances recorded on hosts 160, hosts over their "
                  "limit 0: OK"):
