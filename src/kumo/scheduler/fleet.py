@@ -458,7 +458,7 @@ class Fleet:
         if len(usages) <= _FEW_USAGES:
             # the usual incremental read: a claim or two since the last placement (one of
             # another controller's). Host by host in Python ints: the vectorised path below
-            # makes ten numpy calls whatever the count, ~45 us for one host, ~5 here
+            # makes ten numpy calls whatever the count: 44 us per placement, against 9 here
             index, gen, pending = self.index, self.generation, self._pending
             base = (self._writers or self._make_writers()).base
             for name, u in usages.items():
