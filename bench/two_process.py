@@ -42,6 +42,10 @@ Printed per run and as the median with its spread:
                  autoanalyze (due after ~1,000 updated rows, so after every run) must not fall
                  into one of them and take CPU and disk from that configuration alone
 
+``--unflushed`` then repeats the one-thread comparison (first host_subset_size) with the bench
+database's commits not waiting for the WAL flush -- a diagnosis of what the queued flushes of two
+processes cost, never a setting for kumo (see ``unflushed``).
+
 Then the exactly-capacity check per host_subset_size: 40 hosts with room for exactly 4 small
 instances each, 100 placements from each of two processes at once: exactly 160 granted, no host
 over its limit.
@@ -63,7 +67,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine, func, insert, select  # noqa: E402
+from sqlalchemy import create_engine, func, insert, make_url, select  # noqa: E402
 
 from kumo.catalog.flavor import Flavor  # noqa: E402
 from kumo.db import Database, upgrade  # noqa: E402
@@ -395,8 +399,31 @@ def two_process(dbs: bench.Databases, args) -> None:
     for subset in args.subsets:
         for threads in args.threads:
             compare(url, names, args, threads, subset)
+    if getattr(args, "unflushed", False):
+        unflushed(url, names, args)
     for subset in args.subsets:
         exact(dbs, subset, args.engine)
+
+
+def unflushed(url: str, names: list[str], args) -> None:
+    """A diagnosis, not a way to run kumo: the same comparison with the bench database's
+    commits not waiting for the WAL flush (``synchronous_commit = off``; a claim could then be
+    lost in a database crash). Each claim commits, and on this machine its flush is the one
+    wait two processes cannot overlap: with one thread each, the gap between this ratio and
+    the one above is what the flushes of two processes cost when they queue behind each
+    other."""
+    name = make_url(url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        print("diagnosis -- commits not waiting for the WAL flush (synchronous_commit = off "
+              "on the bench database; never for a real deployment):", flush=True)
+        compare(url, names, args, 1, args.subsets[0])
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" RESET synchronous_commit')
+        engine.dispose()
 
 
 # --- exactly capacity ----------------------------------------------------------------------------
@@ -466,6 +493,9 @@ def add_arguments(ap: argparse.ArgumentParser, prefix: str = "") -> None:
     ap.add_argument(f"--{prefix}warmup", type=int, default=None,
                     help="requests each process places before the clock starts (default: "
                          "as many as --placements)")
+    ap.add_argument(f"--{prefix}unflushed", action="store_true",
+                    help="then, as a diagnosis, one thread each with commits not waiting for "
+                         "the WAL flush (synchronous_commit = off on the bench database)")
     ap.add_argument(f"--{prefix}verbose", action="store_true", help="print every run")
 
 
