@@ -41,6 +41,12 @@ Printed per run and as the median with its spread:
                  table -- the runs vacuum it before they start, and an autovacuum or
                  autoanalyze (due after ~1,000 updated rows, so after every run) must not fall
                  into one of them and take CPU and disk from that configuration alone
+  paired         share of the run in which each process and its backend last ran on one CPU
+                 and the two processes on different CPUs (``Colocation``; the kernel's choice).
+                 With one thread each, the two-process rounds are then split by it: on this
+                 2-CPU machine a round paired for most of its run reaches 1.8-1.9x, one whose
+                 pairs share CPUs 1.25-1.5x -- the figure measures where the kernel put four
+                 alternating tasks as much as it measures kumo
 
 ``--unflushed`` then repeats the one-thread comparison (first host_subset_size) with the bench
 database's commits not waiting for the WAL flush -- a diagnosis of what the queued flushes of two
@@ -55,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import multiprocessing as mp
 import os
 import random
@@ -129,8 +136,100 @@ class Backends:
                 "pg_backend_pid()", {"d": self.name}).scalars().all()
         return {pid: _proc_cpu(pid) for pid in pids}
 
+    def ports(self) -> dict[int, int]:
+        """The backends of the database by their client's TCP port."""
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT client_port, pid FROM pg_stat_activity WHERE datname = %(d)s AND pid <> "
+                "pg_backend_pid() AND client_port IS NOT NULL", {"d": self.name}).all()
+        return {port: pid for port, pid in rows}
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _last_cpu(pid: int) -> int | None:
+    """The CPU ``pid`` last ran on (/proc/<pid>/stat field 39), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _socket_ports(pid: int) -> set[int]:
+    """The local TCP ports of ``pid``'s sockets (its fds' inodes looked up in /proc/net/tcp*)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[9] in inodes:
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+class Colocation:
+    """Where the placing processes and their PostgreSQL backends run, sampled from /proc.
+
+    Each process and its backend take turns (a statement is sent, the process waits for the
+    answer): the pair needs one CPU. On this machine two processes and their two backends are
+    four tasks on two CPUs, and which CPU each last ran on is the kernel's choice: when each
+    process shares a CPU with its own backend ("paired"), the two pairs never compete; when a
+    CPU holds tasks of both pairs, they queue behind each other while the other CPU idles.
+    ``paired`` is the share of samples (one every 5 ms, about 1 % of a core) in which every
+    process and its backends last ran on one CPU, and the processes on different ones."""
+
+    INTERVAL_S = 0.005
+
+    def __init__(self, backends: "Backends", workers: list[int]):
+        by_port = backends.ports()
+        self.pairs = [[w, *(by_port[p] for p in sorted(_socket_ports(w)) if p in by_port)]
+                      for w in workers]
+        self.samples = self.together = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> float:
+        """The share of samples in which the pairs were each on a CPU of their own (nan when
+        a process had no backend to pair with)."""
+        self._stop.set()
+        self._thread.join()
+        if any(len(pair) < 2 for pair in self.pairs) or not self.samples:
+            return float("nan")
+        return self.together / self.samples
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.INTERVAL_S):
+            self.samples += 1
+            if paired([[_last_cpu(pid) for pid in pair] for pair in self.pairs]):
+                self.together += 1
+
+
+def paired(cpus: list[list[int | None]]) -> bool:
+    """Whether each process's tasks (``cpus``: the CPU each last ran on, per process) are on
+    one CPU and no two processes share one (None: a task gone)."""
+    used = [set(c) for c in cpus]
+    return (all(len(u) == 1 and None not in u for u in used)
+            and len(set().union(*used)) == len(used))
 
 
 # --- one run ---------------------------------------------------------------------------------------
@@ -152,6 +251,7 @@ class Run:
     checkpoints: int      # the cluster's, during the run
     vacuums: int          # of the hosts table, during the run (0: autovacuum is off on it)
     cold: int             # placements whose request kind was new to their process
+    paired: float         # share of the run each process shared a CPU with its backend only
 
     @property
     def rate(self) -> float:
@@ -175,7 +275,7 @@ class Run:
                 f"claims {self.claims / p:.2f} (busy {self.busy / p:.3f}, refused "
                 f"{self.refused / p:.3f})  stmts {self.statements / p:.2f}  "
                 f"claim {self.claim_ms:.2f} ms  checkpoints {self.checkpoints}  "
-                f"vacuums {self.vacuums}")
+                f"vacuums {self.vacuums}  paired {self.paired:.0%}")
 
 
 class _Counters:
@@ -283,11 +383,14 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
         reset(url)  # (the warm-up's claims given back: every run places on the same fleet)
         reset_done.wait()
         pg0, ck0, vac0 = backends.cpu(), backends.checkpoints(), backends.vacuums()
+        where = Colocation(backends, [p.pid for p in procs])
         m0 = _machine_busy()
+        where.start()
         go.wait()
         t = time.perf_counter()
         results = [out.get() for _ in procs]
         wall = time.perf_counter() - t
+        paired = where.stop()
         machine = (_machine_busy() - m0) / wall
         pg1, ck1 = backends.cpu(), backends.checkpoints()
         vac1 = backends.vacuums()
@@ -302,7 +405,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
                sum(r[3] for r in results), sum(r[4] for r in results),
                sum(r[5] for r in results), sum(r[6] for r in results),
                statistics.median(walls) * 1e3 if walls else float("nan"), ck1 - ck0,
-               vac1 - vac0, sum(r[8] for r in results))
+               vac1 - vac0, sum(r[8] for r in results), paired)
 
 
 # --- the fleet, put back before each run -------------------------------------------------------
@@ -379,6 +482,19 @@ def compare(url: str, names: list[str], args, threads: int, subset: int) -> list
           f"2 processes {_spread([x.cpu_ms for x in twos], '{:.3f}')} ms: the ratio at equal "
           f"CPU {_spread(cost, '{:.2f}')}; 1.6x one process needs {need:.2f} cores for the "
           f"two and their backends", flush=True)
+    paired = [x.paired for x in twos]
+    if not any(math.isnan(x) for x in paired):
+        split = {True: [], False: []}
+        for ratio, x in zip(ratios, paired):
+            split[x >= 0.5].append(ratio)
+        print(f"    where the kernel ran the two processes and their backends: each pair on a "
+              f"CPU of its own for {_spread([x * 100 for x in paired])} % of a run (one "
+              "process alone: " f"{_spread([x.paired * 100 for x in ones])} %); "
+              + "; ".join(f"rounds {label}: {_spread(split[key], '{:.2f}')}x ({len(split[key])})"
+                          if split[key] else f"rounds {label}: none"
+                          for key, label in ((True, "paired for half the run or more"),
+                                             (False, "paired less")))
+              , flush=True)
     return ratios
 
 

@@ -65,8 +65,37 @@ def test_two_process_bench_runs_small(capsys, monkeypatch, pg_admin_url):
     for text in ("1 process", "2 processes", "x (median [min-max])", "ms CPU, pg",
                  "the ratio at equal CPU", "statements", "claim round trip", "busy; cold ",
                  "the hosts table's vacuums 0",
+                 "where the kernel ran the two processes and their backends: each pair on a CPU "
+                 "of its own for ",
                  "diagnosis -- commits not waiting for the WAL flush",
                  "exactly-capacity (host_subset_size 1): 2 processes x 100 placements on room "
                  "for 160: granted 160, instances recorded on hosts 160, hosts over their "
                  "limit 0: OK"):
         assert text in out, text
+
+
+@pytest.fixture
+def two_process(monkeypatch):
+    """bench/two_process.py loaded as its workers load it (by name, the bench folder on the
+    path: it imports bench/placement.py)."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("two_process", BENCH.parent / "two_process.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "two_process", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("cpus, expected", [
+    pytest.param([[0, 0], [1, 1]], True, id="each-process-with-its-backend"),
+    pytest.param([[1, 1, 1], [0, 0]], True, id="several-backends-one-cpu"),
+    pytest.param([[0, 1], [1, 0]], False, id="crossed"),
+    pytest.param([[0, 0], [0, 0]], False, id="both-pairs-on-one-cpu"),
+    pytest.param([[0, 0], [1, 0]], False, id="three-tasks-on-one-cpu"),
+    pytest.param([[0, None], [1, 1]], False, id="a-task-gone"),
+    pytest.param([[0, 0]], True, id="one-process-with-its-backend"),
+    pytest.param([[0, 1]], False, id="one-process-apart-from-its-backend"),
+])
+def test_two_process_bench_tells_whether_each_process_ran_with_its_own_backend(
+        two_process, cpus, expected):
+    assert two_process.paired(cpus) is expected
