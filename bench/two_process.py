@@ -52,6 +52,10 @@ Printed per run and as the median with its spread:
 database's commits not waiting for the WAL flush -- a diagnosis of what the queued flushes of two
 processes cost, never a setting for kumo (see ``unflushed``).
 
+``--pinned`` then repeats it twice with the two processes' tasks pinned to CPUs -- each process
+with its own backend, then each process's backend on the other CPU: a diagnosis of what the
+kernel's placement decides, never a setting for kumo (see ``pinned``).
+
 Then the exactly-capacity check per host_subset_size: 40 hosts with room for exactly 4 small
 instances each, 100 placements from each of two processes at once: exactly 160 granted, no host
 over its limit.
@@ -197,15 +201,25 @@ class Colocation:
 
     INTERVAL_S = 0.005
 
-    def __init__(self, backends: "Backends", workers: list[int]):
+    def __init__(self, backends: "Backends", workers: list[int], pin: str | None = None):
         by_port = backends.ports()
         self.pairs = [[w, *(by_port[p] for p in sorted(_socket_ports(w)) if p in by_port)]
                       for w in workers]
         self.samples = self.together = 0
+        self.pin = pin if len(workers) == 2 else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def start(self) -> None:
+        """Start sampling; with ``pin`` (two processes; a diagnosis, see ``pinned``) first
+        make the kernel's choice for it: "paired" runs each process and its backends on a CPU
+        of their own, "crossed" each process on one CPU and its backends on the other."""
+        if self.pin is not None:
+            cpus = sorted(os.sched_getaffinity(0))[:2]
+            for i, (worker, *backends) in enumerate(self.pairs):
+                os.sched_setaffinity(worker, {cpus[i]})
+                for b in backends:
+                    os.sched_setaffinity(b, {cpus[i] if self.pin == "paired" else cpus[1 - i]})
         self._thread.start()
 
     def stop(self) -> float:
@@ -213,6 +227,13 @@ class Colocation:
         a process had no backend to pair with)."""
         self._stop.set()
         self._thread.join()
+        if self.pin is not None:
+            every = os.sched_getaffinity(0)
+            for pid in (pid for pair in self.pairs for pid in pair):
+                try:
+                    os.sched_setaffinity(pid, every)
+                except OSError:  # gone
+                    pass
         if any(len(pair) < 2 for pair in self.pairs) or not self.samples:
             return float("nan")
         return self.together / self.samples
@@ -364,9 +385,10 @@ def _worker(url: str, seed: int, names: list[str], n: int, warmup: int, nowhere:
 
 
 def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
-        threads: int, subset: int) -> Run:
+        threads: int, subset: int, pin: str | None = None) -> Run:
     """``k`` controller processes placing ``n`` requests in all from ``threads`` threads each,
-    each choosing among its ``subset`` best hosts (host_subset_size)."""
+    each choosing among its ``subset`` best hosts (host_subset_size). ``pin``: see
+    ``Colocation.start``."""
     ctx = mp.get_context("spawn")
     warmed, reset_done, go, done = (ctx.Barrier(k + 1) for _ in range(4))
     out = ctx.Queue()
@@ -383,7 +405,7 @@ def run(url: str, backends: Backends, names: list[str], k: int, n: int, args,
         reset(url)  # (the warm-up's claims given back: every run places on the same fleet)
         reset_done.wait()
         pg0, ck0, vac0 = backends.cpu(), backends.checkpoints(), backends.vacuums()
-        where = Colocation(backends, [p.pid for p in procs])
+        where = Colocation(backends, [p.pid for p in procs], pin)
         m0 = _machine_busy()
         where.start()
         go.wait()
@@ -435,9 +457,11 @@ def _spread(xs: list[float], fmt: str = "{:.0f}") -> str:
             f"[{fmt.format(min(xs))}-{fmt.format(max(xs))}]")
 
 
-def compare(url: str, names: list[str], args, threads: int, subset: int) -> list[float]:
+def compare(url: str, names: list[str], args, threads: int, subset: int,
+            pin: str | None = None) -> list[float]:
     """``args.rounds`` rounds of one process and two, alternating which goes first: the ratio
-    of each round (two over one), printed with the runs and their median."""
+    of each round (two over one), printed with the runs and their median. ``pin``: the
+    two-process runs' tasks pinned (``Colocation.start``)."""
     backends = Backends(url)
     runs: dict[int, list[Run]] = {1: [], 2: []}
     ratios = []
@@ -445,7 +469,8 @@ def compare(url: str, names: list[str], args, threads: int, subset: int) -> list
         for r in range(args.rounds):
             for k in ((1, 2) if r % 2 == 0 else (2, 1)):
                 reset(url)
-                got = run(url, backends, names, k, args.placements, args, threads, subset)
+                got = run(url, backends, names, k, args.placements, args, threads, subset,
+                          pin)
                 runs[k].append(got)
                 if args.verbose:
                     print(f"    round {r + 1}: {got.line()}  [{bench.load()}]", flush=True)
@@ -517,6 +542,8 @@ def two_process(dbs: bench.Databases, args) -> None:
             compare(url, names, args, threads, subset)
     if getattr(args, "unflushed", False):
         unflushed(url, names, args)
+    if getattr(args, "pinned", False):
+        pinned(url, names, args)
     for subset in args.subsets:
         exact(dbs, subset, args.engine)
 
@@ -540,6 +567,19 @@ def unflushed(url: str, names: list[str], args) -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" RESET synchronous_commit')
         engine.dispose()
+
+
+def pinned(url: str, names: list[str], args) -> None:
+    """A diagnosis, not a way to run kumo: the one-thread comparison twice more, the kernel's
+    choice of CPUs made for it in the two-process runs -- each process pinned with its
+    backend to a CPU of their own, then each process's backend pinned to the other CPU. The
+    code placing is the same; the gap between the two is what the kernel's placement of four
+    alternating tasks on two CPUs decides (the one-process runs are left to the kernel)."""
+    for pin, what in (("paired", "each process and its backend pinned to a CPU of their own"),
+                      ("crossed", "each process's backend pinned to the other process's CPU")):
+        print(f"diagnosis -- two processes with {what} (the kernel's choice made for it; never "
+              "for a real deployment):", flush=True)
+        compare(url, names, args, 1, args.subsets[0], pin)
 
 
 # --- exactly capacity ----------------------------------------------------------------------------
@@ -612,6 +652,9 @@ def add_arguments(ap: argparse.ArgumentParser, prefix: str = "") -> None:
     ap.add_argument(f"--{prefix}unflushed", action="store_true",
                     help="then, as a diagnosis, one thread each with commits not waiting for "
                          "the WAL flush (synchronous_commit = off on the bench database)")
+    ap.add_argument(f"--{prefix}pinned", action="store_true",
+                    help="then, as a diagnosis, one thread each with the two processes' tasks "
+                         "pinned: each process with its backend, then crossed")
     ap.add_argument(f"--{prefix}verbose", action="store_true", help="print every run")
 
 

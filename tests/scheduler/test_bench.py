@@ -47,33 +47,6 @@ def test_placement_bench_runs_small(capsys):
     assert "placements/s" in out and "cold start" in out and "NoValidHost CPU p50" in out
 
 
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_two_process_bench_runs_small(capsys, monkeypatch, pg_admin_url):
-    """bench/two_process.py on PostgreSQL, 60 hosts, one round: one process against two, each
-    side's CPU per placement printed, and the exactly-capacity check passes."""
-    path = BENCH.parent / "two_process.py"
-    monkeypatch.syspath_prepend(str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("two_process", path)
-    mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "two_process", mod)  # its workers are pickled by name
-    spec.loader.exec_module(mod)
-    monkeypatch.setattr(mod.bench, "PG_ADMIN", pg_admin_url)
-    assert mod.main(["--hosts", "60", "--placements", "40", "--threads", "2", "--subsets", "1",
-                     "--rounds", "1", "--engine", "numpy", "--unflushed"]) == 0
-    out = capsys.readouterr().out
-    for text in ("1 process", "2 processes", "x (median [min-max])", "ms CPU, pg",
-                 "the ratio at equal CPU", "statements", "claim round trip", "busy; cold ",
-                 "the hosts table's vacuums 0",
-                 "where the kernel ran the two processes and their backends: each pair on a CPU "
-                 "of its own for ",
-                 "diagnosis -- commits not waiting for the WAL flush",
-                 "exactly-capacity (host_subset_size 1): 2 processes x 100 placements on room "
-                 "for 160: granted 160, instances recorded on hosts 160, hosts over their "
-                 "limit 0: OK"):
-        assert text in out, text
-
-
 @pytest.fixture
 def two_process(monkeypatch):
     """bench/two_process.py loaded as its workers load it (by name, the bench folder on the
@@ -81,9 +54,38 @@ def two_process(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("two_process", BENCH.parent / "two_process.py")
     mod = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "two_process", mod)
+    monkeypatch.setitem(sys.modules, "two_process", mod)  # its workers are pickled by name
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_process_bench_runs_small(capsys, monkeypatch, pg_admin_url, two_process):
+    """bench/two_process.py on PostgreSQL, 60 hosts, one round: one process against two, each
+    side's CPU per placement and where the kernel ran them printed, the diagnoses (unflushed,
+    pinned both ways) run, and the exactly-capacity check passes."""
+    monkeypatch.setattr(two_process.bench, "PG_ADMIN", pg_admin_url)
+    assert two_process.main(["--hosts", "60", "--placements", "40", "--threads", "2",
+                             "--subsets", "1", "--rounds", "1", "--engine", "numpy",
+                             "--unflushed", "--pinned"]) == 0
+    out = capsys.readouterr().out
+    for text in ("1 process", "2 processes", "x (median [min-max])", "ms CPU, pg",
+                 "the ratio at equal CPU", "statements", "claim round trip", "busy; cold ",
+                 "the hosts table's vacuums 0",
+                 "where the kernel ran the two processes and their backends: each pair on a CPU "
+                 "of its own for ",
+                 "diagnosis -- commits not waiting for the WAL flush",
+                 "diagnosis -- two processes with each process and its backend pinned to a "
+                 "CPU of their own",
+                 "each pair on a CPU of its own for 100 [100-100] % of a run",
+                 "diagnosis -- two processes with each process's backend pinned to the other "
+                 "process's CPU",
+                 "each pair on a CPU of its own for 0 [0-0] % of a run",
+                 "exactly-capacity (host_subset_size 1): 2 processes x 100 placements on room "
+                 "for 160: granted 160, instances recorded on hosts 160, hosts over their "
+                 "limit 0: OK"):
+        assert text in out, text
 
 
 @pytest.mark.parametrize("cpus, expected", [
