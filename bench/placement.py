@@ -41,7 +41,6 @@ import argparse
 import os
 import random
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ from sqlalchemy import create_engine, insert, select  # noqa: E402
 from kumo.catalog.flavor import Flavor  # noqa: E402
 from kumo.config import sqlite_url  # noqa: E402
 from kumo.db import Database, upgrade  # noqa: E402
+from kumo.db.scratch import drop_orphans, scratch_name  # noqa: E402
 from kumo.db.models import Aggregate, AggregateMetadata, Host, aggregate_hosts  # noqa: E402
 from kumo.scheduler import NoValidHost, RequestSpec, SchedulerConfig, service  # noqa: E402
 
@@ -81,7 +81,8 @@ def rss_mib() -> float:
 # --- databases -----------------------------------------------------------------------------------
 
 class Databases:
-    """Fresh databases of one backend, removed at the end."""
+    """Fresh databases of one backend, removed at the end; on PostgreSQL, those a killed bench
+    run left are dropped first (kumo.db.scratch)."""
 
     def __init__(self, backend: str):
         self.backend = backend
@@ -89,9 +90,11 @@ class Databases:
         self.made: list[str] = []
         self.admin = (create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
                       if backend == "postgresql" else None)
+        self.orphans_dropped = (drop_orphans(self.admin, "bench") if self.admin is not None
+                                else [])
 
     def new(self) -> str:
-        name = f"kumo_bench_{os.getpid()}_{secrets.token_hex(3)}"
+        name = scratch_name("bench")
         if self.admin is None:
             return sqlite_url(Path(self.tmp.name) / f"{name}.db")
         with self.admin.connect() as conn:

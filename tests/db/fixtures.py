@@ -19,8 +19,6 @@ KUMO_SKIP_POSTGRES=1, then they are skipped. They carry the ``postgres`` mark
 from __future__ import annotations
 
 import os
-import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from sqlalchemy.orm import Session
 from kumo.config import sqlite_url
 from kumo.db import Database, upgrade
 from kumo.db.models import Base, InventoryEpoch
+from kumo.db.scratch import drop_orphans, scratch_name
 
 __all__ = ["db", "db_backend", "empty_db_url", "migrated_db", "pg_admin_url", "session"]
 
@@ -66,27 +65,11 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
-#: a test database's name: the pid of the run that made it, and a random part
-_TEST_DB = re.compile(r"kumo_test_(\d+)_[0-9a-f]+")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 class DatabaseMaker:
     """Makes fresh, empty databases of one backend and removes them all at the end.
 
-    PostgreSQL: a run that was killed never removed its databases. The first maker of a run
-    drops those whose run is gone (named for its pid): left, they pile up on the cluster, and
-    dropping many at once later forces a checkpoint each, which slows every commit of the
-    tests and benchmarks running meanwhile."""
+    PostgreSQL: a run that was killed never removed its databases. Each maker drops those
+    whose run is gone (kumo.db.scratch: they are named for the run's pid)."""
 
     def __init__(self, backend: str, workdir: Path, admin_url: str | None):
         self.backend = backend
@@ -95,24 +78,10 @@ class DatabaseMaker:
                        if admin_url else None)
         self._made: list[str] = []
         if self._admin is not None:
-            self.orphans_dropped = self._drop_orphans()
-
-    def _drop_orphans(self) -> list[str]:
-        assert self._admin is not None
-        dropped = []
-        with self._admin.connect() as conn:
-            names = conn.exec_driver_sql(
-                "SELECT datname FROM pg_database WHERE datname ~ '^kumo_test_[0-9]+_'"
-            ).scalars().all()
-            for name in names:
-                m = _TEST_DB.fullmatch(name)
-                if m and not _alive(int(m.group(1))):
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    dropped.append(name)
-        return dropped
+            self.orphans_dropped = drop_orphans(self._admin, "test")
 
     def new_url(self) -> str:
-        name = f"kumo_test_{os.getpid()}_{secrets.token_hex(4)}"
+        name = scratch_name("test")
         self._made.append(name)
         if self.backend == "sqlite":
             return sqlite_url(self._workdir / f"{name}.db")
