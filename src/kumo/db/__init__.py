@@ -7,6 +7,7 @@
     kumo.db.migrate   upgrade(url) / downgrade / current_revision / head_revision (Alembic)
     kumo.db.claims    atomic capacity claims on a host: one conditional UPDATE
     kumo.db.queries   generic queries: images by any property, unfinished journal entries
+    kumo.db.scratch   scratch databases of test and benchmark runs, a gone run's dropped
 
 Business rules (what is valid, what a state means) live in the service layer, not here.
 """
