@@ -509,17 +509,18 @@ def compare(url: str, names: list[str], args, threads: int, subset: int,
           f"two and their backends", flush=True)
     paired = [x.paired for x in twos]
     if not any(math.isnan(x) for x in paired):
-        split = {True: [], False: []}
+        # the two-process rounds split by where the kernel ran them (Colocation)
+        split: dict[bool, list[float]] = {True: [], False: []}
         for ratio, x in zip(ratios, paired):
             split[x >= 0.5].append(ratio)
+        parts = [f"rounds {label}: " + (f"{_spread(split[key], '{:.2f}')}x ({len(split[key])})"
+                                        if split[key] else "none")
+                 for key, label in ((True, "paired for half the run or more"),
+                                    (False, "paired less"))]
         print(f"    where the kernel ran the two processes and their backends: each pair on a "
-              f"CPU of its own for {_spread([x * 100 for x in paired])} % of a run (one "
-              "process alone: " f"{_spread([x.paired * 100 for x in ones])} %); "
-              + "; ".join(f"rounds {label}: {_spread(split[key], '{:.2f}')}x ({len(split[key])})"
-                          if split[key] else f"rounds {label}: none"
-                          for key, label in ((True, "paired for half the run or more"),
-                                             (False, "paired less")))
-              , flush=True)
+              f"CPU of its own for {_spread([x * 100 for x in paired])} % of a run (one process "
+              f"alone: {_spread([x.paired * 100 for x in ones])} %); {'; '.join(parts)}",
+              flush=True)
     return ratios
 
 
