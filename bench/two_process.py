@@ -91,14 +91,21 @@ import scheduler as fleetgen  # noqa: E402
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid``; 0 when it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (so field 3, the state, is
+    ``[0]``), or None when the process is gone. The name is cut at the last ")": it may hold
+    spaces and parentheses itself."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
+        return None
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system: fields 14 and 15) of process ``pid``; 0 when it is gone."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def _machine_busy() -> float:
@@ -154,11 +161,8 @@ class Backends:
 
 def _last_cpu(pid: int) -> int | None:
     """The CPU ``pid`` last ran on (/proc/<pid>/stat field 39), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[36])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = _stat(pid)
+    return None if fields is None else int(fields[36])
 
 
 def _socket_ports(pid: int) -> set[int]:
