@@ -90,8 +90,8 @@ class Databases:
         self.made: list[str] = []
         self.admin = (create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
                       if backend == "postgresql" else None)
-        self.orphans_dropped = (drop_orphans(self.admin, "bench") if self.admin is not None
-                                else [])
+        if self.admin is not None:
+            drop_orphans(self.admin, "bench")
 
     def new(self) -> str:
         name = scratch_name("bench")
